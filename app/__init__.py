@@ -1,0 +1,1 @@
+"""Laddnät: the domain and the HTTP API of the charging network."""

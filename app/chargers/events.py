@@ -1,0 +1,58 @@
+"""Bus events about chargers: what the bridge saw, version-neutral."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from app.core.bus import Event
+
+
+class ChargerConnected(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "charger.connected"
+    identity: str
+    ocpp_version: str
+    at: datetime
+
+
+class ChargerDisconnected(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "charger.disconnected"
+    identity: str
+    at: datetime
+    reason: str
+
+
+class ChargerBooted(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "charger.booted"
+    identity: str
+    vendor: str
+    model: str
+    firmware_version: str | None
+    reason: str | None
+    registration_status: str
+    at: datetime
+
+
+class ConnectorStatusChanged(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "charger.connector_status_changed"
+    identity: str
+    evse: int
+    connector: int
+    status: str
+    error_code: str | None
+    vendor_error_code: str | None
+    info: str | None
+    at: datetime
+
+
+class ChargerEventRecorded(Event, frozen=True, kw_only=True):
+    """A raw event from the charger: NotifyEvent, security event, firmware status..."""
+
+    subject: ClassVar[str] = "charger.event"
+    identity: str
+    kind: str
+    code: str | None
+    evse: int | None
+    connector: int | None
+    at: datetime
+    data: dict[str, Any]

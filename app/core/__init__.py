@@ -1,0 +1,1 @@
+"""The few things every area shares: settings, database, bus, errors, auth."""

@@ -1,0 +1,144 @@
+"""The bus: events fan out to subscribers; commands go request/reply to one server.
+
+Everything on it is message-shaped (a subject and a msgspec struct), so the in-process
+implementation here and a NATS one later share one interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Protocol
+
+import msgspec
+
+log = logging.getLogger("laddnat.bus")
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every bus event; ``subject`` names it on the wire (past tense)."""
+
+    subject: ClassVar[str] = "event"
+
+
+EventHandler = Callable[[Event], Awaitable[None]]
+RequestHandler = Callable[[bytes], Awaitable[bytes]]
+
+
+class NoResponders(Exception):
+    """Nobody serves the subject (e.g. the charger's bridge is not connected)."""
+
+
+class Bus(Protocol):
+    def publish(self, event: Event) -> None: ...
+
+    def subscribe(self, subject: str, handler: EventHandler) -> None: ...
+
+    async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes: ...
+
+    def serve(self, subject: str, handler: RequestHandler) -> None: ...
+
+    def unserve(self, subject: str) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessBus:
+    """Events queue per subscriber and are delivered by one task each, in order.
+
+    ``publish`` never blocks the publisher (the OCPP reply path): a slow subscriber
+    only grows its own queue.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[asyncio.Queue[Event]]] = defaultdict(list)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._servers: dict[str, RequestHandler] = {}
+        self._pending_handlers: list[tuple[asyncio.Queue[Event], EventHandler]] = []
+        self._started = False
+
+    def publish(self, event: Event) -> None:
+        for queue in self._subscribers.get(event.subject, ()):
+            queue.put_nowait(event)
+        for queue in self._subscribers.get("*", ()):
+            queue.put_nowait(event)
+
+    def subscribe(self, subject: str, handler: EventHandler) -> None:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers[subject].append(queue)
+        if self._started:
+            self._tasks.append(asyncio.create_task(self._deliver(queue, handler)))
+        else:
+            self._pending_handlers.append((queue, handler))
+
+    async def _deliver(self, queue: asyncio.Queue[Event], handler: EventHandler) -> None:
+        while True:
+            event = await queue.get()
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("event handler failed", extra={"subject": event.subject})
+
+    async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes:
+        handler = self._servers.get(subject)
+        if handler is None:
+            raise NoResponders(subject)
+        return await asyncio.wait_for(handler(payload), timeout_s)
+
+    def serve(self, subject: str, handler: RequestHandler) -> None:
+        self._servers[subject] = handler
+
+    def unserve(self, subject: str) -> None:
+        self._servers.pop(subject, None)
+
+    async def start(self) -> None:
+        self._started = True
+        for queue, handler in self._pending_handlers:
+            self._tasks.append(asyncio.create_task(self._deliver(queue, handler)))
+        self._pending_handlers.clear()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._started = False
+
+
+class RecordingSubscriber:
+    """Keeps every event of some subjects; handy for the CLI and tests alike."""
+
+    def __init__(self, bus: Bus, *subjects: str) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+        for subject in subjects or ("*",):
+            bus.subscribe(subject, self._record)
+
+    async def _record(self, event: Event) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout_s: float = 5.0) -> Event:
+        async def _wait() -> Event:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(_wait(), timeout_s)
+
+
+def create_bus(url: str | None) -> Bus:
+    if url is None:
+        return InProcessBus()
+    raise NotImplementedError("the NATS bus arrives with the scale-out work; unset LADDNAT_BUS_URL")
+
+
+def encode(obj: Any) -> bytes:
+    return msgspec.json.encode(obj)

@@ -1,0 +1,173 @@
+"""One frozen Settings object, built once at start-up from ``LADDNAT_*`` variables.
+
+No other module reads ``os.environ``: tests build their own Settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = "sqlite+aiosqlite:///./var/laddnat.sqlite3"
+    echo: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True, slots=True)
+class OcppSettings:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    heartbeat_interval_s: int = 300
+    max_frame_bytes: int = 64 * 1024
+    # A charger that sends more than this many calls per second is throttled
+    # (its own messages wait), so one flood never starves the others.
+    max_calls_per_s: float = 50.0
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BusSettings:
+    url: str | None = None  # None: in-process
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    secret_key: str = ""
+    issuer: str = "laddnat"
+    audience: str = "laddnat-api"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db: DatabaseSettings = field(default_factory=DatabaseSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    ocpp: OcppSettings = field(default_factory=OcppSettings)
+    bus: BusSettings = field(default_factory=BusSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dev: bool = False) -> Settings:
+        """Read ``LADDNAT_*`` variables.
+
+        ``dev`` allows a missing secret key (a fixed development key is used, and said
+        so); everything else (api, bridge) requires ``LADDNAT_SECRET_KEY``.
+        """
+        e = os.environ if env is None else env
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = e.get(name)
+            return default if value is None or value == "" else value
+
+        def port(name: str, default: int) -> int:
+            raw = get(name, str(default))
+            try:
+                value = int(raw or "")
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a port number") from None
+            if not 0 < value < 65536:
+                raise SettingsError(f"{name}={value} is outside 1..65535")
+            return value
+
+        def positive_int(name: str, default: int) -> int:
+            raw = get(name, str(default))
+            try:
+                value = int(raw or "")
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not an integer") from None
+            if value <= 0:
+                raise SettingsError(f"{name}={value} must be positive")
+            return value
+
+        def existing_file(name: str) -> Path | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            path = Path(raw)
+            if not path.is_file():
+                raise SettingsError(f"{name}={raw!r}: no such file")
+            return path
+
+        db_url = get("LADDNAT_DATABASE_URL", DatabaseSettings.url) or ""
+        if not (db_url.startswith("sqlite+aiosqlite://") or db_url.startswith("postgresql+asyncpg://")):
+            raise SettingsError(
+                f"LADDNAT_DATABASE_URL={db_url!r}: use sqlite+aiosqlite:///PATH "
+                "or postgresql+asyncpg://USER@HOST:PORT/DB"
+            )
+
+        bus_url = get("LADDNAT_BUS_URL")
+        if bus_url is not None and not bus_url.startswith(("nats://", "memory://")):
+            raise SettingsError(f"LADDNAT_BUS_URL={bus_url!r}: expected nats://HOST:PORT")
+        if bus_url == "memory://":
+            bus_url = None
+
+        secret = get("LADDNAT_SECRET_KEY")
+        if secret is None:
+            if not dev:
+                raise SettingsError("LADDNAT_SECRET_KEY is required (at least 32 characters)")
+            secret = "dev-only-secret-key-change-me-0000000000"
+        if len(secret) < 32:
+            raise SettingsError("LADDNAT_SECRET_KEY must be at least 32 characters")
+
+        cert = existing_file("LADDNAT_OCPP_TLS_CERT")
+        key = existing_file("LADDNAT_OCPP_TLS_KEY")
+        if (cert is None) != (key is None):
+            raise SettingsError("LADDNAT_OCPP_TLS_CERT and LADDNAT_OCPP_TLS_KEY must be set together")
+
+        log_level = (get("LADDNAT_LOG_LEVEL", "INFO") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise SettingsError(f"LADDNAT_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
+
+        http_host = get("LADDNAT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
+        http_port = port("LADDNAT_HTTP_PORT", 8000)
+        return cls(
+            db=DatabaseSettings(url=db_url),
+            http=HttpSettings(
+                host=http_host,
+                port=http_port,
+                public_base_url=(
+                    get("LADDNAT_PUBLIC_BASE_URL", f"http://{http_host}:{http_port}") or ""
+                ).rstrip("/"),
+            ),
+            ocpp=OcppSettings(
+                host=get("LADDNAT_OCPP_HOST", "127.0.0.1") or "127.0.0.1",
+                port=port("LADDNAT_OCPP_PORT", 9000),
+                tls_cert_file=cert,
+                tls_key_file=key,
+                heartbeat_interval_s=positive_int("LADDNAT_HEARTBEAT_INTERVAL_S", 300),
+                max_frame_bytes=positive_int("LADDNAT_OCPP_MAX_FRAME_BYTES", 64 * 1024),
+            ),
+            bus=BusSettings(url=bus_url),
+            auth=AuthSettings(
+                secret_key=secret,
+                access_token_ttl_s=positive_int("LADDNAT_ACCESS_TOKEN_TTL_S", 900),
+                refresh_token_ttl_s=positive_int("LADDNAT_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+            ),
+            log_level=log_level,
+        )

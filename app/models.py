@@ -1,0 +1,24 @@
+"""Every ORM model, imported once so the metadata (and Alembic) sees them all."""
+
+from app.chargers.models import ChargePoint, ChargerEvent, Connector, ConnectorStatusChange, Evse, Location
+from app.core.database import Base
+from app.drivers.models import IdToken, RefreshToken, User
+from app.operators.models import Operator
+from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
+
+__all__ = [
+    "Base",
+    "ChargePoint",
+    "ChargerEvent",
+    "Connector",
+    "ConnectorStatusChange",
+    "Evse",
+    "IdToken",
+    "Location",
+    "MeterSample",
+    "Operator",
+    "RefreshToken",
+    "Transaction",
+    "TransactionEventSeen",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Operators: the companies that own locations and chargers."""

@@ -1,0 +1,6 @@
+from app.core.errors import NotFound
+
+
+class TransactionNotFound(NotFound):
+    code = "transaction.not_found"
+    title = "No such transaction"

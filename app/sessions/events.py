@@ -1,0 +1,54 @@
+"""Bus events about transactions and meter samples."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar
+
+from app.core.bus import Event
+from app.sessions.types import Sample
+
+
+class MeterSampled(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "meter.sampled"
+    identity: str
+    evse: int
+    transaction_id: uuid.UUID | None
+    samples: list[Sample]
+
+
+class TransactionStarted(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "transaction.started"
+    identity: str
+    transaction_id: uuid.UUID
+    number: int
+    evse: int
+    connector: int
+    id_token: str | None
+    started_at: datetime
+    offline: bool
+
+
+class TransactionUpdated(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "transaction.updated"
+    identity: str
+    transaction_id: uuid.UUID
+    number: int
+    energy_wh: float
+    charging_state: str | None
+    at: datetime
+
+
+class TransactionEnded(Event, frozen=True, kw_only=True):
+    subject: ClassVar[str] = "transaction.ended"
+    identity: str
+    transaction_id: uuid.UUID
+    number: int
+    evse: int
+    connector: int
+    id_token: str | None
+    started_at: datetime
+    stopped_at: datetime
+    energy_wh: float
+    stop_reason: str | None

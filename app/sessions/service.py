@@ -1,0 +1,368 @@
+"""Transactions: start, meter, stop, exactly once whatever the charger resends.
+
+Identity is by business key, never by OCPP message id: 1.6 starts by connector +
+idTag + meterStart + timestamp, 2.0.1 events by the charger's transactionId + seqNo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.chargers.models import ChargerEvent
+from app.chargers.service import ChargerRef
+from app.core.bus import Bus, Event
+from app.core.database import insert_ignoring_duplicates, next_number, utcnow
+from app.drivers.models import IdToken
+from app.sessions.errors import TransactionNotFound
+from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
+from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
+from app.sessions.types import (
+    AuthInfo,
+    MeterReport,
+    Sample,
+    Started,
+    StartRequest,
+    StopRequest,
+    TransactionEventIn,
+)
+
+# Token types a charger uses when nobody was asked (free vend, a local key switch).
+UNCHECKED_TOKEN_TYPES = frozenset({"NoAuthorization"})
+
+
+def start_key(req: StartRequest) -> str:
+    """The 1.6 business key of a start; a resent StartTransaction has the same one."""
+    raw = f"{req.connector}|{req.token}|{req.meter_start_wh:.3f}|{req.at.isoformat()}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class TransactionService:
+    def __init__(self, db: AsyncSession, bus: Bus, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock = clock
+        self._events: list[Event] = []
+
+    # -- tokens --------------------------------------------------------------------
+
+    async def authorize(self, token: str, token_type: str | None = None) -> AuthInfo:
+        if token_type in UNCHECKED_TOKEN_TYPES:
+            return AuthInfo(status="Accepted")
+        row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
+        if row is None:
+            return AuthInfo(status="Unknown")
+        if row.status == "Accepted" and row.expires_at is not None and row.expires_at <= self.clock():
+            return AuthInfo(status="Expired", expires_at=row.expires_at, group_token=row.group_token)
+        return AuthInfo(status=row.status, expires_at=row.expires_at, group_token=row.group_token)
+
+    # -- OCPP 1.6 ------------------------------------------------------------------
+
+    async def start(self, charger: ChargerRef, req: StartRequest) -> Started:
+        """Open a transaction, or return the one this same start already opened."""
+        key = start_key(req)
+        auth = await self.authorize(req.token)
+        existing = await self._by_start_key(charger, key)
+        if existing is not None:
+            number = existing.number
+            await self.db.rollback()
+            return Started(number=number, auth=auth)
+        number = await next_number(self.db, "transaction")
+        tx = Transaction(
+            number=number,
+            charge_point_id=charger.id,
+            charger_transaction_id=str(number),
+            start_key=key,
+            evse_number=req.connector,
+            connector_number=1,
+            id_token=req.token,
+            id_token_type="ISO14443",
+            started_at=req.at,
+            meter_start_wh=req.meter_start_wh,
+            meter_start_at=req.at,
+            meter_last_wh=req.meter_start_wh,
+            meter_last_at=req.at,
+        )
+        self.db.add(tx)
+        try:
+            await self.db.flush()
+        except IntegrityError:
+            # The same start on a second socket won the race: answer with its number.
+            await self.db.rollback()
+            existing = await self._by_start_key(charger, key)
+            if existing is None:
+                raise
+            return Started(number=existing.number, auth=auth)
+        self._events.append(self._started_event(charger, tx))
+        await self._commit()
+        return Started(number=number, auth=auth)
+
+    async def stop(self, charger: ChargerRef, req: StopRequest) -> AuthInfo | None:
+        """Close a 1.6 transaction. A repeated stop changes nothing and is accepted again."""
+        auth = await self.authorize(req.token) if req.token else None
+        tx = await self.db.scalar(
+            select(Transaction).where(
+                Transaction.charge_point_id == charger.id, Transaction.number == req.number
+            )
+        )
+        if tx is None:
+            # Accept anyway, or the charger retries forever; keep it for the operators.
+            self.db.add(
+                ChargerEvent(
+                    charge_point_id=charger.id,
+                    kind="unknown_transaction",
+                    code="StopTransaction",
+                    occurred_at=req.at,
+                    data={"transactionId": req.number, "meterStop": req.meter_stop_wh},
+                )
+            )
+            await self._commit()
+            return auth
+        if tx.status == "completed":
+            await self.db.rollback()
+            return auth
+        await self._add_samples(charger, tx, tx.evse_number, req.samples)
+        self._track_meter(tx, req.meter_stop_wh, req.at)
+        tx.status = "completed"
+        tx.stopped_at = req.at
+        tx.stop_reason = req.reason or "Local"
+        tx.meter_stop_wh = req.meter_stop_wh
+        tx.energy_wh = max(0.0, req.meter_stop_wh - (tx.meter_start_wh or 0.0))
+        self._events.append(self._ended_event(charger, tx))
+        await self._commit()
+        return auth
+
+    # -- OCPP 2.0.1 ----------------------------------------------------------------
+
+    async def transaction_event(self, charger: ChargerRef, ev: TransactionEventIn) -> AuthInfo | None:
+        """Apply a TransactionEvent once; tolerant of repeats, gaps and any order."""
+        auth = await self.authorize(ev.token, ev.token_type) if ev.token else None
+        tx = await self.db.scalar(
+            select(Transaction).where(
+                Transaction.charge_point_id == charger.id,
+                Transaction.charger_transaction_id == ev.charger_transaction_id,
+            )
+        )
+        created = tx is None
+        if tx is None:
+            tx = Transaction(
+                number=await next_number(self.db, "transaction"),
+                charge_point_id=charger.id,
+                charger_transaction_id=ev.charger_transaction_id,
+                evse_number=ev.evse or 0,
+                connector_number=ev.connector or 1,
+                started_at=ev.at,
+                energy_wh=0.0,
+            )
+            self.db.add(tx)
+            await self.db.flush()
+        seen = await self.db.execute(
+            insert_ignoring_duplicates(self.db, TransactionEventSeen).values(
+                transaction_id=tx.id, seq_no=ev.seq_no, event_type=ev.event_type, received_at=self.clock()
+            )
+        )
+        if seen.rowcount == 0:  # type: ignore[attr-defined]
+            await self.db.rollback()
+            return auth
+        if ev.evse and not tx.evse_number:
+            tx.evse_number = ev.evse
+        if ev.connector and ev.event_type == "Started":
+            tx.connector_number = ev.connector
+        if ev.token and (tx.id_token is None or ev.event_type == "Started"):
+            tx.id_token, tx.id_token_type = ev.token, ev.token_type
+        if ev.event_type == "Started" or ev.at < tx.started_at:
+            tx.started_at = min(tx.started_at, ev.at)
+        tx.offline = tx.offline or ev.offline
+        if ev.remote_start_id is not None:
+            tx.remote_start_id = ev.remote_start_id
+        newest = tx.last_seq_no is None or ev.seq_no > tx.last_seq_no
+        if newest:
+            tx.last_seq_no = ev.seq_no
+            if ev.charging_state:
+                tx.charging_state = ev.charging_state
+        await self._add_samples(charger, tx, tx.evse_number, ev.samples)
+        for s in ev.samples:
+            if s.is_energy_register:
+                self._track_meter(tx, s.value, s.at)
+        if created:
+            self._events.append(self._started_event(charger, tx))
+        if ev.event_type == "Ended" and tx.status != "completed":
+            tx.status = "completed"
+            tx.stopped_at = ev.at
+            tx.stop_reason = ev.stopped_reason or "Local"
+            tx.meter_stop_wh = tx.meter_last_wh
+            self._events.append(self._ended_event(charger, tx))
+        elif ev.event_type == "Ended":
+            tx.stopped_at = max(tx.stopped_at or ev.at, ev.at)
+        elif not created:
+            self._events.append(
+                TransactionUpdated(
+                    identity=charger.identity,
+                    transaction_id=tx.id,
+                    number=tx.number,
+                    energy_wh=tx.energy_wh,
+                    charging_state=tx.charging_state,
+                    at=ev.at,
+                )
+            )
+        if tx.status == "completed":
+            tx.meter_stop_wh = tx.meter_last_wh
+        await self._commit()
+        return auth
+
+    # -- both versions -------------------------------------------------------------
+
+    async def meter_values(self, charger: ChargerRef, report: MeterReport) -> None:
+        tx: Transaction | None = None
+        if report.transaction_number is not None:
+            tx = await self.db.scalar(
+                select(Transaction).where(
+                    Transaction.charge_point_id == charger.id,
+                    Transaction.number == report.transaction_number,
+                )
+            )
+        await self._add_samples(charger, tx, report.evse, report.samples)
+        if tx is not None and tx.status == "active":
+            for s in report.samples:
+                if s.is_energy_register:
+                    self._track_meter(tx, s.value, s.at)
+            self._events.append(
+                TransactionUpdated(
+                    identity=charger.identity,
+                    transaction_id=tx.id,
+                    number=tx.number,
+                    energy_wh=tx.energy_wh,
+                    charging_state=tx.charging_state,
+                    at=max(s.at for s in report.samples) if report.samples else self.clock(),
+                )
+            )
+        await self._commit()
+
+    # -- reads (operator API) --------------------------------------------------------
+
+    async def list(
+        self,
+        *,
+        charge_point_id: uuid.UUID | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[Transaction]:
+        stmt = select(Transaction).order_by(Transaction.started_at.desc(), Transaction.number.desc())
+        if charge_point_id is not None:
+            stmt = stmt.where(Transaction.charge_point_id == charge_point_id)
+        if status is not None:
+            stmt = stmt.where(Transaction.status == status)
+        return (await self.db.scalars(stmt.limit(limit).offset(offset))).all()
+
+    async def count(self, *, charge_point_id: uuid.UUID | None = None, status: str | None = None) -> int:
+        stmt = select(func.count()).select_from(Transaction)
+        if charge_point_id is not None:
+            stmt = stmt.where(Transaction.charge_point_id == charge_point_id)
+        if status is not None:
+            stmt = stmt.where(Transaction.status == status)
+        return int(await self.db.scalar(stmt) or 0)
+
+    async def get(self, transaction_id: uuid.UUID) -> Transaction:
+        tx = await self.db.get(Transaction, transaction_id)
+        if tx is None:
+            raise TransactionNotFound()
+        return tx
+
+    async def samples(self, transaction_id: uuid.UUID, *, limit: int = 10_000) -> Sequence[MeterSample]:
+        stmt = (
+            select(MeterSample)
+            .where(MeterSample.transaction_id == transaction_id)
+            .order_by(MeterSample.sampled_at, MeterSample.measurand, MeterSample.phase)
+            .limit(limit)
+        )
+        return (await self.db.scalars(stmt)).all()
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _by_start_key(self, charger: ChargerRef, key: str) -> Transaction | None:
+        return await self.db.scalar(
+            select(Transaction).where(
+                Transaction.charge_point_id == charger.id, Transaction.start_key == key
+            )
+        )
+
+    def _track_meter(self, tx: Transaction, value_wh: float, at: datetime) -> None:
+        """Keep the earliest and the latest energy register reading, whatever the order."""
+        if tx.meter_start_at is None or at < tx.meter_start_at:
+            tx.meter_start_wh, tx.meter_start_at = value_wh, at
+        if tx.meter_last_at is None or at >= tx.meter_last_at:
+            tx.meter_last_wh, tx.meter_last_at = value_wh, at
+        if tx.meter_start_wh is not None and tx.meter_last_wh is not None:
+            tx.energy_wh = max(0.0, tx.meter_last_wh - tx.meter_start_wh)
+
+    async def _add_samples(
+        self, charger: ChargerRef, tx: Transaction | None, evse: int, samples: Sequence[Sample]
+    ) -> None:
+        if not samples:
+            return
+        now = self.clock()
+        rows = [
+            {
+                "charge_point_id": charger.id,
+                "transaction_id": tx.id if tx is not None else None,
+                "evse_number": evse,
+                "sampled_at": s.at,
+                "measurand": s.measurand,
+                "phase": s.phase,
+                "location": s.location,
+                "context": s.context,
+                "unit": s.unit,
+                "value": s.value,
+                "received_at": now,
+            }
+            for s in samples
+        ]
+        await self.db.execute(insert_ignoring_duplicates(self.db, MeterSample), rows)
+        self._events.append(
+            MeterSampled(
+                identity=charger.identity,
+                evse=evse,
+                transaction_id=tx.id if tx is not None else None,
+                samples=list(samples),
+            )
+        )
+
+    def _started_event(self, charger: ChargerRef, tx: Transaction) -> TransactionStarted:
+        return TransactionStarted(
+            identity=charger.identity,
+            transaction_id=tx.id,
+            number=tx.number,
+            evse=tx.evse_number,
+            connector=tx.connector_number,
+            id_token=tx.id_token,
+            started_at=tx.started_at,
+            offline=tx.offline,
+        )
+
+    def _ended_event(self, charger: ChargerRef, tx: Transaction) -> TransactionEnded:
+        assert tx.stopped_at is not None
+        return TransactionEnded(
+            identity=charger.identity,
+            transaction_id=tx.id,
+            number=tx.number,
+            evse=tx.evse_number,
+            connector=tx.connector_number,
+            id_token=tx.id_token,
+            started_at=tx.started_at,
+            stopped_at=tx.stopped_at,
+            energy_wh=tx.energy_wh,
+            stop_reason=tx.stop_reason,
+        )
+
+    async def _commit(self) -> None:
+        await self.db.commit()
+        events, self._events = self._events, []
+        for event in events:
+            self.bus.publish(event)

@@ -1,0 +1,213 @@
+"""The OCPP WebSocket server: handshake, subprotocol, charger authentication, routing.
+
+Charger authentication is OCPP security profile 1/2: HTTP Basic with the identity as
+user name, checked in ``process_request`` so a bad charger never gets a socket. TLS
+(profile 2) when a certificate and key are configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import http
+import logging
+import ssl
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import NegotiationError
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
+from app.chargers.service import ChargerRef
+from app.core.bus import Bus
+from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
+from app.core.settings import OcppSettings
+from ocpp_bridge.connection import Connection, Domain, Router
+from ocpp_bridge.protocol import Version
+from ocpp_bridge.v16.handlers import router as v16_router
+from ocpp_bridge.v201.handlers import router as v201_router
+
+log = logging.getLogger("laddnat.ocpp")
+
+PATH_PREFIX = "/ocpp/"
+# Preference when a charger offers both.
+SUPPORTED = (Subprotocol(Version.V201.value), Subprotocol(Version.V16.value))
+ROUTERS: dict[Version, Router] = {Version.V16: v16_router, Version.V201: v201_router}
+
+
+def _plain(status: http.HTTPStatus, body: str, **headers: str) -> Response:
+    h = Headers({"Content-Type": "text/plain; charset=utf-8", "Connection": "close", **headers})
+    return Response(status.value, status.phrase, h, body.encode())
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+class Bridge:
+    """Holds the open sockets of this process; everything else lives in the database."""
+
+    def __init__(
+        self, settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus
+    ) -> None:
+        self.settings = settings
+        self.domain = Domain(maker, bus, settings)
+        self.connections: dict[str, Connection] = {}
+        self._server: Server | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> Server:
+        ssl_context = None
+        if self.settings.tls_cert_file is not None:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+            ssl_context.load_cert_chain(self.settings.tls_cert_file, self.settings.tls_key_file)
+        self._server = await serve(
+            self._handle,
+            self.settings.host,
+            self.settings.port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            subprotocols=list(SUPPORTED),
+            ssl=ssl_context,
+            # Memory per socket is what bounds chargers per process: no compression
+            # contexts, small queues. OCPP frames are small and chatty.
+            compression=None,
+            max_size=self.settings.max_frame_bytes,
+            max_queue=4,
+            write_limit=16 * 1024,
+            ping_interval=60,
+            ping_timeout=60,
+            close_timeout=5,
+            server_header="Laddnat-OCPP",
+        )
+        return self._server
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    # -- handshake -------------------------------------------------------------------
+
+    def _select_subprotocol(
+        self, _conn: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        if not offered:
+            return None  # no offer: a 1.6 charger from before subprotocols were required
+        for proto in SUPPORTED:
+            if proto in offered:
+                return proto
+        HANDSHAKES.labels("unsupported_subprotocol").inc()
+        raise NegotiationError(f"supported subprotocols: {', '.join(SUPPORTED)}")
+
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/metrics":
+            body, content_type = render()
+            return Response(200, "OK", Headers({"Content-Type": content_type}), body)
+        if path in ("/healthz", "/readyz"):
+            return _plain(http.HTTPStatus.OK, "ok\n")
+        if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX):]:
+            HANDSHAKES.labels("bad_path").inc()
+            return _plain(http.HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{identity}\n")
+        identity = unquote(path[len(PATH_PREFIX):])
+        creds = basic_credentials(request.headers.get("Authorization"))
+        password = None
+        if creds is not None:
+            user, password = creds
+            if user != identity:
+                password = None  # a charger may only speak for itself
+        try:
+            async with self.domain.maker() as db:
+                charger = await self.domain.chargers(db).authenticate(identity, password)
+        except ChargerNotFound:
+            HANDSHAKES.labels("unknown_charger").inc()
+            log.info("handshake refused: unknown charger", extra={"identity": identity[:48], "status": 404})
+            return _plain(http.HTTPStatus.NOT_FOUND, "unknown charger\n")
+        except ChargerAuthFailed as err:
+            HANDSHAKES.labels("bad_credentials").inc()
+            log.info(f"handshake refused: {err.detail}", extra={"identity": identity, "status": 401})
+            return _plain(
+                http.HTTPStatus.UNAUTHORIZED,
+                "charger credentials required\n",
+                **{"WWW-Authenticate": 'Basic realm="Laddnat OCPP", charset="UTF-8"'},
+            )
+        except SQLAlchemyError:
+            DB_ERRORS.labels("handshake").inc()
+            log.exception("handshake: database error", extra={"identity": identity})
+            return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n", **{"Retry-After": "10"})
+        conn.charger = charger  # type: ignore[attr-defined]
+        return None
+
+    # -- one connection --------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        charger: ChargerRef = ws.charger  # type: ignore[attr-defined]
+        version = Version(ws.subprotocol) if ws.subprotocol else Version.V16
+        conn = Connection(ws, charger, version, self.domain, ROUTERS[version])
+        HANDSHAKES.labels("accepted").inc()
+        previous = self.connections.get(charger.identity)
+        self.connections[charger.identity] = conn
+        if previous is not None:
+            # The charger reconnected before we noticed the old socket died: the new
+            # one wins, the old one is closed cleanly and stops counting.
+            log.info("replacing previous connection", extra={"identity": charger.identity})
+            asyncio.create_task(previous.close(1000, "replaced by a new connection"))
+        CONNECTED_CHARGERS.labels(version.short).inc()
+        log.info("charger connected", extra={"identity": charger.identity, "ocpp_version": version.short})
+        try:
+            await self._notify_connected(conn)
+            await conn.run()
+        finally:
+            CONNECTED_CHARGERS.labels(version.short).dec()
+            replaced = self.connections.get(charger.identity) is not conn
+            if not replaced:
+                del self.connections[charger.identity]
+            reason = f"{ws.close_code} {ws.close_reason}".strip() if ws.close_code else "connection lost"
+            log.info("charger disconnected", extra={"identity": charger.identity, "code": reason})
+            await self._notify_disconnected(conn, reason, replaced)
+
+    async def _notify_connected(self, conn: Connection) -> None:
+        try:
+            async with self.domain.maker() as db:
+                await self.domain.chargers(db).connected(conn.charger, conn.version.short)
+        except SQLAlchemyError:
+            DB_ERRORS.labels("connect").inc()
+            log.exception("could not record connect", extra={"identity": conn.identity})
+
+    async def _notify_disconnected(self, conn: Connection, reason: str, replaced: bool) -> None:
+        try:
+            async with self.domain.maker() as db:
+                await self.domain.chargers(db).disconnected(conn.charger, reason, still_connected=replaced)
+        except SQLAlchemyError:
+            DB_ERRORS.labels("disconnect").inc()
+            log.exception("could not record disconnect", extra={"identity": conn.identity})
+
+    def connection(self, identity: str) -> Connection | None:
+        return self.connections.get(identity)
+
+
+def create_bridge(settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus) -> Bridge:
+    return Bridge(settings, maker, bus)

@@ -1,0 +1,174 @@
+"""OCPP 1.6J: each charger CALL becomes one domain call; the answer becomes the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.chargers.types import BootInfo, ChargerEventIn, StatusReport
+from app.core.database import utcnow
+from app.sessions.types import AuthInfo, MeterReport, Sample, StartRequest, StopRequest
+from ocpp_bridge.common import default_unit, iso, normalise, parse_utc
+from ocpp_bridge.connection import Connection, Router
+from ocpp_bridge.protocol import OcppError, Version
+
+router = Router(Version.V16)
+Payload = dict[str, Any]
+
+# 1.6 has no "Unknown": an id tag we have never seen is Invalid.
+_V16_TOKEN_STATUS = {"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"}
+
+
+def id_tag_info(auth: AuthInfo) -> Payload:
+    info: Payload = {"status": auth.status if auth.status in _V16_TOKEN_STATUS else "Invalid"}
+    if auth.expires_at is not None:
+        info["expiryDate"] = iso(auth.expires_at)
+    if auth.group_token:
+        info["parentIdTag"] = auth.group_token[:20]
+    return info
+
+
+def samples_of(meter_values: list[Payload]) -> list[Sample]:
+    samples = []
+    for mv in meter_values:
+        at = parse_utc(mv["timestamp"])
+        for sv in mv["sampledValue"]:
+            if sv.get("format") == "SignedData":
+                continue  # a signed blob, not a number; the signed copy is the charger's to keep
+            measurand = sv.get("measurand", "Energy.Active.Import.Register")
+            try:
+                raw = float(sv["value"])
+            except ValueError:
+                raise OcppError(
+                    "PropertyConstraintViolation", f"sampledValue {sv['value']!r} is not a number"
+                ) from None
+            value, unit = normalise(raw, sv.get("unit", default_unit(measurand)))
+            samples.append(
+                Sample(
+                    at=at,
+                    measurand=measurand,
+                    value=value,
+                    unit=unit,
+                    context=sv.get("context", "Sample.Periodic"),
+                    phase=sv.get("phase", ""),
+                    location=sv.get("location", "Outlet"),
+                )
+            )
+    return samples
+
+
+@router.on("BootNotification")
+async def boot_notification(conn: Connection, p: Payload) -> Payload:
+    info = BootInfo(
+        vendor=p["chargePointVendor"],
+        model=p["chargePointModel"],
+        serial_number=p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber"),
+        firmware_version=p.get("firmwareVersion"),
+        iccid=p.get("iccid"),
+        imsi=p.get("imsi"),
+        meter_type=p.get("meterType"),
+        meter_serial_number=p.get("meterSerialNumber"),
+    )
+    async with conn.domain.maker() as db:
+        result = await conn.domain.chargers(db).boot(conn.charger, info)
+    return {"status": result.status, "currentTime": iso(result.current_time), "interval": result.interval_s}
+
+
+@router.on("Heartbeat")
+async def heartbeat(conn: Connection, p: Payload) -> Payload:
+    async with conn.domain.maker() as db:
+        now = await conn.domain.chargers(db).heartbeat(conn.charger)
+    return {"currentTime": iso(now)}
+
+
+@router.on("StatusNotification")
+async def status_notification(conn: Connection, p: Payload) -> Payload:
+    connector_id = p["connectorId"]
+    if connector_id < 0:
+        raise OcppError("PropertyConstraintViolation", "connectorId: must be 0 or more")
+    report = StatusReport(
+        # A 1.6 connector is a 2.0.1 EVSE with one connector; 0 is the whole charger.
+        evse=connector_id,
+        connector=1 if connector_id else 0,
+        status=p["status"],
+        error_code=p["errorCode"],
+        vendor_error_code=p.get("vendorErrorCode"),
+        info=p.get("info"),
+        at=parse_utc(p["timestamp"]) if "timestamp" in p else utcnow(),
+    )
+    async with conn.domain.maker() as db:
+        await conn.domain.chargers(db).report_status(conn.charger, report)
+    return {}
+
+
+@router.on("Authorize")
+async def authorize(conn: Connection, p: Payload) -> Payload:
+    async with conn.domain.maker() as db:
+        auth = await conn.domain.transactions(db).authorize(p["idTag"])
+    return {"idTagInfo": id_tag_info(auth)}
+
+
+@router.on("StartTransaction")
+async def start_transaction(conn: Connection, p: Payload) -> Payload:
+    if p["connectorId"] < 1:
+        raise OcppError("PropertyConstraintViolation", "connectorId: a transaction needs a connector > 0")
+    req = StartRequest(
+        connector=p["connectorId"],
+        token=p["idTag"],
+        meter_start_wh=float(p["meterStart"]),
+        at=parse_utc(p["timestamp"]),
+        reservation_id=p.get("reservationId"),
+    )
+    async with conn.domain.maker() as db:
+        started = await conn.domain.transactions(db).start(conn.charger, req)
+    return {"transactionId": started.number, "idTagInfo": id_tag_info(started.auth)}
+
+
+@router.on("StopTransaction")
+async def stop_transaction(conn: Connection, p: Payload) -> Payload:
+    req = StopRequest(
+        number=p["transactionId"],
+        meter_stop_wh=float(p["meterStop"]),
+        at=parse_utc(p["timestamp"]),
+        reason=p.get("reason"),
+        token=p.get("idTag"),
+        samples=samples_of(p.get("transactionData", [])),
+    )
+    async with conn.domain.maker() as db:
+        auth = await conn.domain.transactions(db).stop(conn.charger, req)
+    return {"idTagInfo": id_tag_info(auth)} if auth is not None else {}
+
+
+@router.on("MeterValues")
+async def meter_values(conn: Connection, p: Payload) -> Payload:
+    report = MeterReport(
+        evse=p["connectorId"],
+        transaction_number=p.get("transactionId"),
+        samples=samples_of(p["meterValue"]),
+    )
+    async with conn.domain.maker() as db:
+        await conn.domain.transactions(db).meter_values(conn.charger, report)
+    return {}
+
+
+@router.on("DataTransfer")
+async def data_transfer(conn: Connection, p: Payload) -> Payload:
+    # No vendor extensions are understood yet; keep what came for whoever adds one.
+    await _record(conn, ChargerEventIn(kind="data_transfer", code=p["vendorId"], at=utcnow(), data=p))
+    return {"status": "UnknownVendorId"}
+
+
+@router.on("DiagnosticsStatusNotification")
+async def diagnostics_status(conn: Connection, p: Payload) -> Payload:
+    await _record(conn, ChargerEventIn(kind="diagnostics_status", code=p["status"], at=utcnow(), data=p))
+    return {}
+
+
+@router.on("FirmwareStatusNotification")
+async def firmware_status(conn: Connection, p: Payload) -> Payload:
+    await _record(conn, ChargerEventIn(kind="firmware_status", code=p["status"], at=utcnow(), data=p))
+    return {}
+
+
+async def _record(conn: Connection, event: ChargerEventIn) -> None:
+    async with conn.domain.maker() as db:
+        await conn.domain.chargers(db).record_event(conn.charger, event)
