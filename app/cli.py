@@ -1,0 +1,204 @@
+"""`laddnat`: run the system or its halves, migrate, seed, manage chargers and users, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+
+from app.core.errors import DomainError
+from app.core.logging import configure_logging
+from app.core.settings import Settings, SettingsError
+
+
+def _settings(*, dev: bool) -> Settings:
+    try:
+        return Settings.from_env(dev=dev)
+    except SettingsError as err:
+        print(f"laddnat: configuration error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _with_db(settings: Settings, fn: Callable[..., Awaitable[int]]) -> int:
+    from app.core.bus import InProcessBus
+    from app.core.database import create_engine, create_sessionmaker
+    from app.core.migrate import upgrade
+
+    await upgrade(settings.db)
+    engine = create_engine(settings.db)
+    try:
+        return await fn(create_sessionmaker(engine), InProcessBus())
+    finally:
+        await engine.dispose()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from app.runner import run_all
+
+    settings = _settings(dev=True)
+    configure_logging(settings.log_level)
+    asyncio.run(run_all(settings, seed=not args.no_seed))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from app.runner import run_api
+
+    settings = _settings(dev=False)
+    configure_logging(settings.log_level)
+    asyncio.run(run_api(settings))
+    return 0
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from app.runner import run_bridge
+
+    settings = _settings(dev=True)
+    configure_logging(settings.log_level)
+    asyncio.run(run_bridge(settings))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.core.migrate import upgrade_sync
+
+    settings = _settings(dev=True)
+    upgrade_sync(settings.db)
+    print(f"migrated {settings.db.url}")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    from app.demo import seed_demo
+
+    async def seed(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        print("demo network seeded" if await seed_demo(maker, bus) else "demo network already there")
+        return 0
+
+    return asyncio.run(_with_db(_settings(dev=True), seed))
+
+
+def cmd_chargers_add(args: argparse.Namespace) -> int:
+    from app.chargers.service import ChargerService, LocationService
+
+    async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            location_id = None
+            if args.location:
+                locations = LocationService(db)
+                try:
+                    location_id = (await locations.get(uuid.UUID(args.location))).id
+                except ValueError:
+                    found = await locations.find_by_name(args.location)
+                    location_id = (found or await locations.create(name=args.location)).id
+            cp = await ChargerService(db, bus).register(
+                args.identity, args.password, location_id=location_id, evse_count=args.evses
+            )
+            print(f"registered {cp.identity} (id {cp.id})")
+        return 0
+
+    return asyncio.run(_with_db(_settings(dev=True), add))
+
+
+def cmd_chargers_list(args: argparse.Namespace) -> int:
+    from app.chargers.service import ChargerService
+
+    async def show(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            chargers = await ChargerService(db, bus).list(limit=10_000)
+        print(f"{'IDENTITY':<24} {'OCPP':<6} {'STATUS':<9} {'ONLINE':<6} {'VENDOR/MODEL':<28} LAST SEEN")
+        for cp in chargers:
+            vendor = f"{cp.vendor or '-'} {cp.model or ''}".strip()
+            seen = cp.last_seen_at.isoformat(timespec="seconds") if cp.last_seen_at else "never"
+            print(
+                f"{cp.identity:<24} {cp.ocpp_version or '-':<6} {cp.registration_status:<9} "
+                f"{'yes' if cp.connected else 'no':<6} {vendor:<28} {seen}"
+            )
+        return 0
+
+    return asyncio.run(_with_db(_settings(dev=True), show))
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from app.drivers.service import UserService
+
+    async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            user = await UserService(db).create_user(args.email, args.password, args.role)
+            print(f"created {user.role} {user.email} (id {user.id})")
+        return 0
+
+    return asyncio.run(_with_db(_settings(dev=True), add))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ocpp_bridge.simulator.cli import run_simulation
+
+    return asyncio.run(run_simulation(args))
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from app.openapi_export import export
+
+    export(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="laddnat", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="API + OCPP bridge + in-process bus, migrated and seeded")
+    p.add_argument("--no-seed", action="store_true", help="do not seed the demo network")
+    p.set_defaults(fn=cmd_run)
+    sub.add_parser("api", help="the HTTP API alone").set_defaults(fn=cmd_api)
+    sub.add_parser("bridge", help="the OCPP bridge alone").set_defaults(fn=cmd_bridge)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    sub.add_parser("seed-demo", help="seed the demo network").set_defaults(fn=cmd_seed_demo)
+
+    chargers = sub.add_parser("chargers", help="register and list chargers").add_subparsers(
+        dest="chargers_command", required=True
+    )
+    p = chargers.add_parser("add", help="register a charger")
+    p.add_argument("identity")
+    p.add_argument("--password", required=True, help="HTTP Basic password, 16-40 characters")
+    p.add_argument("--location", help="location id or name (created if new)")
+    p.add_argument("--evses", type=int, default=1, help="EVSEs to create now (default 1)")
+    p.set_defaults(fn=cmd_chargers_add)
+    chargers.add_parser("list", help="list chargers").set_defaults(fn=cmd_chargers_list)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("add", help="create a user")
+    p.add_argument("email")
+    p.add_argument("--role", choices=("operator", "driver"), required=True)
+    p.add_argument("--password", required=True)
+    p.set_defaults(fn=cmd_users_add)
+
+    p = sub.add_parser("simulate", help="run simulated chargers against an OCPP endpoint")
+    from ocpp_bridge.simulator.cli import add_cli_arguments
+
+    add_cli_arguments(p)
+    p.set_defaults(fn=cmd_simulate)
+
+    p = sub.add_parser("openapi", help="export the OpenAPI document")
+    p.add_argument("--output", default="openapi/openapi.json")
+    p.set_defaults(fn=cmd_openapi)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except DomainError as err:
+        print(f"laddnat: {err.detail} ({err.code})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

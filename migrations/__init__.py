@@ -1,0 +1,1 @@
+"""Alembic migrations; applied by `laddnat migrate` and at `laddnat run` start-up."""
