@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,9 @@ def new_id() -> uuid.UUID:
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     if settings.is_sqlite:
+        path = settings.url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection: SQLite has a single writer, and queueing in the pool is
         # cheaper and clearer than "database is locked" retries.
         engine = create_async_engine(

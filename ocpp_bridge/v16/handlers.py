@@ -172,3 +172,22 @@ async def firmware_status(conn: Connection, p: Payload) -> Payload:
 async def _record(conn: Connection, event: ChargerEventIn) -> None:
     async with conn.domain.maker() as db:
         await conn.domain.chargers(db).record_event(conn.charger, event)
+
+
+# The 1.6 security extension (whitepaper edition 2) messages a charger may send.
+@router.on("SecurityEventNotification")
+async def security_event(conn: Connection, p: Payload) -> Payload:
+    await _record(conn, ChargerEventIn(kind="security_event", code=p["type"], at=parse_utc(p["timestamp"]), data=p))
+    return {}
+
+
+@router.on("LogStatusNotification")
+async def log_status(conn: Connection, p: Payload) -> Payload:
+    await _record(conn, ChargerEventIn(kind="log_status", code=p["status"], at=utcnow(), data=p))
+    return {}
+
+
+@router.on("SignedFirmwareStatusNotification")
+async def signed_firmware_status(conn: Connection, p: Payload) -> Payload:
+    await _record(conn, ChargerEventIn(kind="firmware_status", code=p["status"], at=utcnow(), data=p))
+    return {}

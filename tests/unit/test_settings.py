@@ -1,0 +1,50 @@
+"""Settings from LADDNAT_* variables: defaults, and one clear line for each bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.settings import Settings, SettingsError
+
+SECRET = {"LADDNAT_SECRET_KEY": "x" * 32}
+
+
+def test_defaults() -> None:
+    s = Settings.from_env(SECRET)
+    assert s.db.url == "sqlite+aiosqlite:///./var/laddnat.sqlite3"
+    assert (s.http.port, s.ocpp.port, s.bus.url) == (8000, 9000, None)
+    assert s.ocpp.tls_enabled is False
+
+
+def test_dev_mode_supplies_a_secret() -> None:
+    assert len(Settings.from_env({}, dev=True).auth.secret_key) >= 32
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({}, "LADDNAT_SECRET_KEY"),
+        ({**SECRET, "LADDNAT_SECRET_KEY": "short"}, "LADDNAT_SECRET_KEY"),
+        ({**SECRET, "LADDNAT_HTTP_PORT": "eighty"}, "LADDNAT_HTTP_PORT"),
+        ({**SECRET, "LADDNAT_OCPP_PORT": "70000"}, "LADDNAT_OCPP_PORT"),
+        ({**SECRET, "LADDNAT_DATABASE_URL": "mysql://x"}, "LADDNAT_DATABASE_URL"),
+        ({**SECRET, "LADDNAT_BUS_URL": "nats://127.0.0.1:4222"}, "LADDNAT_BUS_URL"),
+        ({**SECRET, "LADDNAT_OCPP_TLS_CERT": "/nonexistent.pem"}, "LADDNAT_OCPP_TLS_CERT"),
+        ({**SECRET, "LADDNAT_LOG_LEVEL": "LOUD"}, "LADDNAT_LOG_LEVEL"),
+        ({**SECRET, "LADDNAT_HEARTBEAT_INTERVAL_S": "0"}, "LADDNAT_HEARTBEAT_INTERVAL_S"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
+    assert names in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_tls_needs_cert_and_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    with pytest.raises(SettingsError, match="together"):
+        Settings.from_env({**SECRET, "LADDNAT_OCPP_TLS_CERT": str(cert)})
+    s = Settings.from_env({**SECRET, "LADDNAT_OCPP_TLS_CERT": str(cert), "LADDNAT_OCPP_TLS_KEY": str(cert)})
+    assert s.ocpp.tls_enabled
