@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +31,14 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our own loop: we own SIGINT/SIGTERM and shut everything down in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def _uvicorn(settings: Settings, engine: AsyncEngine, bus: Bus) -> uvicorn.Server:
     from app.main import create_app
 
@@ -37,9 +46,7 @@ def _uvicorn(settings: Settings, engine: AsyncEngine, bus: Bus) -> uvicorn.Serve
     config = uvicorn.Config(
         app, host=settings.http.host, port=settings.http.port, log_config=None, access_log=False, lifespan="on"
     )
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return _EmbeddedServer(config)
 
 
 async def run_all(settings: Settings, *, migrate: bool = True, seed: bool = True) -> None:
@@ -120,16 +127,15 @@ def _print_banner(settings: Settings, seeded: bool) -> None:
         f"  Database        {settings.db.url}",
         "  Demo chargers:",
         *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}" for c in DEMO_CHARGERS],
-        f"  Demo operator   {DEMO_OPERATOR_EMAIL} / {DEMO_OPERATOR_PASSWORD}"
-        f"   (POST {api}/api/v1/auth/token)",
+        f"  Demo operator   {DEMO_OPERATOR_EMAIL} / {DEMO_OPERATOR_PASSWORD}   (POST {api}/api/v1/auth/token)",
         "  Try a charger:",
         f"    .venv/bin/laddnat simulate --url {ocpp} --identity {first.identity}"
         f" --password {first.password} --duration 20 --interval 2",
         "  Then see its transaction:",
         f"    TOKEN=$(curl -s -X POST {api}/api/v1/auth/token -H 'content-type: application/json'"
-        f" -d '{{\"email\":\"{DEMO_OPERATOR_EMAIL}\",\"password\":\"{DEMO_OPERATOR_PASSWORD}\"}}'"
+        f' -d \'{{"email":"{DEMO_OPERATOR_EMAIL}","password":"{DEMO_OPERATOR_PASSWORD}"}}\''
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')",
-        f"    curl -s {api}/api/v1/operator/transactions -H \"Authorization: Bearer $TOKEN\"",
+        f'    curl -s {api}/api/v1/operator/transactions -H "Authorization: Bearer $TOKEN"',
         "",
     ]
     print("\n".join(lines), file=sys.stdout, flush=True)

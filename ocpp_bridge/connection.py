@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +44,15 @@ log = logging.getLogger("laddnat.ocpp")
 
 Handler = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
 
+# Strong references to fire-and-forget tasks, so the loop can't drop them half-way.
+_background: set[asyncio.Task[None]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
 
 class Router:
     """Action name -> handler, one per OCPP version."""
@@ -66,9 +75,7 @@ class Router:
 class Domain:
     """What every handler needs: database sessions, the bus and the OCPP settings."""
 
-    def __init__(
-        self, maker: async_sessionmaker[AsyncSession], bus: Bus, settings: OcppSettings
-    ) -> None:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, settings: OcppSettings) -> None:
         self.maker = maker
         self.bus = bus
         self.settings = settings
@@ -188,11 +195,15 @@ class Connection:
             text = call_error(message_id, OcppError(outcome, err.detail, {"code": err.code}), self.version)
         except SQLAlchemyError:
             DB_ERRORS.labels("ocpp").inc()
-            log.exception("database error", extra={"identity": self.identity, "message_id": message_id, "action": action})
+            log.exception(
+                "database error", extra={"identity": self.identity, "message_id": message_id, "action": action}
+            )
             outcome = "InternalError"
             text = call_error(message_id, OcppError(outcome, "storage failed; nothing was recorded"), self.version)
         except Exception:
-            log.exception("handler failed", extra={"identity": self.identity, "message_id": message_id, "action": action})
+            log.exception(
+                "handler failed", extra={"identity": self.identity, "message_id": message_id, "action": action}
+            )
             outcome = "InternalError"
             text = call_error(message_id, OcppError(outcome, "unexpected error; nothing was recorded"), self.version)
         await self._send(text)
@@ -206,7 +217,7 @@ class Connection:
         if self._after:
             after, self._after = self._after, None
             for fn in after:
-                asyncio.create_task(self._run_after(fn))
+                spawn(self._run_after(fn))
 
     async def _run_after(self, fn: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -233,9 +244,7 @@ class Connection:
             finally:
                 self._pending = None
 
-    def _resolve(
-        self, message_id: str, *, result: Any = None, error: Exception | None = None
-    ) -> None:
+    def _resolve(self, message_id: str, *, result: Any = None, error: Exception | None = None) -> None:
         if self._pending is None or self._pending[0] != message_id:
             log.info("answer to no pending call", extra={"identity": self.identity, "message_id": message_id})
             return

@@ -126,9 +126,7 @@ def call_result(message_id: str, payload: dict[str, Any]) -> str:
 
 
 def call_error(message_id: str, error: OcppError, version: Version) -> str:
-    return _encoder.encode(
-        [CALLERROR, message_id, error.code_for(version), error.description, error.details]
-    ).decode()
+    return _encoder.encode([CALLERROR, message_id, error.code_for(version), error.description, error.details]).decode()
 
 
 def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
@@ -136,6 +134,7 @@ def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
 
 
 # -- schemas ------------------------------------------------------------------------
+
 
 def _schema_file(version: Version, action: str, response: bool) -> str:
     if version is Version.V16:
@@ -148,9 +147,7 @@ def known_actions(version: Version) -> frozenset[str]:
     folder = "v16" if version is Version.V16 else "v201"
     names = [p.name for p in resources.files("ocpp").joinpath(folder, "schemas").iterdir()]
     suffix = ".json" if version is Version.V16 else "Request.json"
-    return frozenset(
-        n[: -len(suffix)] for n in names if n.endswith(suffix) and not n.endswith("Response.json")
-    )
+    return frozenset(n[: -len(suffix)] for n in names if n.endswith(suffix) and not n.endswith("Response.json"))
 
 
 @cache
@@ -169,5 +166,6 @@ def validate(version: Version, action: str, payload: dict[str, Any], *, response
     except fastjsonschema.JsonSchemaValueException as exc:
         code = _RULE_TO_CODE.get(exc.rule or "", "PropertyConstraintViolation")
         field = (exc.name or "data").removeprefix("data").lstrip(".") or "payload"
-        raise OcppError(code, f"{field}: {exc.message.removeprefix(exc.name or '').strip()}",
-                        {"field": field}) from None
+        raise OcppError(
+            code, f"{field}: {exc.message.removeprefix(exc.name or '').strip()}", {"field": field}
+        ) from None

@@ -7,7 +7,6 @@ user name, checked in ``process_request`` so a bad charger never gets a socket. 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import http
@@ -29,7 +28,7 @@ from app.chargers.service import ChargerRef
 from app.core.bus import Bus
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
 from app.core.settings import OcppSettings
-from ocpp_bridge.connection import Connection, Domain, Router
+from ocpp_bridge.connection import Connection, Domain, Router, spawn
 from ocpp_bridge.protocol import Version
 from ocpp_bridge.v16.handlers import router as v16_router
 from ocpp_bridge.v201.handlers import router as v201_router
@@ -61,9 +60,7 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 class Bridge:
     """Holds the open sockets of this process; everything else lives in the database."""
 
-    def __init__(
-        self, settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus
-    ) -> None:
+    def __init__(self, settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus) -> None:
         self.settings = settings
         self.domain = Domain(maker, bus, settings)
         self.connections: dict[str, Connection] = {}
@@ -111,9 +108,7 @@ class Bridge:
 
     # -- handshake -------------------------------------------------------------------
 
-    def _select_subprotocol(
-        self, _conn: ServerConnection, offered: Sequence[Subprotocol]
-    ) -> Subprotocol | None:
+    def _select_subprotocol(self, _conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         if not offered:
             return None  # no offer: a 1.6 charger from before subprotocols were required
         for proto in SUPPORTED:
@@ -129,10 +124,10 @@ class Bridge:
             return Response(200, "OK", Headers({"Content-Type": content_type}), body)
         if path in ("/healthz", "/readyz"):
             return _plain(http.HTTPStatus.OK, "ok\n")
-        if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX):]:
+        if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX) :]:
             HANDSHAKES.labels("bad_path").inc()
             return _plain(http.HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{identity}\n")
-        identity = unquote(path[len(PATH_PREFIX):])
+        identity = unquote(path[len(PATH_PREFIX) :])
         creds = basic_credentials(request.headers.get("Authorization"))
         password = None
         if creds is not None:
@@ -174,7 +169,7 @@ class Bridge:
             # The charger reconnected before we noticed the old socket died: the new
             # one wins, the old one is closed cleanly and stops counting.
             log.info("replacing previous connection", extra={"identity": charger.identity})
-            asyncio.create_task(previous.close(1000, "replaced by a new connection"))
+            spawn(previous.close(1000, "replaced by a new connection"))
         CONNECTED_CHARGERS.labels(version.short).inc()
         log.info("charger connected", extra={"identity": charger.identity, "ocpp_version": version.short})
         try:

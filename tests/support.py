@@ -118,7 +118,9 @@ class RawCharger:
     ) -> RawCharger:
         headers = basic_auth(identity, password) if password is not None else {}
         ws = await connect(
-            f"{base_url}/{identity}", subprotocols=[version.value], additional_headers=headers  # type: ignore[list-item]
+            f"{base_url}/{identity}",
+            subprotocols=[version.value],
+            additional_headers=headers,  # type: ignore[list-item]
         )
         return cls(ws, version)
 

@@ -54,9 +54,7 @@ class ChargePoint(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    evses: Mapped[list[Evse]] = relationship(
-        back_populates="charge_point", order_by="Evse.evse_number", lazy="raise"
-    )
+    evses: Mapped[list[Evse]] = relationship(back_populates="charge_point", order_by="Evse.evse_number", lazy="raise")
 
 
 class Evse(Base):

@@ -6,6 +6,7 @@ Each public method owns its database transaction and publishes its events after 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -60,9 +61,7 @@ class ChargerRef(msgspec.Struct, frozen=True):
 
 def validate_identity(identity: str) -> None:
     if not IDENTITY_PATTERN.fullmatch(identity):
-        raise InvalidChargerIdentity(
-            f"{identity!r}: 1-48 characters of A-Z a-z 0-9 . _ ~ * -", field="identity"
-        )
+        raise InvalidChargerIdentity(f"{identity!r}: 1-48 characters of A-Z a-z 0-9 . _ ~ * -", field="identity")
 
 
 def validate_charger_password(password: str) -> None:
@@ -193,17 +192,13 @@ class ChargerService:
             .values(connected=True, ocpp_version=ocpp_version, last_seen_at=now)
         )
         self._log(charger, ChargerEventIn(kind="connected", at=now, data={"ocppVersion": ocpp_version}))
-        await self._commit(
-            ChargerConnected(identity=charger.identity, ocpp_version=ocpp_version, at=now)
-        )
+        await self._commit(ChargerConnected(identity=charger.identity, ocpp_version=ocpp_version, at=now))
 
     async def disconnected(self, charger: ChargerRef, reason: str, *, still_connected: bool) -> None:
         """``still_connected``: a newer socket for the same charger replaced this one."""
         now = self.clock()
         if not still_connected:
-            await self.db.execute(
-                update(ChargePoint).where(ChargePoint.id == charger.id).values(connected=False)
-            )
+            await self.db.execute(update(ChargePoint).where(ChargePoint.id == charger.id).values(connected=False))
         self._log(charger, ChargerEventIn(kind="disconnected", at=now, data={"reason": reason}))
         await self._commit(ChargerDisconnected(identity=charger.identity, at=now, reason=reason))
 
@@ -237,9 +232,7 @@ class ChargerService:
 
     async def heartbeat(self, charger: ChargerRef) -> datetime:
         now = self.clock()
-        await self.db.execute(
-            update(ChargePoint).where(ChargePoint.id == charger.id).values(last_seen_at=now)
-        )
+        await self.db.execute(update(ChargePoint).where(ChargePoint.id == charger.id).values(last_seen_at=now))
         await self.db.commit()
         return now
 
@@ -340,8 +333,8 @@ class ChargerService:
         )
 
     @property
-    def _pending_events(self) -> list[Event]:
-        pending: list[Event] | None = self.db.info.get("pending_events")
+    def _pending_events(self) -> builtins.list[Event]:
+        pending: builtins.list[Event] | None = self.db.info.get("pending_events")
         if pending is None:
             pending = self.db.info["pending_events"] = []
         return pending
@@ -363,9 +356,7 @@ class ChargerService:
         power_type: str = "AC_3_PHASE",
         standard: str = "IEC_62196_T2",
     ) -> Evse:
-        evse = await self.db.scalar(
-            select(Evse).where(Evse.charge_point_id == cp.id, Evse.evse_number == evse_number)
-        )
+        evse = await self.db.scalar(select(Evse).where(Evse.charge_point_id == cp.id, Evse.evse_number == evse_number))
         if evse is None:
             country, party = await self._operator_prefix(cp)
             evse = Evse(
@@ -389,9 +380,7 @@ class ChargerService:
 
     async def _ensure_connector(self, evse: Evse, connector_number: int) -> Connector:
         connector = await self.db.scalar(
-            select(Connector).where(
-                Connector.evse_pk == evse.id, Connector.connector_number == connector_number
-            )
+            select(Connector).where(Connector.evse_pk == evse.id, Connector.connector_number == connector_number)
         )
         if connector is None:
             connector = Connector(evse_pk=evse.id, connector_number=connector_number)
@@ -447,6 +436,9 @@ class LocationService:
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Location]:
         stmt = select(Location).order_by(Location.created_at, Location.id).limit(limit).offset(offset)
         return (await self.db.scalars(stmt)).all()
+
+    async def count(self) -> int:
+        return int(await self.db.scalar(select(func.count()).select_from(Location)) or 0)
 
     async def get(self, location_id: uuid.UUID) -> Location:
         location = await self.db.get(Location, location_id)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, MetaData, String, event, text, update
@@ -85,9 +85,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(
-        settings.url, echo=settings.echo, pool_size=10, max_overflow=10, pool_pre_ping=True
-    )
+    return create_async_engine(settings.url, echo=settings.echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-CONNECTED_CHARGERS = Gauge(
-    "laddnat_ocpp_connected_chargers", "Chargers connected to this bridge", ["ocpp_version"]
-)
+CONNECTED_CHARGERS = Gauge("laddnat_ocpp_connected_chargers", "Chargers connected to this bridge", ["ocpp_version"])
 OCPP_MESSAGES = Counter(
     "laddnat_ocpp_messages_total", "OCPP calls from chargers, by action and outcome", ["action", "outcome"]
 )

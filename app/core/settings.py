@@ -158,9 +158,7 @@ class Settings:
             http=HttpSettings(
                 host=http_host,
                 port=http_port,
-                public_base_url=(
-                    get("LADDNAT_PUBLIC_BASE_URL", f"http://{http_host}:{http_port}") or ""
-                ).rstrip("/"),
+                public_base_url=(get("LADDNAT_PUBLIC_BASE_URL", f"http://{http_host}:{http_port}") or "").rstrip("/"),
             ),
             ocpp=OcppSettings(
                 host=get("LADDNAT_OCPP_HOST", "127.0.0.1") or "127.0.0.1",

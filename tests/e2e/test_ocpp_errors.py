@@ -25,23 +25,49 @@ CASES_16 = [
     ("bad enum", "StatusNotification", {**GOOD_STATUS_16, "status": "Sleeping"}, "PropertyConstraintViolation"),
     ("unknown property", "StatusNotification", {**GOOD_STATUS_16, "colour": "red"}, "FormationViolation"),
     ("over-long string", "StatusNotification", {**GOOD_STATUS_16, "info": "x" * 51}, "PropertyConstraintViolation"),
-    ("bad timestamp", "StatusNotification", {**GOOD_STATUS_16, "timestamp": "yesterday"}, "PropertyConstraintViolation"),
-    ("non-numeric meter value", "MeterValues",
-     {"connectorId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "lots"}]}]},
-     "PropertyConstraintViolation"),
+    (
+        "bad timestamp",
+        "StatusNotification",
+        {**GOOD_STATUS_16, "timestamp": "yesterday"},
+        "PropertyConstraintViolation",
+    ),
+    (
+        "non-numeric meter value",
+        "MeterValues",
+        {"connectorId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "lots"}]}]},
+        "PropertyConstraintViolation",
+    ),
     ("unknown action", "Teleport", {}, "NotImplemented"),
     ("CSMS-only action", "RemoteStartTransaction", {"idTag": "x"}, "NotSupported"),
 ]
 CASES_201 = [
-    ("missing field", "StatusNotification", {k: v for k, v in GOOD_STATUS_201.items() if k != "evseId"},
-     "OccurrenceConstraintViolation"),
+    (
+        "missing field",
+        "StatusNotification",
+        {k: v for k, v in GOOD_STATUS_201.items() if k != "evseId"},
+        "OccurrenceConstraintViolation",
+    ),
     ("wrong type", "StatusNotification", {**GOOD_STATUS_201, "evseId": "1"}, "TypeConstraintViolation"),
-    ("bad enum", "StatusNotification", {**GOOD_STATUS_201, "connectorStatus": "Charging"}, "PropertyConstraintViolation"),
+    (
+        "bad enum",
+        "StatusNotification",
+        {**GOOD_STATUS_201, "connectorStatus": "Charging"},
+        "PropertyConstraintViolation",
+    ),
     ("unknown property", "StatusNotification", {**GOOD_STATUS_201, "colour": "red"}, "FormatViolation"),
-    ("over-long string", "Authorize", {"idToken": {"idToken": "x" * 37, "type": "ISO14443"}}, "PropertyConstraintViolation"),
+    (
+        "over-long string",
+        "Authorize",
+        {"idToken": {"idToken": "x" * 37, "type": "ISO14443"}},
+        "PropertyConstraintViolation",
+    ),
     ("unknown action", "Teleport", {}, "NotImplemented"),
-    ("CSMS-only action", "RequestStartTransaction", {"idToken": {"idToken": "x", "type": "Central"}, "remoteStartId": 1},
-     "NotSupported"),
+    (
+        "CSMS-only action",
+        "RequestStartTransaction",
+        {"idToken": {"idToken": "x", "type": "Central"}, "remoteStartId": 1},
+        "NotSupported",
+    ),
 ]
 
 
@@ -66,9 +92,7 @@ async def test_v201_bad_payloads(system: System, case: str, action: str, payload
     await cp.close()
 
 
-@pytest.mark.parametrize(
-    ("version", "code"), [(Version.V16, "FormationViolation"), (Version.V201, "FormatViolation")]
-)
+@pytest.mark.parametrize(("version", "code"), [(Version.V16, "FormationViolation"), (Version.V201, "FormatViolation")])
 async def test_malformed_json_gets_formation_violation(system: System, version: Version, code: str) -> None:
     identity = await register(system)
     cp = await RawCharger.open(system.ocpp_url, identity, PASSWORD, version)

@@ -169,7 +169,10 @@ async def test_full_transaction_records_energy_and_samples(system: System) -> No
     assert tx.started_at.isoformat() == "2026-03-02T10:00:00+00:00"
     by_measurand = {(s.measurand, s.phase): s for s in await samples(system, tx.id)}
     assert by_measurand[("Energy.Active.Import.Register", "")].value in (3500, 6000)
-    assert by_measurand[("Power.Active.Import", "")].value == 11000 and by_measurand[("Power.Active.Import", "")].unit == "W"
+    assert (
+        by_measurand[("Power.Active.Import", "")].value == 11000
+        and by_measurand[("Power.Active.Import", "")].unit == "W"
+    )
     assert by_measurand[("Voltage", "L1-N")].value == 231.5
     assert by_measurand[("Temperature", "")].location == "Body"
     assert by_measurand[("SoC", "")].unit == "Percent"
@@ -213,7 +216,11 @@ async def test_offline_queue_is_stored_with_its_own_times(system: System) -> Non
         )
         await cp.ok(
             "StopTransaction",
-            {"transactionId": start["transactionId"], "meterStop": meter + 700, "timestamp": f"2026-02-01T0{hour}:45:00Z"},
+            {
+                "transactionId": start["transactionId"],
+                "meterStop": meter + 700,
+                "timestamp": f"2026-02-01T0{hour}:45:00Z",
+            },
         )
     await cp.close()
     txs = await transactions(system, identity)
@@ -225,7 +232,9 @@ async def test_offline_queue_is_stored_with_its_own_times(system: System) -> Non
 async def test_stop_of_unknown_transaction_is_accepted_and_logged(system: System) -> None:
     identity = await register(system)
     cp = await open_charger(system, identity)
-    reply = await cp.ok("StopTransaction", {"transactionId": 987654, "meterStop": 10, "timestamp": "2026-03-03T08:20:00Z"})
+    reply = await cp.ok(
+        "StopTransaction", {"transactionId": 987654, "meterStop": 10, "timestamp": "2026-03-03T08:20:00Z"}
+    )
     await cp.close()
     assert reply == {}
     row = await charge_point(system, identity)
@@ -237,16 +246,16 @@ async def test_stop_of_unknown_transaction_is_accepted_and_logged(system: System
 async def test_data_transfer_and_status_notifications_are_logged(system: System) -> None:
     identity = await register(system)
     cp = await open_charger(system, identity)
-    assert (await cp.ok("DataTransfer", {"vendorId": "com.acme", "messageId": "x", "data": "y"}))["status"] == "UnknownVendorId"
+    assert (await cp.ok("DataTransfer", {"vendorId": "com.acme", "messageId": "x", "data": "y"}))[
+        "status"
+    ] == "UnknownVendorId"
     await cp.ok("DiagnosticsStatusNotification", {"status": "Uploaded"})
     await cp.ok("FirmwareStatusNotification", {"status": "InstallationFailed"})
     await cp.close()
     row = await charge_point(system, identity)
     async with system.maker() as db:
         logged = list(
-            await db.execute(
-                select(ChargerEvent.kind, ChargerEvent.code).where(ChargerEvent.charge_point_id == row.id)
-            )
+            await db.execute(select(ChargerEvent.kind, ChargerEvent.code).where(ChargerEvent.charge_point_id == row.id))
         )
     assert ("data_transfer", "com.acme") in logged
     assert ("diagnostics_status", "Uploaded") in logged
@@ -259,7 +268,10 @@ async def test_transaction_on_other_charger_is_not_stopped(system: System) -> No
     start = await ca.ok(
         "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": "2026-03-04T08:00:00Z"}
     )
-    await cb.ok("StopTransaction", {"transactionId": start["transactionId"], "meterStop": 5, "timestamp": "2026-03-04T09:00:00Z"})
+    await cb.ok(
+        "StopTransaction",
+        {"transactionId": start["transactionId"], "meterStop": 5, "timestamp": "2026-03-04T09:00:00Z"},
+    )
     await ca.close()
     await cb.close()
     [tx] = await transactions(system, a)

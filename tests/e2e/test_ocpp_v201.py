@@ -75,7 +75,11 @@ async def test_boot_heartbeat_status(system: System) -> None:
     await cp.close()
     row = await charge_point(system, identity)
     assert (row.vendor, row.model, row.iccid, row.last_boot_reason, row.ocpp_version) == (
-        "Acme", "DC-150", "8946000", "PowerUp", "2.0.1",
+        "Acme",
+        "DC-150",
+        "8946000",
+        "PowerUp",
+        "2.0.1",
     )
     async with system.maker() as db:
         connector = await db.scalar(select(Connector).join(Evse).where(Evse.charge_point_id == row.id))
@@ -101,8 +105,13 @@ async def test_transaction_lifecycle_with_meter_values(system: System) -> None:
     started = await cp.ok(
         "TransactionEvent",
         tx_event(
-            "Started", 0, tid, "2026-04-02T10:00:00Z", energy_wh=10_000,
-            evse={"id": 1, "connectorId": 1}, idToken={"idToken": "TOK-TX-201", "type": "ISO14443"},
+            "Started",
+            0,
+            tid,
+            "2026-04-02T10:00:00Z",
+            energy_wh=10_000,
+            evse={"id": 1, "connectorId": 1},
+            idToken={"idToken": "TOK-TX-201", "type": "ISO14443"},
             info={"chargingState": "Charging"},
         ),
     )
@@ -115,7 +124,9 @@ async def test_transaction_lifecycle_with_meter_values(system: System) -> None:
             "meterValue": [
                 {
                     "timestamp": "2026-04-02T10:11:00Z",
-                    "sampledValue": [{"value": 229.5, "measurand": "Voltage", "phase": "L1-N", "unitOfMeasure": {"unit": "V"}}],
+                    "sampledValue": [
+                        {"value": 229.5, "measurand": "Voltage", "phase": "L1-N", "unitOfMeasure": {"unit": "V"}}
+                    ],
                 }
             ],
         },
@@ -158,7 +169,9 @@ async def test_offline_events_keep_their_times(system: System) -> None:
     tid = "tx-offline-1"
     await cp.ok(
         "TransactionEvent",
-        tx_event("Started", 0, tid, "2026-01-05T06:00:00Z", energy_wh=0, offline=True, evse={"id": 1, "connectorId": 1}),
+        tx_event(
+            "Started", 0, tid, "2026-01-05T06:00:00Z", energy_wh=0, offline=True, evse={"id": 1, "connectorId": 1}
+        ),
     )
     await cp.ok("TransactionEvent", tx_event("Ended", 1, tid, "2026-01-05T07:00:00Z", energy_wh=2500, offline=True))
     await cp.close()

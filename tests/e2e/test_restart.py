@@ -6,9 +6,8 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -41,16 +40,16 @@ class BridgeProcess:
             "LADDNAT_LOG_LEVEL": "WARNING",
         }
         self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"laddnat-bridge-{port}.log"
 
     async def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "bridge"], cwd=ROOT, env=self.env, stderr=log, stdout=log
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "app.cli", "bridge", cwd=ROOT, env=self.env, stderr=log, stdout=log
             )
         for _ in range(300):
-            if self.proc.poll() is not None:
+            if self.proc.returncode is not None:
                 raise RuntimeError(f"bridge exited: {self.log.read_text()[-3000:]}")
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -60,22 +59,22 @@ class BridgeProcess:
                 await asyncio.sleep(0.05)
         raise RuntimeError("bridge did not start")
 
-    def kill(self) -> None:
+    async def kill(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        await self.proc.wait()
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            await asyncio.wait_for(self.proc.wait(), 10)
 
 
 @pytest.fixture(scope="module")
-def bridge_process(database_url: str) -> Iterator[BridgeProcess]:
+async def bridge_process(database_url: str) -> AsyncIterator[BridgeProcess]:
     proc = BridgeProcess(database_url, free_port())
     yield proc
-    proc.stop()
+    await proc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +82,11 @@ async def db_maker(database_url: str) -> AsyncIterator[object]:
     engine = create_engine(DatabaseSettings(url=database_url))
     yield create_sessionmaker(engine)
     await engine.dispose()
+
+
+def energy(wh: float, ts: str, context: str) -> list[dict[str, object]]:
+    sample = {"value": wh, "context": context, "measurand": "Energy.Active.Import.Register"}
+    return [{"timestamp": ts, "sampledValue": [sample]}]
 
 
 async def reconnect(url: str, identity: str, version: Version) -> RawCharger:
@@ -107,29 +111,53 @@ async def test_sigkill_mid_session_loses_nothing(bridge_process: BridgeProcess, 
     b = await RawCharger.open(url, "KILL-201", PASSWORD, Version.V201)
     start = {"connectorId": 1, "idTag": "K", "meterStart": 500, "timestamp": "2026-05-01T10:00:00Z"}
     number = (await a.ok("StartTransaction", start))["transactionId"]
-    await a.ok("MeterValues", {"connectorId": 1, "transactionId": number,
-                               "meterValue": [{"timestamp": "2026-05-01T10:05:00Z", "sampledValue": [{"value": "1500"}]}]})
-    energy = lambda wh, ts, ctx: [{"timestamp": ts, "sampledValue": [  # noqa: E731
-        {"value": wh, "context": ctx, "measurand": "Energy.Active.Import.Register"}]}]
-    started = {"eventType": "Started", "timestamp": "2026-05-01T10:00:00Z", "triggerReason": "Authorized", "seqNo": 0,
-               "transactionInfo": {"transactionId": "T-KILL"}, "evse": {"id": 1, "connectorId": 1},
-               "meterValue": energy(100, "2026-05-01T10:00:00Z", "Transaction.Begin")}
+    await a.ok(
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "transactionId": number,
+            "meterValue": [{"timestamp": "2026-05-01T10:05:00Z", "sampledValue": [{"value": "1500"}]}],
+        },
+    )
+    started = {
+        "eventType": "Started",
+        "timestamp": "2026-05-01T10:00:00Z",
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "T-KILL"},
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": energy(100, "2026-05-01T10:00:00Z", "Transaction.Begin"),
+    }
     await b.ok("TransactionEvent", started)
 
-    bridge_process.kill()
+    await bridge_process.kill()
     await bridge_process.start()
 
     a = await reconnect(url, "KILL-16", Version.V16)
     b = await reconnect(url, "KILL-201", Version.V201)
     # The charger never got our reply to the start before the crash: it sends it again.
     assert (await a.ok("StartTransaction", start))["transactionId"] == number
-    await a.ok("MeterValues", {"connectorId": 1, "transactionId": number,
-                               "meterValue": [{"timestamp": "2026-05-01T10:10:00Z", "sampledValue": [{"value": "2500"}]}]})
+    await a.ok(
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "transactionId": number,
+            "meterValue": [{"timestamp": "2026-05-01T10:10:00Z", "sampledValue": [{"value": "2500"}]}],
+        },
+    )
     await a.ok("StopTransaction", {"transactionId": number, "meterStop": 3500, "timestamp": "2026-05-01T10:15:00Z"})
     await b.ok("TransactionEvent", started)  # resent after reconnect
-    await b.ok("TransactionEvent", {"eventType": "Ended", "timestamp": "2026-05-01T10:20:00Z", "triggerReason": "StopAuthorized",
-                                    "seqNo": 1, "transactionInfo": {"transactionId": "T-KILL", "stoppedReason": "Local"},
-                                    "meterValue": energy(4100, "2026-05-01T10:20:00Z", "Transaction.End")})
+    await b.ok(
+        "TransactionEvent",
+        {
+            "eventType": "Ended",
+            "timestamp": "2026-05-01T10:20:00Z",
+            "triggerReason": "StopAuthorized",
+            "seqNo": 1,
+            "transactionInfo": {"transactionId": "T-KILL", "stoppedReason": "Local"},
+            "meterValue": energy(4100, "2026-05-01T10:20:00Z", "Transaction.End"),
+        },
+    )
     await a.close()
     await b.close()
 

@@ -1,0 +1,262 @@
+"""HTTP plumbing every controller shares: problem+json errors, paging, error documentation.
+
+Every error leaves the API as ``application/problem+json`` (RFC 9457) with a stable
+``code``; clients branch on the code, people read ``title`` and ``detail``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference
+from litestar.params import QueryParameter
+from litestar.types import ExceptionHandlersMap
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.core.errors import DomainError
+from app.core.metrics import DB_ERRORS
+
+log = logging.getLogger("laddnat.http")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem; ``code`` is stable public API, ``field`` names the culprit."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    field: str | None = None
+
+
+def problem_type(code: str) -> str:
+    return f"urn:laddnat:problem:{code}"
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[bytes]:
+    body = ProblemOut(type=problem_type(code), title=title, status=status, detail=detail, code=code, field=field)
+    all_headers = dict(headers or {})
+    if status == 401:
+        # RFC 6750: say which scheme to use, and whether the token itself was the problem.
+        challenge = 'Bearer realm="laddnat"'
+        if code == "auth.invalid_token":
+            challenge += ', error="invalid_token"'
+        all_headers.setdefault("WWW-Authenticate", challenge)
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=all_headers,
+    )
+
+
+# -- exception handlers ----------------------------------------------------------------
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    if exc.status >= 500:
+        log.error("domain error %s: %s", exc.code, exc.detail, extra={"path": request.url.path})
+    field = exc.extra.get("field")
+    return problem_response(
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        field=None if field is None else str(field),
+    )
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _field_of(error: Mapping[str, Any]) -> str | None:
+    """The client's name of the field an error is about (JSON path or query name)."""
+    key, source, message = error.get("key"), error.get("source"), str(error.get("message", ""))
+    if source == "body" and key in (None, "", "data"):
+        # msgspec reports an unknown field against the whole body; name the field itself.
+        match = _UNKNOWN_FIELD.search(message)
+        return match.group(1) if match else None
+    if not key:
+        return None
+    # Query parameters are declared snake_case in Python and named camelCase on the wire.
+    return _camel(str(key)) if source == "query" else str(key)
+
+
+def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    errors = [e for e in exc.extra if isinstance(e, Mapping)] if isinstance(exc.extra, list) else []
+    parts: list[str] = []
+    first_field: str | None = None
+    for error in errors:
+        field = _field_of(error)
+        first_field = first_field or field
+        message = str(error.get("message", "invalid"))
+        parts.append(f"{field}: {message}" if field and field not in message else message)
+    return problem_response(
+        status=422,
+        code="validation_failed",
+        title="The request is not valid",
+        detail="; ".join(parts) or str(exc.detail),
+        field=first_field,
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's own errors (routing, auth, malformed bodies) in the same problem shape."""
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException):
+        code, title = "auth.unauthenticated", "Authentication required"
+    elif isinstance(exc, PermissionDeniedException):
+        code, title = "auth.forbidden", "Not allowed for this account"
+    elif isinstance(exc, NotFoundException):
+        code, title = "not_found", "Not found"
+    elif isinstance(exc, MethodNotAllowedException):
+        code, title = "method_not_allowed", "Method not allowed"
+    elif status >= 500:
+        log.error("HTTP %s: %s", status, exc.detail, extra={"path": request.url.path})
+        return problem_response(status=status, code="internal", title="Internal error", detail="Internal error")
+    else:
+        try:
+            title = HTTPStatus(status).phrase
+        except ValueError:
+            title = "Error"
+        # e.g. 413 -> request_entity_too_large
+        code = title.lower().replace(" ", "_").replace("-", "_")
+    return problem_response(status=status, code=code, title=title, detail=str(exc.detail), headers=exc.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A bug or an outage: log it whole, tell the client nothing it could misuse."""
+    if isinstance(exc, SQLAlchemyError):
+        DB_ERRORS.labels(where="api").inc()
+    log.exception("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    return problem_response(status=500, code="internal", title="Internal error", detail="Internal error")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    DomainError: handle_domain_error,
+    ValidationException: handle_validation_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}
+
+
+# -- paging ----------------------------------------------------------------------------
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class PageParams(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int
+    offset: int
+
+
+def provide_page(
+    limit: Annotated[
+        int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}")
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, QueryParameter(ge=0, description="Items to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+class Page(msgspec.Struct, kw_only=True, rename="camel"):
+    """The paging half of a list response. Each list has its own subclass adding
+    ``items: list[XOut]``, so its OpenAPI component gets a plain, stable name."""
+
+    total: int
+    limit: int
+    offset: int
+
+
+# -- documenting errors in the OpenAPI ---------------------------------------------------
+
+
+def problems(*errors: type[DomainError]) -> dict[int, ResponseSpec]:
+    """OpenAPI ``responses`` for the DomainErrors a handler raises, codes listed per status."""
+    by_status: dict[int, list[str]] = {}
+    for error in errors:
+        line = f"`{error.code}`: {error.title}"
+        if line not in by_status.setdefault(error.status, []):
+            by_status[error.status].append(line)
+    return {
+        status: ResponseSpec(
+            data_container=ProblemOut,
+            generate_examples=False,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description="; ".join(lines),
+        )
+        for status, lines in sorted(by_status.items())
+    }
+
+
+_GENERIC_PROBLEMS = {
+    "400": "`bad_request`: the body is not well-formed JSON",
+    "422": "`validation_failed`: a parameter or body field is not valid; `field` names it",
+    "500": "`internal`: an unexpected error, logged on our side",
+}
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def document_problems(openapi: OpenAPI) -> None:
+    """Describe the errors every operation may answer with, in the shape we really send.
+
+    Litestar documents a 400 with its own error shape for any handler with input; ours
+    answers validation errors with a 422 problem, so that entry is replaced.
+    """
+    schemas = openapi.components.schemas or {}
+    if "ProblemOut" not in schemas:
+        raise RuntimeError("no handler documents a problem response; ProblemOut is missing")
+
+    def response(description: str) -> OpenAPIResponse:
+        return OpenAPIResponse(
+            description=description,
+            content={PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ProblemOut"))},
+        )
+
+    for path_item in (openapi.paths or {}).values():
+        for method in _METHODS:
+            operation = getattr(path_item, method, None)
+            if operation is None:
+                continue
+            responses = operation.responses if operation.responses is not None else {}
+            responses.pop("400", None)
+            if operation.request_body is not None:
+                responses["400"] = response(_GENERIC_PROBLEMS["400"])
+            # A malformed path parameter (a bad UUID) matches no route: 404, not 422.
+            checked = [p for p in operation.parameters or [] if getattr(p, "param_in", None) != "path"]
+            if checked or operation.request_body is not None:
+                responses.setdefault("422", response(_GENERIC_PROBLEMS["422"]))
+            responses.setdefault("500", response(_GENERIC_PROBLEMS["500"]))
+            operation.responses = responses

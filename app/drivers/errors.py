@@ -1,0 +1,87 @@
+"""Errors of accounts, authentication and id tokens; each code is public API."""
+
+from __future__ import annotations
+
+from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
+
+# -- authentication --------------------------------------------------------------------
+
+
+class Unauthenticated(DomainError):
+    code = "auth.unauthenticated"
+    status = 401
+    title = "Authentication required"
+
+
+class InvalidToken(DomainError):
+    """A presented token is expired, malformed, not ours, or its user is gone."""
+
+    code = "auth.invalid_token"
+    status = 401
+    title = "The token is not valid"
+
+
+class InvalidCredentials(DomainError):
+    code = "auth.invalid_credentials"
+    status = 401
+    title = "Wrong email or password"
+
+
+class RefreshTokenReused(DomainError):
+    """A spent refresh token came back: someone holds a copy, so its family is revoked."""
+
+    code = "auth.refresh_reused"
+    status = 401
+    title = "The refresh token was already used; sign in again"
+
+
+class Forbidden(DomainError):
+    code = "auth.forbidden"
+    status = 403
+    title = "Not allowed for this account"
+
+
+# -- users -----------------------------------------------------------------------------
+
+
+class UserNotFound(NotFound):
+    code = "user.not_found"
+    title = "No such user"
+
+
+class UserAlreadyExists(Conflict):
+    code = "user.already_exists"
+    title = "A user with this email already exists"
+
+
+class InvalidEmail(InvalidInput):
+    code = "user.invalid_email"
+    title = "The email address is not valid"
+
+
+class InvalidRole(InvalidInput):
+    code = "user.invalid_role"
+    title = "The role must be operator or driver"
+
+
+class WeakPassword(InvalidInput):
+    code = "user.weak_password"
+    title = "Passwords are at least 10 characters"
+
+
+class PasswordTooLong(InvalidInput):
+    code = "user.password_too_long"
+    title = "Passwords are at most 1024 characters"
+
+
+# -- id tokens -------------------------------------------------------------------------
+
+
+class InvalidIdToken(InvalidInput):
+    code = "id_token.invalid"
+    title = "The id token is not valid"
+
+
+class IdTokenAlreadyExists(Conflict):
+    code = "id_token.already_exists"
+    title = "This id token is already registered"

@@ -1,0 +1,274 @@
+"""Accounts, sign-in with rotating refresh tokens, and the id tokens chargers authorise.
+
+Each public method owns its database transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.database import utcnow
+from app.core.security import (
+    DUMMY_USER_HASH,
+    TokenError,
+    decode_token,
+    hash_user_password,
+    issue_access_token,
+    issue_refresh_token,
+    verify_user_password,
+)
+from app.core.settings import AuthSettings
+from app.drivers.errors import (
+    IdTokenAlreadyExists,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidIdToken,
+    InvalidRole,
+    InvalidToken,
+    PasswordTooLong,
+    RefreshTokenReused,
+    UserAlreadyExists,
+    UserNotFound,
+    WeakPassword,
+)
+from app.drivers.models import IdToken, RefreshToken, User
+
+ROLES = frozenset({"operator", "driver"})
+MIN_PASSWORD_LENGTH = 10
+# argon2 hashes whatever it is given; a cap keeps a megabyte "password" from costing us.
+MAX_PASSWORD_LENGTH = 1024
+# Deliberately loose: the only real check of an address is a mail that arrives.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+MAX_EMAIL_LENGTH = 254
+
+# OCPP 2.0.1 IdTokenEnumType; 1.6 chargers only send idTags, stored as ISO14443.
+ID_TOKEN_TYPES = frozenset(
+    {"Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"}
+)
+ID_TOKEN_STATUSES = frozenset({"Accepted", "Blocked", "Expired"})
+MAX_ID_TOKEN_LENGTH = 36
+
+
+class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
+    access_token: str
+    refresh_token: str
+    expires_in_s: int
+
+
+def normalize_email(email: str) -> str:
+    normalized = email.strip().lower()
+    if len(normalized) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(normalized):
+        raise InvalidEmail(f"{email!r} is not an email address", field="email")
+    return normalized
+
+
+def validate_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(field="password")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordTooLong(field="password")
+
+
+class UserService:
+    """Users and their sessions. ``auth`` is needed only to issue or refresh tokens."""
+
+    def __init__(
+        self,
+        db: AsyncSession,
+        auth: AuthSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self._auth = auth
+        self.clock = clock
+
+    @property
+    def auth(self) -> AuthSettings:
+        if self._auth is None:
+            raise RuntimeError("UserService needs AuthSettings to issue tokens")
+        return self._auth
+
+    async def create_user(self, email: str, password: str, role: str, operator_id: uuid.UUID | None = None) -> User:
+        """Create an active user; the email is stored lower-cased."""
+        email = normalize_email(email)
+        validate_password(password)
+        if role not in ROLES:
+            raise InvalidRole(f"{role!r}: use operator or driver", field="role")
+        if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
+            raise UserAlreadyExists(f"{email} is already registered", field="email")
+        password_hash = await asyncio.to_thread(hash_user_password, password)
+        user = User(email=email, password_hash=password_hash, role=role, operator_id=operator_id)
+        self.db.add(user)
+        try:
+            await self.db.commit()
+        except IntegrityError:
+            # The same email registered concurrently: the unique index decided.
+            await self.db.rollback()
+            raise UserAlreadyExists(f"{email} is already registered", field="email") from None
+        return user
+
+    async def get(self, user_id: uuid.UUID) -> User:
+        user = await self.db.get(User, user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    async def get_active(self, user_id: uuid.UUID) -> User | None:
+        user = await self.db.get(User, user_id)
+        return user if user is not None and user.active else None
+
+    async def authenticate(self, email: str, password: str) -> User:
+        """The active user with these credentials, or InvalidCredentials.
+
+        An unknown email costs one argon2 verification like a wrong password does, so
+        the answer's timing does not tell which emails are registered.
+        """
+        user = await self.db.scalar(select(User).where(User.email == email.strip().lower()))
+        password_hash = user.password_hash if user is not None else DUMMY_USER_HASH
+        ok = await asyncio.to_thread(verify_user_password, password_hash, password)
+        if user is None or not ok or not user.active:
+            raise InvalidCredentials()
+        return user
+
+    async def sign_in(self, email: str, password: str) -> TokenPair:
+        """Authenticate and start a new refresh-token family."""
+        user = await self.authenticate(email, password)
+        return await self.issue_tokens(user)
+
+    async def issue_tokens(self, user: User) -> TokenPair:
+        """A new access token and the first refresh token of a new family."""
+        pair = self._new_pair(user, uuid.uuid4(), self.clock())
+        await self.db.commit()
+        return pair
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Spend a refresh token for a new pair in the same family.
+
+        A token is good once. When a spent one comes back, either the client or a thief
+        holds a copy and we cannot tell which, so the whole family is revoked.
+        """
+        try:
+            claims = decode_token(self.auth, refresh_token, expected_type="refresh")
+            token_id = uuid.UUID(str(claims["jti"]))
+            user_id = uuid.UUID(str(claims["sub"]))
+        except (TokenError, KeyError, ValueError) as exc:
+            raise InvalidToken(f"refresh token: {exc}") from None
+        now = self.clock()
+        row = await self.db.get(RefreshToken, token_id)
+        if row is None or row.user_id != user_id:
+            raise InvalidToken("refresh token: unknown")
+        family_id = row.family_id
+        if row.used_at is not None:
+            await self._revoke_family(family_id, now)
+            raise RefreshTokenReused()
+        if row.revoked_at is not None:
+            raise InvalidToken("refresh token: revoked")
+        if row.expires_at <= now:
+            raise InvalidToken("refresh token: expired")
+        user = await self.get_active(user_id)
+        if user is None:
+            raise InvalidToken("refresh token: the user is not active")
+        # Conditional, so two concurrent uses of one token cannot both succeed.
+        spent = await self.db.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token_id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        if spent.rowcount != 1:  # type: ignore[attr-defined]
+            await self.db.rollback()
+            await self._revoke_family(family_id, now)
+            raise RefreshTokenReused()
+        pair = self._new_pair(user, family_id, now)
+        await self.db.commit()
+        return pair
+
+    def _new_pair(self, user: User, family_id: uuid.UUID, now: datetime) -> TokenPair:
+        row = RefreshToken(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            family_id=family_id,
+            expires_at=now + timedelta(seconds=self.auth.refresh_token_ttl_s),
+            created_at=now,
+        )
+        self.db.add(row)
+        access, ttl = issue_access_token(self.auth, subject=user.id, role=user.role, now=now)
+        refresh = issue_refresh_token(self.auth, subject=user.id, token_id=row.id, expires_at=row.expires_at, now=now)
+        return TokenPair(access_token=access, refresh_token=refresh, expires_in_s=ttl)
+
+    async def _revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
+        await self.db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        await self.db.commit()
+
+
+class IdTokenService:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[IdToken]:
+        stmt = select(IdToken).order_by(IdToken.created_at, IdToken.id).limit(limit).offset(offset)
+        return (await self.db.scalars(stmt)).all()
+
+    async def count(self) -> int:
+        return int(await self.db.scalar(select(func.count()).select_from(IdToken)) or 0)
+
+    async def create(
+        self,
+        token: str,
+        *,
+        type: str = "ISO14443",
+        status: str = "Accepted",
+        expires_at: datetime | None = None,
+        user_id: uuid.UUID | None = None,
+        group_token: str | None = None,
+        label: str | None = None,
+    ) -> IdToken:
+        if not 1 <= len(token) <= MAX_ID_TOKEN_LENGTH:
+            raise InvalidIdToken(f"token: 1 to {MAX_ID_TOKEN_LENGTH} characters", field="token")
+        if type not in ID_TOKEN_TYPES:
+            raise InvalidIdToken(f"type: one of {', '.join(sorted(ID_TOKEN_TYPES))}", field="type")
+        if status not in ID_TOKEN_STATUSES:
+            raise InvalidIdToken("status: Accepted, Blocked or Expired", field="status")
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                raise InvalidIdToken("expiresAt needs a time zone", field="expiresAt")
+            expires_at = expires_at.astimezone(UTC)
+        if group_token is not None and not 1 <= len(group_token) <= MAX_ID_TOKEN_LENGTH:
+            raise InvalidIdToken(f"groupToken: 1 to {MAX_ID_TOKEN_LENGTH} characters", field="groupToken")
+        if user_id is not None and await self.db.get(User, user_id) is None:
+            raise UserNotFound(field="userId")
+        if await self.db.scalar(select(IdToken.id).where(IdToken.token == token)) is not None:
+            raise IdTokenAlreadyExists(f"{token!r} is already registered", field="token")
+        row = IdToken(
+            token=token,
+            type=type,
+            status=status,
+            expires_at=expires_at,
+            user_id=user_id,
+            group_token=group_token,
+            label=label,
+        )
+        self.db.add(row)
+        try:
+            await self.db.commit()
+        except IntegrityError:
+            await self.db.rollback()
+            raise IdTokenAlreadyExists(f"{token!r} is already registered", field="token") from None
+        return row

@@ -1,0 +1,139 @@
+"""The HTTP API: ``create_app(settings)`` builds the Litestar application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import msgspec
+from litestar import Litestar, Response, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.chargers.controllers import ChargerController, LocationController
+from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, provide_current_user, requires_operator
+from app.core.bus import Bus, create_bus
+from app.core.database import create_engine, create_sessionmaker, ping
+from app.core.errors import DomainError
+from app.core.http import EXCEPTION_HANDLERS, document_problems, problems, provide_page
+from app.core.metrics import render
+from app.core.settings import Settings
+from app.drivers.controllers import AuthController, IdTokenController, MeController
+from app.sessions.controllers import TransactionController
+
+API_TITLE = "Laddnät API"
+API_VERSION = "0.1.0"
+# Readiness answers fast either way: a load balancer waiting on us is worse than a 503.
+READY_TIMEOUT_S = 5.0
+
+
+class DatabaseUnavailable(DomainError):
+    code = "db.unavailable"
+    status = 503
+    title = "The database is not reachable"
+
+
+class StatusOut(msgspec.Struct, kw_only=True):
+    status: Literal["ok"] = "ok"
+
+
+async def provide_db(state: State) -> AsyncIterator[AsyncSession]:
+    """Dependency ``db``: one session per request, closed (rolled back if open) after it."""
+    async with state.sessionmaker() as db:
+        yield db
+
+
+@get("/healthz", operation_id="Healthz", tags=["ops"], summary="The process is alive")
+async def healthz() -> StatusOut:
+    return StatusOut()
+
+
+@get(
+    "/readyz",
+    operation_id="Readyz",
+    tags=["ops"],
+    summary="The database answers",
+    responses=problems(DatabaseUnavailable),
+)
+async def readyz(state: State) -> StatusOut:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await ping(state.engine)
+    except Exception as exc:  # whatever stops a SELECT 1 means not ready
+        raise DatabaseUnavailable(f"the database did not answer ({type(exc).__name__})") from exc
+    return StatusOut()
+
+
+@get(
+    "/metrics",
+    operation_id="Metrics",
+    tags=["ops"],
+    summary="Prometheus metrics",
+    media_type="text/plain; version=0.0.4; charset=utf-8",
+)
+async def metrics() -> Response[bytes]:
+    body, content_type = render()
+    return Response(body, media_type=content_type)
+
+
+def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bus | None = None) -> Litestar:
+    """The API over ``engine`` and ``bus``; what it creates itself it also closes.
+
+    A given bus is the caller's to start and close (the bridge may share it).
+    """
+    own_engine, own_bus = engine is None, bus is None
+    db_engine = engine if engine is not None else create_engine(settings.db)
+    app_bus = bus if bus is not None else create_bus(settings.bus.url)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if own_bus:
+            await app_bus.start()
+        try:
+            yield
+        finally:
+            if own_bus:
+                await app_bus.close()
+            if own_engine:
+                await db_engine.dispose()
+
+    operator = Router(
+        "/api/v1/operator",
+        route_handlers=[ChargerController, LocationController, TransactionController, IdTokenController],
+        guards=[requires_operator],
+        security=BEARER_SECURITY,
+    )
+    app = Litestar(
+        route_handlers=[healthz, readyz, metrics, AuthController, MeController, operator],
+        dependencies={
+            "db": Provide(provide_db),
+            "current_user": Provide(provide_current_user),
+            "page": Provide(provide_page, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title=API_TITLE,
+            version=API_VERSION,
+            path="/schema",
+            components=Components(
+                security_schemes={BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+        ),
+        state=State(
+            {
+                "settings": settings,
+                "engine": db_engine,
+                "sessionmaker": create_sessionmaker(db_engine),
+                "bus": app_bus,
+            }
+        ),
+        lifespan=[lifespan],
+    )
+    # Built now rather than on first request, so /schema and the exported file agree.
+    document_problems(app.openapi_schema)
+    return app
