@@ -1,0 +1,34 @@
+"""Simulated chargers (OCPP 1.6J and 2.0.1) for demos, load and fault-detection tests.
+
+sim = SimulatedCharger(SimConfig("ws://127.0.0.1:9000/ocpp", "SIM-0001", "secret"))
+await sim.connect()
+await sim.boot()
+await sim.charge(30)
+await sim.close()
+"""
+
+from ocpp_bridge.simulator.charger import QueuedCall, Setting, SimulatedCharger
+from ocpp_bridge.simulator.model import (
+    AuthorizationRejected,
+    CallFailed,
+    ConnectFailed,
+    ConnectionLost,
+    NotConnected,
+    Reading,
+    SimConfig,
+    SimulatorError,
+)
+
+__all__ = [
+    "AuthorizationRejected",
+    "CallFailed",
+    "ConnectFailed",
+    "ConnectionLost",
+    "NotConnected",
+    "QueuedCall",
+    "Reading",
+    "Setting",
+    "SimConfig",
+    "SimulatedCharger",
+    "SimulatorError",
+]

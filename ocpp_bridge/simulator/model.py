@@ -1,0 +1,394 @@
+"""The simulated hardware: configuration, per-connector state and the electrical model.
+
+Nothing here talks to the network; :mod:`ocpp_bridge.simulator.charger` turns this state
+into OCPP messages.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Clock = Callable[[], datetime]
+Payload = dict[str, Any]
+
+VERSIONS = ("1.6", "2.0.1")
+NOMINAL_VOLTAGE_V = 230.0
+NOMINAL_FREQUENCY_HZ = 50.0
+AMBIENT_C = 22.0
+#: Where a busy charger settles: a little above ambient.
+WORKING_C = 38.0
+#: At or above this the 2.0.1 temperature monitor raises an Alerting event.
+HIGH_TEMPERATURE_C = 80.0
+BATTERY_KWH = 60.0
+START_SOC = 20.0
+
+
+class SimulatorError(Exception):
+    """Something the simulated charger could not do."""
+
+
+class ConnectFailed(SimulatorError):
+    """The WebSocket could not be opened; ``status_code`` is set when the server answered HTTP."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class NotConnected(SimulatorError):
+    """A call that needs the socket while the charger is offline."""
+
+
+class ConnectionLost(SimulatorError):
+    """The socket closed while a call was waiting for its answer."""
+
+
+class CallFailed(SimulatorError):
+    """The CSMS answered a call with CALLERROR (or with something invalid)."""
+
+    def __init__(self, action: str, code: str, description: str = "") -> None:
+        super().__init__(f"{action} failed: {code} {description}".strip())
+        self.action = action
+        self.code = code
+        self.description = description
+
+
+class AuthorizationRejected(SimulatorError):
+    """The CSMS did not accept the id tag."""
+
+    def __init__(self, id_tag: str, status: str) -> None:
+        super().__init__(f"id tag {id_tag} not accepted: {status}")
+        self.id_tag = id_tag
+        self.status = status
+
+
+@dataclass
+class SimConfig:
+    url: str  # base, e.g. "ws://127.0.0.1:9000/ocpp"; the identity is appended
+    identity: str
+    password: str | None
+    version: str = "1.6"  # "1.6" or "2.0.1"
+    id_tag: str = "DEMO-TAG-0001"
+    power_kw: float = 11.0
+    meter_interval_s: float = 5.0
+    connectors: int = 1
+    meter_start_wh: int = 0  # initial register of every connector
+    ssl_context: ssl.SSLContext | None = None
+    #: @on handlers sleep this long before answering the CSMS (a slow charger).
+    slow_answers_s: float = 0.0
+    #: Simulated seconds per real second: energy advances meter_interval_s * time_scale per sample.
+    time_scale: float = 1.0
+    phases: int = 3
+    #: Send Heartbeat every interval the CSMS gave in the BootNotification answer.
+    auto_heartbeat: bool = True
+    response_timeout_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    vendor: str = "Laddnät"
+    model: str = "Sim-22"
+    firmware_version: str = "sim-1.0"
+
+    def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise ValueError(f"version must be one of {VERSIONS}, not {self.version!r}")
+        if self.connectors < 1:
+            raise ValueError("a charger needs at least one connector")
+        if self.phases not in (1, 3):
+            raise ValueError("phases must be 1 or 3")
+
+    @property
+    def subprotocol(self) -> str:
+        return f"ocpp{self.version}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.url.rstrip('/')}/{self.identity}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_z(value: datetime) -> str:
+    """Aware UTC, milliseconds, ``Z``. A naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# 1.6 connector states -> the 2.0.1 ConnectorStatusEnumType.
+STATUS_16_TO_201 = {
+    "Available": "Available",
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "SuspendedEV": "Occupied",
+    "Finishing": "Occupied",
+    "Reserved": "Reserved",
+    "Unavailable": "Unavailable",
+    "Faulted": "Faulted",
+}
+# ... and the 2.0.1-only name back, for a 1.6 charger told "Occupied".
+STATUS_201_TO_16 = {"Occupied": "Preparing"}
+
+#: States in which no energy flows even with a transaction running.
+NOT_DELIVERING = frozenset({"Faulted", "SuspendedEV", "SuspendedEVSE", "Unavailable", "Finishing"})
+
+ERROR_CODES_16 = frozenset(
+    {
+        "ConnectorLockFailure",
+        "EVCommunicationError",
+        "GroundFailure",
+        "HighTemperature",
+        "InternalError",
+        "LocalListConflict",
+        "NoError",
+        "OtherError",
+        "OverCurrentFailure",
+        "PowerMeterFailure",
+        "PowerSwitchFailure",
+        "ReaderFailure",
+        "ResetFailure",
+        "UnderVoltage",
+        "OverVoltage",
+        "WeakSignal",
+    }
+)
+
+REASONS_16 = frozenset(
+    {
+        "EmergencyStop",
+        "EVDisconnected",
+        "HardReset",
+        "Local",
+        "Other",
+        "PowerLoss",
+        "Reboot",
+        "Remote",
+        "SoftReset",
+        "UnlockCommand",
+        "DeAuthorized",
+    }
+)
+REASONS_201 = frozenset(
+    {
+        "DeAuthorized",
+        "EmergencyStop",
+        "EnergyLimitReached",
+        "EVDisconnected",
+        "GroundFault",
+        "ImmediateReset",
+        "Local",
+        "LocalOutOfCredit",
+        "MasterPass",
+        "Other",
+        "OvercurrentFault",
+        "PowerLoss",
+        "PowerQuality",
+        "Reboot",
+        "Remote",
+        "SOCLimitReached",
+        "StoppedByEV",
+        "TimeLimitReached",
+        "Timeout",
+    }
+)
+_REASON_201_FROM_16 = {"SoftReset": "ImmediateReset", "HardReset": "ImmediateReset"}
+_REASON_16_FROM_201 = {"ImmediateReset": "SoftReset", "GroundFault": "EmergencyStop"}
+# stoppedReason -> the triggerReason of the Ended TransactionEvent.
+_TRIGGER_FOR_REASON = {
+    "Local": "StopAuthorized",
+    "MasterPass": "StopAuthorized",
+    "Remote": "RemoteStop",
+    "EVDisconnected": "EVCommunicationLost",
+    "DeAuthorized": "Deauthorized",
+    "ImmediateReset": "ResetCommand",
+    "Reboot": "ResetCommand",
+    "EnergyLimitReached": "EnergyLimitReached",
+    "TimeLimitReached": "TimeLimitReached",
+    "StoppedByEV": "EVDeparted",
+}
+
+
+def reason_16(reason: str) -> str:
+    reason = _REASON_16_FROM_201.get(reason, reason)
+    return reason if reason in REASONS_16 else "Other"
+
+
+def reason_201(reason: str) -> str:
+    reason = _REASON_201_FROM_16.get(reason, reason)
+    return reason if reason in REASONS_201 else "Other"
+
+
+def trigger_for_stop(reason_201_name: str, unlock: bool = False) -> str:
+    if unlock:
+        return "UnlockCommand"
+    return _TRIGGER_FOR_REASON.get(reason_201_name, "AbnormalCondition")
+
+
+@dataclass
+class Transaction:
+    id: str  # 1.6: the CSMS's integer as text (or a local placeholder while offline)
+    id_tag: str
+    meter_start_wh: float
+    started_at: datetime
+    begin_sample: Payload  # the Transaction.Begin meter value, for 1.6 transactionData
+    seq_no: int = 0  # 2.0.1: the next seqNo
+    remote_start_id: int | None = None
+
+    def next_seq(self) -> int:
+        seq = self.seq_no
+        self.seq_no += 1
+        return seq
+
+
+@dataclass
+class Connector:
+    """One connector (1.6) / EVSE with one connector (2.0.1) and its physical readings."""
+
+    id: int
+    energy_wh: float
+    status: str = "Available"  # 1.6 spelling
+    error_code: str = "NoError"
+    info: str | None = None
+    vendor_error_code: str | None = None
+    operative: bool = True
+    #: ChangeAvailability arrived during a transaction: apply it when the transaction ends.
+    pending_operative: bool | None = None
+    transaction: Transaction | None = None
+    starting: bool = False  # a start is in progress (guards against two at once)
+    temperature_c: float = AMBIENT_C
+    hold_temperature: bool = False
+    voltage_v: float = NOMINAL_VOLTAGE_V
+    frequency_hz: float = NOMINAL_FREQUENCY_HZ
+    soc: float = START_SOC
+    #: (status, error_code) last put on the wire, None before the first one.
+    sent_status: tuple[str, str] | None = None
+    problem_reported: bool = False  # 2.0.1: a Problem event is active
+    reported_temperature_c: float | None = None  # 2.0.1: last temperature event
+
+    @property
+    def busy(self) -> bool:
+        return self.transaction is not None or self.starting
+
+    @property
+    def delivering(self) -> bool:
+        return self.transaction is not None and self.status not in NOT_DELIVERING
+
+
+@dataclass
+class Reading:
+    """One instant of the electrical model: what a meter value reports."""
+
+    energy_wh: float
+    power_w: float
+    current_a: list[float]  # per phase in use
+    voltage_v: list[float]
+    temperature_c: float
+    soc: float
+    frequency_hz: float
+
+
+@dataclass
+class ElectricalModel:
+    power_kw: float
+    phases: int = 3
+    battery_kwh: float = BATTERY_KWH
+
+    def current_a(self, connector: Connector) -> float:
+        """The EV draws a fixed current per phase (the pilot signal's limit)."""
+        if not connector.delivering:
+            return 0.0
+        return self.power_kw * 1000.0 / (self.phases * NOMINAL_VOLTAGE_V)
+
+    def reading(self, connector: Connector) -> Reading:
+        amps = self.current_a(connector)
+        volts = [connector.voltage_v] * self.phases
+        power = sum(v * amps for v in volts)
+        return Reading(
+            energy_wh=connector.energy_wh,
+            power_w=power,
+            current_a=[amps] * self.phases,
+            voltage_v=volts,
+            temperature_c=connector.temperature_c,
+            soc=connector.soc,
+            frequency_hz=connector.frequency_hz,
+        )
+
+    def advance(self, connector: Connector, seconds: float) -> Reading:
+        """Let ``seconds`` of simulated time pass: energy, state of charge, temperature."""
+        seconds = max(0.0, seconds)
+        reading = self.reading(connector)
+        delta_wh = reading.power_w * seconds / 3600.0
+        connector.energy_wh += delta_wh
+        if connector.transaction is not None and delta_wh > 0:
+            connector.soc = min(100.0, connector.soc + 100.0 * delta_wh / (self.battery_kwh * 1000.0))
+        # First-order drift towards the working (or ambient, when idle) temperature,
+        # unless a script (overheat) is holding it.
+        if not connector.hold_temperature:
+            target = WORKING_C if reading.power_w > 0 else AMBIENT_C
+            connector.temperature_c += (target - connector.temperature_c) * min(1.0, seconds / 900.0)
+        return self.reading(connector)
+
+
+def fmt(value: float) -> str:
+    """A 1.6 sampled value: decimal text without float noise or trailing zeros."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+_PHASES_LN = ("L1-N", "L2-N", "L3-N")
+_PHASES_L = ("L1", "L2", "L3")
+
+
+def sampled_values(reading: Reading, context: str, version: str, *, full: bool = True) -> list[Payload]:
+    """The sampled values of one meter value, snake_case as the ``ocpp`` library expects.
+
+    ``full=False`` gives just the energy register (Transaction.Begin / .End samples).
+    2.0.1 has no Temperature measurand (temperature goes out as a NotifyEvent instead).
+    """
+    rows: list[tuple[str, float, str, str | None, str]] = [
+        ("Energy.Active.Import.Register", reading.energy_wh, "Wh", None, "Outlet")
+    ]
+    if full:
+        rows.append(("Power.Active.Import", reading.power_w, "W", None, "Outlet"))
+        for i, amps in enumerate(reading.current_a):
+            rows.append(("Current.Import", amps, "A", _PHASES_L[i], "Outlet"))
+        for i, volts in enumerate(reading.voltage_v):
+            rows.append(("Voltage", volts, "V", _PHASES_LN[i], "Outlet"))
+        if version == "1.6":
+            rows.append(("Temperature", reading.temperature_c, "Celsius", None, "Body"))
+        rows.append(("SoC", reading.soc, "Percent", None, "EV"))
+        if version != "1.6":
+            rows.append(("Frequency", reading.frequency_hz, "Hz", None, "Inlet"))
+    out: list[Payload] = []
+    for measurand, value, unit, phase, location in rows:
+        sv: Payload
+        if version == "1.6":
+            sv = {
+                "value": fmt(value),
+                "context": context,
+                "format": "Raw",
+                "measurand": measurand,
+                "location": location,
+                "unit": unit,
+            }
+        else:
+            sv = {
+                "value": round(value, 2),
+                "context": context,
+                "measurand": measurand,
+                "location": location,
+                "unit_of_measure": {"unit": unit},
+            }
+        if phase is not None:
+            sv["phase"] = phase
+        out.append(sv)
+    return out
+
+
+def meter_value(timestamp: str, samples: list[Payload]) -> Payload:
+    return {"timestamp": timestamp, "sampled_value": samples}
