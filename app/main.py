@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController
 from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, provide_current_user, requires_operator
 from app.core.bus import Bus, create_bus
@@ -104,12 +105,18 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bu
 
     operator = Router(
         "/api/v1/operator",
-        route_handlers=[ChargerController, LocationController, TransactionController, IdTokenController],
+        route_handlers=[
+            ChargerController,
+            CommandController,
+            LocationController,
+            TransactionController,
+            IdTokenController,
+        ],
         guards=[requires_operator],
         security=BEARER_SECURITY,
     )
     app = Litestar(
-        route_handlers=[healthz, readyz, metrics, AuthController, MeController, operator],
+        route_handlers=[healthz, readyz, metrics, AuthController, MeController, UploadController, operator],
         dependencies={
             "db": Provide(provide_db),
             "current_user": Provide(provide_current_user),

@@ -1,6 +1,15 @@
 """Every ORM model, imported once so the metadata (and Alembic) sees them all."""
 
-from app.chargers.models import ChargePoint, ChargerEvent, Connector, ConnectorStatusChange, Evse, Location
+from app.chargers.models import (
+    ChargePoint,
+    ChargerEvent,
+    CommandLog,
+    Connector,
+    ConnectorStatusChange,
+    DiagnosticsFile,
+    Evse,
+    Location,
+)
 from app.core.database import Base
 from app.drivers.models import IdToken, RefreshToken, User
 from app.operators.models import Operator
@@ -10,8 +19,10 @@ __all__ = [
     "Base",
     "ChargePoint",
     "ChargerEvent",
+    "CommandLog",
     "Connector",
     "ConnectorStatusChange",
+    "DiagnosticsFile",
     "Evse",
     "IdToken",
     "Location",

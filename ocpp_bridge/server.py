@@ -15,6 +15,7 @@ import ssl
 from collections.abc import Sequence
 from urllib.parse import unquote
 
+import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -23,13 +24,15 @@ from websockets.exceptions import NegotiationError
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from app.chargers.commands import CommandReply, CommandRequest, subject_for
 from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
 from app.chargers.service import ChargerRef
-from app.core.bus import Bus
+from app.core.bus import Bus, RequestHandler
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
 from app.core.settings import OcppSettings
-from ocpp_bridge.connection import Connection, Domain, Router, spawn
-from ocpp_bridge.protocol import Version
+from ocpp_bridge.commands import answer_status, build_call
+from ocpp_bridge.connection import CallFailed, Connection, Domain, Router, spawn
+from ocpp_bridge.protocol import OcppError, Version
 from ocpp_bridge.v16.handlers import router as v16_router
 from ocpp_bridge.v201.handlers import router as v201_router
 
@@ -170,6 +173,7 @@ class Bridge:
             # one wins, the old one is closed cleanly and stops counting.
             log.info("replacing previous connection", extra={"identity": charger.identity})
             spawn(previous.close(1000, "replaced by a new connection"))
+        self.domain.bus.serve(subject_for(charger.identity), self._command_handler(charger.identity))
         CONNECTED_CHARGERS.labels(version.short).inc()
         log.info("charger connected", extra={"identity": charger.identity, "ocpp_version": version.short})
         try:
@@ -180,6 +184,7 @@ class Bridge:
             replaced = self.connections.get(charger.identity) is not conn
             if not replaced:
                 del self.connections[charger.identity]
+                self.domain.bus.unserve(subject_for(charger.identity))
             reason = f"{ws.close_code} {ws.close_reason}".strip() if ws.close_code else "connection lost"
             log.info("charger disconnected", extra={"identity": charger.identity, "code": reason})
             await self._notify_disconnected(conn, reason, replaced)
@@ -200,8 +205,44 @@ class Bridge:
             DB_ERRORS.labels("disconnect").inc()
             log.exception("could not record disconnect", extra={"identity": conn.identity})
 
+    def _command_handler(self, identity: str) -> RequestHandler:
+        async def handle(raw: bytes) -> bytes:
+            conn = self.connections.get(identity)
+            if conn is None:
+                reply = CommandReply(outcome="offline", error_description="the charger disconnected")
+            else:
+                reply = await run_command(conn, msgspec.json.decode(raw, type=CommandRequest))
+            return msgspec.json.encode(reply)
+
+        return handle
+
     def connection(self, identity: str) -> Connection | None:
         return self.connections.get(identity)
+
+
+async def run_command(conn: Connection, request: CommandRequest) -> CommandReply:
+    """One command on one charger: validated for its version, sent, answered as data."""
+    try:
+        action, payload = build_call(conn.version, request)
+        answer = await conn.call(action, payload, request.timeout_s)
+    except LookupError as err:
+        return CommandReply(outcome="unsupported", error_description=str(err).strip("'\""))
+    except msgspec.ValidationError as err:
+        return CommandReply(outcome="invalid", error_description=str(err))
+    except OcppError as err:
+        field = err.details.get("field")
+        return CommandReply(outcome="invalid", error_code=err.code, error_description=err.description, field=field)
+    except CallFailed as err:
+        return CommandReply(outcome="call_error", error_code=err.code, error_description=err.description)
+    except TimeoutError:
+        return CommandReply(outcome="timeout", error_description=f"no answer within {request.timeout_s:g} s")
+    except ConnectionError as err:
+        return CommandReply(outcome="offline", error_description=str(err))
+    log.info(
+        "command answered",
+        extra={"identity": conn.identity, "action": action, "status": answer_status(action, answer)},
+    )
+    return CommandReply(outcome="answered", status=answer_status(action, answer), data=answer)
 
 
 def create_bridge(settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus) -> Bridge:

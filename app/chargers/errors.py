@@ -30,3 +30,46 @@ class ChargerAuthFailed(DomainError):
     code = "charger.auth_failed"
     status = 401
     title = "Charger authentication failed"
+
+
+class UnknownCommand(NotFound):
+    code = "command.unknown"
+    title = "No such command"
+
+
+class CommandNotSupported(InvalidInput):
+    code = "command.unsupported"
+    title = "The charger's OCPP version has no such command"
+
+
+class ChargerOffline(Conflict):
+    code = "charger_offline"
+    title = "The charger is not connected"
+
+
+class ChargerTimeout(DomainError):
+    code = "charger_timeout"
+    status = 504
+    title = "The charger did not answer in time"
+
+
+class ChargerCallError(DomainError):
+    code = "charger_error"
+    status = 502
+    title = "The charger answered with an error"
+
+
+class UploadNotFound(NotFound):
+    code = "upload.not_found"
+    title = "No such upload, or it has expired"
+
+
+class UploadAlreadyDone(Conflict):
+    code = "upload.already_done"
+    title = "This upload URL has been used"
+
+
+class UploadTooLarge(DomainError):
+    code = "upload.too_large"
+    status = 413
+    title = "The file is too large"

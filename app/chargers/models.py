@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UtcDateTime, new_id, utcnow
@@ -131,3 +131,47 @@ class ChargerEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CommandLog(Base):
+    """The audit log of every command sent to a charger: who, when, what, the answer."""
+
+    __tablename__ = "command_log"
+    __table_args__ = (Index("ix_command_log_cp_at", "charge_point_id", "requested_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    charge_point_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("charge_points.id"))
+    name: Mapped[str] = mapped_column(String(40))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Who asked when it wasn't a person: "boot-configuration", "health", ...
+    origin: Mapped[str] = mapped_column(String(32), default="operator")
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # pending | answered | offline | timeout | call_error | invalid | unsupported
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    answer_status: Mapped[str | None] = mapped_column(String(40))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    error_description: Mapped[str | None] = mapped_column(String(255))
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DiagnosticsFile(Base):
+    """A diagnostics / log upload slot: a one-time, expiring URL per request, then the file."""
+
+    __tablename__ = "diagnostics_files"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    charge_point_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("charge_points.id"), index=True)
+    command_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("command_log.id"))
+    request_id: Mapped[int] = mapped_column(Integer)
+    # Only a hash of the URL token is stored: a database reader can't upload.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    uploaded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from app.chargers.models import ChargePoint, Connector, Evse, Location
+from app.chargers.models import ChargePoint, CommandLog, Connector, DiagnosticsFile, Evse, Location
 from app.core.http import Page
 
 
@@ -164,3 +164,77 @@ class LocationOut(msgspec.Struct, kw_only=True, rename="camel"):
 
 class LocationPageOut(Page, kw_only=True, rename="camel"):
     items: list[LocationOut]
+
+
+class CommandOut(msgspec.Struct, kw_only=True, rename="camel"):
+    """A command as the audit log holds it; ``status`` and ``data`` are the charger's answer."""
+
+    id: uuid.UUID
+    charger_id: uuid.UUID
+    name: str
+    args: dict[str, Any]
+    origin: str
+    requested_by: uuid.UUID | None
+    requested_at: datetime
+    outcome: Annotated[
+        str, msgspec.Meta(description="answered | pending | offline | timeout | call_error | invalid | unsupported")
+    ]
+    status: str | None
+    data: dict[str, Any] | None
+    error_code: str | None
+    error_description: str | None
+    answered_at: datetime | None
+
+    @classmethod
+    def of(cls, c: CommandLog) -> CommandOut:
+        return cls(
+            id=c.id,
+            charger_id=c.charge_point_id,
+            name=c.name,
+            args=c.args,
+            origin=c.origin,
+            requested_by=c.requested_by,
+            requested_at=c.requested_at,
+            outcome=c.outcome,
+            status=c.answer_status,
+            data=c.answer,
+            error_code=c.error_code,
+            error_description=c.error_description,
+            answered_at=c.answered_at,
+        )
+
+
+class CommandPageOut(Page, kw_only=True, rename="camel"):
+    items: list[CommandOut]
+
+
+class DiagnosticsFileOut(msgspec.Struct, kw_only=True, rename="camel"):
+    id: uuid.UUID
+    command_id: uuid.UUID | None
+    request_id: int
+    created_at: datetime
+    expires_at: datetime
+    uploaded_at: datetime | None
+    filename: str | None
+    content_type: str | None
+    size_bytes: int | None
+    sha256: str | None
+
+    @classmethod
+    def of(cls, f: DiagnosticsFile) -> DiagnosticsFileOut:
+        return cls(
+            id=f.id,
+            command_id=f.command_id,
+            request_id=f.request_id,
+            created_at=f.created_at,
+            expires_at=f.expires_at,
+            uploaded_at=f.uploaded_at,
+            filename=f.filename,
+            content_type=f.content_type,
+            size_bytes=f.size_bytes,
+            sha256=f.sha256,
+        )
+
+
+class DiagnosticsFileListOut(msgspec.Struct, kw_only=True, rename="camel"):
+    items: list[DiagnosticsFileOut]

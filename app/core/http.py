@@ -45,6 +45,10 @@ class ProblemOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str
     code: str
     field: str | None = None
+    # RFC 9457 extension members, e.g. the audit id of a failed command.
+    command_id: str | None = msgspec.field(default=None, name="commandId")
+    ocpp_error_code: str | None = msgspec.field(default=None, name="ocppErrorCode")
+    ocpp_error_description: str | None = msgspec.field(default=None, name="ocppErrorDescription")
 
 
 def problem_type(code: str) -> str:
@@ -59,8 +63,17 @@ def problem_response(
     detail: str,
     field: str | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, str | None] | None = None,
 ) -> Response[bytes]:
-    body = ProblemOut(type=problem_type(code), title=title, status=status, detail=detail, code=code, field=field)
+    body = ProblemOut(
+        type=problem_type(code),
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        field=field,
+        **(extensions or {}),
+    )
     all_headers = dict(headers or {})
     if status == 401:
         # RFC 6750: say which scheme to use, and whether the token itself was the problem.
@@ -89,7 +102,11 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
         title=exc.title,
         detail=exc.detail,
         field=None if field is None else str(field),
+        extensions={k: str(v) for k, v in exc.extra.items() if k in _EXTENSIONS and v is not None},
     )
+
+
+_EXTENSIONS = ("command_id", "ocpp_error_code", "ocpp_error_description")
 
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")

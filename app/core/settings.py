@@ -46,6 +46,18 @@ class OcppSettings:
     # A charger that sends more than this many calls per second is throttled
     # (its own messages wait), so one flood never starves the others.
     max_calls_per_s: float = 50.0
+    # How long a command waits for the charger's answer (queue time included).
+    command_timeout_s: float = 30.0
+    # After an accepted boot, push the configuration profile below to the charger.
+    push_boot_config: bool = True
+    meter_sample_interval_s: int = 60
+    sampled_measurands: tuple[str, ...] = (
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "SoC",
+    )
 
     @property
     def tls_enabled(self) -> bool:
@@ -108,6 +120,12 @@ class Settings:
                 raise SettingsError(f"{name}={value} must be positive")
             return value
 
+        def flag(name: str, default: bool) -> bool:
+            raw = (get(name, "true" if default else "false") or "").lower()
+            if raw not in {"1", "0", "true", "false", "yes", "no"}:
+                raise SettingsError(f"{name}={raw!r}: use true or false")
+            return raw in {"1", "true", "yes"}
+
         def existing_file(name: str) -> Path | None:
             raw = get(name)
             if raw is None:
@@ -167,6 +185,9 @@ class Settings:
                 tls_key_file=key,
                 heartbeat_interval_s=positive_int("LADDNAT_HEARTBEAT_INTERVAL_S", 300),
                 max_frame_bytes=positive_int("LADDNAT_OCPP_MAX_FRAME_BYTES", 64 * 1024),
+                command_timeout_s=float(positive_int("LADDNAT_COMMAND_TIMEOUT_S", 30)),
+                push_boot_config=flag("LADDNAT_PUSH_BOOT_CONFIG", True),
+                meter_sample_interval_s=positive_int("LADDNAT_METER_SAMPLE_INTERVAL_S", 60),
             ),
             bus=BusSettings(url=bus_url),
             auth=AuthSettings(

@@ -7,6 +7,7 @@ from typing import Any
 from app.chargers.types import BootInfo, ChargerEventIn, StatusReport
 from app.core.database import utcnow
 from app.sessions.types import AuthInfo, MeterReport, Sample, StartRequest, StopRequest
+from ocpp_bridge.boot_config import push_boot_config
 from ocpp_bridge.common import default_unit, iso, normalise, parse_utc
 from ocpp_bridge.connection import Connection, Router
 from ocpp_bridge.protocol import OcppError, Version
@@ -70,6 +71,8 @@ async def boot_notification(conn: Connection, p: Payload) -> Payload:
     )
     async with conn.domain.maker() as db:
         result = await conn.domain.chargers(db).boot(conn.charger, info)
+    if result.status == "Accepted" and conn.domain.settings.push_boot_config:
+        conn.after(lambda: push_boot_config(conn))
     return {"status": result.status, "currentTime": iso(result.current_time), "interval": result.interval_s}
 
 

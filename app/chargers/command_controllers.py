@@ -1,0 +1,242 @@
+"""HTTP: commands to chargers (operator), and the upload URLs chargers send diagnostics to."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State, UploadFile
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.chargers.command_service import MAX_UPLOAD_BYTES, CommandService, DiagnosticsService, TransactionNotActive
+from app.chargers.commands import COMMANDS
+from app.chargers.errors import (
+    ChargerCallError,
+    ChargerNotFound,
+    ChargerOffline,
+    ChargerTimeout,
+    CommandNotSupported,
+    UnknownCommand,
+    UploadAlreadyDone,
+    UploadNotFound,
+    UploadTooLarge,
+)
+from app.chargers.schemas import CommandOut, CommandPageOut, DiagnosticsFileListOut, DiagnosticsFileOut
+from app.core.auth import OPERATOR_PROBLEMS
+from app.core.errors import InvalidInput
+from app.core.http import PageParams, problems
+from app.drivers.models import User
+from app.sessions.errors import TransactionNotFound
+
+
+def provide_commands(db: NamedDependency[AsyncSession], state: State) -> CommandService:
+    return CommandService(
+        db,
+        state.bus,
+        public_base_url=state.settings.http.public_base_url,
+        timeout_s=state.settings.ocpp.command_timeout_s,
+    )
+
+
+def provide_diagnostics(db: NamedDependency[AsyncSession]) -> DiagnosticsService:
+    return DiagnosticsService(db)
+
+
+async def _json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError as err:
+        raise InvalidInput(f"the body is not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the body must be a JSON object of the command's arguments")
+    return value
+
+
+class CommandController(Controller):
+    path = "/chargers/{charger_id:uuid}"
+    tags = ("commands",)
+    dependencies = {  # noqa: RUF012 (read once by Litestar)
+        "commands": Provide(provide_commands, sync_to_thread=False),
+        "diagnostics": Provide(provide_diagnostics, sync_to_thread=False),
+    }
+
+    @post(
+        "/commands/{name:str}",
+        operation_id="SendCommand",
+        summary="Send a command to the charger and return its answer",
+        description=(
+            f"`name` is one of: {', '.join(COMMANDS)} (unknown: 404 command.unknown). "
+            "The body is the command's arguments (a JSON object; see the README for each command). "
+            "Offline: 409 charger_offline. No answer in time: 504 charger_timeout. CALLERROR from the "
+            "charger: 502 charger_error with ocppErrorCode. Invalid arguments: 422 with the field. "
+            "Every attempt is in the audit log (GET .../commands)."
+        ),
+        status_code=200,
+        responses=problems(
+            *OPERATOR_PROBLEMS,
+            ChargerNotFound,
+            UnknownCommand,
+            CommandNotSupported,
+            TransactionNotFound,
+            TransactionNotActive,
+            ChargerOffline,
+            ChargerTimeout,
+            ChargerCallError,
+        ),
+    )
+    async def send(
+        self,
+        charger_id: FromPath[uuid.UUID],
+        name: FromPath[str],
+        request: Request[Any, Any, Any],
+        commands: NamedDependency[CommandService],
+        current_user: NamedDependency[User],
+    ) -> CommandOut:
+        args = await _json_object(request)
+        return CommandOut.of(await commands.send(charger_id, name, args, by=current_user.id))
+
+    @get(
+        "/commands",
+        operation_id="ListCommands",
+        summary="The charger's command audit log, newest first",
+        responses=problems(*OPERATOR_PROBLEMS, ChargerNotFound),
+    )
+    async def history(
+        self,
+        charger_id: FromPath[uuid.UUID],
+        page: NamedDependency[PageParams],
+        commands: NamedDependency[CommandService],
+    ) -> CommandPageOut:
+        rows = await commands.history(charger_id, limit=page.limit, offset=page.offset)
+        return CommandPageOut(
+            items=[CommandOut.of(c) for c in rows],
+            total=await commands.count(charger_id),
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    @get(
+        "/diagnostics",
+        operation_id="ListDiagnostics",
+        summary="Diagnostics / log files requested from the charger",
+        responses=problems(*OPERATOR_PROBLEMS, ChargerNotFound),
+    )
+    async def list_diagnostics(
+        self, charger_id: FromPath[uuid.UUID], diagnostics: NamedDependency[DiagnosticsService]
+    ) -> DiagnosticsFileListOut:
+        return DiagnosticsFileListOut(items=[DiagnosticsFileOut.of(f) for f in await diagnostics.list(charger_id)])
+
+    @get(
+        "/diagnostics/{file_id:uuid}/content",
+        operation_id="DownloadDiagnostics",
+        summary="The uploaded file",
+        media_type="application/octet-stream",
+        responses=problems(*OPERATOR_PROBLEMS, UploadNotFound),
+    )
+    async def download(
+        self,
+        charger_id: FromPath[uuid.UUID],
+        file_id: FromPath[uuid.UUID],
+        diagnostics: NamedDependency[DiagnosticsService],
+    ) -> Response[bytes]:
+        upload = await diagnostics.content(charger_id, file_id)
+        safe_name = "".join(ch for ch in (upload.filename or "diagnostics.log") if ch.isalnum() or ch in "._-")
+        return Response(
+            upload.content or b"",
+            media_type=upload.content_type or "application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{safe_name}"'},
+        )
+
+
+def _filename_from(disposition: str | None) -> str | None:
+    if not disposition or "filename=" not in disposition:
+        return None
+    return disposition.split("filename=", 1)[1].split(";", 1)[0].strip().strip('"') or None
+
+
+class UploadController(Controller):
+    """Where chargers upload diagnostics (1.6 GetDiagnostics, 2.0.1 GetLog).
+
+    No bearer token: chargers have none. The unguessable one-time URL, valid for a day,
+    is the credential; once a file arrived it answers 409.
+    """
+
+    path = "/uploads/diagnostics"
+    tags = ("uploads",)
+    dependencies = {"diagnostics": Provide(provide_diagnostics, sync_to_thread=False)}  # noqa: RUF012
+    request_max_body_size = MAX_UPLOAD_BYTES
+
+    async def _receive(
+        self, token: str, filename: str | None, request: Request[Any, Any, Any], diagnostics: DiagnosticsService
+    ) -> None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            part = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+            if part is None:
+                raise InvalidInput("the multipart body has no file part")
+            await diagnostics.receive(token, filename or part.filename, part.content_type, await part.read())
+        else:
+            body = await request.body()
+            name = filename or _filename_from(request.headers.get("content-disposition"))
+            await diagnostics.receive(token, name, content_type or None, body)
+
+    @post(
+        "/{token:str}",
+        operation_id="UploadDiagnosticsPost",
+        status_code=201,
+        responses=problems(UploadNotFound, UploadAlreadyDone, UploadTooLarge),
+    )
+    async def post_file(
+        self, token: FromPath[str], request: Request[Any, Any, Any], diagnostics: NamedDependency[DiagnosticsService]
+    ) -> None:
+        await self._receive(token, None, request, diagnostics)
+
+    @put(
+        "/{token:str}",
+        operation_id="UploadDiagnosticsPut",
+        status_code=201,
+        responses=problems(UploadNotFound, UploadAlreadyDone, UploadTooLarge),
+    )
+    async def put_file(
+        self, token: FromPath[str], request: Request[Any, Any, Any], diagnostics: NamedDependency[DiagnosticsService]
+    ) -> None:
+        await self._receive(token, None, request, diagnostics)
+
+    # Some chargers append the file name to the location they were given.
+    @post(
+        "/{token:str}/{filename:str}",
+        operation_id="UploadDiagnosticsPostNamed",
+        status_code=201,
+        responses=problems(UploadNotFound, UploadAlreadyDone, UploadTooLarge),
+    )
+    async def post_named(
+        self,
+        token: FromPath[str],
+        filename: FromPath[str],
+        request: Request[Any, Any, Any],
+        diagnostics: NamedDependency[DiagnosticsService],
+    ) -> None:
+        await self._receive(token, filename, request, diagnostics)
+
+    @put(
+        "/{token:str}/{filename:str}",
+        operation_id="UploadDiagnosticsPutNamed",
+        status_code=201,
+        responses=problems(UploadNotFound, UploadAlreadyDone, UploadTooLarge),
+    )
+    async def put_named(
+        self,
+        token: FromPath[str],
+        filename: FromPath[str],
+        request: Request[Any, Any, Any],
+        diagnostics: NamedDependency[DiagnosticsService],
+    ) -> None:
+        await self._receive(token, filename, request, diagnostics)

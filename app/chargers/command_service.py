@@ -1,0 +1,273 @@
+"""Commands to chargers: validate, record in the audit log, send over the bus, record the answer.
+
+Other domain code (sessions, health) calls ``CommandService.send`` exactly as the operator
+API does; only ``by``/``origin`` differ in the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
+
+from app.chargers.commands import (
+    COMMANDS,
+    Args,
+    CommandReply,
+    CommandRequest,
+    GetBaseReportArgs,
+    GetDiagnosticsArgs,
+    RemoteStartArgs,
+    RemoteStopArgs,
+    ReserveNowArgs,
+    UpdateFirmwareArgs,
+    subject_for,
+)
+from app.chargers.errors import (
+    ChargerCallError,
+    ChargerNotFound,
+    ChargerOffline,
+    ChargerTimeout,
+    CommandNotSupported,
+    UnknownCommand,
+    UploadAlreadyDone,
+    UploadNotFound,
+    UploadTooLarge,
+)
+from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
+from app.core.bus import Bus, NoResponders
+from app.core.database import next_number, utcnow
+from app.core.errors import Conflict, InvalidInput
+from app.sessions.errors import TransactionNotFound
+from app.sessions.models import Transaction
+
+UPLOAD_TTL = timedelta(hours=24)
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# The bus waits a little longer than the bridge, so the bridge's own timeout answer wins.
+BUS_MARGIN_S = 5.0
+
+
+class TransactionNotActive(Conflict):
+    code = "transaction.not_active"
+    title = "The transaction has already ended"
+
+
+def parse_args(name: str, raw: Any) -> Args:
+    """The command's arguments, or InvalidInput naming the field."""
+    args_type = COMMANDS.get(name)
+    if args_type is None:
+        raise UnknownCommand(f"{name!r}; known: {', '.join(sorted(COMMANDS))}")
+    try:
+        return msgspec.convert(raw if raw is not None else {}, args_type)
+    except msgspec.ValidationError as err:
+        message = str(err)
+        field = message.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in message else None
+        if field is None and "unknown field `" in message:
+            field = message.split("unknown field `", 1)[1].split("`", 1)[0]
+        raise InvalidInput(message, field=field) from None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CommandService:
+    def __init__(
+        self,
+        db: AsyncSession,
+        bus: Bus,
+        *,
+        public_base_url: str,
+        timeout_s: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.public_base_url = public_base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.clock = clock
+
+    async def send(
+        self,
+        charger_id: uuid.UUID,
+        name: str,
+        raw_args: Any = None,
+        *,
+        by: uuid.UUID | None = None,
+        origin: str = "operator",
+    ) -> CommandLog:
+        """Send a command and return its audit entry with the charger's answer.
+
+        Raises ChargerOffline (409), ChargerTimeout (504), ChargerCallError (502) or an
+        InvalidInput (422) after recording the attempt, so the audit log has it too.
+        """
+        args = parse_args(name, raw_args)
+        cp = await self.db.get(ChargePoint, charger_id)
+        if cp is None:
+            raise ChargerNotFound()
+        args = await self._complete(cp, name, args)
+        entry = CommandLog(
+            charge_point_id=cp.id,
+            name=name,
+            args=msgspec.to_builtins(args),
+            requested_by=by,
+            origin=origin,
+            requested_at=self.clock(),
+        )
+        self.db.add(entry)
+        await self.db.flush()
+        if isinstance(args, GetDiagnosticsArgs):
+            upload = await self.db.scalar(select(DiagnosticsFile).where(DiagnosticsFile.request_id == args.request_id))
+            if upload is not None:
+                upload.command_id = entry.id
+        await self.db.commit()
+
+        request = CommandRequest(name=name, args=entry.args, timeout_s=self.timeout_s)
+        try:
+            raw = await self.bus.request(
+                subject_for(cp.identity), msgspec.json.encode(request), self.timeout_s + BUS_MARGIN_S
+            )
+            reply = msgspec.json.decode(raw, type=CommandReply)
+        except NoResponders:
+            reply = CommandReply(outcome="offline", error_description="the charger is not connected")
+        except TimeoutError:
+            reply = CommandReply(outcome="timeout", error_description="no answer from the bridge")
+        self._record(entry, reply)
+        await self.db.commit()
+        self._raise_for(entry, reply)
+        return entry
+
+    async def _complete(self, cp: ChargePoint, name: str, args: Args) -> Args:
+        """Fill in what only the CSMS knows: the charger's transaction id, request ids, URLs."""
+        if isinstance(args, RemoteStopArgs):
+            try:
+                tx_id = uuid.UUID(args.transaction_id)
+            except ValueError:
+                raise InvalidInput("transactionId: not a transaction id", field="transactionId") from None
+            tx = await self.db.get(Transaction, tx_id)
+            if tx is None or tx.charge_point_id != cp.id:
+                raise TransactionNotFound()
+            if tx.status != "active":
+                raise TransactionNotActive()
+            return msgspec.structs.replace(args, charger_transaction_id=tx.charger_transaction_id)
+        if isinstance(args, RemoteStartArgs) and args.remote_start_id is None:
+            return msgspec.structs.replace(args, remote_start_id=await next_number(self.db, "remote_start"))
+        if isinstance(args, ReserveNowArgs) and args.reservation_id is None:
+            return msgspec.structs.replace(args, reservation_id=await next_number(self.db, "reservation"))
+        if isinstance(args, GetBaseReportArgs | UpdateFirmwareArgs) and args.request_id is None:
+            return msgspec.structs.replace(args, request_id=await next_number(self.db, "request"))
+        if isinstance(args, GetDiagnosticsArgs):
+            request_id = await next_number(self.db, "request")
+            token = secrets.token_urlsafe(32)
+            self.db.add(
+                DiagnosticsFile(
+                    charge_point_id=cp.id,
+                    request_id=request_id,
+                    token_hash=_token_hash(token),
+                    expires_at=self.clock() + UPLOAD_TTL,
+                )
+            )
+            return msgspec.structs.replace(
+                args, request_id=request_id, upload_url=f"{self.public_base_url}/uploads/diagnostics/{token}"
+            )
+        return args
+
+    def _record(self, entry: CommandLog, reply: CommandReply) -> None:
+        entry.outcome = reply.outcome
+        entry.answer_status = reply.status
+        entry.answer = reply.data if reply.outcome == "answered" else None
+        entry.error_code = reply.error_code
+        entry.error_description = (reply.error_description or "")[:255] or None
+        entry.answered_at = self.clock()
+
+    @staticmethod
+    def _raise_for(entry: CommandLog, reply: CommandReply) -> None:
+        ids = {"command_id": str(entry.id)}
+        if reply.outcome == "answered":
+            return
+        if reply.outcome == "offline":
+            raise ChargerOffline("the charger is not connected to any bridge", **ids)
+        if reply.outcome == "timeout":
+            raise ChargerTimeout(reply.error_description or "no answer", **ids)
+        if reply.outcome == "call_error":
+            raise ChargerCallError(
+                f"{reply.error_code}: {reply.error_description}",
+                ocpp_error_code=reply.error_code,
+                ocpp_error_description=reply.error_description,
+                **ids,
+            )
+        if reply.outcome == "unsupported":
+            raise CommandNotSupported(reply.error_description, **ids)
+        raise InvalidInput(reply.error_description, field=reply.field, **ids)
+
+    # -- reads ---------------------------------------------------------------------
+
+    async def history(self, charger_id: uuid.UUID, *, limit: int = 50, offset: int = 0) -> Sequence[CommandLog]:
+        if await self.db.get(ChargePoint, charger_id) is None:
+            raise ChargerNotFound()
+        stmt = (
+            select(CommandLog)
+            .where(CommandLog.charge_point_id == charger_id)
+            .order_by(CommandLog.requested_at.desc(), CommandLog.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return (await self.db.scalars(stmt)).all()
+
+    async def count(self, charger_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(CommandLog).where(CommandLog.charge_point_id == charger_id)
+        return int(await self.db.scalar(stmt) or 0)
+
+
+class DiagnosticsService:
+    """The one-time upload URLs chargers send diagnostics / logs to, and the stored files."""
+
+    def __init__(self, db: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def receive(self, token: str, filename: str | None, content_type: str | None, content: bytes) -> None:
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise UploadTooLarge(f"at most {MAX_UPLOAD_BYTES} bytes")
+        upload = await self.db.scalar(select(DiagnosticsFile).where(DiagnosticsFile.token_hash == _token_hash(token)))
+        if upload is None or upload.expires_at <= self.clock():
+            raise UploadNotFound()
+        if upload.uploaded_at is not None:
+            raise UploadAlreadyDone()
+        upload.filename = (filename or f"diagnostics-{upload.request_id}.log")[:255]
+        upload.content_type = (content_type or "application/octet-stream")[:100]
+        upload.size_bytes = len(content)
+        upload.sha256 = await asyncio.to_thread(lambda: hashlib.sha256(content).hexdigest())
+        upload.content = content
+        upload.uploaded_at = self.clock()
+        await self.db.commit()
+
+    async def list(self, charger_id: uuid.UUID) -> Sequence[DiagnosticsFile]:
+        if await self.db.get(ChargePoint, charger_id) is None:
+            raise ChargerNotFound()
+        stmt = (
+            select(DiagnosticsFile)
+            .where(DiagnosticsFile.charge_point_id == charger_id)
+            .order_by(DiagnosticsFile.created_at.desc())
+        )
+        return (await self.db.scalars(stmt)).all()
+
+    async def content(self, charger_id: uuid.UUID, file_id: uuid.UUID) -> DiagnosticsFile:
+        stmt = (
+            select(DiagnosticsFile)
+            .where(DiagnosticsFile.id == file_id, DiagnosticsFile.charge_point_id == charger_id)
+            .options(undefer(DiagnosticsFile.content))
+        )
+        upload = await self.db.scalar(stmt)
+        if upload is None or upload.uploaded_at is None:
+            raise UploadNotFound()
+        return upload
