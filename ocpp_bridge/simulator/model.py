@@ -25,6 +25,8 @@ WORKING_C = 38.0
 HIGH_TEMPERATURE_C = 80.0
 BATTERY_KWH = 60.0
 START_SOC = 20.0
+#: DataTransfer with this vendorId is answered Accepted (the data echoed); others UnknownVendorId.
+SIM_VENDOR_ID = "com.laddnat.sim"
 
 
 class SimulatorError(Exception):
@@ -90,6 +92,8 @@ class SimConfig:
     vendor: str = "Laddnät"
     model: str = "Sim-22"
     firmware_version: str = "sim-1.0"
+    #: Each stage of a firmware update (download, install) takes this long; tiny in tests.
+    firmware_step_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
@@ -110,6 +114,12 @@ class SimConfig:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def parse_ts(value: str) -> datetime:
+    """An OCPP timestamp (``Z`` or an offset; naive taken as UTC) as an aware datetime."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def iso_z(value: datetime) -> str:
@@ -246,6 +256,19 @@ class Transaction:
 
 
 @dataclass
+class Reservation:
+    """ReserveNow: the connector only starts for ``id_tag`` (or its parent / group) until ``expiry``."""
+
+    id: int
+    id_tag: str
+    expiry: datetime
+    parent_id_tag: str | None = None
+
+    def admits(self, id_tag: str | None) -> bool:
+        return id_tag is not None and id_tag in (self.id_tag, self.parent_id_tag)
+
+
+@dataclass
 class Connector:
     """One connector (1.6) / EVSE with one connector (2.0.1) and its physical readings."""
 
@@ -269,6 +292,11 @@ class Connector:
     sent_status: tuple[str, str] | None = None
     problem_reported: bool = False  # 2.0.1: a Problem event is active
     reported_temperature_c: float | None = None  # 2.0.1: last temperature event
+    reservation: Reservation | None = None
+    #: The charging-profile limit in force (W), None when no profile applies.
+    limit_w: float | None = None
+    #: The transaction was suspended (SuspendedEVSE) because a profile limited it to 0.
+    suspended_by_limit: bool = False
 
     @property
     def busy(self) -> bool:
@@ -298,11 +326,19 @@ class ElectricalModel:
     phases: int = 3
     battery_kwh: float = BATTERY_KWH
 
+    @property
+    def max_power_w(self) -> float:
+        return self.power_kw * 1000.0
+
     def current_a(self, connector: Connector) -> float:
-        """The EV draws a fixed current per phase (the pilot signal's limit)."""
+        """The EV draws a fixed current per phase: the hardware's, or less when a charging
+        profile (the pilot signal) limits it."""
         if not connector.delivering:
             return 0.0
-        return self.power_kw * 1000.0 / (self.phases * NOMINAL_VOLTAGE_V)
+        watts = self.max_power_w
+        if connector.limit_w is not None:
+            watts = max(0.0, min(watts, connector.limit_w))
+        return watts / (self.phases * NOMINAL_VOLTAGE_V)
 
     def reading(self, connector: Connector) -> Reading:
         amps = self.current_a(connector)
