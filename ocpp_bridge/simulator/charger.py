@@ -9,6 +9,13 @@ Transaction messages (start, meter values, stop) made while offline are queued w
 timestamps they had when they happened and replayed in order on reconnect, as the spec
 asks of a real charger; status notifications are not queued, the current state is sent
 again instead.
+
+CSMS commands are answered as a real charger would (see handlers.py): remote start / stop,
+resets with a reconnect and BootNotification, availability, trigger message,
+configuration / device model, firmware updates (FirmwareStatusNotification steps
+``firmware_step_s`` apart, then a reboot), diagnostics / log uploads over HTTP(S) with the
+standard library (upload.py), the local authorization list, reservations, and charging
+profiles that cap the simulated power (smart.py).
 """
 
 from __future__ import annotations
@@ -16,11 +23,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
+import re
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
@@ -29,10 +40,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from ocpp_bridge.simulator import smart, upload
 from ocpp_bridge.simulator.handlers import ChargePoint16, ChargePoint201, SimChargePoint
 from ocpp_bridge.simulator.model import (
     ERROR_CODES_16,
     HIGH_TEMPERATURE_C,
+    MEASURANDS,
     NOMINAL_VOLTAGE_V,
     START_SOC,
     STATUS_16_TO_201,
@@ -47,6 +60,7 @@ from ocpp_bridge.simulator.model import (
     NotConnected,
     Payload,
     Reading,
+    Reservation,
     SimConfig,
     SimulatorError,
     Transaction,
@@ -89,6 +103,8 @@ class Setting:
     value: str
     mutability: str = "ReadWrite"  # ReadOnly / ReadWrite / WriteOnly
     data_type: str = "string"  # 2.0.1 DataEnumType
+    #: A comma-separated list of these (1.6 CSL / 2.0.1 MemberList), when set.
+    members: tuple[str, ...] | None = None
 
     @property
     def readonly(self) -> bool:
@@ -140,6 +156,23 @@ class SimulatedCharger:
         self._reset_when_idle: str | None = None
         self.settings: dict[str, Setting] = self._default_settings()
         self.variables: dict[tuple[str, str], Setting] = self._default_variables()
+        #: The reason given in the last BootNotification (1.6 has none on the wire).
+        self.last_boot_reason = "PowerUp"
+        #: SendLocalList: id tag -> its idTagInfo / idTokenInfo (snake_case), and the version.
+        self.local_list: dict[str, Payload] = {}
+        self.local_list_version = 0
+        #: SetChargingProfile: every installed profile (connector 0 = the whole charger).
+        self.charging_profiles: list[smart.ChargingProfile] = []
+        #: Firmware update / diagnostics upload in progress (what a TriggerMessage reports).
+        self.firmware_status = "Idle"
+        self.firmware_request_id: int | None = None
+        self.diagnostics_status = "Idle"
+        self.log_request_id: int | None = None
+        #: Every diagnostics / log upload: (url, HTTP status or None, succeeded).
+        self.uploads: list[tuple[str, int | None, bool]] = []
+        self._firmware_task: asyncio.Task[Any] | None = None
+        self._upload_task: asyncio.Task[Any] | None = None
+        self._reservation_timers: dict[int, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ inspection
 
@@ -166,7 +199,9 @@ class SimulatedCharger:
 
     def reading(self, connector: int = 1) -> Reading:
         """What the connector's meter shows right now (power, voltages, temperature...)."""
-        return self._model.reading(self.connector(connector))
+        conn = self.connector(connector)
+        self._refresh_limit(conn)
+        return self._model.reading(conn)
 
     def session_energy_wh(self, connector: int = 1) -> float:
         """Energy of the running transaction so far (0 without one)."""
@@ -263,7 +298,8 @@ class SimulatedCharger:
     async def close(self) -> None:
         """Stop background work and close the socket. Queued messages stay in ``queue``."""
         current = asyncio.current_task()
-        tasks = [t for t in self._tasks if t is not current]
+        tasks = [t for t in (*self._tasks, *self._reservation_timers.values()) if t is not current]
+        self._reservation_timers.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -295,7 +331,8 @@ class SimulatedCharger:
         for conn in self._all_connectors():
             # A restart clears faults; the connector comes back as its availability says.
             conn.error_code, conn.info, conn.vendor_error_code = "NoError", None, None
-            conn.status = "Available" if conn.operative else "Unavailable"
+            conn.status = self._idle_status(conn)
+            conn.suspended_by_limit = False
             conn.sent_status = None
             conn.voltage_v = NOMINAL_VOLTAGE_V
         await asyncio.sleep(0.01)
@@ -422,6 +459,7 @@ class SimulatedCharger:
                 reason=reason,
             )
         answer = await self.call(payload)
+        self.last_boot_reason = reason
         self.boot_status = answer.get("status")
         interval = answer.get("interval")
         if isinstance(interval, int):
@@ -492,6 +530,9 @@ class SimulatedCharger:
         if not self.online:
             return
         ts = self.now()
+        # Marked as sent before the await: a change made while this call waits for its
+        # answer (another handler's follow-up) must not be taken for already sent.
+        previous, conn.sent_status = conn.sent_status, wire
         try:
             if self.v16:
                 code, vendor_code = conn.error_code, conn.vendor_error_code
@@ -517,8 +558,8 @@ class SimulatedCharger:
                     await self._notify_problem(conn, active=False)
         except (NotConnected, ConnectionLost) as exc:
             log.info("%s: status not sent (%s); resent on reconnect", self.identity, exc)
-            return
-        conn.sent_status = wire
+            if conn.sent_status == wire:
+                conn.sent_status = previous
 
     async def resend_status(self, conn: Connector) -> None:
         """Send the connector's current state again (TriggerMessage StatusNotification)."""
@@ -633,16 +674,23 @@ class SimulatedCharger:
         if not conn.operative or conn.status in ("Faulted", "Unavailable"):
             raise SimulatorError(f"connector {connector} is {conn.status}")
         tag = id_tag or self.config.id_tag
+        reservation = conn.reservation
+        if reservation is not None and not reservation.admits(tag):
+            raise SimulatorError(f"connector {connector} is reserved for another id tag")
         conn.starting = True
         try:
+            if reservation is not None:
+                self._drop_reservation(reservation.id)  # used up by this transaction
             await self._set_status(conn, "Preparing")
             if authorize and self.online:
                 try:
                     status = await self.authorize(tag)
                 except (NotConnected, ConnectionLost):
-                    status = "Accepted"  # LocalAuthorizeOffline
+                    status = self._local_status(tag)  # LocalAuthorizeOffline
                 if status != "Accepted":
                     raise AuthorizationRejected(tag, status)
+            elif authorize and (status := self._local_status(tag)) != "Accepted":
+                raise AuthorizationRejected(tag, status)  # offline: the local list says no
             conn.soc = START_SOC  # a new EV
             ts = self.now()
             begin = meter_value(
@@ -659,6 +707,7 @@ class SimulatedCharger:
                         id_tag=tag,
                         meter_start=round(conn.energy_wh),
                         timestamp=ts,
+                        reservation_id=reservation.id if reservation is not None else None,
                     ),
                     connector=connector,
                     local_tx=local,
@@ -688,6 +737,7 @@ class SimulatedCharger:
                     id_token=self._id_token(tag),
                     evse={"id": connector, "connector_id": 1},
                     meter_value=[begin],
+                    reservation_id=reservation.id if reservation is not None else None,
                 )
                 answer = await self._tx_call(QueuedCall("TransactionEvent", payload, connector))
                 status = (answer or {}).get("idTokenInfo", {}).get("status", "Accepted")
@@ -695,16 +745,22 @@ class SimulatedCharger:
             self.transactions[connector] = tx.id
         except Exception:
             conn.starting = False
+            self._drop_tx_profiles(conn.id)
             if conn.status == "Preparing":
                 with contextlib.suppress(SimulatorError):
-                    await self._set_status(conn, "Available")  # unplugged again
+                    await self._set_status(conn, self._idle_status(conn))  # unplugged again
             raise
         finally:
             conn.starting = False
         if status != "Accepted":
             await self.stop_transaction(connector, reason="DeAuthorized")
             raise AuthorizationRejected(tag, status)
-        await self._set_status(conn, "Charging")
+        self._refresh_limit(conn)
+        if conn.limit_w is not None and conn.limit_w <= 0:
+            conn.suspended_by_limit = True
+            await self._set_status(conn, "SuspendedEVSE")
+        else:
+            await self._set_status(conn, "Charging")
         return tx.id
 
     async def send_meter_values(self, connector: int = 1, seconds: float | None = None) -> None:
@@ -726,9 +782,10 @@ class SimulatedCharger:
         trigger_reason: str = "MeterValuePeriodic",
         standalone: bool = False,
     ) -> None:
+        await self._follow_limit(conn)
         reading = self._model.advance(conn, seconds)
         ts = self.now()
-        mv = meter_value(ts, sampled_values(reading, context, self.version))
+        mv = meter_value(ts, sampled_values(reading, context, self.version, measurands=self._measurands()))
         tx = conn.transaction
         if self.v16:
             if tx is not None:
@@ -799,6 +856,8 @@ class SimulatedCharger:
             entry = QueuedCall("TransactionEvent", payload, connector)
         conn.transaction = None
         self.transactions.pop(connector, None)
+        self._drop_tx_profiles(connector)
+        conn.suspended_by_limit = False
         try:
             await self._tx_call(entry)
         finally:
@@ -807,7 +866,7 @@ class SimulatedCharger:
                     await self._set_status(conn, "Finishing")
                 if conn.pending_operative is not None:
                     conn.operative, conn.pending_operative = conn.pending_operative, None
-                await self._set_status(conn, "Available" if conn.operative else "Unavailable")
+                await self._set_status(conn, self._idle_status(conn))
             self._maybe_reset_when_idle()
 
     async def charge(self, duration_s: float, connector: int = 1) -> None:
@@ -913,18 +972,28 @@ class SimulatedCharger:
 
     # ------------------------------------------------------------------ for the handlers
 
-    def free_connector(self, requested: int | None) -> Connector | None:
-        """The connector a remote start may use, or None."""
+    def free_connector(self, requested: int | None, id_tag: str | None = None) -> Connector | None:
+        """The connector a remote start for ``id_tag`` may use, or None. Without a connector
+        asked for, one reserved for the tag comes first, then any free one."""
+        if self._reset_when_idle is not None:
+            return None  # a reset is waiting for the charger to go idle
+
+        def reserved_for_tag(conn: Connector) -> bool:
+            return conn.reservation is not None and conn.reservation.admits(id_tag)
+
+        candidates: list[Connector | None]
         if requested is not None and requested > 0:
             candidates = [self.connectors.get(requested)]
         else:
-            candidates = list(self.connectors.values())
+            ordered: list[Connector] = sorted(self.connectors.values(), key=lambda c: not reserved_for_tag(c))
+            candidates = list(ordered)
         for conn in candidates:
             if (
                 conn is not None
                 and not conn.busy
                 and conn.operative
-                and conn.status not in ("Faulted", "Unavailable", "Reserved")
+                and conn.status not in ("Faulted", "Unavailable")
+                and (conn.reservation is None or conn.reservation.admits(id_tag))
             ):
                 return conn
         return None
@@ -935,9 +1004,21 @@ class SimulatedCharger:
                 return conn
         return None
 
-    async def remote_start(self, connector: int, id_tag: str, *, remote_start_id: int | None, authorize: bool) -> None:
+    async def remote_start(
+        self,
+        connector: int,
+        id_tag: str,
+        *,
+        remote_start_id: int | None,
+        authorize: bool,
+        profile: smart.ChargingProfile | None = None,
+    ) -> None:
+        """RemoteStartTransaction / RequestStartTransaction, after the answer went out. A
+        TxProfile sent along limits the transaction from its first meter value."""
         conn = self.connector(connector)
         conn.starting = False  # reserved by the handler until now
+        if profile is not None:
+            self._install_profile(profile)
         await self.start_transaction(connector, id_tag, remote_start_id=remote_start_id, authorize=authorize)
 
     async def reset(self, *, boot_reason: str, stop_reason: str) -> None:
@@ -958,7 +1039,7 @@ class SimulatedCharger:
                 continue
             conn.operative = operative
             if conn.status != "Faulted":
-                await self._set_status(conn, "Available" if operative else "Unavailable")
+                await self._set_status(conn, self._idle_status(conn))
 
     async def triggered_meter_values(self, conn: Connector, *, as_transaction_event: bool) -> None:
         await self._meter(
@@ -985,6 +1066,451 @@ class SimulatedCharger:
         self._counters.report_seq += 1
         return self._counters.report_seq
 
+    def _aware_now(self) -> datetime:
+        now = self.clock()
+        return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+
+    def _idle_status(self, conn: Connector) -> str:
+        """The status of a connector without a transaction (1.6 spelling)."""
+        if not conn.operative:
+            return "Unavailable"
+        return "Reserved" if conn.reservation is not None else "Available"
+
+    def _measurands(self) -> tuple[str, ...] | None:
+        """MeterValuesSampledData (1.6) / SampledDataCtrlr.TxUpdatedMeasurands (2.0.1)."""
+        if self.v16:
+            value = self.settings["MeterValuesSampledData"].value
+        else:
+            value = self.variables[("SampledDataCtrlr", "TxUpdatedMeasurands")].value
+        return tuple(item.strip() for item in value.split(",") if item.strip()) or None
+
+    @staticmethod
+    def _take_over(previous: asyncio.Task[Any] | None) -> asyncio.Task[Any] | None:
+        """The running task replaces ``previous`` (a firmware update or upload), cancelling it."""
+        current = asyncio.current_task()
+        if previous is not None and previous is not current and not previous.done():
+            previous.cancel()
+        return current
+
+    # ------------------------------------------------------------------ local authorization list
+
+    def update_local_list(self, version: int, *, full: bool, entries: list[tuple[str, Payload | None]]) -> str:
+        """SendLocalList: Accepted, or VersionMismatch for a differential update that is not
+        newer than the list held. An entry without info removes the tag."""
+        if not full and version <= self.local_list_version:
+            return "VersionMismatch"
+        if full:
+            self.local_list = {}
+        for tag, info in entries:
+            if info is None:
+                self.local_list.pop(tag, None)
+            else:
+                self.local_list[tag] = info
+        self.local_list_version = version
+        return "Accepted"
+
+    def _local_status(self, tag: str) -> str:
+        """Offline authorization: what the local list says (unknown tags are let through)."""
+        info = self.local_list.get(tag)
+        return "Accepted" if info is None else str(info.get("status", "Accepted"))
+
+    # ------------------------------------------------------------------ reservations
+
+    def find_reservation(self, reservation_id: int) -> Connector | None:
+        for conn in self.connectors.values():
+            if conn.reservation is not None and conn.reservation.id == reservation_id:
+                return conn
+        return None
+
+    def reservation_problem(self, conn: Connector) -> str | None:
+        """The ReserveNow status when ``conn`` cannot be reserved now, else None."""
+        if conn.status == "Faulted":
+            return "Faulted"
+        if not conn.operative or conn.status == "Unavailable":
+            return "Unavailable"
+        if conn.busy or conn.status not in ("Available", "Reserved"):
+            return "Occupied"
+        return None
+
+    def reserve(self, conn: Connector, reservation: Reservation) -> str:
+        """ReserveNow on ``conn``: Accepted (a reservation with the same id is replaced),
+        Occupied / Faulted / Unavailable. Statuses follow via :meth:`sync_reservations`."""
+        if conn.reservation is not None and conn.reservation.id != reservation.id:
+            return "Occupied"
+        problem = self.reservation_problem(conn)
+        if problem is not None:
+            return problem
+        self._drop_reservation(reservation.id)
+        conn.reservation = reservation
+        return "Accepted"
+
+    def cancel_reservation(self, reservation_id: int) -> bool:
+        return self._drop_reservation(reservation_id) is not None
+
+    def _drop_reservation(self, reservation_id: int) -> Connector | None:
+        timer = self._reservation_timers.pop(reservation_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        conn = self.find_reservation(reservation_id)
+        if conn is not None:
+            conn.reservation = None
+        return conn
+
+    async def sync_reservations(self) -> None:
+        """After ReserveNow / CancelReservation: Reserved / Available on the wire, expiry timers."""
+        for conn in self.connectors.values():
+            res = conn.reservation
+            if res is not None and res.id not in self._reservation_timers:
+                self._reservation_timers[res.id] = asyncio.create_task(
+                    self._guard(self._expire_reservation(conn.id, res), "reservation expiry")
+                )
+            if not conn.busy and conn.status in ("Available", "Reserved"):
+                await self._set_status(conn, self._idle_status(conn))
+
+    async def _expire_reservation(self, connector: int, reservation: Reservation) -> None:
+        await asyncio.sleep(max(0.0, (reservation.expiry - self._aware_now()).total_seconds()))
+        conn = self.connectors[connector]
+        if conn.reservation is not reservation:
+            return
+        self._drop_reservation(reservation.id)
+        log.info("%s: reservation %d expired", self.identity, reservation.id)
+        if not self.v16 and self.online:
+            await self.call(
+                call201.ReservationStatusUpdate(reservation_id=reservation.id, reservation_update_status="Expired")
+            )
+        if not conn.busy and conn.status == "Reserved":
+            await self._set_status(conn, self._idle_status(conn))
+
+    # ------------------------------------------------------------------ smart charging
+
+    def set_charging_profile(self, profile: smart.ChargingProfile) -> str:
+        """SetChargingProfile: Accepted, or Rejected (no such connector, a station maximum on
+        a connector, a TxProfile without that transaction, too high a stack level)."""
+        number = profile.connector
+        if number != 0 and number not in self.connectors:
+            return "Rejected"
+        if profile.purpose == smart.EXTERNAL or (profile.purpose == smart.MAX and number != 0):
+            return "Rejected"
+        if profile.purpose == smart.TX:
+            tx = self.connectors[number].transaction if number else None
+            if tx is None or profile.transaction_id not in (None, tx.id):
+                return "Rejected"
+        if self.v16:
+            max_stack = self.settings["ChargeProfileMaxStackLevel"].value
+        else:
+            max_stack = self.variables[("SmartChargingCtrlr", "ProfileStackLevel")].value
+        if profile.stack_level > int(max_stack) or not profile.periods:
+            return "Rejected"
+        self._install_profile(profile)
+        return "Accepted"
+
+    def _install_profile(self, profile: smart.ChargingProfile) -> None:
+        # The same id, or the same purpose and stack level on the connector, is replaced.
+        self.charging_profiles = [
+            p
+            for p in self.charging_profiles
+            if p.id != profile.id
+            and not (
+                p.connector == profile.connector
+                and p.purpose == profile.purpose
+                and p.stack_level == profile.stack_level
+            )
+        ]
+        self.charging_profiles.append(profile)
+
+    def clear_charging_profiles(
+        self,
+        *,
+        profile_id: int | None = None,
+        connector: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> bool:
+        """ClearChargingProfile: remove the matching profiles (an id takes precedence over the
+        other criteria; none at all clears everything). False when nothing matched."""
+
+        def matches(p: smart.ChargingProfile) -> bool:
+            if profile_id is not None:
+                return p.id == profile_id
+            return (
+                (connector is None or p.connector == connector)
+                and (purpose is None or p.purpose == smart.PURPOSES.get(purpose, purpose))
+                and (stack_level is None or p.stack_level == stack_level)
+            )
+
+        keep = [p for p in self.charging_profiles if not matches(p)]
+        cleared = len(keep) != len(self.charging_profiles)
+        self.charging_profiles = keep
+        return cleared
+
+    def _drop_tx_profiles(self, connector: int) -> None:
+        """A TxProfile lives as long as its transaction."""
+        self.charging_profiles = [
+            p for p in self.charging_profiles if not (p.purpose == smart.TX and p.connector == connector)
+        ]
+
+    def _refresh_limit(self, conn: Connector) -> None:
+        tx, at = conn.transaction, self._aware_now()
+        start = tx.started_at if tx is not None else at
+        conn.limit_w = smart.limit_w(
+            self.charging_profiles,
+            conn.id,
+            at,
+            transaction_id=tx.id if tx is not None else None,
+            ref=start if start.tzinfo is not None else start.replace(tzinfo=UTC),
+            default_phases=self.config.phases,
+        )
+
+    async def _follow_limit(self, conn: Connector) -> bool:
+        """Recompute the connector's limit; a limit of 0 suspends charging (SuspendedEVSE)
+        until it is lifted. True when the limit changed."""
+        before = conn.limit_w
+        self._refresh_limit(conn)
+        if conn.transaction is not None:
+            if conn.limit_w is not None and conn.limit_w <= 0 and conn.status == "Charging":
+                conn.suspended_by_limit = True
+                await self._set_status(conn, "SuspendedEVSE")
+            elif conn.suspended_by_limit and (conn.limit_w is None or conn.limit_w > 0):
+                conn.suspended_by_limit = False
+                if conn.status == "SuspendedEVSE":
+                    await self._set_status(conn, "Charging")
+        return conn.limit_w != before
+
+    async def apply_limits(self) -> None:
+        """After SetChargingProfile / ClearChargingProfile: the new limits take effect now
+        (2.0.1: a TransactionEvent Updated with triggerReason ChargingRateChanged)."""
+        for conn in self.connectors.values():
+            changed = await self._follow_limit(conn)
+            if changed and conn.transaction is not None and not self.v16:
+                await self._meter(conn, 0.0, "Sample.Periodic", trigger_reason="ChargingRateChanged")
+
+    def composite_schedule(
+        self, connector: int, duration_s: int, unit: str | None
+    ) -> tuple[datetime, str, list[smart.Period]]:
+        """GetCompositeSchedule: (start, unit, periods) of what will be in force; without any
+        profile, one period at what the hardware can deliver."""
+        at = self._aware_now()
+        conn = self.connectors.get(connector)
+        tx = conn.transaction if conn is not None else None
+        tx_id = tx.id if tx is not None else None
+        if unit is None:
+            groups = smart.applicable(self.charging_profiles, connector, tx_id)
+            unit = next((p.unit for group in groups for p in group), "W")
+        hardware = self._model.max_power_w * (len(self.connectors) if connector == 0 else 1)
+        ref = tx.started_at if tx is not None else at
+        periods = smart.composite(
+            self.charging_profiles,
+            connector,
+            at,
+            duration_s,
+            unit=unit,
+            transaction_id=tx_id,
+            ref=ref if ref.tzinfo is not None else ref.replace(tzinfo=UTC),
+            hardware_w=hardware,
+            default_phases=self.config.phases,
+        )
+        return at, unit, periods
+
+    # ------------------------------------------------------------------ firmware
+
+    @property
+    def firmware_busy(self) -> bool:
+        return self._firmware_task is not None and not self._firmware_task.done()
+
+    async def update_firmware(self, location: str, retrieve_at: datetime | None, *, request_id: int | None) -> None:
+        """UpdateFirmware, after the answer: wait for the retrieve date, Downloading ->
+        Downloaded -> Installing -> Installed (firmware_step_s apart), then reboot with
+        BootNotification reason FirmwareUpdate. A location containing "fail" ends in
+        DownloadFailed. The version becomes the file name of the location."""
+        self._firmware_task = self._take_over(self._firmware_task)
+        self.firmware_request_id = request_id
+        step = max(0.0, self.config.firmware_step_s)
+        installed = False
+        try:
+            wait = (retrieve_at - self._aware_now()).total_seconds() if retrieve_at is not None else 0.0
+            if wait > 0:
+                if not self.v16:
+                    await self._firmware_notify("DownloadScheduled")
+                await asyncio.sleep(wait)
+            await self._firmware_notify("Downloading")
+            await asyncio.sleep(step)
+            if "fail" in location.lower():
+                await self._firmware_notify("DownloadFailed")
+                return
+            await self._firmware_notify("Downloaded")
+            await self._firmware_notify("Installing")
+            await asyncio.sleep(step)
+            self.config.firmware_version = _firmware_version(location, self.config.firmware_version)
+            await self._firmware_notify("Installed")
+            installed = True
+        finally:
+            if self._firmware_task is asyncio.current_task():
+                self.firmware_status, self.firmware_request_id = "Idle", None
+        if installed:
+            if self._firmware_task is asyncio.current_task():
+                self._firmware_task = None  # done: a new update must not cancel the reboot
+            await self._reboot(boot_reason="FirmwareUpdate", stop_reason="Reboot")
+
+    async def _firmware_notify(self, status: str) -> None:
+        self.firmware_status = status
+        payload: Any
+        if self.v16:
+            payload = call16.FirmwareStatusNotification(status=status)
+        else:
+            payload = call201.FirmwareStatusNotification(status=status, request_id=self.firmware_request_id)
+        try:
+            await self.call(payload)
+        except (NotConnected, ConnectionLost) as exc:
+            log.info("%s: firmware status %s not sent (%s)", self.identity, status, exc)
+
+    async def send_firmware_status(self) -> None:
+        """TriggerMessage FirmwareStatusNotification: the current state (Idle when none)."""
+        if self.v16:
+            await self.call(call16.FirmwareStatusNotification(status=self.firmware_status))
+        else:
+            request_id = self.firmware_request_id if self.firmware_status != "Idle" else None
+            await self.call(call201.FirmwareStatusNotification(status=self.firmware_status, request_id=request_id))
+
+    # ------------------------------------------------------------------ diagnostics / logs
+
+    @property
+    def upload_busy(self) -> bool:
+        return self._upload_task is not None and not self._upload_task.done()
+
+    def diagnostics_filename(self, kind: str = "diagnostics") -> str:
+        stamp = self._aware_now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return f"{kind}-{self.identity}-{stamp}.log"
+
+    async def upload_diagnostics(
+        self,
+        location: str,
+        filename: str,
+        *,
+        request_id: int | None = None,
+        retries: int | None = None,
+        retry_interval_s: float | None = None,
+    ) -> bool:
+        """GetDiagnostics / GetLog, after the answer: Uploading, the generated log to
+        ``location`` (1.6 POST multipart/form-data, 2.0.1 PUT), then Uploaded or
+        UploadFailed (2.0.1 UploadFailure). Retries connection failures and 5xx answers."""
+        self._upload_task = self._take_over(self._upload_task)
+        self.log_request_id = request_id
+        ok = False
+        try:
+            await self._log_notify("Uploading")
+            body = self.diagnostics_log().encode("utf-8")
+            send = upload.post_multipart if self.v16 else upload.put_file
+            for attempt in range(1 + max(0, retries or 0)):
+                if attempt:
+                    await asyncio.sleep(
+                        retry_interval_s if retry_interval_s is not None else self.config.firmware_step_s
+                    )
+                code: int | None = None
+                try:
+                    code = await asyncio.to_thread(
+                        send,
+                        location,
+                        filename,
+                        body,
+                        ssl_context=self.config.ssl_context,
+                        timeout_s=self.config.response_timeout_s,
+                    )
+                    ok = 200 <= code < 300
+                    if not ok:
+                        log.warning("%s: upload to %s answered HTTP %d", self.identity, location, code)
+                except (OSError, upload.UploadError) as exc:
+                    log.warning("%s: upload to %s failed: %s", self.identity, location, exc)
+                self.uploads.append((location, code, ok))
+                if ok or (code is not None and code < 500):
+                    break
+            await self._log_notify("Uploaded" if ok else ("UploadFailed" if self.v16 else "UploadFailure"))
+        finally:
+            if self._upload_task is asyncio.current_task():
+                self.diagnostics_status, self.log_request_id = "Idle", None
+        return ok
+
+    async def _log_notify(self, status: str) -> None:
+        self.diagnostics_status = status
+        payload: Any
+        if self.v16:
+            payload = call16.DiagnosticsStatusNotification(status=status)
+        else:
+            payload = call201.LogStatusNotification(status=status, request_id=self.log_request_id)
+        try:
+            await self.call(payload)
+        except (NotConnected, ConnectionLost) as exc:
+            log.info("%s: log status %s not sent (%s)", self.identity, status, exc)
+
+    async def send_log_status(self) -> None:
+        """TriggerMessage DiagnosticsStatusNotification / LogStatusNotification."""
+        if self.v16:
+            await self.call(call16.DiagnosticsStatusNotification(status=self.diagnostics_status))
+        else:
+            request_id = self.log_request_id if self.diagnostics_status != "Idle" else None
+            await self.call(call201.LogStatusNotification(status=self.diagnostics_status, request_id=request_id))
+
+    def diagnostics_log(self) -> str:
+        """The log a GetDiagnostics / GetLog uploads: identity, boot, connectors, settings,
+        recent statuses, meter readings and messages."""
+        lines = [
+            "Laddnät charger simulator - diagnostics log",
+            f"generated        {self.now()}",
+            f"identity         {self.identity}",
+            f"vendor / model   {self.config.vendor} / {self.config.model}",
+            f"firmware         {self.config.firmware_version}",
+            f"ocpp             {self.version} at {self.config.endpoint}",
+            f"online           {'yes' if self.online else 'no'}",
+            f"boot reason      {self.last_boot_reason} (answer {self.boot_status or 'none yet'})",
+            f"heartbeat        {self.heartbeat_interval_s or 0} s",
+            f"meter interval   {self.config.meter_interval_s:g} s",
+            f"hardware         {self.config.power_kw:g} kW, {self.config.phases} phase(s), "
+            f"{len(self.connectors)} connector(s)",
+            f"firmware status  {self.firmware_status}",
+            f"local list       version {self.local_list_version}, {len(self.local_list)} id tag(s)",
+            f"queued messages  {len(self.queue)}",
+            "",
+            "[connectors]",
+        ]
+        for conn in self.connectors.values():
+            reading = self._model.reading(conn)
+            tx = conn.transaction.id if conn.transaction is not None else "-"
+            res = conn.reservation.id if conn.reservation is not None else "-"
+            limit = f"{conn.limit_w:.0f} W" if conn.limit_w is not None else "-"
+            lines.append(
+                f"{conn.id}: {conn.status} {conn.error_code} operative={conn.operative} "
+                f"energy={conn.energy_wh:.1f} Wh power={reading.power_w:.0f} W "
+                f"temperature={conn.temperature_c:.1f} C voltage={conn.voltage_v:.0f} V "
+                f"transaction={tx} reservation={res} limit={limit}"
+            )
+        lines += ["", "[charging profiles]"]
+        for profile in self.charging_profiles:
+            periods = ", ".join(f"+{q.start_s}s {q.limit:g} {profile.unit}" for q in profile.periods)
+            lines.append(
+                f"id {profile.id} connector {profile.connector} {profile.purpose} "
+                f"stack {profile.stack_level} {profile.kind}: {periods}"
+            )
+        lines += ["", "[configuration]"]
+        if self.v16:
+            settings = [(name, s) for name, s in self.settings.items()]
+        else:
+            settings = [(f"{c}.{v}", s) for (c, v), s in self.variables.items()]
+        lines += [f"{name} = {s.value}" for name, s in settings if s.mutability != "WriteOnly"]
+        lines += ["", "[recent statuses]"]
+        statuses = [p for a, p in self.sent if a == "StatusNotification"][-25:]
+        for p in statuses:
+            where = p.get("connectorId") if self.v16 else p.get("evseId")
+            status = p.get("status") or p.get("connectorStatus")
+            lines.append(f"{p.get('timestamp')} connector {where} {status} {p.get('errorCode', '')}".rstrip())
+        lines += ["", "[recent meter readings]"]
+        for action, p in [(a, p) for a, p in self.sent if a in _METER_ACTIONS][-25:]:
+            lines += _meter_lines(action, p)
+        lines += ["", "[recent messages]"]
+        for action, p in self.sent[-40:]:
+            lines.append(f"-> {action} {json.dumps(p, ensure_ascii=False, separators=(',', ':'))[:160]}")
+        for action, p in self.received[-20:]:
+            lines.append(f"<- {action} {json.dumps(p, ensure_ascii=False, separators=(',', ':'))[:160]}")
+        return "\n".join(lines) + "\n"
+
     # ------------------------------------------------------------------ configuration
 
     def _default_settings(self) -> dict[str, Setting]:
@@ -1001,13 +1527,22 @@ class SimulatedCharger:
             "StopTransactionOnEVSideDisconnect": Setting("true", rw, "boolean"),
             "ConnectionTimeOut": Setting("60", rw, "integer"),
             "ClockAlignedDataInterval": Setting("0", rw, "integer"),
-            "MeterValuesSampledData": Setting(measurands, rw),
-            "StopTxnSampledData": Setting("Energy.Active.Import.Register", rw),
+            "MeterValuesSampledData": Setting(measurands, rw, members=MEASURANDS["1.6"]),
+            "StopTxnSampledData": Setting("Energy.Active.Import.Register", rw, members=MEASURANDS["1.6"]),
             "TransactionMessageAttempts": Setting("3", rw, "integer"),
             "TransactionMessageRetryInterval": Setting("60", rw, "integer"),
             "WebSocketPingInterval": Setting("20", rw, "integer"),
-            "SupportedFeatureProfiles": Setting("Core,RemoteTrigger", ro),
-            "ChargeProfileMaxStackLevel": Setting("0", ro, "integer"),
+            "SupportedFeatureProfiles": Setting(
+                "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger", ro
+            ),
+            "LocalAuthListEnabled": Setting("true", rw, "boolean"),
+            "LocalAuthListMaxLength": Setting("1000", ro, "integer"),
+            "SendLocalListMaxLength": Setting("100", ro, "integer"),
+            "ReserveConnectorZeroSupported": Setting("false", ro, "boolean"),
+            "ChargeProfileMaxStackLevel": Setting("8", ro, "integer"),
+            "ChargingScheduleAllowedChargingRateUnit": Setting("Current,Power", ro),
+            "ChargingScheduleMaxPeriods": Setting("24", ro, "integer"),
+            "MaxChargingProfilesInstalled": Setting("16", ro, "integer"),
             "AuthorizationKey": Setting("", "WriteOnly"),
         }
 
@@ -1020,10 +1555,21 @@ class SimulatedCharger:
             ("OCPPCommCtrlr", "NetworkProfileConnectionAttempts"): Setting("3", rw, "integer"),
             ("OCPPCommCtrlr", "OfflineThreshold"): Setting("60", rw, "integer"),
             ("SampledDataCtrlr", "TxUpdatedInterval"): Setting(f"{self.config.meter_interval_s:g}", rw, "integer"),
-            ("SampledDataCtrlr", "TxUpdatedMeasurands"): Setting(measurands, rw, "MemberList"),
-            ("SampledDataCtrlr", "TxEndedMeasurands"): Setting("Energy.Active.Import.Register", rw, "MemberList"),
+            ("SampledDataCtrlr", "TxUpdatedMeasurands"): Setting(
+                measurands, rw, "MemberList", members=MEASURANDS["2.0.1"]
+            ),
+            ("SampledDataCtrlr", "TxEndedMeasurands"): Setting(
+                "Energy.Active.Import.Register", rw, "MemberList", members=MEASURANDS["2.0.1"]
+            ),
             ("AuthCtrlr", "AuthorizeRemoteStart"): Setting("false", rw, "boolean"),
             ("AuthCtrlr", "LocalAuthorizeOffline"): Setting("true", rw, "boolean"),
+            ("LocalAuthListCtrlr", "Enabled"): Setting("true", rw, "boolean"),
+            ("LocalAuthListCtrlr", "ItemsPerMessage"): Setting("100", ro, "integer"),
+            ("ReservationCtrlr", "Enabled"): Setting("true", ro, "boolean"),
+            ("SmartChargingCtrlr", "Enabled"): Setting("true", ro, "boolean"),
+            ("SmartChargingCtrlr", "RateUnit"): Setting("A,W", ro, "MemberList"),
+            ("SmartChargingCtrlr", "ProfileStackLevel"): Setting("8", ro, "integer"),
+            ("SmartChargingCtrlr", "PeriodsPerSchedule"): Setting("24", ro, "integer"),
             ("TxCtrlr", "EVConnectionTimeOut"): Setting("60", rw, "integer"),
             ("TxCtrlr", "StopTxOnInvalidId"): Setting("true", rw, "boolean"),
             ("SecurityCtrlr", "Identity"): Setting(self.identity, ro),
@@ -1034,3 +1580,40 @@ class SimulatedCharger:
             ("ChargingStation", "VendorName"): Setting(self.config.vendor, ro),
             ("ChargingStation", "AvailabilityState"): Setting("Available", ro),
         }
+
+
+_METER_ACTIONS = frozenset({"MeterValues", "TransactionEvent", "StartTransaction", "StopTransaction"})
+
+
+def _meter_lines(action: str, payload: Payload) -> list[str]:
+    """One line per meter value of a sent message: time, where, energy register, power."""
+    if action == "StartTransaction":
+        return [
+            f"{payload.get('timestamp')} connector {payload.get('connectorId')} start {payload.get('meterStart')} Wh"
+        ]
+    if action == "StopTransaction":
+        return [
+            f"{payload.get('timestamp')} transaction {payload.get('transactionId')} stop {payload.get('meterStop')} Wh"
+        ]
+    where = payload.get("connectorId", payload.get("evseId", (payload.get("evse") or {}).get("id", "")))
+    out = []
+    for mv in payload.get("meterValue", []):
+        values = {
+            sv.get("measurand", "Energy.Active.Import.Register"): sv.get("value") for sv in mv.get("sampledValue", [])
+        }
+        energy = values.get("Energy.Active.Import.Register")
+        power = values.get("Power.Active.Import")
+        text = f"{mv.get('timestamp')} {action} {where} energy {energy} Wh".replace("  ", " ")
+        out.append(text + (f" power {power} W" if power is not None else ""))
+    return out
+
+
+_FIRMWARE_SUFFIX = re.compile(r"\.(bin|img|fw|hex|zip|tar|gz|tgz|swu)$", re.IGNORECASE)
+
+
+def _firmware_version(location: str, current: str) -> str:
+    """The version a firmware image installs: its file name without the extension."""
+    name = urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]
+    while (stripped := _FIRMWARE_SUFFIX.sub("", name)) != name:
+        name = stripped
+    return name[:50] if name else f"{current}+1"[:50]

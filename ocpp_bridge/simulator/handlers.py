@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import ChargePoint as _LibChargePoint
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as _ChargePoint16
-from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as _ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 
-from ocpp_bridge.simulator.model import STATUS_16_TO_201
+from ocpp_bridge.simulator.model import SIM_VENDOR_ID, STATUS_16_TO_201, Reservation, iso_z, parse_ts
+from ocpp_bridge.simulator.smart import ChargingProfile, Period
 
 if TYPE_CHECKING:
     from ocpp_bridge.simulator.charger import Setting, SimulatedCharger
@@ -91,6 +92,8 @@ def _bool(value: str) -> bool | None:
 
 
 def _valid(setting: Setting, value: str) -> bool:
+    if setting.members is not None:
+        return all(item.strip() in setting.members for item in value.split(",") if item.strip())
     if setting.data_type == "integer":
         try:
             return int(value) >= 0
@@ -101,23 +104,43 @@ def _valid(setting: Setting, value: str) -> bool:
     return True
 
 
+def _when(value: str | None) -> datetime | None:
+    try:
+        return parse_ts(value) if value else None
+    except ValueError:
+        return None
+
+
+def _periods(periods: list[Period]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in periods:
+        row: dict[str, Any] = {"start_period": p.start_s, "limit": p.limit}
+        if p.phases is not None:
+            row["number_phases"] = p.phases
+        out.append(row)
+    return out
+
+
 class ChargePoint16(SimChargePoint, _ChargePoint16):  # type: ignore[misc]
-    """OCPP 1.6J: what a Core + RemoteTrigger charge point answers."""
+    """OCPP 1.6J: Core, FirmwareManagement, LocalAuthListManagement, Reservation, SmartCharging
+    and RemoteTrigger, as a charge point answers them."""
 
     @on("RemoteStartTransaction")
     async def on_remote_start_transaction(
         self, id_tag: str, call_unique_id: str, connector_id: int | None = None, **kwargs: Any
     ) -> Any:
         await self._answer_delay()
-        conn = self.sim.free_connector(connector_id)
-        if conn is None:
+        conn = self.sim.free_connector(connector_id, id_tag)
+        profile_data = kwargs.get("charging_profile")
+        if conn is None or (profile_data and profile_data.get("charging_profile_purpose") != "TxProfile"):
             return result16.RemoteStartTransaction(status="Rejected")
         conn.starting = True  # reserved until the deferred start runs
         authorize = _bool(self.sim.settings["AuthorizeRemoteTxRequests"].value) is True
         number = conn.id
+        profile = ChargingProfile.from_16(number, profile_data) if profile_data else None
 
         def work() -> Coroutine[Any, Any, None]:
-            return self.sim.remote_start(number, id_tag, remote_start_id=None, authorize=authorize)
+            return self.sim.remote_start(number, id_tag, remote_start_id=None, authorize=authorize, profile=profile)
 
         self.defer(call_unique_id, "remote start", work)
         return result16.RemoteStartTransaction(status="Accepted")
@@ -219,9 +242,9 @@ class ChargePoint16(SimChargePoint, _ChargePoint16):  # type: ignore[misc]
                 for conn in targets:
                     await sim.triggered_meter_values(conn, as_transaction_event=False)
             elif requested_message == "DiagnosticsStatusNotification":
-                await sim.call(call16.DiagnosticsStatusNotification(status="Idle"))
+                await sim.send_log_status()
             elif requested_message == "FirmwareStatusNotification":
-                await sim.call(call16.FirmwareStatusNotification(status="Idle"))
+                await sim.send_firmware_status()
 
         self.defer(call_unique_id, f"triggered {requested_message}", send)
         return result16.TriggerMessage(status="Accepted")
@@ -262,14 +285,179 @@ class ChargePoint16(SimChargePoint, _ChargePoint16):  # type: ignore[misc]
         return result16.ChangeConfiguration(status="Accepted")
 
     @on("DataTransfer")
-    async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+    async def on_data_transfer(self, vendor_id: str, data: str | None = None, **kwargs: Any) -> Any:
         await self._answer_delay()
-        return result16.DataTransfer(status="UnknownVendorId")
+        if vendor_id != SIM_VENDOR_ID:
+            return result16.DataTransfer(status="UnknownVendorId")
+        return result16.DataTransfer(status="Accepted", data=data)
 
     @on("ClearCache")
     async def on_clear_cache(self, **kwargs: Any) -> Any:
         await self._answer_delay()
         return result16.ClearCache(status="Accepted")
+
+    # ---- firmware management
+
+    @on("UpdateFirmware")
+    async def on_update_firmware(self, location: str, retrieve_date: str, call_unique_id: str, **kwargs: Any) -> Any:
+        await self._answer_delay()
+        when = _when(retrieve_date)
+        self.defer(
+            call_unique_id,
+            "firmware update",
+            lambda: self.sim.update_firmware(location, when, request_id=None),
+        )
+        return result16.UpdateFirmware()
+
+    @after("UpdateFirmware")
+    def after_update_firmware(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("GetDiagnostics")
+    async def on_get_diagnostics(
+        self,
+        location: str,
+        call_unique_id: str,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        filename = self.sim.diagnostics_filename()
+
+        def work() -> Coroutine[Any, Any, bool]:
+            return self.sim.upload_diagnostics(location, filename, retries=retries, retry_interval_s=retry_interval)
+
+        self.defer(call_unique_id, "diagnostics upload", work)
+        return result16.GetDiagnostics(file_name=filename)
+
+    @after("GetDiagnostics")
+    def after_get_diagnostics(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    # ---- local authorization list
+
+    @on("SendLocalList")
+    async def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        if _bool(self.sim.settings["LocalAuthListEnabled"].value) is not True:
+            return result16.SendLocalList(status="NotSupported")
+        entries = [(str(e["id_tag"]), e.get("id_tag_info")) for e in local_authorization_list or []]
+        if len(entries) > int(self.sim.settings["SendLocalListMaxLength"].value):
+            return result16.SendLocalList(status="Failed")
+        status = self.sim.update_local_list(list_version, full=update_type == "Full", entries=entries)
+        return result16.SendLocalList(status=status)
+
+    @on("GetLocalListVersion")
+    async def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        await self._answer_delay()
+        if _bool(self.sim.settings["LocalAuthListEnabled"].value) is not True:
+            return result16.GetLocalListVersion(list_version=-1)
+        return result16.GetLocalListVersion(list_version=self.sim.local_list_version)
+
+    # ---- smart charging
+
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], call_unique_id: str, **kwargs: Any
+    ) -> Any:
+        await self._answer_delay()
+        status = self.sim.set_charging_profile(ChargingProfile.from_16(connector_id, cs_charging_profiles))
+        if status == "Accepted":
+            self.defer(call_unique_id, "charging limits", self.sim.apply_limits)
+        return result16.SetChargingProfile(status=status)
+
+    @after("SetChargingProfile")
+    def after_set_charging_profile(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("ClearChargingProfile")
+    async def on_clear_charging_profile(
+        self,
+        call_unique_id: str,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        cleared = self.sim.clear_charging_profiles(
+            profile_id=id, connector=connector_id, purpose=charging_profile_purpose, stack_level=stack_level
+        )
+        if not cleared:
+            return result16.ClearChargingProfile(status="Unknown")
+        self.defer(call_unique_id, "charging limits", self.sim.apply_limits)
+        return result16.ClearChargingProfile(status="Accepted")
+
+    @after("ClearChargingProfile")
+    def after_clear_charging_profile(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("GetCompositeSchedule")
+    async def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **kwargs: Any
+    ) -> Any:
+        await self._answer_delay()
+        if connector_id != 0 and connector_id not in self.sim.connectors:
+            return result16.GetCompositeSchedule(status="Rejected")
+        start, unit, periods = self.sim.composite_schedule(connector_id, duration, charging_rate_unit)
+        return result16.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=iso_z(start),
+            charging_schedule={
+                "duration": duration,
+                "start_schedule": iso_z(start),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": _periods(periods),
+            },
+        )
+
+    # ---- reservations
+
+    @on("ReserveNow")
+    async def on_reserve_now(
+        self,
+        connector_id: int,
+        expiry_date: str,
+        id_tag: str,
+        reservation_id: int,
+        call_unique_id: str,
+        parent_id_tag: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        conn = self.sim.connectors.get(connector_id)
+        expiry = _when(expiry_date)
+        if conn is None or expiry is None:  # connector 0: ReserveConnectorZeroSupported is false
+            return result16.ReserveNow(status="Rejected")
+        status = self.sim.reserve(conn, Reservation(reservation_id, id_tag, expiry, parent_id_tag))
+        if status == "Accepted":
+            self.defer(call_unique_id, "reservation", self.sim.sync_reservations)
+        return result16.ReserveNow(status=status)
+
+    @after("ReserveNow")
+    def after_reserve_now(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, reservation_id: int, call_unique_id: str, **kwargs: Any) -> Any:
+        await self._answer_delay()
+        if not self.sim.cancel_reservation(reservation_id):
+            return result16.CancelReservation(status="Rejected")
+        self.defer(call_unique_id, "reservation", self.sim.sync_reservations)
+        return result16.CancelReservation(status="Accepted")
+
+    @after("CancelReservation")
+    def after_cancel_reservation(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
 
 
 class ChargePoint201(SimChargePoint, _ChargePoint201):  # type: ignore[misc]
@@ -285,17 +473,22 @@ class ChargePoint201(SimChargePoint, _ChargePoint201):  # type: ignore[misc]
         **kwargs: Any,
     ) -> Any:
         await self._answer_delay()
-        conn = self.sim.free_connector(evse_id)
-        if conn is None:
+        tag = str(id_token["id_token"])
+        conn = self.sim.free_connector(evse_id, tag)
+        profile_data = kwargs.get("charging_profile")
+        if conn is None or (profile_data and profile_data.get("charging_profile_purpose") != "TxProfile"):
             busy = self.sim.connectors.get(evse_id) if evse_id else None
             tx_id = busy.transaction.id if busy and busy.transaction else None
             return result201.RequestStartTransaction(status="Rejected", transaction_id=tx_id)
         conn.starting = True
         authorize = _bool(self.sim.variables[("AuthCtrlr", "AuthorizeRemoteStart")].value) is True
-        number, tag = conn.id, str(id_token["id_token"])
+        number = conn.id
+        profile = ChargingProfile.from_201(number, profile_data) if profile_data else None
 
         def work() -> Coroutine[Any, Any, None]:
-            return self.sim.remote_start(number, tag, remote_start_id=remote_start_id, authorize=authorize)
+            return self.sim.remote_start(
+                number, tag, remote_start_id=remote_start_id, authorize=authorize, profile=profile
+            )
 
         self.defer(call_unique_id, "remote start", work)
         return result201.RequestStartTransaction(status="Accepted")
@@ -413,9 +606,9 @@ class ChargePoint201(SimChargePoint, _ChargePoint201):  # type: ignore[misc]
                 for conn in targets:
                     await sim.triggered_meter_values(conn, as_transaction_event=requested_message == "TransactionEvent")
             elif requested_message == "FirmwareStatusNotification":
-                await sim.call(call201.FirmwareStatusNotification(status="Idle"))
+                await sim.send_firmware_status()
             elif requested_message == "LogStatusNotification":
-                await sim.call(call201.LogStatusNotification(status="Idle"))
+                await sim.send_log_status()
 
         self.defer(call_unique_id, f"triggered {requested_message}", send)
         return result201.TriggerMessage(status="Accepted")
@@ -532,18 +725,208 @@ class ChargePoint201(SimChargePoint, _ChargePoint201):  # type: ignore[misc]
                     "variable_characteristics": {"data_type": "string", "supports_monitoring": False},
                 }
             )
-        await self.sim.call(
-            call201.NotifyReport(
-                request_id=request_id, generated_at=self.sim.now(), seq_no=0, report_data=data, tbc=False
+        # In messages of at most DeviceDataCtrlr.ItemsPerMessage entries, tbc on all but the last.
+        size = max(1, int(self.sim.variables[("DeviceDataCtrlr", "ItemsPerMessage")].value))
+        chunks = [data[i : i + size] for i in range(0, len(data), size)] or [[]]
+        generated_at = self.sim.now()
+        for seq_no, chunk in enumerate(chunks):
+            await self.sim.call(
+                call201.NotifyReport(
+                    request_id=request_id,
+                    generated_at=generated_at,
+                    seq_no=seq_no,
+                    report_data=chunk or None,
+                    tbc=seq_no < len(chunks) - 1,
+                )
             )
-        )
 
     @on("DataTransfer")
-    async def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+    async def on_data_transfer(self, vendor_id: str, data: Any = None, **kwargs: Any) -> Any:
         await self._answer_delay()
-        return result201.DataTransfer(status="UnknownVendorId")
+        if vendor_id != SIM_VENDOR_ID:
+            return result201.DataTransfer(status="UnknownVendorId")
+        return result201.DataTransfer(status="Accepted", data=data)
 
     @on("ClearCache")
     async def on_clear_cache(self, **kwargs: Any) -> Any:
         await self._answer_delay()
         return result201.ClearCache(status="Accepted")
+
+    # ---- firmware and logs
+
+    @on("UpdateFirmware")
+    async def on_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], call_unique_id: str, **kwargs: Any
+    ) -> Any:
+        await self._answer_delay()
+        status = "AcceptedCanceled" if self.sim.firmware_busy else "Accepted"
+        location, when = str(firmware["location"]), _when(firmware.get("retrieve_date_time"))
+        self.defer(
+            call_unique_id,
+            "firmware update",
+            lambda: self.sim.update_firmware(location, when, request_id=request_id),
+        )
+        return result201.UpdateFirmware(status=status)
+
+    @after("UpdateFirmware")
+    def after_update_firmware(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("GetLog")
+    async def on_get_log(
+        self,
+        log: dict[str, Any],
+        log_type: str,
+        request_id: int,
+        call_unique_id: str,
+        retries: int | None = None,
+        retry_interval: int | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        status = "AcceptedCanceled" if self.sim.upload_busy else "Accepted"
+        filename = self.sim.diagnostics_filename("security" if log_type == "SecurityLog" else "diagnostics")
+        location = str(log["remote_location"])
+
+        def work() -> Coroutine[Any, Any, bool]:
+            return self.sim.upload_diagnostics(
+                location, filename, request_id=request_id, retries=retries, retry_interval_s=retry_interval
+            )
+
+        self.defer(call_unique_id, "log upload", work)
+        return result201.GetLog(status=status, filename=filename)
+
+    @after("GetLog")
+    def after_get_log(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    # ---- local authorization list
+
+    def _local_list_enabled(self) -> bool:
+        return _bool(self.sim.variables[("LocalAuthListCtrlr", "Enabled")].value) is True
+
+    @on("SendLocalList")
+    async def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        if not self._local_list_enabled():
+            return result201.SendLocalList(status="Failed")
+        entries = [(str(e["id_token"]["id_token"]), e.get("id_token_info")) for e in local_authorization_list or []]
+        status = self.sim.update_local_list(version_number, full=update_type == "Full", entries=entries)
+        return result201.SendLocalList(status=status)
+
+    @on("GetLocalListVersion")
+    async def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        await self._answer_delay()
+        version = self.sim.local_list_version if self._local_list_enabled() else 0
+        return result201.GetLocalListVersion(version_number=version)
+
+    # ---- smart charging
+
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], call_unique_id: str, **kwargs: Any
+    ) -> Any:
+        await self._answer_delay()
+        status = self.sim.set_charging_profile(ChargingProfile.from_201(evse_id, charging_profile))
+        if status == "Accepted":
+            self.defer(call_unique_id, "charging limits", self.sim.apply_limits)
+        return result201.SetChargingProfile(status=status)
+
+    @after("SetChargingProfile")
+    def after_set_charging_profile(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("ClearChargingProfile")
+    async def on_clear_charging_profile(
+        self,
+        call_unique_id: str,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        criteria = charging_profile_criteria or {}
+        cleared = self.sim.clear_charging_profiles(
+            profile_id=charging_profile_id,
+            connector=criteria.get("evse_id"),
+            purpose=criteria.get("charging_profile_purpose"),
+            stack_level=criteria.get("stack_level"),
+        )
+        if not cleared:
+            return result201.ClearChargingProfile(status="Unknown")
+        self.defer(call_unique_id, "charging limits", self.sim.apply_limits)
+        return result201.ClearChargingProfile(status="Accepted")
+
+    @after("ClearChargingProfile")
+    def after_clear_charging_profile(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("GetCompositeSchedule")
+    async def on_get_composite_schedule(
+        self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **kwargs: Any
+    ) -> Any:
+        await self._answer_delay()
+        if evse_id != 0 and evse_id not in self.sim.connectors:
+            return result201.GetCompositeSchedule(status="Rejected", status_info={"reason_code": "UnknownEVSE"})
+        start, unit, periods = self.sim.composite_schedule(evse_id, duration, charging_rate_unit)
+        return result201.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evse_id": evse_id,
+                "duration": duration,
+                "schedule_start": iso_z(start),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": _periods(periods),
+            },
+        )
+
+    # ---- reservations
+
+    @on("ReserveNow")
+    async def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        call_unique_id: str,
+        evse_id: int | None = None,
+        group_id_token: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        await self._answer_delay()
+        expiry = _when(expiry_date_time)
+        sim = self.sim
+        if evse_id:
+            conn = sim.connectors.get(evse_id)
+        else:  # any EVSE: the first that can be reserved (or the first, for its refusal)
+            free = [c for c in sim.connectors.values() if c.reservation is None and sim.reservation_problem(c) is None]
+            conn = free[0] if free else next(iter(sim.connectors.values()))
+        if conn is None or expiry is None:
+            return result201.ReserveNow(status="Rejected", status_info={"reason_code": "UnknownEVSE"})
+        group = str(group_id_token["id_token"]) if group_id_token else None
+        status = sim.reserve(conn, Reservation(id, str(id_token["id_token"]), expiry, group))
+        if status == "Accepted":
+            self.defer(call_unique_id, "reservation", sim.sync_reservations)
+        return result201.ReserveNow(status=status)
+
+    @after("ReserveNow")
+    def after_reserve_now(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, reservation_id: int, call_unique_id: str, **kwargs: Any) -> Any:
+        await self._answer_delay()
+        if not self.sim.cancel_reservation(reservation_id):
+            return result201.CancelReservation(status="Rejected")
+        self.defer(call_unique_id, "reservation", self.sim.sync_reservations)
+        return result201.CancelReservation(status="Accepted")
+
+    @after("CancelReservation")
+    def after_cancel_reservation(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)

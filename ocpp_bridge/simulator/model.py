@@ -7,7 +7,7 @@ into OCPP messages.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -380,11 +380,41 @@ _PHASES_LN = ("L1-N", "L2-N", "L3-N")
 _PHASES_L = ("L1", "L2", "L3")
 
 
-def sampled_values(reading: Reading, context: str, version: str, *, full: bool = True) -> list[Payload]:
+#: What the simulated meter can measure, per OCPP version (the configurable sampled data).
+MEASURANDS = {
+    "1.6": (
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "Temperature",
+        "SoC",
+    ),
+    "2.0.1": (
+        "Energy.Active.Import.Register",
+        "Power.Active.Import",
+        "Current.Import",
+        "Voltage",
+        "SoC",
+        "Frequency",
+    ),
+}
+
+
+def sampled_values(
+    reading: Reading,
+    context: str,
+    version: str,
+    *,
+    full: bool = True,
+    measurands: Collection[str] | None = None,
+) -> list[Payload]:
     """The sampled values of one meter value, snake_case as the ``ocpp`` library expects.
 
     ``full=False`` gives just the energy register (Transaction.Begin / .End samples).
-    2.0.1 has no Temperature measurand (temperature goes out as a NotifyEvent instead).
+    ``measurands`` (MeterValuesSampledData / TxUpdatedMeasurands) keeps only those; the
+    energy register stays when nothing else would. 2.0.1 has no Temperature measurand
+    (temperature goes out as a NotifyEvent instead).
     """
     rows: list[tuple[str, float, str, str | None, str]] = [
         ("Energy.Active.Import.Register", reading.energy_wh, "Wh", None, "Outlet")
@@ -400,6 +430,8 @@ def sampled_values(reading: Reading, context: str, version: str, *, full: bool =
         rows.append(("SoC", reading.soc, "Percent", None, "EV"))
         if version != "1.6":
             rows.append(("Frequency", reading.frequency_hz, "Hz", None, "Inlet"))
+    if measurands is not None:
+        rows = [row for row in rows if row[0] in measurands] or rows[:1]
     out: list[Payload] = []
     for measurand, value, unit, phase, location in rows:
         sv: Payload

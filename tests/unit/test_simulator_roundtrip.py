@@ -150,6 +150,10 @@ class CsmsCP16(_Recorder, ServerCP16):
     def csms_diagnostics(self, **kwargs: Any) -> Any:
         return result16.DiagnosticsStatusNotification()
 
+    @on("FirmwareStatusNotification")
+    def csms_firmware(self, **kwargs: Any) -> Any:
+        return result16.FirmwareStatusNotification()
+
 
 class CsmsCP201(_Recorder, ServerCP201):
     def __init__(self, identity: str, ws: ServerConnection, csms: Csms, connection_no: int) -> None:
@@ -192,6 +196,18 @@ class CsmsCP201(_Recorder, ServerCP201):
     @on("NotifyReport")
     def csms_notify_report(self, **kwargs: Any) -> Any:
         return result201.NotifyReport()
+
+    @on("FirmwareStatusNotification")
+    def csms_firmware(self, **kwargs: Any) -> Any:
+        return result201.FirmwareStatusNotification()
+
+    @on("LogStatusNotification")
+    def csms_log_status(self, **kwargs: Any) -> Any:
+        return result201.LogStatusNotification()
+
+    @on("ReservationStatusUpdate")
+    def csms_reservation_status(self, **kwargs: Any) -> Any:
+        return result201.ReservationStatusUpdate()
 
 
 async def _start_csms(version: str) -> Csms:
@@ -241,7 +257,7 @@ class FakeClock:
         return self.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def wait_for(predicate: Callable[[], bool], limit_s: float = 3.0) -> None:
+async def wait_for(predicate: Callable[[], bool], limit_s: float = 15.0) -> None:
     deadline = time.monotonic() + limit_s
     while not predicate():
         if time.monotonic() > deadline:
