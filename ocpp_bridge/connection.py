@@ -20,10 +20,13 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from app.chargers.service import ChargerRef, ChargerService
+from app.chargers.telemetry import ChargerTelemetry
+from app.core.batching import GroupCommit
 from app.core.bus import Bus
 from app.core.errors import DomainError, InvalidInput
 from app.core.metrics import DB_ERRORS, OCPP_HANDLING_SECONDS, OCPP_MESSAGES
 from app.core.settings import OcppSettings
+from app.sessions.metering import MeterRecorder
 from app.sessions.service import TransactionService
 from ocpp_bridge.protocol import (
     CALL,
@@ -73,12 +76,20 @@ class Router:
 
 
 class Domain:
-    """What every handler needs: database sessions, the bus and the OCPP settings."""
+    """What every handler needs: the services, database sessions, the bus, the settings.
+
+    The hot path (heartbeats, statuses, meter values, boots, connects) goes through the
+    group-commit writer; transactions and everything rarer through plain services.
+    """
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, settings: OcppSettings) -> None:
         self.maker = maker
         self.bus = bus
         self.settings = settings
+        self.writer = GroupCommit(maker)
+        dialect = maker.kw["bind"].dialect.name
+        self.telemetry = ChargerTelemetry(self.writer, bus, dialect, heartbeat_interval_s=settings.heartbeat_interval_s)
+        self.meters = MeterRecorder(self.writer, bus, dialect)
 
     def chargers(self, db: AsyncSession) -> ChargerService:
         return ChargerService(db, self.bus, heartbeat_interval_s=self.settings.heartbeat_interval_s)

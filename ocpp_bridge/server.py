@@ -108,6 +108,7 @@ class Bridge:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        await self.domain.writer.close()
 
     # -- handshake -------------------------------------------------------------------
 
@@ -191,16 +192,14 @@ class Bridge:
 
     async def _notify_connected(self, conn: Connection) -> None:
         try:
-            async with self.domain.maker() as db:
-                await self.domain.chargers(db).connected(conn.charger, conn.version.short)
+            await self.domain.telemetry.connected(conn.charger, conn.version.short)
         except SQLAlchemyError:
             DB_ERRORS.labels("connect").inc()
             log.exception("could not record connect", extra={"identity": conn.identity})
 
     async def _notify_disconnected(self, conn: Connection, reason: str, replaced: bool) -> None:
         try:
-            async with self.domain.maker() as db:
-                await self.domain.chargers(db).disconnected(conn.charger, reason, still_connected=replaced)
+            await self.domain.telemetry.disconnected(conn.charger, reason, still_connected=replaced)
         except SQLAlchemyError:
             DB_ERRORS.labels("disconnect").inc()
             log.exception("could not record disconnect", extra={"identity": conn.identity})

@@ -6,7 +6,6 @@ Each public method owns its database transaction and publishes its events after 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,23 +24,13 @@ from app.chargers.errors import (
     LocationNotFound,
     WeakChargerPassword,
 )
-from app.chargers.events import (
-    ChargerBooted,
-    ChargerConnected,
-    ChargerDisconnected,
-    ChargerEventRecorded,
-    ConnectorStatusChanged,
-)
 from app.chargers.models import (
     ChargePoint,
-    ChargerEvent,
     Connector,
-    ConnectorStatusChange,
     Evse,
     Location,
 )
-from app.chargers.types import BootInfo, BootResult, ChargerEventIn, StatusReport
-from app.core.bus import Bus, Event
+from app.core.bus import Bus
 from app.core.database import next_number, utcnow
 from app.core.security import hash_charger_password, verify_charger_password
 from app.operators.models import Operator
@@ -53,10 +42,18 @@ DEFAULT_COUNTRY, DEFAULT_PARTY = "SE", "LAD"
 
 
 class ChargerRef(msgspec.Struct, frozen=True):
-    """The charger a bridge connection speaks for."""
+    """The charger a bridge connection speaks for, with what its hot path needs to know."""
 
     id: uuid.UUID
     identity: str
+    # eMI3 prefix of its EVSE IDs, e.g. "SE*LAD*E0001": new EVSEs are named without a query.
+    evse_prefix: str = ""
+    # Registration refused by an operator: its BootNotification is answered Rejected.
+    rejected: bool = False
+
+
+def evse_prefix(country: str, party: str, number: int) -> str:
+    return f"{country}*{party}*E{number:04d}"
 
 
 def validate_identity(identity: str) -> None:
@@ -172,7 +169,17 @@ class ChargerService:
         """
         row = (
             await self.db.execute(
-                select(ChargePoint.id, ChargePoint.password_hash).where(ChargePoint.identity == identity)
+                select(
+                    ChargePoint.id,
+                    ChargePoint.password_hash,
+                    ChargePoint.number,
+                    ChargePoint.registration_status,
+                    Operator.country_code,
+                    Operator.party_id,
+                )
+                .outerjoin(Location, Location.id == ChargePoint.location_id)
+                .outerjoin(Operator, Operator.id == Location.operator_id)
+                .where(ChargePoint.identity == identity)
             )
         ).one_or_none()
         if row is None:
@@ -182,169 +189,17 @@ class ChargerService:
         ok = await asyncio.to_thread(verify_charger_password, row.password_hash, password)
         if not ok:
             raise ChargerAuthFailed("wrong password")
-        return ChargerRef(row.id, identity)
-
-    async def connected(self, charger: ChargerRef, ocpp_version: str) -> None:
-        now = self.clock()
-        await self.db.execute(
-            update(ChargePoint)
-            .where(ChargePoint.id == charger.id)
-            .values(connected=True, ocpp_version=ocpp_version, last_seen_at=now)
-        )
-        self._log(charger, ChargerEventIn(kind="connected", at=now, data={"ocppVersion": ocpp_version}))
-        await self._commit(ChargerConnected(identity=charger.identity, ocpp_version=ocpp_version, at=now))
-
-    async def disconnected(self, charger: ChargerRef, reason: str, *, still_connected: bool) -> None:
-        """``still_connected``: a newer socket for the same charger replaced this one."""
-        now = self.clock()
-        if not still_connected:
-            await self.db.execute(update(ChargePoint).where(ChargePoint.id == charger.id).values(connected=False))
-        self._log(charger, ChargerEventIn(kind="disconnected", at=now, data={"reason": reason}))
-        await self._commit(ChargerDisconnected(identity=charger.identity, at=now, reason=reason))
-
-    async def boot(self, charger: ChargerRef, info: BootInfo) -> BootResult:
-        now = self.clock()
-        cp = await self.db.get(ChargePoint, charger.id)
-        if cp is None:
-            raise ChargerNotFound()
-        status = "Rejected" if cp.registration_status == "Rejected" else "Accepted"
-        cp.registration_status = status
-        cp.vendor, cp.model = info.vendor, info.model
-        cp.serial_number = info.serial_number
-        cp.firmware_version = info.firmware_version
-        cp.iccid, cp.imsi = info.iccid, info.imsi
-        cp.meter_type, cp.meter_serial_number = info.meter_type, info.meter_serial_number
-        cp.last_boot_at = cp.last_seen_at = now
-        cp.last_boot_reason = info.reason
-        self._log(charger, ChargerEventIn(kind="boot", at=now, code=info.reason, data=msgspec.to_builtins(info)))
-        await self._commit(
-            ChargerBooted(
-                identity=charger.identity,
-                vendor=info.vendor,
-                model=info.model,
-                firmware_version=info.firmware_version,
-                reason=info.reason,
-                registration_status=status,
-                at=now,
-            )
-        )
-        return BootResult(status=status, current_time=now, interval_s=self.heartbeat_interval_s)
-
-    async def heartbeat(self, charger: ChargerRef) -> datetime:
-        now = self.clock()
-        await self.db.execute(update(ChargePoint).where(ChargePoint.id == charger.id).values(last_seen_at=now))
-        await self.db.commit()
-        return now
-
-    async def report_status(self, charger: ChargerRef, report: StatusReport) -> None:
-        now = self.clock()
-        error_code = None if report.error_code in (None, "NoError") else report.error_code
-        self.db.add(
-            ConnectorStatusChange(
-                charge_point_id=charger.id,
-                evse_number=report.evse,
-                connector_number=report.connector,
-                status=report.status,
-                error_code=error_code,
-                vendor_error_code=report.vendor_error_code,
-                info=report.info,
-                reported_at=report.at,
-                received_at=now,
-            )
-        )
-        if report.evse > 0:
-            cp = await self.db.get(ChargePoint, charger.id)
-            assert cp is not None
-            evse = await self._ensure_evse(cp, report.evse, max(report.connector, 1))
-            connector = await self._ensure_connector(evse, max(report.connector, 1))
-            # An older report (replayed from the charger's queue) goes to history
-            # but must not overwrite a newer live status.
-            if connector.status_updated_at is None or connector.status_updated_at <= report.at:
-                connector.status = report.status
-                connector.error_code = error_code
-                connector.vendor_error_code = report.vendor_error_code
-                connector.status_updated_at = report.at
-                evse.status, evse.status_updated_at = report.status, report.at
-        if error_code is not None or report.status == "Faulted":
-            self._log(
-                charger,
-                ChargerEventIn(
-                    kind="error",
-                    at=report.at,
-                    code=error_code or "Faulted",
-                    evse=report.evse,
-                    connector=report.connector,
-                    data={
-                        "status": report.status,
-                        "errorCode": report.error_code,
-                        "vendorErrorCode": report.vendor_error_code,
-                        "info": report.info,
-                    },
-                ),
-            )
-        await self._commit(
-            ConnectorStatusChanged(
-                identity=charger.identity,
-                evse=report.evse,
-                connector=report.connector,
-                status=report.status,
-                error_code=error_code,
-                vendor_error_code=report.vendor_error_code,
-                info=report.info,
-                at=report.at,
-            )
+        return ChargerRef(
+            row.id,
+            identity,
+            evse_prefix=evse_prefix(row.country_code or DEFAULT_COUNTRY, row.party_id or DEFAULT_PARTY, row.number),
+            rejected=row.registration_status == "Rejected",
         )
 
-    async def record_event(self, charger: ChargerRef, event: ChargerEventIn) -> None:
-        self._log(charger, event)
-        await self._commit()
-
-    async def record_events(self, charger: ChargerRef, events: Sequence[ChargerEventIn]) -> None:
-        """Several events of one message (a NotifyEvent carries many), one transaction."""
-        for event in events:
-            self._log(charger, event)
-        await self._commit()
+    async def password_hash(self, identity: str) -> str | None:
+        return await self.db.scalar(select(ChargePoint.password_hash).where(ChargePoint.identity == identity))
 
     # -- helpers ----------------------------------------------------------------
-
-    def _log(self, charger: ChargerRef, event: ChargerEventIn) -> None:
-        self.db.add(
-            ChargerEvent(
-                charge_point_id=charger.id,
-                kind=event.kind,
-                code=event.code,
-                evse_number=event.evse,
-                connector_number=event.connector,
-                occurred_at=event.at,
-                received_at=self.clock(),
-                data=event.data,
-            )
-        )
-        self._pending_events.append(
-            ChargerEventRecorded(
-                identity=charger.identity,
-                kind=event.kind,
-                code=event.code,
-                evse=event.evse,
-                connector=event.connector,
-                at=event.at,
-                data=event.data,
-            )
-        )
-
-    @property
-    def _pending_events(self) -> builtins.list[Event]:
-        pending: builtins.list[Event] | None = self.db.info.get("pending_events")
-        if pending is None:
-            pending = self.db.info["pending_events"] = []
-        return pending
-
-    async def _commit(self, *events: Event) -> None:
-        """Commit, then publish: subscribers never see what the database might not keep."""
-        await self.db.commit()
-        pending = self.db.info.pop("pending_events", [])
-        for event in (*pending, *events):
-            self.bus.publish(event)
 
     async def _ensure_evse(
         self,
@@ -362,7 +217,7 @@ class ChargerService:
             evse = Evse(
                 charge_point_id=cp.id,
                 evse_number=evse_number,
-                evse_id=f"{country}*{party}*E{cp.number:04d}*{evse_number}",
+                evse_id=f"{evse_prefix(country, party, cp.number)}*{evse_number}",
             )
             self.db.add(evse)
             await self.db.flush()
@@ -377,16 +232,6 @@ class ChargerService:
             )
             await self.db.flush()
         return evse
-
-    async def _ensure_connector(self, evse: Evse, connector_number: int) -> Connector:
-        connector = await self.db.scalar(
-            select(Connector).where(Connector.evse_pk == evse.id, Connector.connector_number == connector_number)
-        )
-        if connector is None:
-            connector = Connector(evse_pk=evse.id, connector_number=connector_number)
-            self.db.add(connector)
-            await self.db.flush()
-        return connector
 
     async def _operator_prefix(self, cp: ChargePoint) -> tuple[str, str]:
         if cp.location_id is None:

@@ -11,11 +11,15 @@ from app.sessions.types import Sample
 
 
 class MeterSampled(Event, frozen=True, kw_only=True):
+    """Samples as stored. A 1.6 transaction is named by ``transaction_number``; a 2.0.1
+    one by ``transaction_id`` too."""
+
     subject: ClassVar[str] = "meter.sampled"
     identity: str
     evse: int
     transaction_id: uuid.UUID | None
     samples: list[Sample]
+    transaction_number: int | None = None
 
 
 class TransactionStarted(Event, frozen=True, kw_only=True):
@@ -31,13 +35,17 @@ class TransactionStarted(Event, frozen=True, kw_only=True):
 
 
 class TransactionUpdated(Event, frozen=True, kw_only=True):
+    """Progress of a running transaction: ``meter_wh`` is the latest register reading;
+    ``energy_wh`` (register minus start) when the publisher knows it."""
+
     subject: ClassVar[str] = "transaction.updated"
     identity: str
-    transaction_id: uuid.UUID
+    transaction_id: uuid.UUID | None
     number: int
-    energy_wh: float
+    energy_wh: float | None
     charging_state: str | None
     at: datetime
+    meter_wh: float | None = None
 
 
 class TransactionEnded(Event, frozen=True, kw_only=True):

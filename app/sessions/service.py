@@ -25,7 +25,6 @@ from app.sessions.events import MeterSampled, TransactionEnded, TransactionStart
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.sessions.types import (
     AuthInfo,
-    MeterReport,
     Sample,
     Started,
     StartRequest,
@@ -207,6 +206,7 @@ class TransactionService:
                     energy_wh=tx.energy_wh,
                     charging_state=tx.charging_state,
                     at=ev.at,
+                    meter_wh=tx.meter_last_wh,
                 )
             )
         if tx.status == "completed":
@@ -215,32 +215,6 @@ class TransactionService:
         return auth
 
     # -- both versions -------------------------------------------------------------
-
-    async def meter_values(self, charger: ChargerRef, report: MeterReport) -> None:
-        tx: Transaction | None = None
-        if report.transaction_number is not None:
-            tx = await self.db.scalar(
-                select(Transaction).where(
-                    Transaction.charge_point_id == charger.id,
-                    Transaction.number == report.transaction_number,
-                )
-            )
-        await self._add_samples(charger, tx, report.evse, report.samples)
-        if tx is not None and tx.status == "active":
-            for s in report.samples:
-                if s.is_energy_register:
-                    self._track_meter(tx, s.value, s.at)
-            self._events.append(
-                TransactionUpdated(
-                    identity=charger.identity,
-                    transaction_id=tx.id,
-                    number=tx.number,
-                    energy_wh=tx.energy_wh,
-                    charging_state=tx.charging_state,
-                    at=max(s.at for s in report.samples) if report.samples else self.clock(),
-                )
-            )
-        await self._commit()
 
     # -- reads (operator API) --------------------------------------------------------
 
@@ -351,6 +325,7 @@ class TransactionService:
                 identity=charger.identity,
                 evse=evse,
                 transaction_id=tx.id if tx is not None else None,
+                transaction_number=tx.number if tx is not None else None,
                 samples=list(samples),
             )
         )

@@ -69,8 +69,7 @@ async def boot_notification(conn: Connection, p: Payload) -> Payload:
         meter_type=p.get("meterType"),
         meter_serial_number=p.get("meterSerialNumber"),
     )
-    async with conn.domain.maker() as db:
-        result = await conn.domain.chargers(db).boot(conn.charger, info)
+    result = await conn.domain.telemetry.boot(conn.charger, info)
     if result.status == "Accepted" and conn.domain.settings.push_boot_config:
         conn.after(lambda: push_boot_config(conn))
     return {"status": result.status, "currentTime": iso(result.current_time), "interval": result.interval_s}
@@ -78,8 +77,7 @@ async def boot_notification(conn: Connection, p: Payload) -> Payload:
 
 @router.on("Heartbeat")
 async def heartbeat(conn: Connection, p: Payload) -> Payload:
-    async with conn.domain.maker() as db:
-        now = await conn.domain.chargers(db).heartbeat(conn.charger)
+    now = await conn.domain.telemetry.heartbeat(conn.charger)
     return {"currentTime": iso(now)}
 
 
@@ -98,8 +96,7 @@ async def status_notification(conn: Connection, p: Payload) -> Payload:
         info=p.get("info"),
         at=parse_utc(p["timestamp"]) if "timestamp" in p else utcnow(),
     )
-    async with conn.domain.maker() as db:
-        await conn.domain.chargers(db).report_status(conn.charger, report)
+    await conn.domain.telemetry.report_status(conn.charger, report)
     return {}
 
 
@@ -148,8 +145,7 @@ async def meter_values(conn: Connection, p: Payload) -> Payload:
         transaction_number=p.get("transactionId"),
         samples=samples_of(p["meterValue"]),
     )
-    async with conn.domain.maker() as db:
-        await conn.domain.transactions(db).meter_values(conn.charger, report)
+    await conn.domain.meters.meter_values(conn.charger, report)
     return {}
 
 
@@ -173,8 +169,7 @@ async def firmware_status(conn: Connection, p: Payload) -> Payload:
 
 
 async def _record(conn: Connection, event: ChargerEventIn) -> None:
-    async with conn.domain.maker() as db:
-        await conn.domain.chargers(db).record_event(conn.charger, event)
+    await conn.domain.telemetry.record_event(conn.charger, event)
 
 
 # The 1.6 security extension (whitepaper edition 2) messages a charger may send.

@@ -61,8 +61,7 @@ async def boot_notification(conn: Connection, p: Payload) -> Payload:
         imsi=modem.get("imsi"),
         reason=p["reason"],
     )
-    async with conn.domain.maker() as db:
-        result = await conn.domain.chargers(db).boot(conn.charger, info)
+    result = await conn.domain.telemetry.boot(conn.charger, info)
     if result.status == "Accepted" and conn.domain.settings.push_boot_config:
         conn.after(lambda: push_boot_config(conn))
     return {"status": result.status, "currentTime": iso(result.current_time), "interval": result.interval_s}
@@ -70,8 +69,7 @@ async def boot_notification(conn: Connection, p: Payload) -> Payload:
 
 @router.on("Heartbeat")
 async def heartbeat(conn: Connection, p: Payload) -> Payload:
-    async with conn.domain.maker() as db:
-        now = await conn.domain.chargers(db).heartbeat(conn.charger)
+    now = await conn.domain.telemetry.heartbeat(conn.charger)
     return {"currentTime": iso(now)}
 
 
@@ -83,8 +81,7 @@ async def status_notification(conn: Connection, p: Payload) -> Payload:
         status=p["connectorStatus"],
         at=parse_utc(p["timestamp"]),
     )
-    async with conn.domain.maker() as db:
-        await conn.domain.chargers(db).report_status(conn.charger, report)
+    await conn.domain.telemetry.report_status(conn.charger, report)
     return {}
 
 
@@ -125,8 +122,7 @@ async def transaction_event(conn: Connection, p: Payload) -> Payload:
 @router.on("MeterValues")
 async def meter_values(conn: Connection, p: Payload) -> Payload:
     report = MeterReport(evse=p["evseId"], samples=samples_of(p["meterValue"]))
-    async with conn.domain.maker() as db:
-        await conn.domain.transactions(db).meter_values(conn.charger, report)
+    await conn.domain.meters.meter_values(conn.charger, report)
     return {}
 
 
@@ -146,8 +142,7 @@ async def notify_event(conn: Connection, p: Payload) -> Payload:
                 data=item,
             )
         )
-    async with conn.domain.maker() as db:
-        await conn.domain.chargers(db).record_events(conn.charger, events)
+    await conn.domain.telemetry.record_events(conn.charger, events)
     return {}
 
 
@@ -182,5 +177,4 @@ async def data_transfer(conn: Connection, p: Payload) -> Payload:
 
 
 async def _record(conn: Connection, event: ChargerEventIn) -> None:
-    async with conn.domain.maker() as db:
-        await conn.domain.chargers(db).record_event(conn.charger, event)
+    await conn.domain.telemetry.record_event(conn.charger, event)
