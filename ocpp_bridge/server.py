@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import http
 import logging
 import ssl
+import time
 from collections.abc import Sequence
 from urllib.parse import unquote
 
@@ -26,8 +29,9 @@ from websockets.typing import Subprotocol
 
 from app.chargers.commands import CommandReply, CommandRequest, subject_for
 from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
+from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.service import ChargerRef
-from app.core.bus import Bus, RequestHandler
+from app.core.bus import Bus, Event, RequestHandler
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
 from app.core.settings import OcppSettings
 from ocpp_bridge.commands import answer_status, build_call
@@ -60,6 +64,36 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+class CredentialCache:
+    """Chargers whose password was verified recently, so a reconnect storm costs no KDF
+    and no query. Holds a SHA-256 of identity and password, never the password; an entry
+    goes when the charger's credentials change (bus event) or after ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 600.0) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[bytes, ChargerRef, float]] = {}
+
+    @staticmethod
+    def _digest(identity: str, password: str) -> bytes:
+        return hashlib.sha256(f"{identity}:{password}".encode()).digest()
+
+    def get(self, identity: str, password: str | None) -> ChargerRef | None:
+        entry = self._entries.get(identity)
+        if entry is None or password is None:
+            return None
+        digest, charger, expires = entry
+        if time.monotonic() > expires or not hmac.compare_digest(digest, self._digest(identity, password)):
+            return None
+        return charger
+
+    def put(self, charger: ChargerRef, password: str) -> None:
+        digest = self._digest(charger.identity, password)
+        self._entries[charger.identity] = (digest, charger, time.monotonic() + self.ttl_s)
+
+    def forget(self, identity: str) -> None:
+        self._entries.pop(identity, None)
+
+
 class Bridge:
     """Holds the open sockets of this process; everything else lives in the database."""
 
@@ -67,6 +101,8 @@ class Bridge:
         self.settings = settings
         self.domain = Domain(maker, bus, settings)
         self.connections: dict[str, Connection] = {}
+        self.credentials = CredentialCache()
+        bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
         self._server: Server | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -110,6 +146,10 @@ class Bridge:
             await self._server.wait_closed()
         await self.domain.writer.close()
 
+    async def _forget_credentials(self, event: Event) -> None:
+        assert isinstance(event, ChargerCredentialsChanged)
+        self.credentials.forget(event.identity)
+
     # -- handshake -------------------------------------------------------------------
 
     def _select_subprotocol(self, _conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -138,6 +178,10 @@ class Bridge:
             user, password = creds
             if user != identity:
                 password = None  # a charger may only speak for itself
+        cached = self.credentials.get(identity, password)
+        if cached is not None:
+            conn.charger = cached  # type: ignore[attr-defined]
+            return None
         try:
             async with self.domain.maker() as db:
                 charger = await self.domain.chargers(db).authenticate(identity, password)
@@ -157,6 +201,8 @@ class Bridge:
             DB_ERRORS.labels("handshake").inc()
             log.exception("handshake: database error", extra={"identity": identity})
             return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n", **{"Retry-After": "10"})
+        if password is not None:
+            self.credentials.put(charger, password)
         conn.charger = charger  # type: ignore[attr-defined]
         return None
 

@@ -56,3 +56,10 @@ class ChargerEventRecorded(Event, frozen=True, kw_only=True):
     connector: int | None
     at: datetime
     data: dict[str, Any]
+
+
+class ChargerCredentialsChanged(Event, frozen=True, kw_only=True):
+    """Its password or registration changed: bridges must check it again at the next connect."""
+
+    subject: ClassVar[str] = "charger.credentials_changed"
+    identity: str

@@ -24,6 +24,7 @@ from app.chargers.errors import (
     LocationNotFound,
     WeakChargerPassword,
 )
+from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.models import (
     ChargePoint,
     Connector,
@@ -124,6 +125,7 @@ class ChargerService:
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise ChargerNotFound(identity)
         await self.db.commit()
+        self.bus.publish(ChargerCredentialsChanged(identity=identity))
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[ChargePoint]:
         stmt = (
@@ -195,9 +197,6 @@ class ChargerService:
             evse_prefix=evse_prefix(row.country_code or DEFAULT_COUNTRY, row.party_id or DEFAULT_PARTY, row.number),
             rejected=row.registration_status == "Rejected",
         )
-
-    async def password_hash(self, identity: str) -> str | None:
-        return await self.db.scalar(select(ChargePoint.password_hash).where(ChargePoint.identity == identity))
 
     # -- helpers ----------------------------------------------------------------
 

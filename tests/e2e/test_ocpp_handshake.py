@@ -76,3 +76,21 @@ async def test_new_connection_replaces_the_old_one(system: System) -> None:
         await asyncio.sleep(0.02)
     assert system.bridge.connection(identity) is None
     assert (await charge_point(system, identity)).connected is False
+
+
+async def test_changed_password_is_checked_again_despite_the_cache(system: System) -> None:
+    from app.chargers.service import ChargerService
+
+    identity = await register(system)
+    cp = await RawCharger.open(system.ocpp_url, identity, PASSWORD, Version.V16)  # verified and cached
+    await cp.close()
+    async with system.maker() as db:
+        await ChargerService(db, system.bus).set_password(identity, "a-brand-new-password-1")
+    for _ in range(50):  # the bus delivers the change to the bridge asynchronously
+        if system.bridge.credentials.get(identity, PASSWORD) is None:
+            break
+        await asyncio.sleep(0.02)
+    url = f"{system.ocpp_url}/{identity}"
+    assert await status_of(url, additional_headers=basic_auth(identity, PASSWORD)) == 401
+    again = await RawCharger.open(system.ocpp_url, identity, "a-brand-new-password-1", Version.V16)
+    await again.close()
