@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from app.sessions.types import Sample
 from ocpp_bridge.protocol import OcppError
 
 
@@ -62,3 +64,18 @@ def normalise(value: float, unit: str) -> tuple[float, str]:
     if unit == "K":
         return value - 273.15, "Celsius"
     return value, unit
+
+
+def sample(at: datetime, sv: dict[str, Any], raw: float, unit: str | None) -> Sample:
+    """A sampledValue of either version, in its base unit and with the spec's defaults."""
+    measurand = sv.get("measurand", "Energy.Active.Import.Register")
+    value, base_unit = normalise(raw, unit if unit is not None else default_unit(measurand))
+    return Sample(
+        at=at,
+        measurand=measurand,
+        value=value,
+        unit=base_unit,
+        context=sv.get("context", "Sample.Periodic"),
+        phase=sv.get("phase", ""),
+        location=sv.get("location", "Outlet"),
+    )

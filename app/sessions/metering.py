@@ -72,18 +72,7 @@ class MeterRecorder:
         writes: list[Write] = []
         latest_register: Any = None
         for s in report.samples:
-            params: dict[str, Any] = {
-                "charge_point_id": charger.id,
-                "evse_number": report.evse,
-                "sampled_at": s.at,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "location": s.location,
-                "context": s.context,
-                "unit": s.unit,
-                "value": s.value,
-                "received_at": now,
-            }
+            params = s.row(charger.id, report.evse, now)
             if number is not None:
                 params["cp"], params["tx_number"] = charger.id, number
                 if s.is_energy_register and (latest_register is None or s.at >= latest_register.at):

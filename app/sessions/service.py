@@ -303,22 +303,8 @@ class TransactionService:
         if not samples:
             return
         now = self.clock()
-        rows = [
-            {
-                "charge_point_id": charger.id,
-                "transaction_id": tx.id if tx is not None else None,
-                "evse_number": evse,
-                "sampled_at": s.at,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "location": s.location,
-                "context": s.context,
-                "unit": s.unit,
-                "value": s.value,
-                "received_at": now,
-            }
-            for s in samples
-        ]
+        tx_id = tx.id if tx is not None else None
+        rows = [{**s.row(charger.id, evse, now), "transaction_id": tx_id} for s in samples]
         await self.db.execute(insert_ignoring_duplicates(self.db, MeterSample), rows)
         self._events.append(
             MeterSampled(

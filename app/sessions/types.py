@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -19,6 +20,21 @@ class Sample(msgspec.Struct, frozen=True, kw_only=True):
     context: str = "Sample.Periodic"
     phase: str = ""
     location: str = "Outlet"
+
+    def row(self, charge_point_id: Any, evse: int, received_at: datetime) -> dict[str, Any]:
+        """Its meter_samples row (without the transaction)."""
+        return {
+            "charge_point_id": charge_point_id,
+            "evse_number": evse,
+            "sampled_at": self.at,
+            "measurand": self.measurand,
+            "phase": self.phase,
+            "location": self.location,
+            "context": self.context,
+            "unit": self.unit,
+            "value": self.value,
+            "received_at": received_at,
+        }
 
     @property
     def is_energy_register(self) -> bool:

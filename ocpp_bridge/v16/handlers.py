@@ -8,7 +8,7 @@ from app.chargers.types import BootInfo, ChargerEventIn, StatusReport
 from app.core.database import utcnow
 from app.sessions.types import AuthInfo, MeterReport, Sample, StartRequest, StopRequest
 from ocpp_bridge.boot_config import push_boot_config
-from ocpp_bridge.common import default_unit, iso, normalise, parse_utc
+from ocpp_bridge.common import iso, parse_utc, sample
 from ocpp_bridge.connection import Connection, Router
 from ocpp_bridge.protocol import OcppError, Version
 
@@ -35,25 +35,13 @@ def samples_of(meter_values: list[Payload]) -> list[Sample]:
         for sv in mv["sampledValue"]:
             if sv.get("format") == "SignedData":
                 continue  # a signed blob, not a number; the signed copy is the charger's to keep
-            measurand = sv.get("measurand", "Energy.Active.Import.Register")
             try:
                 raw = float(sv["value"])
             except ValueError:
                 raise OcppError(
                     "PropertyConstraintViolation", f"sampledValue {sv['value']!r} is not a number"
                 ) from None
-            value, unit = normalise(raw, sv.get("unit", default_unit(measurand)))
-            samples.append(
-                Sample(
-                    at=at,
-                    measurand=measurand,
-                    value=value,
-                    unit=unit,
-                    context=sv.get("context", "Sample.Periodic"),
-                    phase=sv.get("phase", ""),
-                    location=sv.get("location", "Outlet"),
-                )
-            )
+            samples.append(sample(at, sv, raw, sv.get("unit")))
     return samples
 
 

@@ -8,7 +8,7 @@ from app.chargers.types import BootInfo, ChargerEventIn, StatusReport
 from app.core.database import utcnow
 from app.sessions.types import AuthInfo, MeterReport, Sample, TransactionEventIn
 from ocpp_bridge.boot_config import push_boot_config
-from ocpp_bridge.common import default_unit, iso, normalise, parse_utc
+from ocpp_bridge.common import iso, parse_utc, sample
 from ocpp_bridge.connection import Connection, Router
 from ocpp_bridge.protocol import Version
 
@@ -30,21 +30,9 @@ def samples_of(meter_values: list[Payload]) -> list[Sample]:
     for mv in meter_values:
         at = parse_utc(mv["timestamp"])
         for sv in mv["sampledValue"]:
-            measurand = sv.get("measurand", "Energy.Active.Import.Register")
             uom = sv.get("unitOfMeasure", {})
             raw = float(sv["value"]) * (10.0 ** uom.get("multiplier", 0))
-            value, unit = normalise(raw, uom.get("unit", default_unit(measurand)))
-            samples.append(
-                Sample(
-                    at=at,
-                    measurand=measurand,
-                    value=value,
-                    unit=unit,
-                    context=sv.get("context", "Sample.Periodic"),
-                    phase=sv.get("phase", ""),
-                    location=sv.get("location", "Outlet"),
-                )
-            )
+            samples.append(sample(at, sv, raw, uom.get("unit")))
     return samples
 
 
