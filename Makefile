@@ -29,6 +29,12 @@ test: lint
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix app ocpp_bridge payments migrations tests bench
 
+# The benchmark: a real bridge process under raw WebSocket load; prints a markdown table
+# (~6 min on 2 cores). `make bench BENCH_ARGS=--quick` for a small run.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
 openapi: $(STAMP)
 	$(VENV)/bin/laddnat openapi
 

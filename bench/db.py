@@ -1,0 +1,151 @@
+"""Bench databases: create, migrate, register the chargers in bulk, drop.
+
+Registering 19,000 chargers through ``ChargerService.register`` would hash 19,000
+passwords with argon2; the bench computes one hash with the project's own function
+and reuses it for every row, inserted with SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Table, insert
+
+from app.chargers.models import ChargePoint, Connector, Evse
+from app.core.database import Base, Counter, create_engine, utcnow
+from app.core.migrate import upgrade_sync
+from app.core.security import hash_charger_password
+from app.core.settings import DatabaseSettings
+from app.drivers.models import IdToken
+from bench.loadgen import ID_TAG
+
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class BenchCharger:
+    number: int
+    identity: str
+    version: str  # websocket subprotocol
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parts = urlsplit(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    if database is not None:
+        parts = parts._replace(path=f"/{database}")
+    return urlunsplit(parts)
+
+
+def with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+async def _pg_execute(admin_url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(admin_url), timeout=5)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pg_reachable(admin_url: str) -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        asyncio.run(_pg_execute(admin_url, "SELECT 1"))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def pg_create(admin_url: str, name: str) -> str:
+    asyncio.run(_pg_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    return with_database(admin_url, name)
+
+
+def pg_drop(admin_url: str, name: str) -> None:
+    asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def migrate(url: str) -> None:
+    upgrade_sync(DatabaseSettings(url=url))
+
+
+def _table(model: type[Base]) -> Table:
+    return Base.metadata.tables[model.__tablename__]
+
+
+def _chunks(rows: Sequence[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
+    return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+
+
+async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: str) -> None:
+    engine = create_engine(DatabaseSettings(url=url))
+    now = utcnow()
+    cp_rows: list[dict[str, Any]] = []
+    evse_rows: list[dict[str, Any]] = []
+    connector_rows: list[dict[str, Any]] = []
+    for c in chargers:
+        cp_id, evse_id = uuid.uuid4(), uuid.uuid4()
+        cp_rows.append(
+            {
+                "id": cp_id,
+                "number": c.number,
+                "identity": c.identity,
+                "password_hash": password_hash,
+                "registration_status": "Pending",
+                "connected": False,
+                "created_at": now,
+            }
+        )
+        # One EVSE with one connector each, as `laddnat chargers add` creates by default.
+        evse_rows.append(
+            {
+                "id": evse_id,
+                "charge_point_id": cp_id,
+                "evse_number": 1,
+                "evse_id": f"SE*LAD*E{c.number:04d}*1",
+                "status": "Unknown",
+            }
+        )
+        connector_rows.append(
+            {
+                "id": uuid.uuid4(),
+                "evse_pk": evse_id,
+                "connector_number": 1,
+                "standard": "IEC_62196_T2",
+                "power_type": "AC_3_PHASE",
+                "max_kw": 22.0,
+                "status": "Unknown",
+            }
+        )
+    try:
+        async with engine.begin() as conn:
+            for table, rows in (
+                (_table(ChargePoint), cp_rows),
+                (_table(Evse), evse_rows),
+                (_table(Connector), connector_rows),
+            ):
+                for chunk in _chunks(rows):
+                    await conn.execute(insert(table), list(chunk))
+            await conn.execute(
+                insert(_table(Counter)), [{"name": "charge_point", "value": max(c.number for c in chargers)}]
+            )
+            await conn.execute(
+                insert(_table(IdToken)),
+                [{"id": uuid.uuid4(), "token": ID_TAG, "type": "ISO14443", "status": "Accepted", "created_at": now}],
+            )
+    finally:
+        await engine.dispose()
+
+
+def register_chargers(url: str, chargers: Sequence[BenchCharger], password: str) -> None:
+    password_hash = hash_charger_password(password)  # once, for every row
+    asyncio.run(_register(url, chargers, password_hash))
