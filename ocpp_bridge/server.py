@@ -48,6 +48,10 @@ SUPPORTED = (Subprotocol(Version.V201.value), Subprotocol(Version.V16.value))
 ROUTERS: dict[Version, Router] = {Version.V16: v16_router, Version.V201: v201_router}
 
 
+# Stands in for each connection's upgrade request once the handshake is done.
+_SPENT_REQUEST = Request("/", Headers())
+
+
 def _plain(status: http.HTTPStatus, body: str, **headers: str) -> Response:
     h = Headers({"Content-Type": "text/plain; charset=utf-8", "Connection": "close", **headers})
     return Response(status.value, status.phrase, h, body.encode())
@@ -127,9 +131,15 @@ class Bridge:
             max_size=self.settings.max_frame_bytes,
             max_queue=4,
             write_limit=16 * 1024,
-            ping_interval=60,
-            ping_timeout=60,
+            # Chargers ping us (WebSocketPingInterval) and heartbeat; a keepalive task per
+            # socket of our own would cost memory for nothing the health checks need.
+            ping_interval=None,
             close_timeout=5,
+            # A reconnect storm: let the kernel queue the SYNs (asyncio's default backlog
+            # of 100 drops them, and clients wait for retransmits), and give a queued
+            # handshake time to finish.
+            backlog=4096,
+            open_timeout=60,
             server_header="Laddnat-OCPP",
         )
         return self._server
@@ -210,6 +220,8 @@ class Bridge:
 
     async def _handle(self, ws: ServerConnection) -> None:
         charger: ChargerRef = ws.charger  # type: ignore[attr-defined]
+        # The upgrade's request and response are not needed after the handshake: ~4 KiB a socket.
+        ws.request, ws.response = _SPENT_REQUEST, None
         version = Version(ws.subprotocol) if ws.subprotocol else Version.V16
         conn = Connection(ws, charger, version, self.domain, ROUTERS[version])
         HANDSHAKES.labels("accepted").inc()

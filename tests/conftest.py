@@ -39,7 +39,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         db=DatabaseSettings(url=database_url),
         # Boot-time configuration is off here: the raw test chargers never answer it.
-        ocpp=OcppSettings(port=0, heartbeat_interval_s=60, push_boot_config=False),
+        ocpp=OcppSettings(port=0, heartbeat_interval_s=60, push_boot_config=False, validate_replies=True),
         auth=AuthSettings(secret_key=TEST_SECRET),
     )
 

@@ -5,7 +5,6 @@ Each public method owns its database transaction and publishes its events after 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from app.chargers.models import (
 )
 from app.core.bus import Bus
 from app.core.database import next_number, utcnow
-from app.core.security import hash_charger_password, verify_charger_password
+from app.core.security import hash_charger_password, in_kdf_pool, verify_charger_password
 from app.operators.models import Operator
 
 # OCPP identities travel in the URL path and as the Basic-auth user name: no ':' and
@@ -102,7 +101,7 @@ class ChargerService:
         exists = await self.db.scalar(select(ChargePoint.id).where(ChargePoint.identity == identity))
         if exists is not None:
             raise ChargerAlreadyExists(f"{identity!r} is already registered")
-        password_hash = await asyncio.to_thread(hash_charger_password, password)
+        password_hash = await in_kdf_pool(hash_charger_password, password)
         cp = ChargePoint(
             identity=identity,
             number=await next_number(self.db, "charge_point"),
@@ -118,7 +117,7 @@ class ChargerService:
 
     async def set_password(self, identity: str, password: str) -> None:
         validate_charger_password(password)
-        password_hash = await asyncio.to_thread(hash_charger_password, password)
+        password_hash = await in_kdf_pool(hash_charger_password, password)
         result = await self.db.execute(
             update(ChargePoint).where(ChargePoint.identity == identity).values(password_hash=password_hash)
         )
@@ -188,7 +187,7 @@ class ChargerService:
             raise ChargerNotFound()
         if password is None:
             raise ChargerAuthFailed("credentials required")
-        ok = await asyncio.to_thread(verify_charger_password, row.password_hash, password)
+        ok = await in_kdf_pool(verify_charger_password, row.password_hash, password)
         if not ok:
             raise ChargerAuthFailed("wrong password")
         return ChargerRef(

@@ -38,12 +38,15 @@ Unit = Sequence[Write]
 
 
 class GroupCommit:
-    def __init__(self, maker: async_sessionmaker[AsyncSession], *, max_units: int = 2000) -> None:
+    def __init__(self, maker: async_sessionmaker[AsyncSession], *, max_units: int = 2000, workers: int = 1) -> None:
+        """``workers``: batches in flight at once. SQLite has one writer, so 1; a server
+        database overlaps its round trips with the next batch's gathering."""
         self.maker = maker
         self.max_units = max_units
+        self.workers = workers
         self._queue: list[tuple[Unit, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def submit(self, unit: Unit) -> None:
         """Return once ``unit`` is committed; raise if it could not be."""
@@ -52,15 +55,17 @@ class GroupCommit:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((unit, future))
         self._wakeup.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="group-commit")
+        if not self._tasks or any(t.done() for t in self._tasks):
+            self._tasks = [t for t in self._tasks if not t.done()]
+            while len(self._tasks) < self.workers:
+                self._tasks.append(asyncio.create_task(self._run(), name="group-commit"))
         await future
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     async def _run(self) -> None:
         while True:

@@ -20,3 +20,21 @@ HANDSHAKES = Counter("laddnat_ocpp_handshakes_total", "WebSocket handshakes by r
 
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# Label children looked up once per (action, outcome): .labels() on every message shows in profiles.
+_message_counters: dict[tuple[str, str], Counter] = {}
+_latency_histograms: dict[str, Histogram] = {}
+
+
+def count_message(action: str, outcome: str, seconds: float | None = None) -> None:
+    key = (action, outcome)
+    counter = _message_counters.get(key)
+    if counter is None:
+        counter = _message_counters[key] = OCPP_MESSAGES.labels(action, outcome)
+    counter.inc()
+    if seconds is not None:
+        histogram = _latency_histograms.get(action)
+        if histogram is None:
+            histogram = _latency_histograms[action] = OCPP_HANDLING_SECONDS.labels(action)
+        histogram.observe(seconds)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -12,11 +15,20 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.core.settings import AuthSettings
 
+T = TypeVar("T")
+
 # People choose weak passwords: argon2id with the library's recommended cost.
 _user_hasher = PasswordHasher()
 # Charger passwords are machine-generated, 16-40 random characters (OCPP security
 # profile 2), so a light argon2id is ample, and a city's reconnect storm stays cheap.
-_charger_hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+_charger_hasher = PasswordHasher(time_cost=1, memory_cost=2048, parallelism=1)
+# Its own two threads: password checks never queue behind (or bloat) the default pool.
+_kdf_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kdf")
+
+
+async def in_kdf_pool(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_kdf_pool, fn, *args)
+
 
 JWT_ALGORITHM = "HS256"
 

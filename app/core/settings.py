@@ -46,6 +46,9 @@ class OcppSettings:
     # A charger that sends more than this many calls per second is throttled
     # (its own messages wait), so one flood never starves the others.
     max_calls_per_s: float = 50.0
+    # Check every reply against the official response schema before sending. The test
+    # suite turns it on (and checks replies client-side too); it costs ~10% of throughput.
+    validate_replies: bool = False
     # How long a command waits for the charger's answer (queue time included).
     command_timeout_s: float = 30.0
     # After an accepted boot, push the configuration profile below to the charger.

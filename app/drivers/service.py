@@ -5,7 +5,6 @@ Each public method owns its database transaction.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from app.core.security import (
     TokenError,
     decode_token,
     hash_user_password,
+    in_kdf_pool,
     issue_access_token,
     issue_refresh_token,
     verify_user_password,
@@ -106,7 +106,7 @@ class UserService:
             raise InvalidRole(f"{role!r}: use operator or driver", field="role")
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise UserAlreadyExists(f"{email} is already registered", field="email")
-        password_hash = await asyncio.to_thread(hash_user_password, password)
+        password_hash = await in_kdf_pool(hash_user_password, password)
         user = User(email=email, password_hash=password_hash, role=role, operator_id=operator_id)
         self.db.add(user)
         try:
@@ -135,7 +135,7 @@ class UserService:
         """
         user = await self.db.scalar(select(User).where(User.email == email.strip().lower()))
         password_hash = user.password_hash if user is not None else DUMMY_USER_HASH
-        ok = await asyncio.to_thread(verify_user_password, password_hash, password)
+        ok = await in_kdf_pool(verify_user_password, password_hash, password)
         if user is None or not ok or not user.active:
             raise InvalidCredentials()
         return user
