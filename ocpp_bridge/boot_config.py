@@ -1,21 +1,33 @@
 """After an accepted BootNotification: push the configuration profile to the charger.
 
 Runs after the boot reply is sent (never inside the handler), one CALL at a time, and
-records each call in the command audit log with origin "boot-configuration".
+only when the profile or the charger's firmware changed since the last push it accepted,
+so a reconnect storm doesn't become three CALLs per charger. Each call is recorded in the
+command audit log with origin "boot-configuration".
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from typing import Any
+from typing import Any, cast
 
-from app.chargers.models import CommandLog
-from app.core.database import utcnow
+import msgspec
+from sqlalchemy import Table, bindparam, insert, update
+
+from app.chargers.models import ChargePoint, CommandLog
+from app.core.batching import Write
+from app.core.database import new_id, utcnow
 from app.core.settings import OcppSettings
 from ocpp_bridge.connection import CallFailed, Connection
 from ocpp_bridge.protocol import OcppError, Version
 
 log = logging.getLogger("laddnat.ocpp")
+
+_log_t = cast(Table, CommandLog.__table__)
+_cp_t = cast(Table, ChargePoint.__table__)
+RECORD = insert(_log_t)
+REMEMBER = update(_cp_t).where(_cp_t.c.id == bindparam("cp")).values(boot_config_hash=bindparam("hash"))
 
 
 def profile_calls(version: Version, s: OcppSettings) -> list[tuple[str, dict[str, Any]]]:
@@ -44,30 +56,62 @@ def profile_calls(version: Version, s: OcppSettings) -> list[tuple[str, dict[str
     ]
 
 
-async def push_boot_config(conn: Connection) -> None:
+def profile_hash(calls: list[tuple[str, dict[str, Any]]], firmware: str | None) -> str:
+    return hashlib.sha256(msgspec.json.encode([calls, firmware])).hexdigest()
+
+
+async def push_boot_config(conn: Connection, firmware: str | None) -> None:
     settings = conn.domain.settings
-    for action, payload in profile_calls(conn.version, settings):
-        entry = CommandLog(
-            charge_point_id=conn.charger.id,
-            name="boot-configuration",
-            args={"action": action, "payload": payload},
-            origin="boot-configuration",
-            requested_at=utcnow(),
-        )
+    calls = profile_calls(conn.version, settings)
+    wanted = profile_hash(calls, firmware)
+    if conn.charger.boot_config_hash == wanted:
+        return
+    writes: list[Write] = []
+    all_accepted = True
+    for action, payload in calls:
+        row: dict[str, Any] = {
+            "id": new_id(),
+            "charge_point_id": conn.charger.id,
+            "name": "boot-configuration",
+            "args": {"action": action, "payload": payload},
+            "requested_by": None,
+            "origin": "boot-configuration",
+            "requested_at": utcnow(),
+            "outcome": "answered",
+            "answer_status": None,
+            "answer": None,
+            "error_code": None,
+            "error_description": None,
+        }
         try:
             answer = await conn.call(action, payload, settings.command_timeout_s)
-            entry.outcome, entry.answer = "answered", answer
-            entry.answer_status = str(answer.get("status", "Accepted"))
+            row["answer"], row["answer_status"] = answer, _status(answer)
+            all_accepted = all_accepted and row["answer_status"] in ("Accepted", "RebootRequired")
         except CallFailed as err:
-            entry.outcome, entry.error_code, entry.error_description = "call_error", err.code, err.description[:255]
+            row.update(outcome="call_error", error_code=err.code, error_description=err.description[:255])
+            all_accepted = False
         except OcppError as err:
-            entry.outcome, entry.error_code, entry.error_description = "invalid", err.code, err.description
+            row.update(outcome="invalid", error_code=err.code, error_description=err.description[:255])
+            all_accepted = False
         except (TimeoutError, ConnectionError) as err:
-            entry.outcome, entry.error_description = "timeout", str(err)[:255] or "no answer"
-        entry.answered_at = utcnow()
-        async with conn.domain.maker() as db:
-            db.add(entry)
-            await db.commit()
-        if entry.outcome == "timeout":
+            row.update(outcome="timeout", error_description=str(err)[:255] or "no answer")
+            all_accepted = False
+        row["answered_at"] = utcnow()
+        writes.append(Write(RECORD, row))
+        if row["outcome"] == "timeout":
             log.info("boot configuration: no answer", extra={"identity": conn.identity, "action": action})
-            return
+            break
+    if all_accepted:
+        writes.append(Write(REMEMBER, {"cp": conn.charger.id, "hash": wanted}))
+    await conn.domain.writer.submit(writes)
+    if all_accepted:
+        conn.charger = msgspec.structs.replace(conn.charger, boot_config_hash=wanted)
+        conn.domain.credentials.refresh(conn.charger)
+
+
+def _status(answer: dict[str, Any]) -> str:
+    """1.6 answers one status; 2.0.1 one per variable: the worst of them."""
+    if "setVariableResult" in answer:
+        statuses = {r["attributeStatus"] for r in answer["setVariableResult"]}
+        return "Accepted" if statuses <= {"Accepted"} else sorted(statuses - {"Accepted"})[0]
+    return str(answer.get("status", "Accepted"))

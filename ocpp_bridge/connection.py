@@ -28,6 +28,7 @@ from app.core.metrics import DB_ERRORS, count_message
 from app.core.settings import OcppSettings
 from app.sessions.metering import MeterRecorder
 from app.sessions.service import TransactionService
+from ocpp_bridge.credentials import CredentialCache
 from ocpp_bridge.protocol import (
     CALL,
     CALLERROR,
@@ -90,6 +91,7 @@ class Domain:
         self.writer = GroupCommit(maker, workers=1 if dialect == "sqlite" else 3)
         self.telemetry = ChargerTelemetry(self.writer, bus, dialect, heartbeat_interval_s=settings.heartbeat_interval_s)
         self.meters = MeterRecorder(self.writer, bus, dialect)
+        self.credentials = CredentialCache()
 
     def chargers(self, db: AsyncSession) -> ChargerService:
         return ChargerService(db, self.bus, heartbeat_interval_s=self.settings.heartbeat_interval_s)

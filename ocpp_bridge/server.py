@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import http
 import logging
 import ssl
-import time
 from collections.abc import Sequence
 from urllib.parse import unquote
 
@@ -68,36 +65,6 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-class CredentialCache:
-    """Chargers whose password was verified recently, so a reconnect storm costs no KDF
-    and no query. Holds a SHA-256 of identity and password, never the password; an entry
-    goes when the charger's credentials change (bus event) or after ``ttl_s``."""
-
-    def __init__(self, ttl_s: float = 600.0) -> None:
-        self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[bytes, ChargerRef, float]] = {}
-
-    @staticmethod
-    def _digest(identity: str, password: str) -> bytes:
-        return hashlib.sha256(f"{identity}:{password}".encode()).digest()
-
-    def get(self, identity: str, password: str | None) -> ChargerRef | None:
-        entry = self._entries.get(identity)
-        if entry is None or password is None:
-            return None
-        digest, charger, expires = entry
-        if time.monotonic() > expires or not hmac.compare_digest(digest, self._digest(identity, password)):
-            return None
-        return charger
-
-    def put(self, charger: ChargerRef, password: str) -> None:
-        digest = self._digest(charger.identity, password)
-        self._entries[charger.identity] = (digest, charger, time.monotonic() + self.ttl_s)
-
-    def forget(self, identity: str) -> None:
-        self._entries.pop(identity, None)
-
-
 class Bridge:
     """Holds the open sockets of this process; everything else lives in the database."""
 
@@ -105,7 +72,7 @@ class Bridge:
         self.settings = settings
         self.domain = Domain(maker, bus, settings)
         self.connections: dict[str, Connection] = {}
-        self.credentials = CredentialCache()
+        self.credentials = self.domain.credentials
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
         self._server: Server | None = None
 

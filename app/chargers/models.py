@@ -52,6 +52,8 @@ class ChargePoint(Base):
     last_boot_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_boot_reason: Mapped[str | None] = mapped_column(String(32))
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What the last boot-time configuration push was (profile + firmware): unchanged, no push.
+    boot_config_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     evses: Mapped[list[Evse]] = relationship(back_populates="charge_point", order_by="Evse.evse_number", lazy="raise")

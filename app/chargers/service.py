@@ -50,6 +50,8 @@ class ChargerRef(msgspec.Struct, frozen=True):
     evse_prefix: str = ""
     # Registration refused by an operator: its BootNotification is answered Rejected.
     rejected: bool = False
+    # The boot-time configuration it last accepted (see ocpp_bridge/boot_config.py).
+    boot_config_hash: str | None = None
 
 
 def evse_prefix(country: str, party: str, number: int) -> str:
@@ -175,6 +177,7 @@ class ChargerService:
                     ChargePoint.password_hash,
                     ChargePoint.number,
                     ChargePoint.registration_status,
+                    ChargePoint.boot_config_hash,
                     Operator.country_code,
                     Operator.party_id,
                 )
@@ -195,6 +198,7 @@ class ChargerService:
             identity,
             evse_prefix=evse_prefix(row.country_code or DEFAULT_COUNTRY, row.party_id or DEFAULT_PARTY, row.number),
             rejected=row.registration_status == "Rejected",
+            boot_config_hash=row.boot_config_hash,
         )
 
     # -- helpers ----------------------------------------------------------------

@@ -51,7 +51,7 @@ async def boot_notification(conn: Connection, p: Payload) -> Payload:
     )
     result = await conn.domain.telemetry.boot(conn.charger, info)
     if result.status == "Accepted" and conn.domain.settings.push_boot_config:
-        conn.after(lambda: push_boot_config(conn))
+        conn.after(lambda: push_boot_config(conn, info.firmware_version))
     return {"status": result.status, "currentTime": iso(result.current_time), "interval": result.interval_s}
 
 

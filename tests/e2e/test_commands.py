@@ -339,3 +339,21 @@ async def test_concurrent_commands_to_a_slow_charger_queue_in_order(stack: Stack
     # Its own messages kept flowing meanwhile.
     assert (await charger.heartbeat())["currentTime"]
     await charger.close()
+
+
+async def test_boot_configuration_is_not_pushed_again_when_nothing_changed(stack: Stack) -> None:
+    charger, cp_id = await sim(stack, "1.6")
+
+    async def entries() -> list[dict[str, Any]]:
+        r = await stack.http.get(f"/api/v1/operator/chargers/{cp_id}/commands", headers=stack.headers)
+        return list(r.json()["items"])
+
+    async def pushed() -> bool:
+        return len(await entries()) == 3
+
+    await eventually(pushed)
+    await charger.reboot()
+    await charger.heartbeat()  # the reboot's boot reply, and anything after it, have been handled
+    await asyncio.sleep(0.3)
+    assert len(await entries()) == 3
+    await charger.close()
