@@ -11,6 +11,8 @@ import base64
 import binascii
 import http
 import logging
+import os
+import socket
 import ssl
 from collections.abc import Sequence
 from urllib.parse import unquote
@@ -40,6 +42,8 @@ from ocpp_bridge.v201.handlers import router as v201_router
 log = logging.getLogger("laddnat.ocpp")
 
 PATH_PREFIX = "/ocpp/"
+ACCEPT_BURST = 128
+LISTEN_BACKLOG = 4096
 # Preference when a charger offers both.
 SUPPORTED = (Subprotocol(Version.V201.value), Subprotocol(Version.V16.value))
 ROUTERS: dict[Version, Router] = {Version.V16: v16_router, Version.V201: v201_router}
@@ -102,13 +106,18 @@ class Bridge:
             # socket of our own would cost memory for nothing the health checks need.
             ping_interval=None,
             close_timeout=5,
-            # A reconnect storm: let the kernel queue the SYNs (asyncio's default backlog
-            # of 100 drops them, and clients wait for retransmits), and give a queued
-            # handshake time to finish.
-            backlog=4096,
+            # asyncio accepts up to `backlog` sockets per loop turn: keep the bursts small
+            # so closing dead sockets and finishing handshakes keep pace in a storm...
+            backlog=ACCEPT_BURST,
             open_timeout=60,
             server_header="Laddnat-OCPP",
         )
+        # ...but let the kernel queue a whole storm's SYNs (listen() again only resizes
+        # the queue); with asyncio's default of 100 it drops them and clients wait for
+        # SYN retransmits.
+        for transport_socket in self._server.sockets:
+            with socket.socket(fileno=os.dup(transport_socket.fileno())) as listening:
+                listening.listen(LISTEN_BACKLOG)
         return self._server
 
     @property
