@@ -110,7 +110,16 @@ class GroupCommit:
             # Core level: plain executemany, no ORM bulk semantics.
             conn = await db.connection()
             for stmt, params_list in groups.values():
-                await conn.execute(stmt, params_list[0] if len(params_list) == 1 else params_list)
+                if len(params_list) == 1:
+                    await conn.execute(stmt, params_list[0])
+                    continue
+                # Rows locked in one order by every writer: concurrent batches can't deadlock.
+                params_list.sort(key=_lock_order)
+                await conn.execute(stmt, params_list)
+
+
+def _lock_order(params: dict[str, Any]) -> str:
+    return str(params.get("cp") or params.get("charge_point_id") or "")
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
