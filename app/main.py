@@ -140,6 +140,9 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bu
             }
         ),
         lifespan=[lifespan],
+        # Logging is ours (app/core/logging.py, JSON lines, LADDNAT_LOG_LEVEL); Litestar's
+        # default config would replace the root handler with its own text format.
+        logging_config=None,
     )
     # Built now rather than on first request, so /schema and the exported file agree.
     document_problems(app.openapi_schema)

@@ -1,8 +1,9 @@
-"""Bench databases: create, migrate, register the chargers in bulk, drop.
+"""Bench databases: create, migrate, register the chargers in bulk, add the operator, drop.
 
 Registering 19,000 chargers through ``ChargerService.register`` would hash 19,000
 passwords with argon2; the bench computes one hash with the project's own function
-and reuses it for every row, inserted with SQLAlchemy Core.
+and reuses it for every row, inserted with SQLAlchemy Core. The one operator user (who
+sends the commands) goes through ``UserService`` like any other.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Table, insert
 
 from app.chargers.models import ChargePoint, Connector, Evse
-from app.core.database import Base, Counter, create_engine, utcnow
+from app.core.database import Base, Counter, create_engine, create_sessionmaker, utcnow
 from app.core.migrate import upgrade_sync
 from app.core.security import hash_charger_password
 from app.core.settings import DatabaseSettings
 from app.drivers.models import IdToken
+from app.drivers.service import UserService
 from bench.loadgen import ID_TAG
 
 BATCH = 2000
@@ -86,7 +88,7 @@ def _chunks(rows: Sequence[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
     return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
 
 
-async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: str) -> None:
+async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: str) -> dict[str, uuid.UUID]:
     engine = create_engine(DatabaseSettings(url=url))
     now = utcnow()
     cp_rows: list[dict[str, Any]] = []
@@ -144,8 +146,24 @@ async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: s
             )
     finally:
         await engine.dispose()
+    return {row["identity"]: row["id"] for row in cp_rows}
 
 
-def register_chargers(url: str, chargers: Sequence[BenchCharger], password: str) -> None:
+def register_chargers(url: str, chargers: Sequence[BenchCharger], password: str) -> dict[str, uuid.UUID]:
+    """Insert the chargers; returns their ids (charge_points.id, what the API calls them) by identity."""
     password_hash = hash_charger_password(password)  # once, for every row
-    asyncio.run(_register(url, chargers, password_hash))
+    return asyncio.run(_register(url, chargers, password_hash))
+
+
+async def _create_operator(url: str, email: str, password: str) -> None:
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        async with create_sessionmaker(engine)() as db:
+            await UserService(db).create_user(email, password, "operator")
+    finally:
+        await engine.dispose()
+
+
+def create_operator(url: str, email: str, password: str) -> None:
+    """The operator user the bench signs in as to send commands."""
+    asyncio.run(_create_operator(url, email, password))

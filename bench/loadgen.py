@@ -125,7 +125,14 @@ def answer_csms_call(msg: list[Any]) -> str:
             for d in payload.get("setVariableData", [])
         ]
         return json.dumps([3, message_id, {"setVariableResult": results}])
-    if action in {"ChangeConfiguration", "Reset", "ChangeAvailability", "UnlockConnector", "TriggerMessage"}:
+    if action in {
+        "ChangeConfiguration",
+        "Reset",
+        "ChangeAvailability",
+        "UnlockConnector",
+        "TriggerMessage",
+        "ClearCache",
+    }:
         return json.dumps([3, message_id, {"status": "Accepted"}])
     return json.dumps([4, message_id, "NotImplemented", f"the bench charger does not do {action}", {}])
 

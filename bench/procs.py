@@ -18,6 +18,11 @@ from typing import Any
 from bench.common import ROOT, raise_nofile_limit, wait_listening
 from bench.loadgen import WorkerSpec, worker_main
 
+# The API signs its tokens with it (32+ characters); a bench run's tokens never leave the machine.
+SECRET_KEY = "laddnat-bench-secret-key-not-for-production"
+# A command the charger never answers fails after this (the default 30 s would stretch a run).
+COMMAND_TIMEOUT_S = 10
+
 
 def _child_limits() -> None:
     # Runs in the child between fork and exec: 19,000 sockets need the soft limit at the hard one.
@@ -25,19 +30,31 @@ def _child_limits() -> None:
 
 
 class ServerProcess:
-    """The bridge (``python -m app.cli bridge``) or the baseline server, as a real child process."""
+    """The server under test as a real child process: the bridge alone (``python -m app.cli
+    bridge``), the whole system (``python -m app.cli run --no-seed``: API + bridge + bus in
+    one process, which the command path needs), or the baseline server.
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log_path: Path) -> None:
+    stderr (the JSON log) goes to ``log_path``; stdout (``run`` prints a banner) to
+    ``<log_path stem>.stdout.log`` beside it.
+    """
+
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], port: int, log_path: Path, http_port: int | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.env = env
         self.host = "127.0.0.1"
         self.port = port
+        self.http_port = http_port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def bridge(cls, database_url: str, port: int, heartbeat_s: int, log_path: Path) -> ServerProcess:
+    def bridge(
+        cls, database_url: str, port: int, heartbeat_s: int, log_path: Path, http_port: int | None = None
+    ) -> ServerProcess:
+        """The bridge alone; with ``http_port``, the whole system (``run --no-seed``) with its API there."""
         env = {
             **os.environ,
             "LADDNAT_DATABASE_URL": database_url,
@@ -46,7 +63,17 @@ class ServerProcess:
             "LADDNAT_LOG_LEVEL": "WARNING",
             "LADDNAT_HEARTBEAT_INTERVAL_S": str(heartbeat_s),
         }
-        return cls("bridge", [sys.executable, "-m", "app.cli", "bridge"], env, port, log_path)
+        if http_port is None:
+            return cls("bridge", [sys.executable, "-m", "app.cli", "bridge"], env, port, log_path)
+        env |= {
+            "LADDNAT_HTTP_HOST": "127.0.0.1",
+            "LADDNAT_HTTP_PORT": str(http_port),
+            "LADDNAT_SECRET_KEY": SECRET_KEY,
+            "LADDNAT_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
+        }
+        env.pop("LADDNAT_PUBLIC_BASE_URL", None)
+        argv = [sys.executable, "-m", "app.cli", "run", "--no-seed"]
+        return cls("run", argv, env, port, log_path, http_port=http_port)
 
     @classmethod
     def baseline(cls, port: int, log_path: Path) -> ServerProcess:
@@ -58,13 +85,22 @@ class ServerProcess:
         assert self.proc is not None
         return self.proc.pid
 
+    @property
+    def api_url(self) -> str:
+        assert self.http_port is not None, f"{self.name} has no API"
+        return f"http://{self.host}:{self.http_port}"
+
     def start(self) -> None:
-        with self.log_path.open("ab") as log:
+        stdout_path = self.log_path.with_name(self.log_path.stem + ".stdout.log")
+        with self.log_path.open("ab") as log, stdout_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=log, preexec_fn=_child_limits
+                self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=log, preexec_fn=_child_limits
             )
         try:
-            wait_listening(self.host, self.port, self.proc)
+            # `run` opens the OCPP port first, then the API's.
+            for port in (self.port, self.http_port):
+                if port is not None:
+                    wait_listening(self.host, port, self.proc)
         except RuntimeError as exc:
             raise RuntimeError(f"{self.name}: {exc}\n{self.log_tail()}") from None
 
@@ -86,7 +122,12 @@ class ServerProcess:
             return ""
 
     def log_summary(self, top: int = 3) -> str:
-        """The most frequent warning/error messages of its JSON log, e.g. ``3x database error``."""
+        """The most frequent warning/error messages of its log, e.g. ``3x error: database error``.
+
+        Lines are JSON (``configure_logging``) or, when something reconfigured logging,
+        ``LEVEL - time - logger - module - message``; info and debug lines are skipped,
+        as are a traceback's indented lines.
+        """
         counts: Counter[str] = Counter()
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
@@ -95,11 +136,19 @@ class ServerProcess:
         for line in lines:
             try:
                 entry = json.loads(line)
+                level = str(entry.get("level", "?")).lower()
                 msg = str(entry.get("msg", "")).splitlines()[0] if entry.get("msg") else ""
-                counts[f"{entry.get('level', '?')}: {msg[:60]}"] += 1
             except (ValueError, AttributeError):
-                if line.strip() and not line.startswith(" "):
-                    counts[line.strip()[:60]] += 1
+                if not line.strip() or line.startswith(" "):
+                    continue
+                parts = line.split(" - ", 4)
+                if len(parts) == 5 and parts[0].isupper():
+                    level, msg = parts[0].lower(), parts[4]
+                else:
+                    level, msg = "", line.strip()
+            if level in {"debug", "info"}:
+                continue
+            counts[f"{level}: {msg[:60]}" if level else msg[:60]] += 1
         return "; ".join(f"{n}x {msg}" for msg, n in counts.most_common(top))
 
 

@@ -4,15 +4,17 @@ Phases, each against its own fresh server process:
 
 1. baseline: a bare ``websockets`` server (bench/baseline_server.py), saturated by the
    active chargers: the ceiling for this machine and this load generator.
-2. throughput, per database: the bridge with the active chargers only; each starts a
-   transaction, then sends 80% MeterValues / 10% Heartbeat / 10% StatusNotification
-   with one CALL outstanding: closed loop (saturation msg/s), then open loop at a fixed
-   rate (reply latency counted from the scheduled send time).
-3. scale: the bridge with all N chargers connected and booted (RSS per connection),
+2. throughput, per database: the whole system (``laddnat run --no-seed``: API + bridge +
+   in-process bus) with the active chargers only; each starts a transaction, then sends
+   80% MeterValues / 10% Heartbeat / 10% StatusNotification with one CALL outstanding:
+   closed loop (saturation msg/s), then open loop at a fixed rate (reply latency counted
+   from the scheduled send time). During that open-loop window on PostgreSQL (SQLite when
+   PostgreSQL is not run), the bench sends --commands clear-cache commands through the
+   operator API to random active chargers, evenly spread: the command round trip
+   (API -> bus -> bridge -> charger -> answer -> HTTP 200) under load.
+3. scale: the bridge alone with all N chargers connected and booted (RSS per connection),
    heartbeating at the interval the bridge gives them; then all of them drop (RST) and
    reconnect + boot at once (the reconnect storm).
-
-The command round trip (CSMS -> charger) has a placeholder row until the command API lands.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.commands import COMMAND, OPERATOR_EMAIL, OPERATOR_PASSWORD, CommandProbe, CommandResult, sign_in
 from bench.common import (
     CpuWindow,
     free_port,
@@ -39,7 +42,7 @@ from bench.common import (
     read_sysctl,
     rss_kib,
 )
-from bench.db import BenchCharger, migrate, pg_create, pg_drop, pg_reachable, register_chargers
+from bench.db import BenchCharger, create_operator, migrate, pg_create, pg_drop, pg_reachable, register_chargers
 from bench.loadgen import V16, V201, WorkerSpec
 from bench.procs import ServerProcess, Workers
 
@@ -57,8 +60,8 @@ ROW_P99 = "Reply latency p99 at {rate} msg/s, {db} (ms)"
 ROW_STORM_TIME = "Reconnect storm: all Accepted after (s)"
 ROW_STORM_REFUSED = "Reconnect storm: refused"
 ROW_STORM_FAILED = "Reconnect storm: failed attempts"
-ROW_COMMAND = "Command round trip"
-COMMAND_PLACEHOLDER = "not yet measured (command path pending)"
+ROW_COMMAND_P50 = "Command round trip p50, {db} (ms)"
+ROW_COMMAND_P99 = "Command round trip p99, {db} (ms)"
 
 
 # -- options -------------------------------------------------------------------------
@@ -81,6 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--workers", type=int, default=4, help="load-generator processes (default 4)")
     p.add_argument("--rate", type=float, default=1000.0, help="offered rate of the latency phase (msg/s)")
+    p.add_argument(
+        "--commands",
+        type=int,
+        help="commands sent through the API during the latency window, evenly spread (default 20 per second)",
+    )
     p.add_argument(
         "--heartbeat", type=int, default=120, help="heartbeat interval the bridge gives the idle chargers (s)"
     )
@@ -105,6 +113,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.active < 1 or args.chargers < 1 or not 1 <= args.workers <= 250:
         p.error("--chargers and --active must be positive, --workers 1-250 (one source address each)")
     args.active = min(args.active, args.chargers)
+    if args.commands is None:
+        args.commands = max(1, round(20 * args.duration))
+    if args.commands < 0:
+        p.error("--commands must be 0 or more")
     return args
 
 
@@ -217,6 +229,9 @@ class Bench:
         self.throughput: dict[str, Throughput] = {}
         self.scale: Scale | None = None
         self.scale_db: str | None = None
+        self.charger_ids: dict[str, dict[str, uuid.UUID]] = {}  # per database: charge_points.id by identity
+        self.command_db: str | None = None
+        self.commands: CommandResult | None = None
 
     def log(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -255,12 +270,14 @@ class Bench:
                 url = pg_create(self.args.pg_url, self.pg_database)
             self.urls[db] = url
             migrate(url)
-            register_chargers(url, self.chargers, PASSWORD)
+            self.charger_ids[db] = register_chargers(url, self.chargers, PASSWORD)
+            create_operator(url, OPERATOR_EMAIL, OPERATOR_PASSWORD)
             self.log(
                 f"{DB_LABEL[db]}: migrated, {len(self.chargers)} chargers registered in {time.monotonic() - t0:.1f} s"
             )
         scale_db = self.args.scale_db or ("postgres" if "postgres" in self.urls else "sqlite")
         self.scale_db = scale_db if scale_db in self.urls else next(iter(self.urls), None)
+        self.command_db = "postgres" if "postgres" in self.urls else next(iter(self.urls), None)
 
     def cleanup(self) -> None:
         for server in self.servers:
@@ -331,10 +348,19 @@ class Bench:
     def phase_throughput(self, db: str) -> Throughput:
         port = free_port()
         server = self.server(
-            ServerProcess.bridge(self.urls[db], port, self.args.heartbeat, self.tmp / f"bridge-{db}.log")
+            ServerProcess.bridge(
+                self.urls[db], port, self.args.heartbeat, self.tmp / f"bridge-{db}.log", http_port=free_port()
+            )
         )
         workers = self.workers(server, self.active)
         try:
+            token: str | None = None
+            if db == self.command_db and self.args.commands > 0:
+                self.commands = CommandResult(db=db, wanted=self.args.commands)
+                try:
+                    token = sign_in(server.api_url)
+                except Exception as exc:  # the row says why; the rest of the run goes on
+                    self.commands.error = f"no token: {type(exc).__name__}: {exc}"[:200]
             results, took = self.connect(workers)
             result = Throughput(chargers=sum(r["accepted"] for r in results))
             self.log(f"{DB_LABEL[db]}: {result.chargers} active chargers connected in {took:.1f} s")
@@ -342,10 +368,17 @@ class Bench:
             result.transactions = sum(r["started"] for r in started)
             self.saturate(workers, server, result, profile=db)
             self.log(f"{DB_LABEL[db]}: {result.msgs_per_s:.0f} msg/s at saturation")
-            self.paced(workers, [r["accepted"] for r in results], result)
+            self.paced(workers, [r["accepted"] for r in results], result, server, db, token)
             self.log(
                 f"{DB_LABEL[db]}: p50 {result.paced_p50_ms} ms, p99 {result.paced_p99_ms} ms at {self.args.rate:.0f}/s"
             )
+            c = self.commands
+            if c is not None and c.db == db:
+                self.log(
+                    f"{DB_LABEL[db]}: {c.answered}/{c.wanted} commands answered, "
+                    f"p50 {_f(_ms(pct(c.latencies, 50)))} ms, p99 {_f(_ms(pct(c.latencies, 99)))} ms"
+                    + (f" ({c.error})" if c.error else "")
+                )
             result.note = server.log_summary()
             return result
         finally:
@@ -380,18 +413,44 @@ class Bench:
         result.gen_cores = sum(r["cpu_s"] for r in out) / (args.warmup + args.duration + 1.0)
         result.sat_p50_ms = _ms(pct([x for r in out for x in r["latencies"]], 50))
 
-    def paced(self, workers: Workers, per_worker_chargers: list[int], result: Throughput) -> None:
+    def paced(
+        self,
+        workers: Workers,
+        per_worker_chargers: list[int],
+        result: Throughput,
+        server: ServerProcess,
+        db: str,
+        token: str | None,
+    ) -> None:
+        """The open-loop window; with a ``token``, the commands go out during it too."""
         args = self.args
         total = max(1, sum(per_worker_chargers))
         start_at = time.monotonic() + 1.0
-        out = workers.run(
-            "paced",
-            args.warmup + args.duration + 60,
-            per_worker=[{"rate": args.rate * n / total} for n in per_worker_chargers],
-            start_at=start_at,
-            warmup_s=args.warmup,
-            duration_s=args.duration,
-        )
+        probe = None
+        if token is not None:
+            ids = self.charger_ids[db]
+            probe = CommandProbe(
+                server.api_url,
+                token,
+                [ids[c.identity] for c in self.active],
+                args.commands,
+                start_at=start_at + args.warmup,
+                window_s=args.duration,
+                db=db,
+            )
+            probe.start()
+        try:
+            out = workers.run(
+                "paced",
+                args.warmup + args.duration + 60,
+                per_worker=[{"rate": args.rate * n / total} for n in per_worker_chargers],
+                start_at=start_at,
+                warmup_s=args.warmup,
+                duration_s=args.duration,
+            )
+        finally:
+            if probe is not None:
+                self.commands = probe.join()
         latencies = [x for r in out for x in r["latencies"]]
         result.paced_ok = sum(r["ok"] for r in out)
         result.paced_errors = merge_counts(out, "errors")
@@ -498,6 +557,28 @@ class Bench:
             server.stop()
 
     # -- the table ---------------------------------------------------------------------
+
+    def command_rows(self) -> list[tuple[str, str, str, str]]:
+        a = self.args
+        c = self.commands
+        label = DB_LABEL[c.db if c is not None else (self.command_db or "postgres")]
+        p50_row, p99_row = ROW_COMMAND_P50.format(db=label), ROW_COMMAND_P99.format(db=label)
+        if c is None:
+            why = "--commands 0" if a.commands == 0 and self.command_db else "not run"
+            return [(p50_row, "n/a", "", why), (p99_row, "n/a", "", "")]
+        p50, p99 = _ms(pct(c.latencies, 50)), _ms(pct(c.latencies, 99))
+        answers = ", ".join(f"{k} {v}" for k, v in sorted(c.answer_status.items())) or "none"
+        detail = (
+            f"{c.sent} of {c.wanted} `{COMMAND}` commands (POST /api/v1/operator/chargers/{{id}}/commands/{COMMAND}) "
+            f"to random active chargers, evenly over the {a.duration:g} s window of the {a.rate:g} msg/s latency "
+            f"phase ({c.wanted / max(c.window_s, 1e-9):.0f}/s), timed send to HTTP response (API -> bus -> bridge "
+            f"-> charger -> answer); answered (200) {c.answered} (charger status: {answers}); "
+            f"failed {sum(c.failed.values())} ({fmt_counts(dict(c.failed))}); "
+            f"p50 {_f(p50)} ms, p99 {_f(p99)} ms; sends late by up to {c.send_lag_max_s * 1000:.0f} ms"
+        )
+        if c.error:
+            detail += f"; error: {c.error}"
+        return [(p50_row, _f(p50), "", detail), (p99_row, _f(p99), "", "")]
 
     def table(self) -> str:
         a = self.args
@@ -619,7 +700,7 @@ class Bench:
         else:
             for row in (ROW_CONNECTED, ROW_RSS, ROW_STORM_TIME, ROW_STORM_REFUSED, ROW_STORM_FAILED):
                 rows.append((row, "n/a", "", "not run"))
-        rows.append((ROW_COMMAND, COMMAND_PLACEHOLDER, "", "the command API is being built"))
+        rows += self.command_rows()
 
         lines = [
             f"Laddnät bench: {machine_line()}",
