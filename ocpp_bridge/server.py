@@ -43,6 +43,7 @@ log = logging.getLogger("laddnat.ocpp")
 
 PATH_PREFIX = "/ocpp/"
 ACCEPT_BURST = 128
+AUTH_CONCURRENCY = 8
 LISTEN_BACKLOG = 4096
 # Preference when a charger offers both.
 SUPPORTED = (Subprotocol(Version.V201.value), Subprotocol(Version.V16.value))
@@ -77,6 +78,7 @@ class Bridge:
         self.domain = Domain(maker, bus, settings)
         self.connections: dict[str, Connection] = {}
         self.credentials = self.domain.credentials
+        self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
         self._server: Server | None = None
 
@@ -169,7 +171,9 @@ class Bridge:
             conn.charger = cached  # type: ignore[attr-defined]
             return None
         try:
-            async with self.domain.maker() as db:
+            # A storm of first-time handshakes must not take every pooled connection
+            # from the writers that answer the chargers already in.
+            async with self._auth_slots, self.domain.maker() as db:
                 charger = await self.domain.chargers(db).authenticate(identity, password)
         except ChargerNotFound:
             HANDSHAKES.labels("unknown_charger").inc()
