@@ -7,6 +7,7 @@ user name, checked in ``process_request`` so a bad charger never gets a socket. 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import http
