@@ -94,7 +94,7 @@ class Domain:
         self.credentials = CredentialCache()
 
     def chargers(self, db: AsyncSession) -> ChargerService:
-        return ChargerService(db, self.bus, heartbeat_interval_s=self.settings.heartbeat_interval_s)
+        return ChargerService(db, self.bus)
 
     def transactions(self, db: AsyncSession) -> TransactionService:
         return TransactionService(db, self.bus)

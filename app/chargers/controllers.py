@@ -32,7 +32,7 @@ from app.drivers.models import User
 
 
 def provide_chargers(db: NamedDependency[AsyncSession], state: State) -> ChargerService:
-    return ChargerService(db, state.bus, heartbeat_interval_s=state.settings.ocpp.heartbeat_interval_s)
+    return ChargerService(db, state.bus)
 
 
 def provide_locations(db: NamedDependency[AsyncSession]) -> LocationService:

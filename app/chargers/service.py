@@ -1,4 +1,6 @@
-"""Charger services: registration, the charger's own reports, locations.
+"""Charger services: registration, handshake authentication, locations.
+
+The charger's own reports (boot, heartbeat, status, events) are in ``telemetry.py``.
 
 Each public method owns its database transaction and publishes its events after commit.
 """
@@ -7,8 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 
 import msgspec
 from sqlalchemy import func, select, update
@@ -31,7 +32,7 @@ from app.chargers.models import (
     Location,
 )
 from app.core.bus import Bus
-from app.core.database import next_number, utcnow
+from app.core.database import next_number
 from app.core.security import hash_charger_password, in_kdf_pool, verify_charger_password
 from app.operators.models import Operator
 
@@ -69,18 +70,9 @@ def validate_charger_password(password: str) -> None:
 
 
 class ChargerService:
-    def __init__(
-        self,
-        db: AsyncSession,
-        bus: Bus,
-        *,
-        heartbeat_interval_s: int = 300,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
+    def __init__(self, db: AsyncSession, bus: Bus) -> None:
         self.db = db
         self.bus = bus
-        self.heartbeat_interval_s = heartbeat_interval_s
-        self.clock = clock
 
     # -- operator side ------------------------------------------------------------
 
