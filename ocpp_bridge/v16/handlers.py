@@ -7,9 +7,11 @@ from typing import Any
 from app.chargers.types import BootInfo, ChargerEventIn, StatusReport
 from app.core.database import utcnow
 from app.sessions.types import AuthInfo, MeterReport, Sample, StartRequest, StopRequest
+from ocpp_bridge import event_log
 from ocpp_bridge.boot_config import push_boot_config
 from ocpp_bridge.common import iso, parse_utc, sample
 from ocpp_bridge.connection import Connection, Router
+from ocpp_bridge.event_log import record
 from ocpp_bridge.protocol import OcppError, Version
 
 router = Router(Version.V16)
@@ -137,43 +139,12 @@ async def meter_values(conn: Connection, p: Payload) -> Payload:
     return {}
 
 
-@router.on("DataTransfer")
-async def data_transfer(conn: Connection, p: Payload) -> Payload:
-    # No vendor extensions are understood yet; keep what came for whoever adds one.
-    await _record(conn, ChargerEventIn(kind="data_transfer", code=p["vendorId"], at=utcnow(), data=p))
-    return {"status": "UnknownVendorId"}
-
-
 @router.on("DiagnosticsStatusNotification")
 async def diagnostics_status(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="diagnostics_status", code=p["status"], at=utcnow(), data=p))
+    await record(conn, ChargerEventIn(kind="diagnostics_status", code=p["status"], at=utcnow(), data=p))
     return {}
 
 
-@router.on("FirmwareStatusNotification")
-async def firmware_status(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="firmware_status", code=p["status"], at=utcnow(), data=p))
-    return {}
-
-
-async def _record(conn: Connection, event: ChargerEventIn) -> None:
-    await conn.domain.telemetry.record_event(conn.charger, event)
-
-
-# The 1.6 security extension (whitepaper edition 2) messages a charger may send.
-@router.on("SecurityEventNotification")
-async def security_event(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="security_event", code=p["type"], at=parse_utc(p["timestamp"]), data=p))
-    return {}
-
-
-@router.on("LogStatusNotification")
-async def log_status(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="log_status", code=p["status"], at=utcnow(), data=p))
-    return {}
-
-
-@router.on("SignedFirmwareStatusNotification")
-async def signed_firmware_status(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="firmware_status", code=p["status"], at=utcnow(), data=p))
-    return {}
+event_log.register(router)
+# The 1.6 security extension (whitepaper edition 2) reports signed-firmware progress the same way.
+router.on("SignedFirmwareStatusNotification")(event_log.firmware_status)

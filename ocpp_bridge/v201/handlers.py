@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.chargers.types import BootInfo, ChargerEventIn, StatusReport
-from app.core.database import utcnow
 from app.sessions.types import AuthInfo, MeterReport, Sample, TransactionEventIn
+from ocpp_bridge import event_log
 from ocpp_bridge.boot_config import push_boot_config
 from ocpp_bridge.common import iso, parse_utc, sample
 from ocpp_bridge.connection import Connection, Router
+from ocpp_bridge.event_log import record
 from ocpp_bridge.protocol import Version
 
 router = Router(Version.V201)
@@ -136,33 +137,8 @@ async def notify_event(conn: Connection, p: Payload) -> Payload:
 
 @router.on("NotifyReport")
 async def notify_report(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="report", code=str(p["requestId"]), at=parse_utc(p["generatedAt"]), data=p))
+    await record(conn, ChargerEventIn(kind="report", code=str(p["requestId"]), at=parse_utc(p["generatedAt"]), data=p))
     return {}
 
 
-@router.on("SecurityEventNotification")
-async def security_event(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="security_event", code=p["type"], at=parse_utc(p["timestamp"]), data=p))
-    return {}
-
-
-@router.on("LogStatusNotification")
-async def log_status(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="log_status", code=p["status"], at=utcnow(), data=p))
-    return {}
-
-
-@router.on("FirmwareStatusNotification")
-async def firmware_status(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="firmware_status", code=p["status"], at=utcnow(), data=p))
-    return {}
-
-
-@router.on("DataTransfer")
-async def data_transfer(conn: Connection, p: Payload) -> Payload:
-    await _record(conn, ChargerEventIn(kind="data_transfer", code=p["vendorId"], at=utcnow(), data=p))
-    return {"status": "UnknownVendorId"}
-
-
-async def _record(conn: Connection, event: ChargerEventIn) -> None:
-    await conn.domain.telemetry.record_event(conn.charger, event)
+event_log.register(router)
