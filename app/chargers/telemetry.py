@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from app.chargers.events import (
     ChargerBooted,
@@ -29,7 +28,7 @@ from app.chargers.service import ChargerRef
 from app.chargers.types import BootInfo, BootResult, ChargerEventIn, StatusReport
 from app.core.batching import GroupCommit, Write
 from app.core.bus import Bus, Event
-from app.core.database import new_id, utcnow
+from app.core.database import insert_or_ignore, new_id, utcnow
 
 # Core tables: the hot path skips the ORM's unit of work.
 cp_t = cast(Table, ChargePoint.__table__)
@@ -37,10 +36,6 @@ ev_t = cast(Table, ChargerEvent.__table__)
 evse_t = cast(Table, Evse.__table__)
 conn_t = cast(Table, Connector.__table__)
 hist_t = cast(Table, ConnectorStatusChange.__table__)
-
-
-def insert_or_ignore(dialect: str, table: Any) -> Any:
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).on_conflict_do_nothing()
 
 
 class _Statements:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import msgspec
 
@@ -138,7 +138,3 @@ def create_bus(url: str | None) -> Bus:
     if url is None:
         return InProcessBus()
     raise ValueError(f"unsupported bus URL {url!r}")
-
-
-def encode(obj: Any) -> bytes:
-    return msgspec.json.encode(obj)

@@ -99,11 +99,14 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-def insert_ignoring_duplicates(db: AsyncSession, table: Any) -> Any:
+def insert_or_ignore(dialect: str, table: Any) -> Any:
     """An INSERT that skips rows violating a unique constraint (retries, replays)."""
-    dialect = db.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    return stmt.on_conflict_do_nothing()
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table).on_conflict_do_nothing()
+
+
+def insert_ignoring_duplicates(db: AsyncSession, table: Any) -> Any:
+    """``insert_or_ignore`` for the dialect ``db`` is bound to."""
+    return insert_or_ignore(db.get_bind().dialect.name, table)
 
 
 class Counter(Base):

@@ -14,10 +14,9 @@ from typing import Any, cast
 from sqlalchemy import BindParameter, Table, and_, bindparam, case, or_, select, update
 
 from app.chargers.service import ChargerRef
-from app.chargers.telemetry import insert_or_ignore
 from app.core.batching import GroupCommit, Write
 from app.core.bus import Bus, Event
-from app.core.database import utcnow
+from app.core.database import insert_or_ignore, utcnow
 from app.sessions.events import MeterSampled, TransactionUpdated
 from app.sessions.models import MeterSample, Transaction
 from app.sessions.types import MeterReport
