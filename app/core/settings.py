@@ -6,7 +6,7 @@ No other module reads ``os.environ``: tests build their own Settings.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,12 +82,54 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StripeSettings:
+    secret_key: str
+    webhook_secret: str
+    publishable_key: str = ""
+    # None: api.stripe.com. Tests point it at localstripe on loopback.
+    api_base: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdyenSettings:
+    api_key: str
+    merchant_account: str
+    hmac_key: str  # hex, from the webhook's configuration in the Customer Area
+    client_key: str = ""
+    environment: str = "test"  # test | live
+    live_url_prefix: str = ""  # live only: the [random]-[company] prefix Adyen assigns
+    # Overrides of the Checkout API and report download base URLs (tests: a fake on loopback).
+    checkout_url: str | None = None
+    report_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSettings:
+    stripe: StripeSettings | None = None
+    adyen: AdyenSettings | None = None
+    # The PSP of operators not named in ``provider_by_operator``; None: the one configured.
+    default_provider: str | None = None
+    # "SE*LAD" (country code * party id) -> "stripe" | "adyen".
+    provider_by_operator: Mapping[str, str] = field(default_factory=dict)
+    # A notification whose signature is older than this is refused (Stripe's own default).
+    webhook_tolerance_s: int = 300
+
+    def provider_for(self, operator_key: str) -> str | None:
+        """The PSP that takes payments for an operator ("SE*LAD"), or None: none configured."""
+        name = self.provider_by_operator.get(operator_key) or self.default_provider
+        if name is None:
+            name = "stripe" if self.stripe is not None else "adyen" if self.adyen is not None else None
+        return name
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     bus: BusSettings = field(default_factory=BusSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -172,6 +214,8 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"LADDNAT_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
+        payments = _payment_settings(get, positive_int)
+
         http_host = get("LADDNAT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
         http_port = port("LADDNAT_HTTP_PORT", 8000)
         return cls(
@@ -198,5 +242,74 @@ class Settings:
                 access_token_ttl_s=positive_int("LADDNAT_ACCESS_TOKEN_TTL_S", 900),
                 refresh_token_ttl_s=positive_int("LADDNAT_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
             ),
+            payments=payments,
             log_level=log_level,
         )
+
+
+def _payment_settings(
+    get: Callable[[str, str | None], str | None], positive_int: Callable[[str, int], int]
+) -> PaymentSettings:
+    """The PSPs configured by ``LADDNAT_STRIPE_*`` / ``LADDNAT_ADYEN_*``; a PSP is on when its
+    secret key is set, and then its webhook secret is required too."""
+    stripe = None
+    if get("LADDNAT_STRIPE_SECRET_KEY", None) is not None:
+        webhook_secret = get("LADDNAT_STRIPE_WEBHOOK_SECRET", None)
+        if webhook_secret is None:
+            raise SettingsError("LADDNAT_STRIPE_WEBHOOK_SECRET is required when LADDNAT_STRIPE_SECRET_KEY is set")
+        stripe = StripeSettings(
+            secret_key=get("LADDNAT_STRIPE_SECRET_KEY", None) or "",
+            webhook_secret=webhook_secret,
+            publishable_key=get("LADDNAT_STRIPE_PUBLISHABLE_KEY", "") or "",
+            api_base=get("LADDNAT_STRIPE_API_BASE", None),
+        )
+    adyen = None
+    if get("LADDNAT_ADYEN_API_KEY", None) is not None:
+        for required in ("LADDNAT_ADYEN_MERCHANT_ACCOUNT", "LADDNAT_ADYEN_HMAC_KEY"):
+            if get(required, None) is None:
+                raise SettingsError(f"{required} is required when LADDNAT_ADYEN_API_KEY is set")
+        hmac_key = get("LADDNAT_ADYEN_HMAC_KEY", None) or ""
+        try:
+            bytes.fromhex(hmac_key)
+        except ValueError:
+            raise SettingsError("LADDNAT_ADYEN_HMAC_KEY must be the hex key from the Customer Area") from None
+        environment = (get("LADDNAT_ADYEN_ENVIRONMENT", "test") or "test").lower()
+        if environment not in {"test", "live"}:
+            raise SettingsError(f"LADDNAT_ADYEN_ENVIRONMENT={environment!r}: use test or live")
+        prefix = get("LADDNAT_ADYEN_LIVE_URL_PREFIX", "") or ""
+        if environment == "live" and not prefix:
+            raise SettingsError("LADDNAT_ADYEN_LIVE_URL_PREFIX is required when LADDNAT_ADYEN_ENVIRONMENT=live")
+        adyen = AdyenSettings(
+            api_key=get("LADDNAT_ADYEN_API_KEY", None) or "",
+            merchant_account=get("LADDNAT_ADYEN_MERCHANT_ACCOUNT", None) or "",
+            hmac_key=hmac_key,
+            client_key=get("LADDNAT_ADYEN_CLIENT_KEY", "") or "",
+            environment=environment,
+            live_url_prefix=prefix,
+            checkout_url=get("LADDNAT_ADYEN_CHECKOUT_URL", None),
+            report_url=get("LADDNAT_ADYEN_REPORT_URL", None),
+        )
+    configured = {"stripe": stripe, "adyen": adyen}
+
+    def provider(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in configured:
+            raise SettingsError(f"{name}: {raw!r} is not a payment provider (stripe or adyen)")
+        if configured[value] is None:
+            raise SettingsError(f"{name}: {value} is chosen but LADDNAT_{value.upper()}_* is not configured")
+        return value
+
+    default = get("LADDNAT_PAYMENT_PROVIDER", None)
+    by_operator: dict[str, str] = {}
+    for item in filter(None, (get("LADDNAT_PAYMENT_PROVIDERS", "") or "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or len(key.strip()) != 6 or key.strip()[2] != "*":
+            raise SettingsError(f"LADDNAT_PAYMENT_PROVIDERS: {item!r} is not OPERATOR=PROVIDER (e.g. SE*LAD=adyen)")
+        by_operator[key.strip().upper()] = provider("LADDNAT_PAYMENT_PROVIDERS", value)
+    return PaymentSettings(
+        stripe=stripe,
+        adyen=adyen,
+        default_provider=provider("LADDNAT_PAYMENT_PROVIDER", default) if default is not None else None,
+        provider_by_operator=by_operator,
+        webhook_tolerance_s=positive_int("LADDNAT_PAYMENT_WEBHOOK_TOLERANCE_S", 300),
+    )
