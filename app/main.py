@@ -26,6 +26,10 @@ from app.core.metrics import render
 from app.core.settings import Settings
 from app.drivers.controllers import AuthController, IdTokenController, MeController
 from app.sessions.controllers import TransactionController
+from app.sessions.paid import PaymentWorker
+from app.tariffs.controllers import TariffAssignmentController, TariffController
+from payments.controllers import PaymentController, WebhookController
+from payments.registry import Providers
 
 API_TITLE = "Laddnät API"
 API_VERSION = "0.1.0"
@@ -82,7 +86,13 @@ async def metrics() -> Response[bytes]:
     return Response(body, media_type=content_type)
 
 
-def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bus | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    engine: AsyncEngine | None = None,
+    bus: Bus | None = None,
+    providers: Providers | None = None,
+) -> Litestar:
     """The API over ``engine`` and ``bus``; what it creates itself it also closes.
 
     A given bus is the caller's to start and close (the bridge may share it).
@@ -90,14 +100,20 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bu
     own_engine, own_bus = engine is None, bus is None
     db_engine = engine if engine is not None else create_engine(settings.db)
     app_bus = bus if bus is not None else create_bus(settings.bus.url)
+    maker = create_sessionmaker(db_engine)
+    psps = providers if providers is not None else Providers(settings.payments)
+    payment_worker = PaymentWorker(maker, app_bus, psps, settings)
+    payment_worker.subscribe()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if own_bus:
             await app_bus.start()
+        await payment_worker.start()
         try:
             yield
         finally:
+            await payment_worker.close()
             if own_bus:
                 await app_bus.close()
             if own_engine:
@@ -111,12 +127,24 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bu
             LocationController,
             TransactionController,
             IdTokenController,
+            PaymentController,
+            TariffController,
+            TariffAssignmentController,
         ],
         guards=[requires_operator],
         security=BEARER_SECURITY,
     )
     app = Litestar(
-        route_handlers=[healthz, readyz, metrics, AuthController, MeController, UploadController, operator],
+        route_handlers=[
+            healthz,
+            readyz,
+            metrics,
+            AuthController,
+            MeController,
+            UploadController,
+            WebhookController,
+            operator,
+        ],
         dependencies={
             "db": Provide(provide_db),
             "current_user": Provide(provide_current_user),
@@ -135,8 +163,10 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None, bus: Bu
             {
                 "settings": settings,
                 "engine": db_engine,
-                "sessionmaker": create_sessionmaker(db_engine),
+                "sessionmaker": maker,
                 "bus": app_bus,
+                "providers": psps,
+                "payment_worker": payment_worker,
             }
         ),
         lifespan=[lifespan],

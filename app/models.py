@@ -14,6 +14,8 @@ from app.core.database import Base
 from app.drivers.models import IdToken, RefreshToken, User
 from app.operators.models import Operator
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
+from app.tariffs.models import Tariff, TariffAssignment
+from payments.models import FleetAccount, FleetToken, Invoice, Payment, PaymentTransition, Refund, WebhookEvent
 
 __all__ = [
     "Base",
@@ -24,12 +26,21 @@ __all__ = [
     "ConnectorStatusChange",
     "DiagnosticsFile",
     "Evse",
+    "FleetAccount",
+    "FleetToken",
     "IdToken",
+    "Invoice",
     "Location",
     "MeterSample",
     "Operator",
+    "Payment",
+    "PaymentTransition",
     "RefreshToken",
+    "Refund",
+    "Tariff",
+    "TariffAssignment",
     "Transaction",
     "TransactionEventSeen",
     "User",
+    "WebhookEvent",
 ]

@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--heartbeat", type=int, default=120, help="heartbeat interval the bridge gives the idle chargers (s)"
     )
-    p.add_argument("--concurrency", type=int, default=16, help="handshakes in flight per worker while connecting")
+    p.add_argument("--concurrency", type=int, default=48, help="handshakes in flight per worker while connecting")
     p.add_argument("--open-timeout", type=float, default=30.0, help="a charger's TCP + upgrade + boot timeout (s)")
     p.add_argument("--connect-timeout", type=float, help="deadline for connecting all chargers (default 110 s)")
     p.add_argument("--storm-timeout", type=float, help="deadline for the reconnect storm (default 60 s)")

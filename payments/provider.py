@@ -98,6 +98,9 @@ class ProviderEvent(msgspec.Struct, frozen=True, kw_only=True):
     raw_type: str  # Stripe event type / Adyen eventCode (+ success)
     payment_id: uuid.UUID | None  # ours, from metadata / merchantReference
     provider_ref: str | None  # PaymentIntent id / the authorisation's pspReference
+    # A refund's (or other modification's) own id: Stripe re_..., Adyen the modification's
+    # pspReference; matches ``Outcome.action_ref`` of the call that asked for it.
+    action_ref: str | None = None
     amount_minor: int | None = None
     currency: str | None = None
     occurred_at: datetime | None = None

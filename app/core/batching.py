@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -44,9 +45,11 @@ class GroupCommit:
         self.maker = maker
         self.max_units = max_units
         self.workers = workers
-        self._queue: list[tuple[Unit, asyncio.Future[None]]] = []
+        # A deque: in a reconnect storm thousands of units wait, and slicing a list per
+        # batch would copy them all each time.
+        self._queue: deque[tuple[Unit, asyncio.Future[None]]] = deque()
         self._wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, unit: Unit) -> None:
         """Return once ``unit`` is committed; raise if it could not be."""
@@ -55,24 +58,27 @@ class GroupCommit:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((unit, future))
         self._wakeup.set()
-        if not self._tasks or any(t.done() for t in self._tasks):
-            self._tasks = [t for t in self._tasks if not t.done()]
-            while len(self._tasks) < self.workers:
-                self._tasks.append(asyncio.create_task(self._run(), name="group-commit"))
+        # Writers run until closed; one that died (its set entry is gone) is replaced here.
+        while len(self._tasks) < self.workers:
+            task = asyncio.create_task(self._run(), name="group-commit")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         await future
 
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
 
     async def _run(self) -> None:
         while True:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            batch, self._queue = self._queue[: self.max_units], self._queue[self.max_units :]
+            queue = self._queue
+            batch = [queue.popleft() for _ in range(min(self.max_units, len(queue)))]
             try:
                 await self._execute([unit for unit, _ in batch])
             except (SQLAlchemyError, OSError) as err:

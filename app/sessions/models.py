@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Float,
     ForeignKey,
@@ -59,6 +61,14 @@ class Transaction(Base):
     offline: Mapped[bool] = mapped_column(default=False)
     remote_start_id: Mapped[int | None] = mapped_column(Integer)
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
+    # The tariff as it was when the session started (a later change never reprices it),
+    # and the price once the session ended (app/sessions/costs.py).
+    tariff_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cost_currency: Mapped[str | None] = mapped_column(String(3))
+    cost_minor: Mapped[int | None] = mapped_column(Integer)
+    cost_vat_minor: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    priced_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chargers.models import ChargePoint, ChargerEvent
 from app.chargers.service import ChargerRef
 from app.core.bus import Bus, Event
-from app.core.database import insert_ignoring_duplicates, next_number, utcnow
+from app.core.database import insert_ignoring_duplicates, new_id, next_number, utcnow
 from app.drivers.models import IdToken
 from app.sessions.errors import TransactionNotFound
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
@@ -31,6 +31,9 @@ from app.sessions.types import (
     StopRequest,
     TransactionEventIn,
 )
+from app.tariffs.service import TariffService
+from payments.models import Payment
+from payments.state import CREATED, HOLDING
 
 # Token types a charger uses when nobody was asked (free vend, a local key switch).
 UNCHECKED_TOKEN_TYPES = frozenset({"NoAuthorization"})
@@ -51,29 +54,63 @@ class TransactionService:
 
     # -- tokens --------------------------------------------------------------------
 
-    async def authorize(self, token: str, token_type: str | None = None) -> AuthInfo:
+    async def authorize(
+        self, token: str, token_type: str | None = None, *, for_tx: uuid.UUID | None = None
+    ) -> AuthInfo:
+        """``for_tx``: the transaction this token is being used in, if known (a resent start,
+        a stop): a payment's token is still good for its own session."""
         if token_type in UNCHECKED_TOKEN_TYPES:
             return AuthInfo(status="Accepted")
         row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
         if row is None:
-            return AuthInfo(status="Unknown")
+            return await self._authorize_payment_token(token, for_tx)
         if row.status == "Accepted" and row.expires_at is not None and row.expires_at <= self.clock():
             return AuthInfo(status="Expired", expires_at=row.expires_at, group_token=row.group_token)
         return AuthInfo(status=row.status, expires_at=row.expires_at, group_token=row.group_token)
+
+    async def _authorize_payment_token(self, token: str, for_tx: uuid.UUID | None) -> AuthInfo:
+        """The one-session token of a card payment (sent with the remote start): good for
+        one session while its hold is on the card; a second session with it is refused."""
+        payment = await self.db.scalar(select(Payment).where(Payment.id_token == token))
+        if payment is None:
+            return AuthInfo(status="Unknown")
+        if payment.status == CREATED:
+            return AuthInfo(status="Invalid")  # the hold is not in place yet
+        if payment.transaction_id is not None and payment.transaction_id != for_tx:
+            return AuthInfo(status="ConcurrentTx")
+        if payment.status in HOLDING or payment.transaction_id is not None:
+            return AuthInfo(status="Accepted")
+        return AuthInfo(status="Expired")
+
+    async def _attach_tariff(self, charger: ChargerRef, tx: Transaction) -> None:
+        """Give a new session its tariff snapshot: the paid one's from its payment (the
+        price the driver saw), otherwise the EVSE's tariff now. Links the payment too."""
+        if tx.id_token:
+            payment = await self.db.scalar(
+                select(Payment).where(Payment.id_token == tx.id_token, Payment.transaction_id.is_(None))
+            )
+            if payment is not None and payment.status in HOLDING:
+                payment.transaction_id = tx.id
+                tx.tariff_snapshot = payment.tariff_snapshot
+                return
+        if tx.tariff_snapshot is None:
+            terms = await TariffService(self.db, self.bus).resolve_for(charger.id, tx.evse_number)
+            tx.tariff_snapshot = TariffService.snapshot(terms) if terms is not None else None
 
     # -- OCPP 1.6 ------------------------------------------------------------------
 
     async def start(self, charger: ChargerRef, req: StartRequest) -> Started:
         """Open a transaction, or return the one this same start already opened."""
         key = start_key(req)
-        auth = await self.authorize(req.token)
         existing = await self._by_start_key(charger, key)
+        auth = await self.authorize(req.token, for_tx=existing.id if existing is not None else None)
         if existing is not None:
             number = existing.number
             await self.db.rollback()
             return Started(number=number, auth=auth)
         number = await next_number(self.db, "transaction")
         tx = Transaction(
+            id=new_id(),
             number=number,
             charge_point_id=charger.id,
             charger_transaction_id=str(number),
@@ -91,6 +128,7 @@ class TransactionService:
         self.db.add(tx)
         try:
             await self.db.flush()
+            await self._attach_tariff(charger, tx)
         except IntegrityError:
             # The same start on a second socket won the race: answer with its number.
             await self.db.rollback()
@@ -104,10 +142,10 @@ class TransactionService:
 
     async def stop(self, charger: ChargerRef, req: StopRequest) -> AuthInfo | None:
         """Close a 1.6 transaction. A repeated stop changes nothing and is accepted again."""
-        auth = await self.authorize(req.token) if req.token else None
         tx = await self.db.scalar(
             select(Transaction).where(Transaction.charge_point_id == charger.id, Transaction.number == req.number)
         )
+        auth = await self.authorize(req.token, for_tx=tx.id if tx is not None else None) if req.token else None
         if tx is None:
             # Accept anyway, or the charger retries forever; keep it for the operators.
             self.db.add(
@@ -139,16 +177,21 @@ class TransactionService:
 
     async def transaction_event(self, charger: ChargerRef, ev: TransactionEventIn) -> AuthInfo | None:
         """Apply a TransactionEvent once; tolerant of repeats, gaps and any order."""
-        auth = await self.authorize(ev.token, ev.token_type) if ev.token else None
         tx = await self.db.scalar(
             select(Transaction).where(
                 Transaction.charge_point_id == charger.id,
                 Transaction.charger_transaction_id == ev.charger_transaction_id,
             )
         )
+        auth = (
+            await self.authorize(ev.token, ev.token_type, for_tx=tx.id if tx is not None else None)
+            if ev.token
+            else None
+        )
         created = tx is None
         if tx is None:
             tx = Transaction(
+                id=new_id(),
                 number=await next_number(self.db, "transaction"),
                 charge_point_id=charger.id,
                 charger_transaction_id=ev.charger_transaction_id,
@@ -171,8 +214,11 @@ class TransactionService:
             tx.evse_number = ev.evse
         if ev.connector and ev.event_type == "Started":
             tx.connector_number = ev.connector
+        token_before = tx.id_token
         if ev.token and (tx.id_token is None or ev.event_type == "Started"):
             tx.id_token, tx.id_token_type = ev.token, ev.token_type
+        if created or tx.id_token != token_before:
+            await self._attach_tariff(charger, tx)
         if ev.event_type == "Started" or ev.at < tx.started_at:
             tx.started_at = min(tx.started_at, ev.at)
         tx.offline = tx.offline or ev.offline

@@ -1,0 +1,363 @@
+"""Paid sessions: the hold, the remote start, the stop at the hold limit and the exact capture.
+
+``PaidSessionService`` is what the driver app and the web checkout call. ``PaymentWorker``
+runs beside the API: it reacts to transaction and payment events at once, and a sweeper
+repeats whatever an event could not finish (a crash, a PSP timeout, an API process that
+did not see the bridge's event), so every session ends captured or released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.chargers.command_service import CommandService
+from app.chargers.models import ChargePoint, Evse
+from app.core.bus import Bus, Event
+from app.core.database import utcnow
+from app.core.errors import Conflict, DomainError
+from app.core.settings import Settings
+from app.sessions.costs import cost_so_far, price_ended
+from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
+from app.sessions.models import Transaction
+from payments import state
+from payments.events import PaymentAuthorised
+from payments.models import Payment
+from payments.registry import Providers
+from payments.service import PaymentService, SavedCard
+
+log = logging.getLogger("laddnat.payments")
+
+
+class StartFailed(Conflict):
+    code = "session.start_failed"
+    title = "The charger did not start the session; the hold is released"
+
+
+class HoldLimitReached(Event, frozen=True, kw_only=True):
+    """A paid session was stopped because its cost reached the hold: tell the driver why."""
+
+    subject: ClassVar[str] = "payment.hold_limit_reached"
+    payment_id: uuid.UUID
+    transaction_id: uuid.UUID
+    cost_minor: int
+    hold_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class PaidSessionSettings:
+    # A held payment whose charger has not started a session by then is released.
+    start_timeout_s: float = 180.0
+    sweep_interval_s: float = 10.0
+    # Stop when the cost so far plus this many seconds more at the current rate (or 2 %
+    # of the hold, whichever is more) reaches the hold: the stop itself takes a moment.
+    stop_lookahead_s: float = 60.0
+    check_every_s: float = 5.0
+
+
+class PaidSessionService:
+    def __init__(
+        self,
+        db: AsyncSession,
+        bus: Bus,
+        providers: Providers,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.settings = settings
+        self.clock = clock
+        self.payments = PaymentService(db, bus, providers, clock=clock)
+
+    async def start(
+        self,
+        evse_id: uuid.UUID,
+        *,
+        user_id: uuid.UUID | None = None,
+        payer_email: str | None = None,
+        saved_card: SavedCard | None = None,
+        return_url: str | None = None,
+    ) -> Payment:
+        """Place the hold; once it is on the card, ask the charger to start.
+
+        A saved card is held at once and the remote start is sent before this returns
+        (StartFailed and a released hold if the charger refuses). Otherwise the payment
+        waits for the shopper in the PSP's element, and the start follows its notification.
+        """
+        payment = await self.payments.open_hold(
+            evse_id, user_id=user_id, payer_email=payer_email, saved_card=saved_card, return_url=return_url
+        )
+        if payment.status == state.AUTHORISED:
+            await self.remote_start(payment.id)
+            payment = await self.payments.get(payment.id)
+        return payment
+
+    async def remote_start(self, payment_id: uuid.UUID) -> None:
+        """Send the remote start for an authorised payment, once (a claim on the row)."""
+        claimed = await self.db.execute(
+            update(Payment)
+            .where(
+                Payment.id == payment_id,
+                Payment.status == state.AUTHORISED,
+                Payment.start_requested_at.is_(None),
+            )
+            .values(start_requested_at=self.clock())
+            .returning(Payment.evse_id, Payment.id_token)
+        )
+        row = claimed.one_or_none()
+        await self.db.commit()
+        if row is None:
+            return
+        evse = await self.db.get(Evse, row.evse_id)
+        assert evse is not None
+        commands = CommandService(
+            self.db,
+            self.bus,
+            public_base_url=self.settings.http.public_base_url,
+            timeout_s=self.settings.ocpp.command_timeout_s,
+            clock=self.clock,
+        )
+        try:
+            entry = await commands.send(
+                evse.charge_point_id,
+                "remote-start",
+                {"idToken": row.id_token, "evse": evse.evse_number},
+                origin="payment",
+            )
+        except DomainError as err:
+            await self.payments.release(payment_id, f"remote start failed: {err.code}")
+            raise StartFailed(f"the charger did not start ({err.code}); the hold is released") from err
+        status = (entry.answer or {}).get("status")
+        if status != "Accepted":
+            await self.payments.release(payment_id, f"remote start {status}")
+            raise StartFailed(f"the charger answered {status}; the hold is released")
+
+
+class PaymentWorker:
+    """Runs beside the API: events first, the sweeper for whatever they missed."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        providers: Providers,
+        settings: Settings,
+        paid: PaidSessionSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.maker = maker
+        self.bus = bus
+        self.providers = providers
+        self.settings = settings
+        self.paid = paid or PaidSessionSettings()
+        self.clock = clock
+        # Running paid sessions by (charger identity, transaction number): meter events of
+        # every other session cost a dict lookup, not a query.
+        self._watched: dict[tuple[str, int], uuid.UUID] = {}
+        self._last_check: dict[uuid.UUID, tuple[datetime, int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup = asyncio.Event()
+
+    def subscribe(self) -> None:
+        self.bus.subscribe(PaymentAuthorised.subject, self._on_authorised)
+        self.bus.subscribe(TransactionStarted.subject, self._on_started)
+        self.bus.subscribe(TransactionEnded.subject, self._on_ended)
+        self.bus.subscribe(TransactionUpdated.subject, self._on_progress)
+        self.bus.subscribe(MeterSampled.subject, self._on_progress)
+
+    async def start(self) -> None:
+        await self._load_watched()
+        self._task = asyncio.create_task(self._sweep_forever(), name="payment-sweeper")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self) -> None:
+        """Sweep now (a webhook arrived, a test wants it)."""
+        self._wakeup.set()
+
+    # -- events ----------------------------------------------------------------------
+
+    async def _on_authorised(self, event: Event) -> None:
+        assert isinstance(event, PaymentAuthorised)
+        async with self.maker() as db:
+            try:
+                await self._paid_sessions(db).remote_start(event.payment_id)
+            except StartFailed as err:
+                log.info("payment %s: %s", event.payment_id, err.detail)
+
+    async def _on_started(self, event: Event) -> None:
+        assert isinstance(event, TransactionStarted)
+        async with self.maker() as db:
+            payment_id = await db.scalar(select(Payment.id).where(Payment.transaction_id == event.transaction_id))
+        if payment_id is not None:
+            self._watched[(event.identity, event.number)] = payment_id
+
+    async def _on_ended(self, event: Event) -> None:
+        assert isinstance(event, TransactionEnded)
+        self._watched.pop((event.identity, event.number), None)
+        await self.settle_transaction(event.transaction_id)
+
+    async def _on_progress(self, event: Event) -> None:
+        number = event.number if isinstance(event, TransactionUpdated) else getattr(event, "transaction_number", None)
+        identity = getattr(event, "identity", None)
+        if number is None or identity is None:
+            return
+        payment_id = self._watched.get((identity, number))
+        if payment_id is None:
+            return
+        last = self._last_check.get(payment_id)
+        now = self.clock()
+        if last is not None and (now - last[0]).total_seconds() < self.paid.check_every_s:
+            return
+        await self.check_hold_limit(payment_id)
+
+    # -- the work --------------------------------------------------------------------
+
+    async def settle_transaction(self, transaction_id: uuid.UUID) -> None:
+        """Price an ended session; capture or release its payment if it has one."""
+        async with self.maker() as db:
+            tx = await db.get(Transaction, transaction_id)
+            if tx is None:
+                return
+            await price_ended(db, tx, self.clock())
+            await db.commit()
+            payments = PaymentService(db, self.bus, self.providers, clock=self.clock)
+            payment = await payments.for_transaction(transaction_id)
+            if payment is not None:
+                await payments.settle(payment.id)
+
+    async def check_hold_limit(self, payment_id: uuid.UUID) -> bool:
+        """Stop the session if its cost is about to pass the hold; True if a stop was sent."""
+        async with self.maker() as db:
+            payment = await db.get(Payment, payment_id)
+            if payment is None or payment.transaction_id is None or payment.limit_stop_at is not None:
+                return False
+            tx = await db.get(Transaction, payment.transaction_id)
+            if tx is None or tx.status != "active":
+                return False
+            now = self.clock()
+            price = await cost_so_far(db, tx, now)
+            if price is None:
+                return False
+            last = self._last_check.get(payment_id)
+            self._last_check[payment_id] = (now, price.total_minor)
+            rate = 0.0
+            if last is not None and now > last[0]:
+                rate = max(0.0, (price.total_minor - last[1]) / (now - last[0]).total_seconds())
+            headroom = max(payment.hold_minor * 0.02, rate * self.paid.stop_lookahead_s)
+            if price.total_minor + headroom < payment.hold_minor:
+                return False
+            claimed = await db.execute(
+                update(Payment)
+                .where(Payment.id == payment_id, Payment.limit_stop_at.is_(None))
+                .values(limit_stop_at=now)
+            )
+            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+                await db.rollback()
+                return False
+            await db.commit()
+            cp = await db.get(ChargePoint, tx.charge_point_id)
+            log.info(
+                "payment %s: cost %d of hold %d %s, stopping %s",
+                payment_id,
+                price.total_minor,
+                payment.hold_minor,
+                payment.currency,
+                cp.identity if cp else "?",
+            )
+            self.bus.publish(
+                HoldLimitReached(
+                    payment_id=payment_id,
+                    transaction_id=tx.id,
+                    cost_minor=price.total_minor,
+                    hold_minor=payment.hold_minor,
+                    currency=payment.currency,
+                )
+            )
+            try:
+                await self._commands(db).send(
+                    tx.charge_point_id, "remote-stop", {"transactionId": str(tx.id)}, origin="payment"
+                )
+            except DomainError as err:
+                # The charger will still be stopped by the capture cap: never more than the hold.
+                log.warning("payment %s: the remote stop at the hold limit failed: %s", payment_id, err.code)
+            return True
+
+    async def sweep(self) -> None:
+        """One pass: notifications not yet applied, ended sessions not yet settled, claims a
+        crash left behind, holds whose session never started."""
+        async with self.maker() as db:
+            payments = PaymentService(db, self.bus, self.providers, clock=self.clock)
+            for row_id in await payments.unprocessed_notifications():
+                await payments.process_notification(row_id)
+            for payment_id in await payments.due_for_settlement():
+                await payments.settle(payment_id, source="sweeper")
+            for payment_id in await payments.abandoned(self.paid.start_timeout_s):
+                await payments.release(payment_id, "the session did not start in time", source="sweeper")
+            for tx_id in await self._unpriced(db):
+                tx = await db.get(Transaction, tx_id)
+                if tx is not None:
+                    await price_ended(db, tx, self.clock())
+            await db.commit()
+
+    async def _unpriced(self, db: AsyncSession) -> list[uuid.UUID]:
+        rows = await db.scalars(
+            select(Transaction.id)
+            .where(
+                Transaction.status == "completed",
+                Transaction.tariff_snapshot.is_not(None),
+                Transaction.priced_at.is_(None),
+            )
+            .limit(100)
+        )
+        return list(rows)
+
+    async def _load_watched(self) -> None:
+        async with self.maker() as db:
+            rows = await db.execute(
+                select(ChargePoint.identity, Transaction.number, Payment.id)
+                .join(Transaction, Transaction.id == Payment.transaction_id)
+                .join(ChargePoint, ChargePoint.id == Transaction.charge_point_id)
+                .where(Transaction.status == "active", Payment.status.in_(state.HOLDING))
+            )
+            self._watched = {(identity, number): pid for identity, number, pid in rows}
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # keep sweeping: one bad payment must not stop the others
+                log.exception("payment sweep failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.paid.sweep_interval_s):
+                    await self._wakeup.wait()
+            self._wakeup.clear()
+
+    def _paid_sessions(self, db: AsyncSession) -> PaidSessionService:
+        return PaidSessionService(db, self.bus, self.providers, self.settings, clock=self.clock)
+
+    def _commands(self, db: AsyncSession) -> CommandService:
+        return CommandService(
+            db,
+            self.bus,
+            public_base_url=self.settings.http.public_base_url,
+            timeout_s=self.settings.ocpp.command_timeout_s,
+            clock=self.clock,
+        )
