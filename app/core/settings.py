@@ -113,6 +113,15 @@ class PaymentSettings:
     provider_by_operator: Mapping[str, str] = field(default_factory=dict)
     # A notification whose signature is older than this is refused (Stripe's own default).
     webhook_tolerance_s: int = 300
+    # A held payment whose charger has not started a session by then is released.
+    start_timeout_s: float = 180.0
+    # How often the payment sweeper retries what events could not finish.
+    sweep_interval_s: float = 10.0
+    # A running paid session's cost is checked against its hold at most this often; it is
+    # stopped when the cost so far plus ``stop_lookahead_s`` more at the current rate (or
+    # 2 % of the hold, whichever is more) reaches the hold.
+    hold_check_interval_s: float = 5.0
+    stop_lookahead_s: float = 60.0
 
     def provider_for(self, operator_key: str) -> str | None:
         """The PSP that takes payments for an operator ("SE*LAD"), or None: none configured."""
@@ -312,4 +321,6 @@ def _payment_settings(
         default_provider=provider("LADDNAT_PAYMENT_PROVIDER", default) if default is not None else None,
         provider_by_operator=by_operator,
         webhook_tolerance_s=positive_int("LADDNAT_PAYMENT_WEBHOOK_TOLERANCE_S", 300),
+        start_timeout_s=float(positive_int("LADDNAT_PAYMENT_START_TIMEOUT_S", 180)),
+        sweep_interval_s=float(positive_int("LADDNAT_PAYMENT_SWEEP_INTERVAL_S", 10)),
     )

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -26,9 +25,9 @@ from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.errors import Conflict, DomainError
 from app.core.settings import Settings
-from app.sessions.costs import cost_so_far, price_ended
+from app.sessions.costs import cost_so_far, price_ended, terms_of
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
-from app.sessions.models import Transaction
+from app.sessions.models import MeterSample, Transaction
 from payments import state
 from payments.events import PaymentAuthorised
 from payments.models import Payment
@@ -52,17 +51,6 @@ class HoldLimitReached(Event, frozen=True, kw_only=True):
     cost_minor: int
     hold_minor: int
     currency: str
-
-
-@dataclass(frozen=True)
-class PaidSessionSettings:
-    # A held payment whose charger has not started a session by then is released.
-    start_timeout_s: float = 180.0
-    sweep_interval_s: float = 10.0
-    # Stop when the cost so far plus this many seconds more at the current rate (or 2 %
-    # of the hold, whichever is more) reaches the hold: the stop itself takes a moment.
-    stop_lookahead_s: float = 60.0
-    check_every_s: float = 5.0
 
 
 class PaidSessionService:
@@ -154,7 +142,6 @@ class PaymentWorker:
         bus: Bus,
         providers: Providers,
         settings: Settings,
-        paid: PaidSessionSettings | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -162,12 +149,12 @@ class PaymentWorker:
         self.bus = bus
         self.providers = providers
         self.settings = settings
-        self.paid = paid or PaidSessionSettings()
+        self.paid = settings.payments
         self.clock = clock
         # Running paid sessions by (charger identity, transaction number): meter events of
         # every other session cost a dict lookup, not a query.
         self._watched: dict[tuple[str, int], uuid.UUID] = {}
-        self._last_check: dict[uuid.UUID, tuple[datetime, int]] = {}
+        self._last_check: dict[uuid.UUID, datetime] = {}
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
 
@@ -179,7 +166,7 @@ class PaymentWorker:
         self.bus.subscribe(MeterSampled.subject, self._on_progress)
 
     async def start(self) -> None:
-        await self._load_watched()
+        # In the background: an API whose database is down still starts (and says so on /readyz).
         self._task = asyncio.create_task(self._sweep_forever(), name="payment-sweeper")
 
     async def close(self) -> None:
@@ -223,8 +210,7 @@ class PaymentWorker:
         if payment_id is None:
             return
         last = self._last_check.get(payment_id)
-        now = self.clock()
-        if last is not None and (now - last[0]).total_seconds() < self.paid.check_every_s:
+        if last is not None and (self.clock() - last).total_seconds() < self.paid.hold_check_interval_s:
             return
         await self.check_hold_limit(payment_id)
 
@@ -256,12 +242,8 @@ class PaymentWorker:
             price = await cost_so_far(db, tx, now)
             if price is None:
                 return False
-            last = self._last_check.get(payment_id)
-            self._last_check[payment_id] = (now, price.total_minor)
-            rate = 0.0
-            if last is not None and now > last[0]:
-                rate = max(0.0, (price.total_minor - last[1]) / (now - last[0]).total_seconds())
-            headroom = max(payment.hold_minor * 0.02, rate * self.paid.stop_lookahead_s)
+            self._last_check[payment_id] = now
+            headroom = max(payment.hold_minor * 0.02, await self._next_minute_cost(db, tx))
             if price.total_minor + headroom < payment.hold_minor:
                 return False
             claimed = await db.execute(
@@ -299,6 +281,28 @@ class PaymentWorker:
                 # The charger will still be stopped by the capture cap: never more than the hold.
                 log.warning("payment %s: the remote stop at the hold limit failed: %s", payment_id, err.code)
             return True
+
+    async def _next_minute_cost(self, db: AsyncSession, tx: Transaction) -> float:
+        """What the next ``stop_lookahead_s`` may cost at the power the meter reports now,
+        at the tariff's dearest band: the stop must land before the hold is reached."""
+        terms = terms_of(tx)
+        if terms is None:
+            return 0.0
+        power_w = await db.scalar(
+            select(MeterSample.value)
+            .where(
+                MeterSample.transaction_id == tx.id,
+                MeterSample.measurand == "Power.Active.Import",
+                MeterSample.phase == "",
+            )
+            .order_by(MeterSample.sampled_at.desc())
+            .limit(1)
+        )
+        lookahead_s = self.paid.stop_lookahead_s
+        per_kwh = max([terms.price_per_kwh_minor, *(b.price_per_kwh_minor or 0 for b in terms.bands)])
+        per_minute = max([terms.price_per_minute_minor, *(b.price_per_minute_minor or 0 for b in terms.bands)])
+        kwh_ahead = max(0.0, power_w or 0.0) * lookahead_s / 3_600_000
+        return kwh_ahead * per_kwh + lookahead_s / 60 * per_minute
 
     async def sweep(self) -> None:
         """One pass: notifications not yet applied, ended sessions not yet settled, claims a
@@ -340,7 +344,14 @@ class PaymentWorker:
             self._watched = {(identity, number): pid for identity, number, pid in rows}
 
     async def _sweep_forever(self) -> None:
+        loaded = False
         while True:
+            if not loaded:
+                try:
+                    await self._load_watched()
+                    loaded = True
+                except Exception:
+                    log.exception("could not load the running paid sessions; retrying")
             try:
                 await self.sweep()
             except Exception:  # keep sweeping: one bad payment must not stop the others
