@@ -28,6 +28,7 @@ from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import AdyenSettings, HttpSettings, PaymentSettings, Settings, StripeSettings
+from app.drivers.service import UserService
 from app.main import create_app
 from app.operators.models import Operator
 from app.runner import _EmbeddedServer
@@ -273,6 +274,51 @@ async def test_stripe_saved_card_session_captures_the_exact_price(
         assert captured.method_last4 is None or captured.method_last4 == "4242"
     finally:
         await sim.close()
+
+
+async def operator_headers(stack: Stack) -> dict[str, str]:
+    email = f"ops-{uuid.uuid4().hex[:6]}@pay.test"
+    async with stack.maker() as db:
+        await UserService(db).create_user(email, "ops-password-123", "operator")
+    async with httpx.AsyncClient(base_url=stack.base_url) as http:
+        token = (await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})).json()
+    return {"Authorization": f"Bearer {token['accessToken']}"}
+
+
+async def test_refunds_through_the_api_never_exceed_the_capture(stack: Stack, stripe_settings: StripeSettings) -> None:
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    try:
+        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
+        linked = await eventually(lambda: _linked_transaction(stack, payment.id), "started")
+        await sim.send_meter_values(seconds=1200)
+        await stack.stop(linked)
+        captured = await eventually(lambda: _in_status(stack, payment.id, "captured"), "captured")
+    finally:
+        await sim.close()
+    headers = await operator_headers(stack)
+    path = f"/api/v1/operator/payments/{captured.id}/refunds"
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
+        too_much = await http.post(path, json={"amountMinor": captured.captured_minor + 1})
+        assert too_much.status_code == 422 and too_much.json()["field"] == "amountMinor"
+        unknown_field = await http.post(path, json={"amount": 1})
+        assert unknown_field.status_code in (400, 422)
+        part = await http.post(path, json={"amountMinor": 100, "reason": "slow charging"})
+        assert part.status_code == 201, part.text
+        assert part.json()["status"] == "succeeded"
+        rest = await http.post(path, json={})
+        assert rest.status_code == 201 and rest.json()["amountMinor"] == captured.captured_minor - 100
+        again = await http.post(path, json={"amountMinor": 1})
+        assert again.status_code == 409 and again.json()["code"] == "payment.refund_not_allowed"
+        detail = (await http.get(f"/api/v1/operator/payments/{captured.id}")).json()
+        assert detail["status"] == "refunded" and detail["refundedMinor"] == captured.captured_minor
+        assert [r["amountMinor"] for r in detail["refunds"]] == [100, captured.captured_minor - 100]
+        missing = await http.get(f"/api/v1/operator/payments/{uuid.uuid4()}")
+        assert missing.status_code == 404 and missing.json()["code"] == "payment.not_found"
+    intent = await asyncio.to_thread(
+        stripe_client(stripe_settings).v1.payment_intents.retrieve, captured.provider_ref, {"expand": ["latest_charge"]}
+    )
+    assert intent.amount_received == captured.captured_minor
 
 
 async def test_capture_notifications_twice_and_out_of_order_count_once(
