@@ -29,6 +29,7 @@ from app.sessions.controllers import TransactionController
 from app.sessions.paid import PaymentWorker
 from app.tariffs.controllers import TariffAssignmentController, TariffController
 from payments.controllers import PaymentController, WebhookController
+from payments.document_controllers import DOCUMENT_CONTROLLERS
 from payments.registry import Providers
 
 API_TITLE = "Laddnät API"
@@ -130,6 +131,7 @@ def create_app(
             PaymentController,
             TariffController,
             TariffAssignmentController,
+            *DOCUMENT_CONTROLLERS,
         ],
         guards=[requires_operator],
         security=BEARER_SECURITY,
