@@ -14,6 +14,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -23,7 +24,7 @@ import stripe
 import uvicorn
 from sqlalchemy import func, select
 
-from app.chargers.models import Evse, Location
+from app.chargers.models import ChargePoint, Evse, Location
 from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
@@ -271,7 +272,12 @@ async def test_stripe_saved_card_session_captures_the_exact_price(
         )
         assert intent.amount_received == captured.captured_minor
         assert stripe_proxy.upstream_count("POST", f"/v1/payment_intents/{captured.provider_ref}/capture") == 1
-        assert captured.method_last4 is None or captured.method_last4 == "4242"
+        receipt, revenue = await receipt_and_revenue(stack, captured, site)
+        assert receipt["capturedMinor"] == receipt["priceMinor"] == captured.captured_minor
+        assert receipt["methodLast4"] == "4242" and receipt["evseId"]
+        assert sum(v["netMinor"] + v["vatMinor"] for v in receipt["vat"]) == captured.captured_minor
+        assert revenue["capturedMinor"] == revenue["revenueMinor"] == captured.captured_minor
+        assert revenue["sessions"] == revenue["paidSessions"] == 1
     finally:
         await sim.close()
 
@@ -283,6 +289,36 @@ async def operator_headers(stack: Stack) -> dict[str, str]:
     async with httpx.AsyncClient(base_url=stack.base_url) as http:
         token = (await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})).json()
     return {"Authorization": f"Bearer {token['accessToken']}"}
+
+
+async def receipt_and_revenue(stack: Stack, payment: Payment, site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The paid session's receipt, and its location's row in today's revenue report."""
+    headers = await operator_headers(stack)
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
+        receipt = await http.get(f"/api/v1/operator/payments/{payment.id}/receipt")
+        assert receipt.status_code == 200, receipt.text
+        pdf = await http.get(f"/api/v1/operator/payments/{payment.id}/receipt.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        today = datetime.now(UTC).date()
+        report = await http.get(
+            "/api/v1/operator/reports/revenue",
+            params={
+                "from": today.isoformat() + "T00:00:00Z",
+                "to": (today + timedelta(days=1)).isoformat() + "T00:00:00Z",
+                "groupBy": "location",
+                "period": "day",
+            },
+        )
+        assert report.status_code == 200, report.text
+    async with stack.maker() as db:
+        location_id = await db.scalar(
+            select(Location.id)
+            .join(ChargePoint, ChargePoint.location_id == Location.id)
+            .where(ChargePoint.identity == site.identity)
+        )
+    rows = [row for row in report.json()["rows"] if row["groupId"] == str(location_id)]
+    assert len(rows) == 1, report.json()
+    return receipt.json(), rows[0]
 
 
 async def test_refunds_through_the_api_never_exceed_the_capture(stack: Stack, stripe_settings: StripeSettings) -> None:
@@ -488,6 +524,9 @@ async def test_adyen_drop_in_session_on_201_captures_the_exact_price(stack: Stac
         assert captured.method_brand and captured.method_last4
         confirmed = await eventually(lambda: _capture_confirmed(stack, payment.id), "Adyen's CAPTURE notification")
         assert confirmed.captured_minor == captured.captured_minor
+        receipt, revenue = await receipt_and_revenue(stack, confirmed, site)
+        assert receipt["capturedMinor"] == confirmed.captured_minor and receipt["methodLast4"] == "1111"
+        assert revenue["revenueMinor"] == confirmed.captured_minor and revenue["paidSessions"] == 1
     finally:
         await sim.close()
 
