@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
 
-from app.chargers.service import ChargerRef
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.chargers.service import ChargerCredentials, ChargerRef, ChargerService
+from app.core.bus import Bus
 
 
 class CredentialCache:
@@ -43,3 +47,43 @@ class CredentialCache:
         entry = self._entries.get(charger.identity)
         if entry is not None and entry[1].id == charger.id:
             self._entries[charger.identity] = (entry[0], charger, entry[2])
+
+
+class CredentialLookup:
+    """First-time handshakes share their database lookups: the identities waiting when the
+    lookup is free are fetched in one query. After a bridge restart every charger of the
+    city is a first-time handshake; one query each would hold the database (on SQLite, its
+    only connection) away from the writers answering the chargers already in."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, *, max_batch: int = 500) -> None:
+        self.maker = maker
+        self.bus = bus
+        self.max_batch = max_batch
+        self._waiting: dict[str, list[asyncio.Future[ChargerCredentials | None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def get(self, identity: str) -> ChargerCredentials | None:
+        """The charger's credentials, None if unknown; raises what the query raised."""
+        future: asyncio.Future[ChargerCredentials | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(identity, []).append(future)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="credential-lookup")
+        return await future
+
+    async def _run(self) -> None:
+        while self._waiting:
+            identities = list(self._waiting)[: self.max_batch]
+            batch = {identity: self._waiting.pop(identity) for identity in identities}
+            try:
+                async with self.maker() as db:
+                    found = await ChargerService(db, self.bus).credentials(identities)
+            except Exception as err:
+                for futures in batch.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(err)
+                continue
+            for identity, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(identity))

@@ -30,12 +30,13 @@ from websockets.typing import Subprotocol
 from app.chargers.commands import CommandReply, CommandRequest, subject_for
 from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
 from app.chargers.events import ChargerCredentialsChanged
-from app.chargers.service import ChargerRef
+from app.chargers.service import ChargerRef, check_credentials
 from app.core.bus import Bus, Event, RequestHandler
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
 from app.core.settings import OcppSettings
 from ocpp_bridge.commands import answer_status, build_call
 from ocpp_bridge.connection import CallFailed, Connection, Domain, Router, spawn
+from ocpp_bridge.credentials import CredentialLookup
 from ocpp_bridge.protocol import OcppError, Version
 from ocpp_bridge.v16.handlers import router as v16_router
 from ocpp_bridge.v201.handlers import router as v201_router
@@ -43,7 +44,7 @@ from ocpp_bridge.v201.handlers import router as v201_router
 log = logging.getLogger("laddnat.ocpp")
 
 PATH_PREFIX = "/ocpp/"
-ACCEPT_BURST = 128
+ACCEPT_BURST = 1024
 AUTH_CONCURRENCY = 8
 LISTEN_BACKLOG = 4096
 # Preference when a charger offers both.
@@ -80,6 +81,7 @@ class Bridge:
         self.connections: dict[str, Connection] = {}
         self.credentials = self.domain.credentials
         self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
+        self.lookup = CredentialLookup(maker, bus)
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
         self._server: Server | None = None
 
@@ -172,10 +174,11 @@ class Bridge:
             conn.charger = cached  # type: ignore[attr-defined]
             return None
         try:
-            # A storm of first-time handshakes must not take every pooled connection
-            # from the writers that answer the chargers already in.
-            async with self._auth_slots, self.domain.maker() as db:
-                charger = await self.domain.chargers(db).authenticate(identity, password)
+            found = await self.lookup.get(identity)
+            # Bounded: the hash runs in a small thread pool, and a storm of first-time
+            # handshakes would otherwise queue thousands of them at once.
+            async with self._auth_slots:
+                charger = await check_credentials(found, password)
         except ChargerNotFound:
             HANDSHAKES.labels("unknown_charger").inc()
             log.info("handshake refused: unknown charger", extra={"identity": identity[:48], "status": 404})

@@ -55,6 +55,23 @@ class ChargerRef(msgspec.Struct, frozen=True):
     boot_config_hash: str | None = None
 
 
+class ChargerCredentials(msgspec.Struct, frozen=True):
+    password_hash: str
+    ref: ChargerRef
+
+
+async def check_credentials(found: ChargerCredentials | None, password: str | None) -> ChargerRef:
+    """The charger, if ``password`` is its own; ChargerNotFound / ChargerAuthFailed if not.
+    The hash runs in the KDF thread pool: it is slow on purpose."""
+    if found is None:
+        raise ChargerNotFound()
+    if password is None:
+        raise ChargerAuthFailed("credentials required")
+    if not await in_kdf_pool(verify_charger_password, found.password_hash, password):
+        raise ChargerAuthFailed("wrong password")
+    return found.ref
+
+
 def evse_prefix(country: str, party: str, number: int) -> str:
     return f"{country}*{party}*E{number:04d}"
 
@@ -162,36 +179,45 @@ class ChargerService:
 
         Raises ChargerNotFound for an unknown identity, ChargerAuthFailed otherwise.
         """
-        row = (
-            await self.db.execute(
-                select(
-                    ChargePoint.id,
-                    ChargePoint.password_hash,
-                    ChargePoint.number,
-                    ChargePoint.registration_status,
-                    ChargePoint.boot_config_hash,
-                    Operator.country_code,
-                    Operator.party_id,
-                )
-                .outerjoin(Location, Location.id == ChargePoint.location_id)
-                .outerjoin(Operator, Operator.id == Location.operator_id)
-                .where(ChargePoint.identity == identity)
+        rows = await self.credentials([identity])
+        # Give the connection back before the deliberately slow hash: on SQLite it is the
+        # only one, and the writers answering connected chargers need it meanwhile.
+        await self.db.rollback()
+        return await check_credentials(rows.get(identity), password)
+
+    async def credentials(self, identities: Sequence[str]) -> dict[str, ChargerCredentials]:
+        """What checking these chargers' passwords needs, in one query (a storm of first
+        connections is looked up in batches: ocpp_bridge/credentials.py)."""
+        rows = await self.db.execute(
+            select(
+                ChargePoint.identity,
+                ChargePoint.id,
+                ChargePoint.password_hash,
+                ChargePoint.number,
+                ChargePoint.registration_status,
+                ChargePoint.boot_config_hash,
+                Operator.country_code,
+                Operator.party_id,
             )
-        ).one_or_none()
-        if row is None:
-            raise ChargerNotFound()
-        if password is None:
-            raise ChargerAuthFailed("credentials required")
-        ok = await in_kdf_pool(verify_charger_password, row.password_hash, password)
-        if not ok:
-            raise ChargerAuthFailed("wrong password")
-        return ChargerRef(
-            row.id,
-            identity,
-            evse_prefix=evse_prefix(row.country_code or DEFAULT_COUNTRY, row.party_id or DEFAULT_PARTY, row.number),
-            rejected=row.registration_status == "Rejected",
-            boot_config_hash=row.boot_config_hash,
+            .outerjoin(Location, Location.id == ChargePoint.location_id)
+            .outerjoin(Operator, Operator.id == Location.operator_id)
+            .where(ChargePoint.identity.in_(identities))
         )
+        return {
+            row.identity: ChargerCredentials(
+                password_hash=row.password_hash,
+                ref=ChargerRef(
+                    row.id,
+                    row.identity,
+                    evse_prefix=evse_prefix(
+                        row.country_code or DEFAULT_COUNTRY, row.party_id or DEFAULT_PARTY, row.number
+                    ),
+                    rejected=row.registration_status == "Rejected",
+                    boot_config_hash=row.boot_config_hash,
+                ),
+            )
+            for row in rows
+        }
 
     # -- helpers ----------------------------------------------------------------
 

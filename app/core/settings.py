@@ -118,10 +118,10 @@ class PaymentSettings:
     # How often the payment sweeper retries what events could not finish.
     sweep_interval_s: float = 10.0
     # A running paid session's cost is checked against its hold at most this often; it is
-    # stopped when the cost so far plus ``stop_lookahead_s`` more at the current rate (or
-    # 2 % of the hold, whichever is more) reaches the hold.
+    # stopped when the cost so far plus ``stop_lookahead_s`` more at the current power (or
+    # 2 % of the hold, whichever is more) reaches the hold: two meter intervals of 60 s.
     hold_check_interval_s: float = 5.0
-    stop_lookahead_s: float = 60.0
+    stop_lookahead_s: float = 120.0
 
     def provider_for(self, operator_key: str) -> str | None:
         """The PSP that takes payments for an operator ("SE*LAD"), or None: none configured."""

@@ -34,7 +34,7 @@ from app.main import create_app
 from app.operators.models import Operator
 from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
-from app.sessions.paid import PaidSessionService, StartFailed
+from app.sessions.paid import PaidSessionService, PaymentWorker, StartFailed
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
 from ocpp_bridge.server import Bridge, create_bridge
@@ -84,6 +84,7 @@ class Stack:
     bridge: Bridge
     providers: Providers
     port: int
+    worker: PaymentWorker
 
     @property
     def ocpp_url(self) -> str:
@@ -163,7 +164,7 @@ class Stack:
             )
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = 15.0) -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = 30.0) -> T:
     """Poll ``probe`` until it returns something truthy (the system works in the background)."""
     async with asyncio.timeout(timeout_s):
         while True:
@@ -210,7 +211,7 @@ async def stack(
         await asyncio.sleep(0.02)
     stripe_proxy.register_webhook(f"http://127.0.0.1:{port}/webhooks/stripe", stripe_settings.webhook_secret)
     adyen_fake.webhook_url = f"http://127.0.0.1:{port}/webhooks/adyen"
-    yield Stack(settings, maker, bus, bridge, providers, port)
+    yield Stack(settings, maker, bus, bridge, providers, port, app.state.payment_worker)
     server.should_exit = True
     await serving
     await bridge.close()
@@ -464,8 +465,11 @@ async def test_a_session_that_reaches_its_hold_is_stopped_and_never_charged_more
     try:
         payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
         linked = await eventually(lambda: _linked_transaction(stack, payment.id), "started")
-        for _ in range(40):  # 2 minutes at 11 kW each: 1.10 SEK a step, the stop lands before 20 SEK
-            await sim.send_meter_values(seconds=120)
+        for _ in range(80):  # a minute at 11 kW each: 0.55 SEK a step
+            await sim.send_meter_values(seconds=60)
+            # What the worker does on each meter event, awaited here so the test does not
+            # outrun it: the simulator reports minutes of charging in milliseconds.
+            await stack.worker.check_hold_limit(payment.id)
             if (await stack.payment(payment.id)).limit_stop_at is not None:
                 break
         stopped = await eventually(lambda: _in_status(stack, payment.id, "captured"), "stopped at the limit")
