@@ -155,7 +155,7 @@ class PaymentService:
             await self._fail(payment, err.code, err.message, "hold")
             if err.retryable:
                 raise ProviderUnavailable() from err
-            raise PaymentDeclined(err.message, declineCode=err.code) from err
+            raise PaymentDeclined(err.message, provider_code=err.code) from err
         payment.provider_ref = hold.provider_ref
         payment.client_secret = hold.client_secret
         payment.session_ref = hold.session_id
@@ -163,7 +163,7 @@ class PaymentService:
         self._remember_method(payment, hold.method)
         if hold.status == "failed":
             await self._fail(payment, hold.failure_code or "declined", hold.failure_message or "", "hold")
-            raise PaymentDeclined(hold.failure_message or None, declineCode=hold.failure_code)
+            raise PaymentDeclined(hold.failure_message or None, provider_code=hold.failure_code)
         if hold.status == "authorised":
             self._authorise(payment, "session")
         await self._commit(payment)
@@ -300,7 +300,7 @@ class PaymentService:
             if err.retryable:
                 raise ProviderUnavailable("the refund is recorded and will be retried") from err
             await self._refund_failed(payment, refund, err.code)
-            raise RefundNotAllowed(err.message, providerCode=err.code) from err
+            raise RefundNotAllowed(err.message, provider_code=err.code) from err
         refund.provider_ref = outcome.action_ref
         if outcome.status == "done":
             refund.status = "succeeded"

@@ -49,6 +49,10 @@ class ProblemOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     command_id: str | None = msgspec.field(default=None, name="commandId")
     ocpp_error_code: str | None = msgspec.field(default=None, name="ocppErrorCode")
     ocpp_error_description: str | None = msgspec.field(default=None, name="ocppErrorDescription")
+    # Why a session cannot start (offline, out_of_order, occupied, reserved).
+    reason: str | None = None
+    # The PSP's own code for a declined card or a refused refund.
+    provider_code: str | None = msgspec.field(default=None, name="providerCode")
 
 
 def problem_type(code: str) -> str:
@@ -106,7 +110,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Re
     )
 
 
-_EXTENSIONS = ("command_id", "ocpp_error_code", "ocpp_error_description")
+_EXTENSIONS = ("command_id", "ocpp_error_code", "ocpp_error_description", "reason", "provider_code")
 
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.core.settings import StripeSettings
+from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
+from tests.e2e.payments.paid_stack import stack  # noqa: F401 (fixture: the whole paid-session system)
 from tests.fakes.stripe_servers import StripeQuirksProxy, running_localstripe, running_proxy
 
 STRIPE_SECRET_KEY = "sk_test_laddnat"

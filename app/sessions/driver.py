@@ -1,0 +1,348 @@
+"""Sessions as a driver sees them: one started from the app (a card payment and, once the
+charger starts, its transaction) or with the driver's own RFID card or app token (a
+transaction on the account). Object-level authorisation lives here: every lookup is by
+id *and* owner, so someone else's session is simply not found."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.chargers.command_service import CommandService
+from app.chargers.models import ChargePoint, Connector, Evse
+from app.core.bus import Bus
+from app.core.database import utcnow
+from app.core.errors import Conflict, NotFound
+from app.core.settings import Settings
+from app.drivers.models import IdToken, User
+from app.sessions.costs import cost_so_far
+from app.sessions.models import MeterSample, Transaction
+from app.sessions.paid import PaidSessionService
+from payments.models import Payment
+from payments.registry import Providers
+from payments.service import SavedCard
+
+SessionStatus = Literal["pending_payment", "starting", "charging", "finished", "failed"]
+
+# EVSE statuses (OCPP 1.6 and 2.0.1 spellings) a new session cannot start on, by reason.
+OCCUPIED = frozenset({"Occupied", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
+OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
+
+
+class SessionNotFound(NotFound):
+    code = "session.not_found"
+    title = "No such session"
+
+
+class EvseNotFound(NotFound):
+    code = "evse.not_found"
+    title = "No such EVSE"
+
+
+class EvseUnavailable(Conflict):
+    """Why a session cannot start here now; ``reason`` is one of the codes below."""
+
+    code = "session.evse_unavailable"
+    title = "A session cannot start on this EVSE now"
+
+
+class SessionNotActive(Conflict):
+    code = "session.not_active"
+    title = "The session is not charging"
+
+
+class PaymentMethodNotFound(NotFound):
+    code = "payment_method.not_found"
+    title = "No such saved payment method"
+
+
+class SessionPaymentOut(msgspec.Struct, kw_only=True, rename="camel"):
+    id: uuid.UUID
+    provider: str
+    status: str
+    currency: str
+    hold_minor: int
+    captured_minor: int
+    refunded_minor: int
+    method_brand: str | None
+    method_last4: str | None
+    # What the PSP's element or mobile SDK needs while the payment waits for the driver.
+    client_secret: str | None = None
+    adyen_session_id: str | None = None
+    adyen_session_data: str | None = None
+
+
+class SessionOut(msgspec.Struct, kw_only=True, rename="camel"):
+    id: uuid.UUID  # the payment's id for a session started from the app, else the transaction's
+    kind: Literal["paid", "token"]
+    status: SessionStatus
+    reason: str | None
+    evse_id: str
+    transaction_id: uuid.UUID | None
+    started_at: datetime | None
+    stopped_at: datetime | None
+    elapsed_s: float
+    energy_wh: float
+    power_w: float | None
+    charging_state: str | None
+    currency: str | None
+    cost_minor: int | None  # so far while charging, final once finished
+    stop_reason: str | None
+    payment: SessionPaymentOut | None
+    updated_at: datetime
+
+
+class SessionPageOut(msgspec.Struct, kw_only=True, rename="camel"):
+    items: list[SessionOut]
+    limit: int
+    offset: int
+
+
+class DriverSessionService:
+    def __init__(
+        self,
+        db: AsyncSession,
+        bus: Bus,
+        providers: Providers,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.providers = providers
+        self.settings = settings
+        self.clock = clock
+
+    # -- start and stop --------------------------------------------------------------
+
+    async def start(self, driver: User, evse_id: str, saved_card: SavedCard | None) -> SessionOut:
+        """Check the EVSE can take a session, place the hold, send the remote start."""
+        evse = await self.evse(evse_id)
+        cp = await self.db.get(ChargePoint, evse.charge_point_id)
+        assert cp is not None
+        await self._check_startable(evse, cp)
+        payment = await PaidSessionService(self.db, self.bus, self.providers, self.settings, clock=self.clock).start(
+            evse.id, user_id=driver.id, payer_email=driver.email, saved_card=saved_card
+        )
+        return await self.view_payment(payment)
+
+    async def stop(self, driver: User, session_id: uuid.UUID) -> SessionOut:
+        _, tx = await self._owned(driver, session_id)
+        if tx is None or tx.status != "active":
+            raise SessionNotActive()
+        commands = CommandService(
+            self.db,
+            self.bus,
+            public_base_url=self.settings.http.public_base_url,
+            timeout_s=self.settings.ocpp.command_timeout_s,
+            clock=self.clock,
+        )
+        await commands.send(
+            tx.charge_point_id, "remote-stop", {"transactionId": str(tx.id)}, by=driver.id, origin="driver"
+        )
+        return await self.get(driver, session_id)
+
+    async def evse(self, evse_id: str) -> Evse:
+        evse = await self.db.scalar(select(Evse).where(func.upper(Evse.evse_id) == evse_id.upper()))
+        if evse is None:
+            raise EvseNotFound(field="evseId")
+        return evse
+
+    async def _check_startable(self, evse: Evse, cp: ChargePoint) -> None:
+        if not cp.connected:
+            raise EvseUnavailable("the charger is offline", reason="offline")
+        statuses = set(await self.db.scalars(select(Connector.status).where(Connector.evse_pk == evse.id))) or {
+            evse.status
+        }
+        if statuses & OUT_OF_ORDER or evse.status in OUT_OF_ORDER:
+            raise EvseUnavailable("the EVSE is out of order", reason="out_of_order")
+        if statuses & OCCUPIED or evse.status in OCCUPIED:
+            raise EvseUnavailable("the EVSE is in use", reason="occupied")
+        if "Reserved" in statuses or evse.status == "Reserved":
+            raise EvseUnavailable("the EVSE is reserved", reason="reserved")
+        busy = await self.db.scalar(
+            select(Transaction.id).where(
+                Transaction.charge_point_id == cp.id,
+                Transaction.evse_number == evse.evse_number,
+                Transaction.status == "active",
+            )
+        )
+        if busy is not None:
+            raise EvseUnavailable("the EVSE is in use", reason="occupied")
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def get(self, driver: User, session_id: uuid.UUID) -> SessionOut:
+        payment, tx = await self._owned(driver, session_id)
+        if payment is not None:
+            return await self.view_payment(payment)
+        assert tx is not None
+        return await self.view_transaction(tx)
+
+    async def history(self, driver: User, *, limit: int, offset: int) -> list[SessionOut]:
+        """Newest first: sessions paid from the app, and those started with the driver's
+        own cards and tokens (each once)."""
+        window = limit + offset
+        payments = (
+            await self.db.scalars(
+                select(Payment).where(Payment.user_id == driver.id).order_by(Payment.created_at.desc()).limit(window)
+            )
+        ).all()
+        tokens = select(IdToken.token).where(IdToken.user_id == driver.id).scalar_subquery()
+        txs = (
+            await self.db.scalars(
+                select(Transaction)
+                .outerjoin(Payment, Payment.transaction_id == Transaction.id)
+                .where(Transaction.id_token.in_(tokens), Payment.id.is_(None))
+                .order_by(Transaction.started_at.desc())
+                .limit(window)
+            )
+        ).all()
+        views = [await self.view_payment(p) for p in payments] + [await self.view_transaction(t) for t in txs]
+        views.sort(key=lambda v: v.started_at or v.updated_at, reverse=True)
+        return views[offset:window]
+
+    async def owner_of(self, session_id: uuid.UUID) -> uuid.UUID | None:
+        """The user a session belongs to (for the live feed's check), or None."""
+        payment = await self.db.get(Payment, session_id)
+        if payment is not None:
+            return payment.user_id
+        tx = await self.db.get(Transaction, session_id)
+        if tx is None or tx.id_token is None:
+            return None
+        return await self.db.scalar(select(IdToken.user_id).where(IdToken.token == tx.id_token))
+
+    async def _owned(self, driver: User, session_id: uuid.UUID) -> tuple[Payment | None, Transaction | None]:
+        payment = await self.db.scalar(select(Payment).where(Payment.id == session_id, Payment.user_id == driver.id))
+        if payment is not None:
+            tx = await self.db.get(Transaction, payment.transaction_id) if payment.transaction_id else None
+            return payment, tx
+        tokens = select(IdToken.token).where(IdToken.user_id == driver.id).scalar_subquery()
+        tx = await self.db.scalar(
+            select(Transaction).where(Transaction.id == session_id, Transaction.id_token.in_(tokens))
+        )
+        if tx is None:
+            raise SessionNotFound()
+        return None, tx
+
+    # -- views -------------------------------------------------------------------------
+
+    async def view_payment(self, payment: Payment) -> SessionOut:
+        await self.db.refresh(payment)
+        tx = await self.db.get(Transaction, payment.transaction_id) if payment.transaction_id else None
+        evse = await self.db.get(Evse, payment.evse_id)
+        out = await self._view(tx, evse.evse_id if evse else "")
+        status, reason = out.status, out.reason
+        if tx is None:
+            if payment.status == "created":
+                status, reason = "pending_payment", None
+            elif payment.status == "authorised":
+                status, reason = "starting", None
+            else:
+                status = "failed"
+                reason = payment.failure_code or _release_reason(payment.status)
+        waiting = payment.status == "created"
+        return msgspec.structs.replace(
+            out,
+            id=payment.id,
+            kind="paid",
+            status=status,
+            reason=reason,
+            currency=out.currency or payment.currency,
+            payment=SessionPaymentOut(
+                id=payment.id,
+                provider=payment.provider,
+                status=payment.status,
+                currency=payment.currency,
+                hold_minor=payment.hold_minor,
+                captured_minor=payment.captured_minor,
+                refunded_minor=payment.refunded_minor,
+                method_brand=payment.method_brand,
+                method_last4=payment.method_last4,
+                client_secret=payment.client_secret if waiting else None,
+                adyen_session_id=payment.session_ref if waiting else None,
+                adyen_session_data=payment.session_data if waiting else None,
+            ),
+            updated_at=max(payment.updated_at, out.updated_at),
+        )
+
+    async def view_transaction(self, tx: Transaction) -> SessionOut:
+        evse_id = await self.db.scalar(
+            select(Evse.evse_id).where(Evse.charge_point_id == tx.charge_point_id, Evse.evse_number == tx.evse_number)
+        )
+        return await self._view(tx, evse_id or "")
+
+    async def _view(self, tx: Transaction | None, evse_id: str) -> SessionOut:
+        now = self.clock()
+        if tx is None:
+            return SessionOut(
+                id=uuid.uuid4(),
+                kind="token",
+                status="starting",
+                reason=None,
+                evse_id=evse_id,
+                transaction_id=None,
+                started_at=None,
+                stopped_at=None,
+                elapsed_s=0.0,
+                energy_wh=0.0,
+                power_w=None,
+                charging_state=None,
+                currency=None,
+                cost_minor=None,
+                stop_reason=None,
+                payment=None,
+                updated_at=now,
+            )
+        await self.db.refresh(tx)
+        active = tx.status == "active"
+        price = await cost_so_far(self.db, tx, now) if active else None
+        power = (
+            await self.db.scalar(
+                select(MeterSample.value)
+                .where(
+                    MeterSample.transaction_id == tx.id,
+                    MeterSample.measurand == "Power.Active.Import",
+                    MeterSample.phase == "",
+                )
+                .order_by(MeterSample.sampled_at.desc())
+                .limit(1)
+            )
+            if active
+            else None
+        )
+        end = tx.stopped_at or now
+        return SessionOut(
+            id=tx.id,
+            kind="token",
+            status="charging" if active else "finished",
+            reason=None,
+            evse_id=evse_id,
+            transaction_id=tx.id,
+            started_at=tx.started_at,
+            stopped_at=tx.stopped_at,
+            elapsed_s=max(0.0, (end - tx.started_at).total_seconds()),
+            energy_wh=tx.energy_wh,
+            power_w=power,
+            charging_state=tx.charging_state,
+            currency=price.currency if price is not None else tx.cost_currency,
+            cost_minor=price.total_minor if price is not None else tx.cost_minor,
+            stop_reason=tx.stop_reason,
+            payment=None,
+            updated_at=tx.updated_at,
+        )
+
+
+def _release_reason(status: str) -> str:
+    return {"cancelled": "released", "cancelling": "released", "failed": "payment_failed"}.get(status, status)
+
+
+def page(items: Sequence[SessionOut], limit: int, offset: int) -> SessionPageOut:
+    return SessionPageOut(items=list(items), limit=limit, offset=offset)
