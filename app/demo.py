@@ -15,6 +15,8 @@ from app.core.bus import Bus
 from app.drivers.models import IdToken
 from app.drivers.service import UserService
 from app.operators.models import Operator
+from app.tariffs.pricing import TariffBand, TariffTerms
+from app.tariffs.service import TariffService
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,23 @@ DEMO_CHARGERS = (
     DemoCharger("DEMO-CP-001", "demo-cp-001-password", "1.6", 2, 22.0, "AC_3_PHASE", "IEC_62196_T2", 0),
     DemoCharger("DEMO-CP-002", "demo-cp-002-password", "1.6", 2, 22.0, "AC_3_PHASE", "IEC_62196_T2", 0),
     DemoCharger("DEMO-CP-003", "demo-cp-003-password", "2.0.1", 1, 150.0, "DC", "IEC_62196_T2_COMBO", 1),
+)
+
+
+# 3.49 SEK/kWh (2.49 at night), 0.10 SEK/min while charging, idle 1 SEK/min after 30 min,
+# incl. 25 % VAT, 250 SEK held on the card.
+DEMO_TARIFF = TariffTerms(
+    name="Laddnät Demo",
+    currency="SEK",
+    price_per_kwh_minor=349,
+    price_per_minute_minor=10,
+    idle_fee_per_minute_minor=100,
+    idle_grace_minutes=30,
+    vat_rate_bp=2500,
+    max_price_minor=25_000,
+    hold_amount_minor=25_000,
+    time_zone="Europe/Stockholm",
+    bands=(TariffBand(start="22:00", end="06:00", price_per_kwh_minor=249),),
 )
 
 
@@ -75,6 +94,10 @@ async def seed_demo(maker: async_sessionmaker[AsyncSession], bus: Bus) -> bool:
         for tag in DEMO_ID_TAGS:
             db.add(IdToken(token=tag, type="ISO14443", status="Accepted", user_id=driver.id, label="Demo card"))
         await db.commit()
+        # One tariff for the whole demo operator: what the checkout page shows and the hold.
+        tariffs = TariffService(db, bus)
+        tariff = await tariffs.create(DEMO_TARIFF, operator_id=operator.id)
+        await tariffs.assign("operator", operator.id, tariff.id)
         chargers = ChargerService(db, bus)
         for c in DEMO_CHARGERS:
             await chargers.register(

@@ -18,7 +18,7 @@ from ocpp_bridge.simulator.model import (
 )
 
 DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
-SCENARIOS = ("charge", "error", "overheat", "voltage-sag", "offline", "reboot")
+SCENARIOS = ("charge", "serve", "error", "overheat", "voltage-sag", "offline", "reboot")
 
 Say = Callable[[str], None]
 Scenario = Callable[[SimulatedCharger, argparse.Namespace, Say], Awaitable[None]]
@@ -247,8 +247,24 @@ async def scenario_reboot(sim: SimulatedCharger, args: argparse.Namespace, say: 
     say(f"boot {boot.get('status')} after reboot")
 
 
+async def scenario_serve(sim: SimulatedCharger, args: argparse.Namespace, say: Say) -> None:
+    """Stay online for the CSMS (the driver app, the web checkout): a remote start charges,
+    with meter values every --interval, until a remote stop; runs until interrupted."""
+    say("waiting for remote starts (Ctrl-C to stop)")
+    seen: set[str] = set()
+    while True:
+        await asyncio.sleep(max(sim.config.meter_interval_s, 0.1))
+        for connector, tx in list(sim.transactions.items()):
+            if tx not in seen:
+                seen.add(tx)
+                say(f"transaction {tx} started on connector {connector}")
+            await sim.send_meter_values(connector, seconds=sim.config.meter_interval_s * sim.config.time_scale)
+            say(_meter_line(sim, connector, ""))
+
+
 _SCENARIOS: dict[str, Scenario] = {
     "charge": scenario_charge,
+    "serve": scenario_serve,
     "error": scenario_error,
     "overheat": scenario_overheat,
     "voltage-sag": scenario_voltage_sag,
