@@ -6,7 +6,9 @@ up like one started from the app."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import uuid
 from typing import Any
@@ -21,6 +23,8 @@ from app.core.settings import StripeSettings
 from app.drivers.models import IdToken
 from app.drivers.service import UserService
 from app.sessions.models import Transaction
+from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_serve
+from tests.e2e.ocpp_helpers import PASSWORD as PASSWORD_CP
 from tests.e2e.payments.paid_stack import Stack, eventually, in_status, stripe_client
 
 PASSWORD = "driver-password-123"
@@ -249,3 +253,49 @@ async def _active_transaction(stack: Stack, identity: str) -> Transaction | None
 async def _finished(http: httpx.AsyncClient, session_id: str) -> dict[str, Any] | None:
     view = (await http.get(f"/api/v1/sessions/{session_id}")).json()
     return dict(view) if view["status"] == "finished" else None
+
+
+async def test_the_serve_scenario_charges_when_the_app_starts_it(stack: Stack, stripe_settings: StripeSettings) -> None:
+    """What `make run` suggests: `laddnat simulate --scenario serve` for a demo charger, then a
+    session from the app (or the web checkout) starts it, meters it and stops it."""
+    site = await stack.site("STR")
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    charger = ["--url", stack.ocpp_url, "--identity", site.identity, "--password", PASSWORD_CP]
+    args = parser.parse_args([*charger, "--scenario", "serve", "--interval", "0.05", "--speed", "60"])
+    config = build_configs(args)[0]
+    serving = asyncio.create_task(run_charger(config, args, scenario_serve))
+    _, headers = await driver(stack)
+    try:
+        await eventually(lambda: _connected(stack, site.identity), "the simulator is online")
+        async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
+            started = await http.post("/api/v1/sessions", json={"evseId": await evse_code(stack, site.evse_id)})
+            assert started.status_code == 201, started.text
+            session = started.json()
+            await asyncio.to_thread(
+                stripe_client(stripe_settings).v1.payment_intents.confirm,
+                _intent_id(session["payment"]["clientSecret"]),
+                {"payment_method": "pm_card_visa"},
+            )
+            charging = await eventually(
+                lambda: _energy_above(http, session["id"], 100.0), "the served charger meters the session"
+            )
+            assert charging["status"] == "charging"
+            assert (await http.post(f"/api/v1/sessions/{session['id']}/stop")).status_code == 200
+            await eventually(lambda: in_status(stack, uuid.UUID(session["id"]), "captured"), "captured")
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
+async def _connected(stack: Stack, identity: str) -> bool:
+    from app.chargers.models import ChargePoint
+
+    async with stack.maker() as db:
+        return bool(await db.scalar(select(ChargePoint.connected).where(ChargePoint.identity == identity)))
+
+
+async def _energy_above(http: httpx.AsyncClient, session_id: str, wh: float) -> dict[str, Any] | None:
+    view = (await http.get(f"/api/v1/sessions/{session_id}")).json()
+    return dict(view) if view["energyWh"] > wh else None
