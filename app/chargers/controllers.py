@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.errors import (
     ChargerAlreadyExists,
     ChargerNotFound,
+    EvseNotFound,
     InvalidChargerIdentity,
     LocationNotFound,
     WeakChargerPassword,
 )
+from app.chargers.qr import qr_png, qr_sheet_pdf, qr_svg, qr_url
 from app.chargers.schemas import (
     ChargerIn,
     ChargerOut,
@@ -25,6 +29,7 @@ from app.chargers.schemas import (
     LocationOut,
     LocationPageOut,
 )
+from app.chargers.search import ChargerFinder
 from app.chargers.service import ChargerService, LocationService
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.http import PageParams, problems
@@ -137,3 +142,71 @@ class LocationController(Controller):
         self, location_id: FromPath[uuid.UUID], locations: NamedDependency[LocationService]
     ) -> LocationOut:
         return LocationOut.of(await locations.get(location_id))
+
+
+def provide_finder(db: NamedDependency[AsyncSession]) -> ChargerFinder:
+    return ChargerFinder(db)
+
+
+EvseIdParam = Annotated[str, PathParameter(description="eMI3 EVSE ID, any case; `*` may be sent as %2A")]
+
+
+class QrCodeController(Controller):
+    """The QR codes stuck on the chargers (see app/chargers/qr.py for what they encode)."""
+
+    path = "/"
+    tags = ("qr codes",)
+    dependencies = {"finder": Provide(provide_finder, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @get(
+        "/evses/{evse_id:str}/qr.svg",
+        operation_id="GetEvseQrSvg",
+        summary="The EVSE's QR code as SVG, its EVSE ID printed under it",
+        media_type="image/svg+xml",
+        response_description="SVG (sizes in mm: one module is 1 mm)",
+        responses=problems(*OPERATOR_PROBLEMS, EvseNotFound),
+    )
+    async def evse_svg(
+        self, evse_id: EvseIdParam, finder: NamedDependency[ChargerFinder], state: State
+    ) -> Response[bytes]:
+        label = await finder.canonical_evse_id(evse_id)
+        body = await asyncio.to_thread(qr_svg, qr_url(state.settings.http.public_base_url, label), label)
+        return Response(body, media_type="image/svg+xml")
+
+    @get(
+        "/evses/{evse_id:str}/qr.png",
+        operation_id="GetEvseQrPng",
+        summary="The EVSE's QR code as PNG, its EVSE ID printed under it",
+        media_type="image/png",
+        response_description="PNG, 10 px per module",
+        responses=problems(*OPERATOR_PROBLEMS, EvseNotFound),
+    )
+    async def evse_png(
+        self, evse_id: EvseIdParam, finder: NamedDependency[ChargerFinder], state: State
+    ) -> Response[bytes]:
+        label = await finder.canonical_evse_id(evse_id)
+        body = await asyncio.to_thread(qr_png, qr_url(state.settings.http.public_base_url, label), label)
+        return Response(body, media_type="image/png")
+
+    @get(
+        "/locations/{location_id:uuid}/qr-sheet.pdf",
+        operation_id="GetLocationQrSheet",
+        summary="A printable A4 sheet of the QR codes of every EVSE at a location",
+        media_type="application/pdf",
+        response_description="PDF, A4, 12 codes a page",
+        responses=problems(*OPERATOR_PROBLEMS, LocationNotFound),
+    )
+    async def location_sheet(
+        self, location_id: FromPath[uuid.UUID], finder: NamedDependency[ChargerFinder], state: State
+    ) -> Response[bytes]:
+        location, evse_ids = await finder.location_evse_ids(location_id)
+        base = state.settings.http.public_base_url
+        subtitle = ", ".join(part for part in (location.address, location.postal_code, location.city) if part)
+        body = await asyncio.to_thread(
+            qr_sheet_pdf, location.name, subtitle, [(evse_id, qr_url(base, evse_id)) for evse_id in evse_ids]
+        )
+        return Response(
+            body,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="qr-codes-{location.id}.pdf"'},
+        )

@@ -73,3 +73,8 @@ class UploadTooLarge(DomainError):
     code = "upload.too_large"
     status = 413
     title = "The file is too large"
+
+
+class EvseNotFound(NotFound):
+    code = "evse.not_found"
+    title = "No such EVSE"

@@ -14,6 +14,8 @@ from app.core.database import Base, UtcDateTime, new_id, utcnow
 
 class Location(Base):
     __tablename__ = "locations"
+    # Driver search takes a bounding box on both: a range scan on PostgreSQL and SQLite alike.
+    __table_args__ = (Index("ix_locations_lat_lon", "latitude", "longitude"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"))

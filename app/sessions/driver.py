@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Literal
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.command_service import CommandService
-from app.chargers.models import ChargePoint, Connector, Evse
+from app.chargers.models import Evse
+from app.chargers.search import ChargerFinder
 from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
@@ -30,23 +31,15 @@ from payments.service import SavedCard
 
 SessionStatus = Literal["pending_payment", "starting", "charging", "finished", "failed"]
 
-# EVSE statuses (OCPP 1.6 and 2.0.1 spellings) a new session cannot start on, by reason.
-OCCUPIED = frozenset({"Occupied", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
-OUT_OF_ORDER = frozenset({"Faulted", "Unavailable"})
-
 
 class SessionNotFound(NotFound):
     code = "session.not_found"
     title = "No such session"
 
 
-class EvseNotFound(NotFound):
-    code = "evse.not_found"
-    title = "No such EVSE"
-
-
 class EvseUnavailable(Conflict):
-    """Why a session cannot start here now; ``reason`` is one of the codes below."""
+    """Why a session cannot start here now; ``reason``: offline, out_of_order, in_use,
+    reserved or unknown (the EVSE's health, app/chargers/search.py)."""
 
     code = "session.evse_unavailable"
     title = "A session cannot start on this EVSE now"
@@ -124,10 +117,20 @@ class DriverSessionService:
 
     async def start(self, driver: User, evse_id: str, saved_card: SavedCard | None) -> SessionOut:
         """Check the EVSE can take a session, place the hold, send the remote start."""
-        evse = await self.evse(evse_id)
-        cp = await self.db.get(ChargePoint, evse.charge_point_id)
-        assert cp is not None
-        await self._check_startable(evse, cp)
+        detail = await ChargerFinder(self.db).evse(evse_id)  # EvseNotFound
+        if not detail.can_start:
+            raise EvseUnavailable(f"the EVSE cannot start a session: {detail.reason}", reason=detail.reason)
+        evse = await self.db.scalar(select(Evse).where(Evse.evse_id == detail.evse.evse_id))
+        assert evse is not None
+        busy = await self.db.scalar(
+            select(Transaction.id).where(
+                Transaction.charge_point_id == evse.charge_point_id,
+                Transaction.evse_number == evse.evse_number,
+                Transaction.status == "active",
+            )
+        )
+        if busy is not None:  # a session the charger has not reported as status yet
+            raise EvseUnavailable("the EVSE cannot start a session: in_use", reason="in_use")
         payment = await PaidSessionService(self.db, self.bus, self.providers, self.settings, clock=self.clock).start(
             evse.id, user_id=driver.id, payer_email=driver.email, saved_card=saved_card
         )
@@ -148,34 +151,6 @@ class DriverSessionService:
             tx.charge_point_id, "remote-stop", {"transactionId": str(tx.id)}, by=driver.id, origin="driver"
         )
         return await self.get(driver, session_id)
-
-    async def evse(self, evse_id: str) -> Evse:
-        evse = await self.db.scalar(select(Evse).where(func.upper(Evse.evse_id) == evse_id.upper()))
-        if evse is None:
-            raise EvseNotFound(field="evseId")
-        return evse
-
-    async def _check_startable(self, evse: Evse, cp: ChargePoint) -> None:
-        if not cp.connected:
-            raise EvseUnavailable("the charger is offline", reason="offline")
-        statuses = set(await self.db.scalars(select(Connector.status).where(Connector.evse_pk == evse.id))) or {
-            evse.status
-        }
-        if statuses & OUT_OF_ORDER or evse.status in OUT_OF_ORDER:
-            raise EvseUnavailable("the EVSE is out of order", reason="out_of_order")
-        if statuses & OCCUPIED or evse.status in OCCUPIED:
-            raise EvseUnavailable("the EVSE is in use", reason="occupied")
-        if "Reserved" in statuses or evse.status == "Reserved":
-            raise EvseUnavailable("the EVSE is reserved", reason="reserved")
-        busy = await self.db.scalar(
-            select(Transaction.id).where(
-                Transaction.charge_point_id == cp.id,
-                Transaction.evse_number == evse.evse_number,
-                Transaction.status == "active",
-            )
-        )
-        if busy is not None:
-            raise EvseUnavailable("the EVSE is in use", reason="occupied")
 
     # -- reads -------------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from app.drivers.models import User
 from app.drivers.service import UserService
 from app.sessions.driver import (
     DriverSessionService,
-    EvseNotFound,
     EvseUnavailable,
     PaymentMethodNotFound,
     SessionNotActive,
@@ -55,7 +54,6 @@ def provide_driver_sessions(db: NamedDependency[AsyncSession], state: State) -> 
 
 START_PROBLEMS = (
     *AUTH_PROBLEMS,
-    EvseNotFound,
     EvseUnavailable,
     PaymentMethodNotFound,
     NoTariff,

@@ -7,6 +7,8 @@ Create Date: 2026-11-25 19:45:00.000000
 
 from collections.abc import Sequence
 
+from alembic import op
+
 revision: str = "0007_charger_search"
 down_revision: str | None = "0006_driver_accounts"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +16,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    # Driver search: a bounding box on latitude/longitude, then exact distances in Python.
+    op.create_index("ix_locations_lat_lon", "locations", ["latitude", "longitude"], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_locations_lat_lon", table_name="locations")

@@ -119,6 +119,9 @@ class Stack:
             )
         )
         await sim.connect()
+        await sim.boot()
+        for connector in sim.connectors:
+            await sim.status(connector, "Available")
         return sim
 
     async def payment(self, payment_id: uuid.UUID) -> Payment:

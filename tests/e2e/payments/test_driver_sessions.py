@@ -171,7 +171,7 @@ async def test_sessions_are_refused_where_they_cannot_start(stack: Stack) -> Non
         await sim_busy.start_transaction(1, tag)
         await eventually(lambda: _active_transaction(stack, busy.identity), "the RFID session runs")
         async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
-            for site, reason in [(offline, "offline"), (faulted, "out_of_order"), (busy, "occupied")]:
+            for site, reason in [(offline, "offline"), (faulted, "out_of_order"), (busy, "in_use")]:
                 r = await http.post("/api/v1/sessions", json={"evseId": await evse_code(stack, site.evse_id)})
                 assert r.status_code == 409, r.text
                 assert r.json()["code"] == "session.evse_unavailable" and r.json()["reason"] == reason
