@@ -16,15 +16,15 @@ from litestar.types import Guard
 
 from app.core.security import TokenError, decode_token
 from app.core.settings import Settings
-from app.drivers.errors import Forbidden, InvalidToken, Unauthenticated
+from app.drivers.errors import Forbidden, InvalidToken, TokenRevoked, Unauthenticated
 from app.drivers.models import User
 from app.drivers.service import UserService
 
 BEARER_SCHEME = "BearerAuth"
 BEARER_SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 # For ``problems(...)`` in the OpenAPI of guarded handlers.
-AUTH_PROBLEMS = (Unauthenticated, InvalidToken)
-OPERATOR_PROBLEMS = (Unauthenticated, InvalidToken, Forbidden)
+AUTH_PROBLEMS = (Unauthenticated, InvalidToken, TokenRevoked)
+OPERATOR_PROBLEMS = (Unauthenticated, InvalidToken, TokenRevoked, Forbidden)
 
 _USER_KEY = "laddnat_user"
 
@@ -50,6 +50,10 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     try:
         claims = decode_token(settings.auth, token, expected_type="access")
         user_id = uuid.UUID(str(claims["sub"]))
+        # Tokens from before token versions existed carry none: version 0, every user's first.
+        version = claims.get("ver", 0)
+        if type(version) is not int:
+            raise ValueError("ver is not an integer")
     except (TokenError, KeyError, ValueError) as exc:
         raise InvalidToken(f"access token: {exc}") from None
     # A short session of its own: guards run before the request's ``db`` exists.
@@ -57,6 +61,9 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
         user = await UserService(db).get_active(user_id)
     if user is None:
         raise InvalidToken("access token: the user is not active")
+    if user.token_version != version:
+        # Logged out everywhere or changed password since this token was issued.
+        raise TokenRevoked()
     connection.state[_USER_KEY] = user
     return user
 

@@ -82,7 +82,7 @@ def problem_response(
     if status == 401:
         # RFC 6750: say which scheme to use, and whether the token itself was the problem.
         challenge = 'Bearer realm="laddnat"'
-        if code == "auth.invalid_token":
+        if code in ("auth.invalid_token", "auth.token_revoked"):
             challenge += ', error="invalid_token"'
         all_headers.setdefault("WWW-Authenticate", challenge)
     return Response(

@@ -65,12 +65,14 @@ class TokenError(Exception):
 
 
 def issue_access_token(
-    auth: AuthSettings, *, subject: uuid.UUID, role: str, now: datetime | None = None
+    auth: AuthSettings, *, subject: uuid.UUID, role: str, now: datetime | None = None, version: int = 0
 ) -> tuple[str, int]:
+    """``version``: the user's token version (claim ``ver``); bumping it revokes the token."""
     now = now or datetime.now(UTC)
     claims = {
         "sub": str(subject),
         "role": role,
+        "ver": version,
         "iss": auth.issuer,
         "aud": auth.audience,
         "iat": int(now.timestamp()),

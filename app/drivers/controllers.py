@@ -1,58 +1,128 @@
-"""HTTP: sign-in and refresh, the current user, and id tokens (operator)."""
+"""HTTP: sign-up, sign-in, refresh and logout; the current user, their password, id tokens
+and saved cards (/api/v1/me, any role); id tokens for operators."""
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+import uuid
+from typing import Annotated, Any, Literal, cast
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, OPERATOR_PROBLEMS, requires_user
-from app.core.http import PageParams, problems
+from app.core.database import utcnow
+from app.core.http import PageParams, problem_response, problems
 from app.drivers.errors import (
+    EmailTaken,
     IdTokenAlreadyExists,
+    IdTokenNotFound,
+    IdTokenTaken,
     InvalidCredentials,
+    InvalidEmail,
     InvalidIdToken,
     InvalidToken,
+    LoginRateLimited,
+    PasswordIsEmail,
+    PasswordTooLong,
+    PaymentMethodNotFound,
+    PaymentProviderUnavailable,
     RefreshTokenReused,
     UserNotFound,
+    WeakPassword,
+    WrongPassword,
 )
 from app.drivers.models import User
+from app.drivers.payment_methods import PaymentMethodService
 from app.drivers.schemas import (
+    ChangePasswordIn,
     IdTokenIn,
     IdTokenOut,
     IdTokenPageOut,
     LoginIn,
+    MyIdTokenIn,
+    MyIdTokenOut,
+    MyIdTokenPageOut,
+    PaymentMethodListOut,
+    PaymentMethodOut,
+    PaymentMethodSetupOut,
     RefreshIn,
+    SignUpIn,
     TokenOut,
     UserOut,
 )
 from app.drivers.service import IdTokenService, UserService
+from payments.registry import PaymentsNotConfigured
+
+PASSWORD_PROBLEMS = (InvalidEmail, WeakPassword, PasswordTooLong, PasswordIsEmail)
 
 
 def provide_users(db: NamedDependency[AsyncSession], state: State) -> UserService:
-    return UserService(db, state.settings.auth)
+    # ``state.clock``: tests set one to move time on; the real clock otherwise.
+    return UserService(db, state.settings.auth, clock=state.get("clock", utcnow), providers=state.providers)
 
 
 def provide_id_tokens(db: NamedDependency[AsyncSession]) -> IdTokenService:
     return IdTokenService(db)
 
 
+def provide_payment_methods(db: NamedDependency[AsyncSession], state: State) -> PaymentMethodService:
+    return PaymentMethodService(db, state.providers)
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The peer's address. Behind a proxy, run uvicorn with --proxy-headers and
+    --forwarded-allow-ips, so this is the client's rather than the proxy's."""
+    return connection.client.host if connection.client else None
+
+
+def handle_rate_limited(request: Request[Any, Any, Any], exc: LoginRateLimited) -> Response[bytes]:
+    """The problem, plus Retry-After: the seconds until the counting window ends."""
+    retry_after = str(exc.extra.get("retry_after_s", 1))
+    return problem_response(
+        status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, headers={"Retry-After": retry_after}
+    )
+
+
+RATE_LIMIT_HANDLERS: ExceptionHandlersMap = {LoginRateLimited: handle_rate_limited}
+
+
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ("auth",)
     dependencies = {"users": Provide(provide_users, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+    exception_handlers = RATE_LIMIT_HANDLERS
 
     @post(
         "/token",
         operation_id="IssueToken",
         status_code=200,
         summary="Sign in with email and password",
-        responses=problems(InvalidCredentials),
+        description="Failed attempts are limited per account and per client address; over a limit the "
+        "answer is 429 with Retry-After, whatever the password.",
+        responses=problems(InvalidCredentials, LoginRateLimited),
     )
-    async def issue_token(self, data: JSONBody[LoginIn], users: NamedDependency[UserService]) -> TokenOut:
-        return TokenOut.of(await users.sign_in(data.email, data.password))
+    async def issue_token(
+        self, request: Request[Any, Any, Any], data: JSONBody[LoginIn], users: NamedDependency[UserService]
+    ) -> TokenOut:
+        return TokenOut.of(await users.sign_in(data.email, data.password, address=client_address(request)))
+
+    @post(
+        "/signup",
+        operation_id="SignUp",
+        status_code=201,
+        summary="Create a driver account and sign in",
+        description="Passwords are 10 to 1024 characters and not the email address.",
+        responses=problems(*PASSWORD_PROBLEMS, EmailTaken, LoginRateLimited),
+    )
+    async def sign_up(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignUpIn], users: NamedDependency[UserService]
+    ) -> TokenOut:
+        return TokenOut.of(await users.sign_up(data.email, data.password, address=client_address(request)))
 
     @post(
         "/refresh",
@@ -65,16 +135,196 @@ class AuthController(Controller):
     async def refresh(self, data: JSONBody[RefreshIn], users: NamedDependency[UserService]) -> TokenOut:
         return TokenOut.of(await users.refresh(data.refresh_token))
 
+    @post(
+        "/logout",
+        operation_id="LogOut",
+        status_code=204,
+        summary="End one sign-in",
+        description="Revokes the refresh token and every token rotated from the same sign-in. "
+        "Access tokens already issued live out their short lifetime; use logout-all to end them too.",
+        responses=problems(InvalidToken),
+    )
+    async def log_out(self, data: JSONBody[RefreshIn], users: NamedDependency[UserService]) -> None:
+        await users.log_out(data.refresh_token)
+
+    @post(
+        "/logout-all",
+        operation_id="LogOutEverywhere",
+        status_code=204,
+        summary="End every sign-in of the caller",
+        description="Revokes every refresh token of the user and every access token issued so far, "
+        "this request's included.",
+        guards=[requires_user],
+        security=BEARER_SECURITY,
+        responses=problems(*AUTH_PROBLEMS),
+    )
+    async def log_out_everywhere(
+        self, current_user: NamedDependency[User], users: NamedDependency[UserService]
+    ) -> None:
+        await users.log_out_everywhere(current_user.id)
+
 
 class MeController(Controller):
     path = "/api/v1/me"
     tags = ("auth",)
     guards = (requires_user,)
     security = BEARER_SECURITY
+    dependencies = {"users": Provide(provide_users, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+    exception_handlers = RATE_LIMIT_HANDLERS
 
     @get("/", operation_id="GetMe", summary="The signed-in user", responses=problems(*AUTH_PROBLEMS))
     async def me(self, current_user: NamedDependency[User]) -> UserOut:
         return UserOut.of(current_user)
+
+    @post(
+        "/password",
+        operation_id="ChangePassword",
+        status_code=200,
+        summary="Change the password",
+        description="Wrong current passwords count like failed sign-ins. On success every other "
+        "token of the user is revoked (as by logout-all) and a fresh pair is returned.",
+        responses=problems(
+            *AUTH_PROBLEMS, WrongPassword, WeakPassword, PasswordTooLong, PasswordIsEmail, LoginRateLimited
+        ),
+    )
+    async def change_password(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ChangePasswordIn],
+        current_user: NamedDependency[User],
+        users: NamedDependency[UserService],
+    ) -> TokenOut:
+        pair = await users.change_password(
+            current_user.id, data.current_password, data.new_password, address=client_address(request)
+        )
+        return TokenOut.of(pair)
+
+
+class MyIdTokenController(Controller):
+    """The caller's RFID cards and app tokens; another user's is simply not found."""
+
+    path = "/api/v1/me/id-tokens"
+    tags = ("me",)
+    guards = (requires_user,)
+    security = BEARER_SECURITY
+    dependencies = {"id_tokens": Provide(provide_id_tokens, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @get("/", operation_id="ListMyIdTokens", summary="My RFID cards and app tokens", responses=problems(*AUTH_PROBLEMS))
+    async def list_my_id_tokens(
+        self,
+        current_user: NamedDependency[User],
+        page: NamedDependency[PageParams],
+        id_tokens: NamedDependency[IdTokenService],
+    ) -> MyIdTokenPageOut:
+        rows = await id_tokens.list_for_user(current_user.id, limit=page.limit, offset=page.offset)
+        return MyIdTokenPageOut(
+            items=[MyIdTokenOut.of(r) for r in rows],
+            total=await id_tokens.count_for_user(current_user.id),
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+    @post(
+        "/",
+        operation_id="LinkMyIdToken",
+        summary="Link an RFID card or app token to my account",
+        description="A new token is registered; one the operator registered without an owner is linked; "
+        "linking my own again updates its label. Sessions started with it show up as mine.",
+        responses=problems(*AUTH_PROBLEMS, InvalidIdToken, IdTokenTaken),
+    )
+    async def link_my_id_token(
+        self,
+        data: JSONBody[MyIdTokenIn],
+        current_user: NamedDependency[User],
+        id_tokens: NamedDependency[IdTokenService],
+    ) -> MyIdTokenOut:
+        row = await id_tokens.link(current_user.id, data.token, type=data.type, label=data.label)
+        return MyIdTokenOut.of(row)
+
+    @delete(
+        "/{id_token_id:uuid}",
+        operation_id="DeleteMyIdToken",
+        summary="Remove one of my id tokens",
+        description="Chargers stop accepting it (a lost card); past sessions stay.",
+        responses=problems(*AUTH_PROBLEMS, IdTokenNotFound),
+    )
+    async def delete_my_id_token(
+        self,
+        id_token_id: uuid.UUID,
+        current_user: NamedDependency[User],
+        id_tokens: NamedDependency[IdTokenService],
+    ) -> None:
+        await id_tokens.remove_for_user(current_user.id, id_token_id)
+
+
+class MyPaymentMethodController(Controller):
+    """The caller's saved cards, kept at the PSP; another user's is simply not found."""
+
+    path = "/api/v1/me/payment-methods"
+    tags = ("me",)
+    guards = (requires_user,)
+    security = BEARER_SECURITY
+    dependencies = {"payment_methods": Provide(provide_payment_methods, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @post(
+        "/setup",
+        operation_id="SetUpPaymentMethod",
+        status_code=200,
+        summary="Start saving a card in the PSP's mobile SDK",
+        description="Stripe: confirm the SetupIntent (`clientSecret`) with `publishableKey`. Adyen: open a "
+        "Drop-in session (`sessionId`, `sessionData`) with `clientKey` in `environment`. Send an "
+        "Idempotency-Key to get the same answer when retrying a request.",
+        responses=problems(*AUTH_PROBLEMS, PaymentsNotConfigured, PaymentProviderUnavailable),
+    )
+    async def set_up_payment_method(
+        self,
+        state: State,
+        current_user: NamedDependency[User],
+        payment_methods: NamedDependency[PaymentMethodService],
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
+        ] = None,
+    ) -> PaymentMethodSetupOut:
+        name, setup = await payment_methods.setup(current_user, idempotency_key)
+        payments = state.settings.payments
+        provider = cast(Literal["stripe", "adyen"], name)
+        if provider == "stripe":
+            public_key = payments.stripe.publishable_key if payments.stripe else None
+            environment = None
+        else:
+            public_key = payments.adyen.client_key if payments.adyen else None
+            environment = payments.adyen.environment if payments.adyen else None
+        return PaymentMethodSetupOut.of(provider, setup, public_key=public_key, environment=environment)
+
+    @get(
+        "/",
+        operation_id="ListMyPaymentMethods",
+        summary="My saved cards",
+        responses=problems(*AUTH_PROBLEMS, PaymentsNotConfigured, PaymentProviderUnavailable),
+    )
+    async def list_my_payment_methods(
+        self, current_user: NamedDependency[User], payment_methods: NamedDependency[PaymentMethodService]
+    ) -> PaymentMethodListOut:
+        name = payment_methods.provider_name()
+        methods = await payment_methods.saved(current_user.id, provider=name)
+        return PaymentMethodListOut(
+            provider=cast(Literal["stripe", "adyen"], name), items=[PaymentMethodOut.of(m) for m in methods]
+        )
+
+    @delete(
+        "/{method_id:str}",
+        operation_id="DeleteMyPaymentMethod",
+        summary="Remove a saved card",
+        description="It is no longer listed or charged.",
+        responses=problems(*AUTH_PROBLEMS, PaymentMethodNotFound, PaymentsNotConfigured, PaymentProviderUnavailable),
+    )
+    async def delete_my_payment_method(
+        self,
+        method_id: str,
+        current_user: NamedDependency[User],
+        payment_methods: NamedDependency[PaymentMethodService],
+    ) -> None:
+        await payment_methods.remove(current_user.id, method_id)
 
 
 class IdTokenController(Controller):

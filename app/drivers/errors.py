@@ -35,6 +35,38 @@ class RefreshTokenReused(DomainError):
     title = "The refresh token was already used; sign in again"
 
 
+class TokenRevoked(DomainError):
+    """An access token issued before the user logged out everywhere or changed password."""
+
+    code = "auth.token_revoked"
+    status = 401
+    title = "The token was revoked; sign in again"
+
+
+class LoginRateLimited(DomainError):
+    """Too many failed sign-ins for this account or from this address; ``retry_after_s``
+    (also sent as Retry-After) says when the window ends."""
+
+    code = "auth.rate_limited"
+    status = 429
+    title = "Too many failed attempts; try again later"
+
+
+class EmailTaken(DomainError):
+    code = "auth.email_taken"
+    status = 409
+    title = "An account with this email already exists"
+
+
+class WrongPassword(DomainError):
+    """The current password given to change it is wrong (403, not 401: the access token
+    is fine, and a client must not take this for "refresh and retry")."""
+
+    code = "auth.wrong_password"
+    status = 403
+    title = "The current password is wrong"
+
+
 class Forbidden(DomainError):
     code = "auth.forbidden"
     status = 403
@@ -69,6 +101,11 @@ class WeakPassword(InvalidInput):
     title = "Passwords are at least 10 characters"
 
 
+class PasswordIsEmail(InvalidInput):
+    code = "user.password_is_email"
+    title = "The password must not be the email address"
+
+
 class PasswordTooLong(InvalidInput):
     code = "user.password_too_long"
     title = "Passwords are at most 1024 characters"
@@ -85,3 +122,29 @@ class InvalidIdToken(InvalidInput):
 class IdTokenAlreadyExists(Conflict):
     code = "id_token.already_exists"
     title = "This id token is already registered"
+
+
+class IdTokenNotFound(NotFound):
+    code = "id_token.not_found"
+    title = "No such id token"
+
+
+class IdTokenTaken(Conflict):
+    code = "id_token.taken"
+    title = "This id token belongs to another account"
+
+
+# -- saved payment methods --------------------------------------------------------------
+
+
+class PaymentMethodNotFound(NotFound):
+    code = "payment_method.not_found"
+    title = "No such saved payment method"
+
+
+class PaymentProviderUnavailable(DomainError):
+    """The same code as payments' own: the PSP failed or did not answer."""
+
+    code = "payment.provider_unavailable"
+    status = 503
+    title = "The payment provider did not answer; try again"

@@ -1,11 +1,12 @@
-"""Users (operators and drivers), their refresh tokens, and id tokens (RFID / app)."""
+"""Users (operators and drivers), their refresh tokens, id tokens (RFID / app), their PSP
+customers and saved-card bookkeeping, and the login throttle's counters."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UtcDateTime, new_id, utcnow
@@ -20,6 +21,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # operator | driver
     operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Every access token carries the version it was issued under (claim "ver"); bumping
+    # it (logout everywhere, password change) refuses all access tokens issued before.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -51,3 +55,41 @@ class IdToken(Base):
     group_token: Mapped[str | None] = mapped_column(String(36))
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PaymentCustomer(Base):
+    """A user's customer at a PSP (Stripe Customer id / Adyen shopperReference)."""
+
+    __tablename__ = "payment_customers"
+    __table_args__ = (UniqueConstraint("user_id", "provider"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    provider: Mapped[str] = mapped_column(String(16))  # stripe | adyen
+    customer_ref: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class HiddenPaymentMethod(Base):
+    """A saved card the user removed. The PaymentProvider protocol has no "detach" yet, so
+    the card stays at the PSP and we stop listing or charging it."""
+
+    __tablename__ = "hidden_payment_methods"
+    __table_args__ = (UniqueConstraint("user_id", "provider", "method_ref"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    provider: Mapped[str] = mapped_column(String(16))
+    method_ref: Mapped[str] = mapped_column(String(255))
+    hidden_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LoginAttempt(Base):
+    """Failed sign-ins in the current fixed window of one key ("account:<email>" or
+    "address:<ip>"), in the database so every API process counts the same failures."""
+
+    __tablename__ = "login_attempts"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    failures: Mapped[int] = mapped_column(default=0)

@@ -85,10 +85,12 @@ class DriverSessionController(Controller):
         sessions: NamedDependency[DriverSessionService],
         current_user: NamedDependency[User],
         db: NamedDependency[AsyncSession],
+        state: State,
     ) -> SessionOut:
         card = None
         if data.payment_method_id is not None:
-            card = await UserService(db).saved_card(current_user.id, data.payment_method_id)
+            users = UserService(db, providers=state.providers)
+            card = await users.saved_card(current_user.id, data.payment_method_id)
             if card is None:
                 raise PaymentMethodNotFound(field="paymentMethodId")
         return await sessions.start(current_user, data.evse_id, card)

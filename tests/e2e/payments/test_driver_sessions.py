@@ -299,3 +299,40 @@ async def _connected(stack: Stack, identity: str) -> bool:
 async def _energy_above(http: httpx.AsyncClient, session_id: str, wh: float) -> dict[str, Any] | None:
     view = (await http.get(f"/api/v1/sessions/{session_id}")).json()
     return dict(view) if view["energyWh"] > wh else None
+
+
+async def test_a_saved_card_starts_the_session_at_once(stack: Stack, stripe_settings: StripeSettings) -> None:
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    _, headers = await driver(stack)
+    _, other = await driver(stack)
+    try:
+        async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
+            setup = (await http.post("/api/v1/me/payment-methods/setup")).json()
+            await asyncio.to_thread(  # what the phone's Stripe SDK does with the client secret
+                stripe_client(stripe_settings).v1.setup_intents.confirm,
+                setup["clientSecret"].split("_secret_")[0],
+                {"payment_method": "pm_card_visa"},
+            )
+            method = (await http.get("/api/v1/me/payment-methods")).json()["items"][0]["id"]
+            code = await evse_code(stack, site.evse_id)
+            stolen = await http.post(
+                "/api/v1/sessions", json={"evseId": code, "paymentMethodId": method}, headers=other
+            )
+            assert stolen.status_code == 404 and stolen.json()["code"] == "payment_method.not_found"
+            started = await http.post("/api/v1/sessions", json={"evseId": code, "paymentMethodId": method})
+            assert started.status_code == 201, started.text
+            session = started.json()
+            assert session["payment"]["status"] == "authorised" and session["payment"]["clientSecret"] is None
+            assert session["payment"]["methodLast4"] == "4242"
+            charging = await eventually(lambda: _status(http, session["id"], "charging"), "the charger starts")
+            assert charging["transactionId"]
+            assert (await http.post(f"/api/v1/sessions/{session['id']}/stop")).status_code == 200
+            await eventually(lambda: in_status(stack, uuid.UUID(session["id"]), "cancelled"), "nothing to charge")
+    finally:
+        await sim.close()
+
+
+async def _status(http: httpx.AsyncClient, session_id: str, status: str) -> dict[str, Any] | None:
+    view = (await http.get(f"/api/v1/sessions/{session_id}")).json()
+    return dict(view) if view["status"] == status else None
