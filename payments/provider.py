@@ -207,6 +207,11 @@ class PaymentProvider(Protocol):
         """The cards the user saved, as the PSP lists them."""
         ...
 
+    async def remove_saved_method(self, customer_ref: str, method_ref: str) -> None:
+        """Forget a saved card at the PSP (detach / delete its token); a card already gone is
+        not an error, so a retry is safe."""
+        ...
+
     async def settlements(self, since: datetime, until: datetime) -> list[SettlementLine]:
         """What the PSP actually moved in [since, until): Stripe balance transactions, Adyen's
         settlement details report."""

@@ -7,6 +7,7 @@ session); no card data passes through our API. Listing asks the PSP.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from payments.provider import PaymentProvider, ProviderError, SavedMethod, Saved
 from payments.registry import PaymentsNotConfigured, Providers
 from payments.service import SavedCard
 
+log = logging.getLogger("laddnat.payments")
 
 class PaymentMethodService:
     def __init__(self, db: AsyncSession, providers: Providers | None) -> None:
@@ -100,7 +102,8 @@ class PaymentMethodService:
 
     async def remove(self, user_id: uuid.UUID, method_ref: str) -> None:
         """Stop listing and charging a saved card; PaymentMethodNotFound unless it is the
-        user's. The PaymentProvider protocol cannot detach a card yet, so it stays at the PSP."""
+        user's. The card is removed at the PSP too; it is also hidden here first, so a PSP
+        that fails to answer never leaves it on the user's list."""
         name = self.provider_name()
         if not any(m.ref == method_ref for m in await self.saved(user_id, provider=name)):
             raise PaymentMethodNotFound()
@@ -110,6 +113,12 @@ class PaymentMethodService:
             )
         )
         await self.db.commit()
+        customer_ref = await self._customer_ref(user_id, name)
+        if customer_ref is not None:
+            try:
+                await self.provider(name).remove_saved_method(customer_ref, method_ref)
+            except ProviderError as exc:
+                log.warning("saved card %s stays at %s (hidden here): %s", method_ref, name, exc)
 
     async def saved_card(self, user_id: uuid.UUID, method_ref: str, *, provider: str | None = None) -> SavedCard | None:
         name = provider or self.provider_name()

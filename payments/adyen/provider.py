@@ -288,6 +288,21 @@ class AdyenProvider:
             customer_ref=shopper, session_id=_str(answer.get("id")), session_data=_str(answer.get("sessionData"))
         )
 
+    async def remove_saved_method(self, customer_ref: str, method_ref: str) -> None:
+        query = {
+            "shopperReference": urllib.parse.quote(customer_ref, safe=""),
+            "merchantAccount": urllib.parse.quote(self._settings.merchant_account, safe=""),
+        }
+        try:
+            await self._call(
+                self._recurring.delete_token_for_stored_payment_details,
+                urllib.parse.quote(method_ref, safe=""),
+                query_parameters=query,
+            )
+        except ProviderError as err:
+            if err.http_status != 404:
+                raise
+
     async def saved_methods(self, customer_ref: str) -> list[SavedMethod]:
         # The SDK pastes query parameters into the URL as they are: encode them here.
         query = {

@@ -243,6 +243,19 @@ class StripeProvider:
             raise _provider_error(e) from e
         return methods
 
+    async def remove_saved_method(self, customer_ref: str, method_ref: str) -> None:
+        try:
+            method = await self._client.v1.payment_methods.retrieve_async(method_ref)
+            if method.customer != customer_ref:
+                return  # not this customer's (or already detached): nothing of theirs to remove
+            await self._client.v1.payment_methods.detach_async(method_ref)
+        except stripe.InvalidRequestError as e:
+            if e.http_status == 404 or e.code == "resource_missing":
+                return
+            raise _provider_error(e) from e
+        except stripe.StripeError as e:
+            raise _provider_error(e) from e
+
     # -- webhooks ----------------------------------------------------------------------------
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:

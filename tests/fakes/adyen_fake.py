@@ -247,6 +247,7 @@ class AdyenFake:
         app.router.add_post(f"/{v}/payments/{{psp}}/cancels", self._cancels)
         app.router.add_post(f"/{v}/payments/{{psp}}/refunds", self._refunds)
         app.router.add_get(f"/{v}/storedPaymentMethods", self._stored_payment_methods)
+        app.router.add_delete(f"/{v}/storedPaymentMethods/{{method_id}}", self._delete_stored_payment_method)
         app.router.add_get(
             r"/reports/download/MerchantAccount/{merchant}/settlement_detail_report_batch_{batch:\d+}.csv",
             self._report,
@@ -838,6 +839,20 @@ class AdyenFake:
         return web.json_response(
             {"merchantAccount": merchant, "shopperReference": shopper, "storedPaymentMethods": cards}
         )
+
+    async def _delete_stored_payment_method(self, request: web.Request) -> web.Response:
+        shopper = request.query.get("shopperReference")
+        merchant = request.query.get("merchantAccount")
+        if not shopper or not merchant:
+            raise AdyenError(422, "130", "Required query parameters shopperReference and merchantAccount")
+        if merchant != self.merchant_account:
+            raise AdyenError(403, "901", "Invalid Merchant Account", "security")
+        cards = self.stored_methods.get(shopper, [])
+        kept = [card for card in cards if card.id != request.match_info["method_id"]]
+        if len(kept) == len(cards):
+            raise AdyenError(404, "000", "Stored payment method not found", "validation")
+        self.stored_methods[shopper] = kept
+        return web.Response(status=204)
 
     async def _report(self, request: web.Request) -> web.Response:
         if request.match_info["merchant"] != self.merchant_account:

@@ -344,6 +344,16 @@ async def test_saved_card_setup_keeps_the_existing_shopper_reference(adyen_provi
     assert await adyen_provider.saved_methods("shopper-with-no-cards") == []
 
 
+async def test_a_removed_saved_card_is_deleted_and_a_second_removal_is_harmless(
+    adyen_fake: AdyenFake, adyen_provider: AdyenProvider
+) -> None:
+    method_id = adyen_fake.add_stored_method("shopper-removes", brand="mc", last4="4444")
+    assert [m.ref for m in await adyen_provider.saved_methods("shopper-removes")] == [method_id]
+    await adyen_provider.remove_saved_method("shopper-removes", method_id)
+    assert await adyen_provider.saved_methods("shopper-removes") == []
+    await adyen_provider.remove_saved_method("shopper-removes", method_id)
+
+
 # -- notifications -----------------------------------------------------------------------
 
 

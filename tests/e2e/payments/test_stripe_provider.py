@@ -557,3 +557,20 @@ def test_event_payload_helper_round_trips() -> None:
     body = stripe_event("x.y", {"id": "a", "object": "thing"}, event_id="evt_1", created=1)
 
     assert json.loads(body)["data"]["object"]["id"] == "a"
+
+
+async def test_a_removed_saved_card_is_detached_and_a_second_removal_is_harmless(
+    provider: StripeProvider, stripe_settings: StripeSettings
+) -> None:
+    setup = await provider.setup_saved_method(
+        f"user-{uuid.uuid4().hex[:8]}", None, None, idempotency_key=uuid.uuid4().hex
+    )
+    assert setup.client_secret is not None
+    client = stripe.StripeClient(stripe_settings.secret_key, base_addresses={"api": stripe_settings.api_base or ""})
+    await asyncio.to_thread(
+        client.v1.setup_intents.confirm, setup.client_secret.split("_secret_")[0], {"payment_method": "pm_card_visa"}
+    )
+    (card,) = await provider.saved_methods(setup.customer_ref)
+    await provider.remove_saved_method(setup.customer_ref, card.ref)
+    assert await provider.saved_methods(setup.customer_ref) == []
+    await provider.remove_saved_method(setup.customer_ref, card.ref)
