@@ -13,10 +13,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.chargers.command_controllers import CommandController, UploadController
-from app.chargers.controllers import ChargerController, LocationController
+from app.chargers.controllers import ChargerController, LocationController, QrCodeController
+from app.chargers.driver_controllers import DriverChargerController
+from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
 from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, provide_current_user, requires_operator
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
@@ -24,8 +28,16 @@ from app.core.errors import DomainError
 from app.core.http import EXCEPTION_HANDLERS, document_problems, problems, provide_page
 from app.core.metrics import render
 from app.core.settings import Settings
-from app.drivers.controllers import AuthController, IdTokenController, MeController
+from app.drivers.controllers import (
+    AuthController,
+    IdTokenController,
+    MeController,
+    MyIdTokenController,
+    MyPaymentMethodController,
+)
 from app.sessions.controllers import TransactionController
+from app.sessions.driver_controllers import DriverSessionController, live_session
+from app.sessions.live import LiveHub
 from app.sessions.paid import PaymentWorker
 from app.tariffs.controllers import TariffAssignmentController, TariffController
 from payments.controllers import PaymentController, WebhookController
@@ -105,6 +117,8 @@ def create_app(
     psps = providers if providers is not None else Providers(settings.payments)
     payment_worker = PaymentWorker(maker, app_bus, psps, settings)
     payment_worker.subscribe()
+    live_hub = LiveHub(app_bus)
+    live_hub.subscribe()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -126,6 +140,7 @@ def create_app(
             ChargerController,
             CommandController,
             LocationController,
+            QrCodeController,
             TransactionController,
             IdTokenController,
             PaymentController,
@@ -143,9 +158,16 @@ def create_app(
             metrics,
             AuthController,
             MeController,
+            DriverChargerController,
+            MyIdTokenController,
+            MyPaymentMethodController,
             UploadController,
             WebhookController,
+            DriverSessionController,
+            live_session,
             operator,
+            checkout_router(settings),
+            checkout_static_router(),
         ],
         dependencies={
             "db": Provide(provide_db),
@@ -153,6 +175,8 @@ def create_app(
             "page": Provide(provide_page, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        # The web checkout's pages (app/checkout/templates); the API itself renders none.
+        template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title=API_TITLE,
             version=API_VERSION,
@@ -169,6 +193,7 @@ def create_app(
                 "bus": app_bus,
                 "providers": psps,
                 "payment_worker": payment_worker,
+                "live_hub": live_hub,
             }
         ),
         lifespan=[lifespan],

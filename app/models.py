@@ -10,8 +10,9 @@ from app.chargers.models import (
     Evse,
     Location,
 )
+from app.checkout.models import CheckoutLink
 from app.core.database import Base
-from app.drivers.models import IdToken, RefreshToken, User
+from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
 from app.operators.models import Operator
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "ChargePoint",
     "ChargerEvent",
+    "CheckoutLink",
     "CommandLog",
     "Connector",
     "ConnectorStatusChange",
@@ -28,12 +30,15 @@ __all__ = [
     "Evse",
     "FleetAccount",
     "FleetToken",
+    "HiddenPaymentMethod",
     "IdToken",
     "Invoice",
     "Location",
+    "LoginAttempt",
     "MeterSample",
     "Operator",
     "Payment",
+    "PaymentCustomer",
     "PaymentTransition",
     "RefreshToken",
     "Refund",

@@ -88,6 +88,9 @@ class StripeSettings:
     publishable_key: str = ""
     # None: api.stripe.com. Tests point it at localstripe on loopback.
     api_base: str | None = None
+    # Stripe.js, loaded by the web checkout (it must come from Stripe: PCI). Tests point it
+    # at localstripe's fake (``{localstripe}/js.stripe.com/v3/``) on loopback.
+    js_url: str = "https://js.stripe.com/v3/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +274,7 @@ def _payment_settings(
             webhook_secret=webhook_secret,
             publishable_key=get("LADDNAT_STRIPE_PUBLISHABLE_KEY", "") or "",
             api_base=get("LADDNAT_STRIPE_API_BASE", None),
+            js_url=get("LADDNAT_STRIPE_JS_URL", "https://js.stripe.com/v3/") or "https://js.stripe.com/v3/",
         )
     adyen = None
     if get("LADDNAT_ADYEN_API_KEY", None) is not None:
