@@ -32,7 +32,7 @@ from app.tariffs.service import TariffService
 from ocpp_bridge.server import Bridge, create_bridge
 from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from payments.models import Payment
-from tests.e2e.checkout.stripe_js import BrowserStripeProxy, running_browser_proxy
+from payments.stripe.fake.browser import BrowserStripeProxy, running_browser_proxy
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.payments.conftest import (

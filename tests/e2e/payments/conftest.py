@@ -1,7 +1,7 @@
 """Stripe on loopback: localstripe (once per run) behind the quirks proxy (once per module).
 
 ``stripe_api_base`` is what ``StripeSettings.api_base`` points at: the proxy, so idempotency,
-declines, balance transactions and webhooks behave like Stripe (see tests/fakes/stripe_servers.py).
+declines, balance transactions and webhooks behave like Stripe (see payments/stripe/fake/server.py).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.core.settings import StripeSettings
+from payments.stripe.fake.server import StripeQuirksProxy, running_localstripe, running_proxy
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.payments.paid_stack import stack  # noqa: F401 (fixture: the whole paid-session system)
-from tests.fakes.stripe_servers import StripeQuirksProxy, running_localstripe, running_proxy
 
 STRIPE_SECRET_KEY = "sk_test_laddnat"
 STRIPE_PUBLISHABLE_KEY = "pk_test_laddnat"
@@ -58,6 +58,6 @@ def register_stripe_webhook(stripe_proxy: StripeQuirksProxy) -> Callable[..., No
     are POSTed to ``url`` signed with ``secret``. ``stripe_proxy.deliveries`` records each post.
 
     localstripe can post signed events itself (``register_localstripe_webhook`` in
-    tests/fakes/stripe_servers.py) but only ``payment_intent.succeeded``/``payment_failed`` (and
+    payments/stripe/fake/server.py) but only ``payment_intent.succeeded``/``payment_failed`` (and
     customer/invoice ones), in its 2017 shape without ``amount_received``, a second late."""
     return stripe_proxy.register_webhook

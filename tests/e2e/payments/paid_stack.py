@@ -35,11 +35,11 @@ from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from payments.models import Payment, PaymentTransition, WebhookEvent
 from payments.registry import Providers
 from payments.service import SavedCard
+from payments.stripe.fake.server import StripeQuirksProxy
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.test_restart import free_port
 from tests.fakes.adyen_fake import AdyenFake
-from tests.fakes.stripe_servers import StripeQuirksProxy
 
 T = TypeVar("T")
 

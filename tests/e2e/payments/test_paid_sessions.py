@@ -22,6 +22,7 @@ from app.sessions.paid import StartFailed
 from app.tariffs.pricing import TariffTerms
 from payments.models import Payment, WebhookEvent
 from payments.service import PaymentService, SavedCard
+from payments.stripe.fake.server import StripeQuirksProxy, sign_webhook, stripe_event
 from tests.e2e.payments.paid_stack import (
     TERMS,
     Stack,
@@ -36,7 +37,6 @@ from tests.e2e.payments.paid_stack import (
     stripe_client,
 )
 from tests.fakes.adyen_fake import AdyenFake
-from tests.fakes.stripe_servers import StripeQuirksProxy, sign_webhook, stripe_event
 
 
 async def test_stripe_saved_card_session_captures_the_exact_price(

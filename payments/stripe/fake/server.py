@@ -39,8 +39,10 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -55,7 +57,8 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from aiohttp import web
 
-VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+# The localstripe command installed beside this interpreter (the project's .venv), else on PATH.
+LOCALSTRIPE = Path(sys.executable).with_name("localstripe")
 
 # Stripe's documented test payment methods that decline (https://docs.stripe.com/testing#declined-payments).
 DECLINING_METHODS: dict[str, tuple[str, str | None, str]] = {
@@ -166,7 +169,12 @@ class LocalStripe:
 
     def start(self, timeout_s: float = 20.0) -> None:
         self._process = subprocess.Popen(
-            [str(VENV_BIN / "localstripe"), "--port", str(self.port), "--from-scratch"],
+            [
+                str(LOCALSTRIPE if LOCALSTRIPE.exists() else shutil.which("localstripe") or "localstripe"),
+                "--port",
+                str(self.port),
+                "--from-scratch",
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=tempfile.gettempdir(),
