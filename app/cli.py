@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=True)
     configure_logging(settings.log_level)
-    asyncio.run(run_all(settings, seed=not args.no_seed))
+    asyncio.run(run_all(settings, seed=not args.no_seed, demo_payments=not args.no_demo_payments))
     return 0
 
 
@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="API + OCPP bridge + in-process bus, migrated and seeded")
     p.add_argument("--no-seed", action="store_true", help="do not seed the demo network")
+    p.add_argument(
+        "--no-demo-payments",
+        action="store_true",
+        help="without LADDNAT_STRIPE_*/ADYEN_* keys, do not start the local fake Stripe",
+    )
     p.set_defaults(fn=cmd_run)
     sub.add_parser("api", help="the HTTP API alone").set_defaults(fn=cmd_api)
     sub.add_parser("bridge", help="the OCPP bridge alone").set_defaults(fn=cmd_bridge)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
@@ -11,13 +12,17 @@ import sys
 from collections.abc import Iterator
 
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.chargers.models import ChargePoint, Evse
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.demo import DEMO_CHARGERS, DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, seed_demo
+from app.demo_payments import DemoStripe
+from app.demo_payments import available as demo_available
 from ocpp_bridge.server import create_bridge
 
 log = logging.getLogger("laddnat")
@@ -50,9 +55,25 @@ def _uvicorn(settings: Settings, engine: AsyncEngine, bus: Bus) -> uvicorn.Serve
     return _EmbeddedServer(config)
 
 
-async def run_all(settings: Settings, *, migrate: bool = True, seed: bool = True) -> None:
+async def run_all(
+    settings: Settings, *, migrate: bool = True, seed: bool = True, demo_payments: bool = True
+) -> None:
     """`laddnat run`: API + bridge + in-process bus in one process."""
     tune_gc()
+    demo_stripe = None
+    if demo_payments and settings.payments.stripe is None and settings.payments.adyen is None and demo_available():
+        demo_stripe = DemoStripe()
+        host = "127.0.0.1" if settings.http.host in ("0.0.0.0", "::") else settings.http.host
+        stripe = await asyncio.to_thread(demo_stripe.start, f"http://{host}:{settings.http.port}/webhooks/stripe")
+        settings = dataclasses.replace(settings, payments=dataclasses.replace(settings.payments, stripe=stripe))
+    try:
+        await _run_all(settings, migrate=migrate, seed=seed, demo_stripe=demo_stripe)
+    finally:
+        if demo_stripe is not None:
+            await asyncio.to_thread(demo_stripe.stop)
+
+
+async def _run_all(settings: Settings, *, migrate: bool, seed: bool, demo_stripe: DemoStripe | None) -> None:
     if migrate:
         await upgrade(settings.db)
     engine = create_engine(settings.db)
@@ -69,7 +90,8 @@ async def run_all(settings: Settings, *, migrate: bool = True, seed: bool = True
             await http_task
             raise SystemExit("laddnat: the HTTP server did not start")
         await asyncio.sleep(0.05)
-    _print_banner(settings, seeded)
+    checkout = await _demo_checkout_url(maker, settings) if seed else None
+    _print_banner(settings, seeded, checkout=checkout, demo_stripe=demo_stripe)
     try:
         await _until_signalled()
     finally:
@@ -126,7 +148,22 @@ def _ocpp_url(settings: Settings) -> str:
     return f"{scheme}://{settings.ocpp.host}:{settings.ocpp.port}/ocpp"
 
 
-def _print_banner(settings: Settings, seeded: bool) -> None:
+async def _demo_checkout_url(maker: async_sessionmaker[AsyncSession], settings: Settings) -> str | None:
+    """The web checkout of the first demo charger's first EVSE."""
+    async with maker() as db:
+        evse_id = await db.scalar(
+            select(Evse.evse_id)
+            .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
+            .where(ChargePoint.identity == DEMO_CHARGERS[0].identity)
+            .order_by(Evse.evse_number)
+            .limit(1)
+        )
+    return f"{settings.http.public_base_url}/c/{evse_id}" if evse_id else None
+
+
+def _print_banner(
+    settings: Settings, seeded: bool, *, checkout: str | None = None, demo_stripe: DemoStripe | None = None
+) -> None:
     api = f"http://{settings.http.host}:{settings.http.port}"
     ocpp = _ocpp_url(settings)
     first = DEMO_CHARGERS[0]
@@ -148,6 +185,18 @@ def _print_banner(settings: Settings, seeded: bool) -> None:
         f' -d \'{{"email":"{DEMO_OPERATOR_EMAIL}","password":"{DEMO_OPERATOR_PASSWORD}"}}\''
         " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')",
         f'    curl -s {api}/api/v1/operator/transactions -H "Authorization: Bearer $TOKEN"',
-        "",
     ]
+    if checkout is not None and (settings.payments.stripe is not None or settings.payments.adyen is not None):
+        lines += [
+            "  Pay at a charger with no account (the web checkout behind its QR code):",
+            f"    .venv/bin/laddnat simulate --url {ocpp} --identity {first.identity}"
+            f" --password {first.password} --scenario serve --interval 2 --speed 30",
+            f"    then open {checkout}",
+        ]
+        if demo_stripe is not None:
+            lines.append(
+                f"  Payments        a local fake Stripe on {demo_stripe.url} (no LADDNAT_STRIPE_* keys set):"
+                " card 4242 4242 4242 4242, any future date, any CVC"
+            )
+    lines += ["  Stop with Ctrl-C.", ""]
     print("\n".join(lines), file=sys.stdout, flush=True)

@@ -72,7 +72,7 @@ class ServerProcess:
             "LADDNAT_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
         }
         env.pop("LADDNAT_PUBLIC_BASE_URL", None)
-        argv = [sys.executable, "-m", "app.cli", "run", "--no-seed"]
+        argv = [sys.executable, "-m", "app.cli", "run", "--no-seed", "--no-demo-payments"]
         return cls("run", argv, env, port, log_path, http_port=http_port)
 
     @classmethod

@@ -249,16 +249,20 @@ async def scenario_reboot(sim: SimulatedCharger, args: argparse.Namespace, say: 
 
 async def scenario_serve(sim: SimulatedCharger, args: argparse.Namespace, say: Say) -> None:
     """Stay online for the CSMS (the driver app, the web checkout): a remote start charges,
-    with meter values every --interval, until a remote stop; runs until interrupted."""
+    with meter values every --interval, until a remote stop; runs until interrupted.
+
+    The pace is --interval even when the CSMS configures another sample interval at boot
+    (60 s by default): a demo should show progress every few seconds."""
     say("waiting for remote starts (Ctrl-C to stop)")
+    interval = max(float(args.interval), 0.1)
     seen: set[str] = set()
     while True:
-        await asyncio.sleep(max(sim.config.meter_interval_s, 0.1))
+        await asyncio.sleep(interval)
         for connector, tx in list(sim.transactions.items()):
             if tx not in seen:
                 seen.add(tx)
                 say(f"transaction {tx} started on connector {connector}")
-            await sim.send_meter_values(connector, seconds=sim.config.meter_interval_s * sim.config.time_scale)
+            await sim.send_meter_values(connector, seconds=interval * sim.config.time_scale)
             say(_meter_line(sim, connector, ""))
 
 

@@ -51,7 +51,7 @@ class RunProcess:
                 if not line:
                     raise RuntimeError(f"laddnat run exited: {self.banner}")
                 self.banner.append(line.rstrip())
-                if "curl -s" in line and "/transactions" in line:
+                if "Stop with Ctrl-C" in line:  # the banner's last line
                     return
 
     async def stop(self) -> int:

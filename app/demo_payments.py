@@ -1,0 +1,56 @@
+"""`laddnat run` with no payment provider configured: the loopback Stripe of
+``payments/stripe/fake`` (localstripe + our proxy), so the demo network's web checkout and
+app sessions take Stripe's test cards (4242 4242 4242 4242) without any account or key.
+
+Only for `laddnat run` (development); `laddnat api` never starts it, and it stays off
+whenever LADDNAT_STRIPE_* or LADDNAT_ADYEN_* is set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from app.core.settings import StripeSettings
+
+SECRET_KEY = "sk_test_laddnat_demo"
+PUBLISHABLE_KEY = "pk_test_laddnat_demo"
+WEBHOOK_SECRET = "whsec_laddnat_demo"
+
+
+def available() -> bool:
+    """localstripe and aiohttp come with the dev extra that `make run` installs."""
+    return all(importlib.util.find_spec(name) is not None for name in ("localstripe", "aiohttp"))
+
+
+class DemoStripe:
+    def __init__(self) -> None:
+        self._localstripe = None
+        self._proxy = None
+        self.url = ""
+
+    def start(self, webhook_url: str) -> StripeSettings:
+        """Start localstripe and the proxy (blocking: run it in a thread); Stripe-shaped,
+        signed webhooks go to ``webhook_url``."""
+        from payments.stripe.fake.browser import BrowserStripeProxy
+        from payments.stripe.fake.server import LocalStripe
+
+        localstripe = LocalStripe()
+        localstripe.start()
+        self._localstripe = localstripe  # type: ignore[assignment]
+        proxy = BrowserStripeProxy(localstripe.url)
+        proxy.start()
+        self._proxy = proxy  # type: ignore[assignment]
+        proxy.register_webhook(webhook_url, WEBHOOK_SECRET)
+        self.url = proxy.url
+        return StripeSettings(
+            secret_key=SECRET_KEY,
+            webhook_secret=WEBHOOK_SECRET,
+            publishable_key=PUBLISHABLE_KEY,
+            api_base=proxy.url,
+            js_url=f"{proxy.url}/js.stripe.com/v3/",
+        )
+
+    def stop(self) -> None:
+        for part in (self._proxy, self._localstripe):
+            if part is not None:
+                part.stop()  # type: ignore[attr-defined]
