@@ -35,6 +35,9 @@ from app.drivers.controllers import (
     MyIdTokenController,
     MyPaymentMethodController,
 )
+from app.notify.mail import create_mailer
+from app.notify.outbox import MailWorker
+from app.notify.receipts import ReceiptMailer
 from app.sessions.controllers import TransactionController
 from app.sessions.driver_controllers import DriverSessionController, live_session
 from app.sessions.live import LiveHub
@@ -119,15 +122,19 @@ def create_app(
     payment_worker.subscribe()
     live_hub = LiveHub(app_bus)
     live_hub.subscribe()
+    mail_worker = MailWorker(maker, create_mailer(settings.mail), settings.mail.from_address)
+    ReceiptMailer(maker, app_bus, psps, mail_worker).subscribe()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if own_bus:
             await app_bus.start()
         await payment_worker.start()
+        await mail_worker.start()
         try:
             yield
         finally:
+            await mail_worker.close()
             await payment_worker.close()
             if own_bus:
                 await app_bus.close()
@@ -194,6 +201,7 @@ def create_app(
                 "providers": psps,
                 "payment_worker": payment_worker,
                 "live_hub": live_hub,
+                "mail_worker": mail_worker,
             }
         ),
         lifespan=[lifespan],

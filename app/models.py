@@ -13,6 +13,7 @@ from app.chargers.models import (
 from app.checkout.models import CheckoutLink
 from app.core.database import Base
 from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
+from app.notify.models import OutgoingMail
 from app.operators.models import Operator
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
@@ -37,6 +38,7 @@ __all__ = [
     "LoginAttempt",
     "MeterSample",
     "Operator",
+    "OutgoingMail",
     "Payment",
     "PaymentCustomer",
     "PaymentTransition",

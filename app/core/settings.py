@@ -135,6 +135,13 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MailSettings:
+    # smtp://user:pass@host:587?starttls=true or smtps://host:465; None: to the log.
+    smtp_url: str | None = None
+    from_address: str = "Laddnät <no-reply@laddnat.invalid>"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -142,6 +149,7 @@ class Settings:
     bus: BusSettings = field(default_factory=BusSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -255,8 +263,17 @@ class Settings:
                 refresh_token_ttl_s=positive_int("LADDNAT_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
             ),
             payments=payments,
+            mail=_mail_settings(get),
             log_level=log_level,
         )
+
+
+def _mail_settings(get: Callable[[str, str | None], str | None]) -> MailSettings:
+    url = get("LADDNAT_SMTP_URL", None)
+    if url is not None and not url.startswith(("smtp://", "smtps://")):
+        raise SettingsError(f"LADDNAT_SMTP_URL={url!r}: use smtp://[user:pass@]host[:port][?starttls=true] or smtps://")
+    sender = get("LADDNAT_MAIL_FROM", None)
+    return MailSettings(smtp_url=url, from_address=sender) if sender else MailSettings(smtp_url=url)
 
 
 def _payment_settings(

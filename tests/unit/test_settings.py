@@ -48,3 +48,19 @@ def test_tls_needs_cert_and_key(tmp_path) -> None:  # type: ignore[no-untyped-de
         Settings.from_env({**SECRET, "LADDNAT_OCPP_TLS_CERT": str(cert)})
     s = Settings.from_env({**SECRET, "LADDNAT_OCPP_TLS_CERT": str(cert), "LADDNAT_OCPP_TLS_KEY": str(cert)})
     assert s.ocpp.tls_enabled
+
+
+def test_mail_goes_to_smtp_when_configured_and_the_log_otherwise() -> None:
+    from app.notify.mail import LogMailer, SmtpMailer, create_mailer
+
+    base = {"LADDNAT_SECRET_KEY": "x" * 32}
+    assert isinstance(create_mailer(Settings.from_env(base).mail), LogMailer)
+    mail = Settings.from_env(
+        {**base, "LADDNAT_SMTP_URL": "smtp://user:p%40ss@mail.example:587?starttls=true", "LADDNAT_MAIL_FROM": "a@b.c"}
+    ).mail
+    mailer = create_mailer(mail)
+    assert isinstance(mailer, SmtpMailer) and mail.from_address == "a@b.c"
+    assert (mailer.hostname, mailer.port, mailer.username, mailer.password) == ("mail.example", 587, "user", "p@ss")
+    assert mailer.start_tls and not mailer.use_tls
+    with pytest.raises(SettingsError, match="LADDNAT_SMTP_URL"):
+        Settings.from_env({**base, "LADDNAT_SMTP_URL": "mail.example:25"})

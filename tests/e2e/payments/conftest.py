@@ -13,7 +13,7 @@ import pytest
 from app.core.settings import StripeSettings
 from payments.stripe.fake.server import StripeQuirksProxy, running_localstripe, running_proxy
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
-from tests.e2e.payments.paid_stack import stack  # noqa: F401 (fixture: the whole paid-session system)
+from tests.e2e.payments.paid_stack import smtp, stack  # noqa: F401 (fixtures: the whole paid-session system)
 
 STRIPE_SECRET_KEY = "sk_test_laddnat"
 STRIPE_PUBLISHABLE_KEY = "pk_test_laddnat"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -21,9 +21,10 @@ from app.chargers.models import ChargePoint, Evse, Location
 from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
-from app.core.settings import AdyenSettings, HttpSettings, PaymentSettings, Settings, StripeSettings
+from app.core.settings import AdyenSettings, HttpSettings, MailSettings, PaymentSettings, Settings, StripeSettings
 from app.drivers.service import UserService
 from app.main import create_app
+from app.notify.outbox import MailWorker
 from app.operators.models import Operator
 from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
@@ -40,6 +41,7 @@ from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.test_restart import free_port
 from tests.fakes.adyen_fake import AdyenFake
+from tests.fakes.smtp import Inbox, running_smtp
 
 T = TypeVar("T")
 
@@ -78,6 +80,8 @@ class Stack:
     providers: Providers
     port: int
     worker: PaymentWorker
+    inbox: Inbox
+    mail_worker: MailWorker
 
     @property
     def ocpp_url(self) -> str:
@@ -172,18 +176,27 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeou
 
 
 @pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[str, Inbox]]:
+    """A real SMTP server on loopback: the receipts the app e-mails land in its inbox."""
+    with running_smtp() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 async def stack(
     settings: Settings,
     stripe_settings: StripeSettings,
     stripe_proxy: StripeQuirksProxy,
     adyen_settings: AdyenSettings,  # noqa: F811 (fixture)
     adyen_fake: AdyenFake,  # noqa: F811 (fixture)
+    smtp: tuple[str, Inbox],
 ) -> AsyncIterator[Stack]:
     port = free_port()
     settings = dataclasses.replace(
         settings,
         http=HttpSettings(port=port, public_base_url=f"http://127.0.0.1:{port}"),
         ocpp=dataclasses.replace(settings.ocpp, command_timeout_s=10.0),
+        mail=MailSettings(smtp_url=smtp[0]),
         payments=PaymentSettings(
             stripe=stripe_settings,
             adyen=adyen_settings,
@@ -207,7 +220,7 @@ async def stack(
         await asyncio.sleep(0.02)
     stripe_proxy.register_webhook(f"http://127.0.0.1:{port}/webhooks/stripe", stripe_settings.webhook_secret)
     adyen_fake.webhook_url = f"http://127.0.0.1:{port}/webhooks/adyen"
-    yield Stack(settings, maker, bus, bridge, providers, port, app.state.payment_worker)
+    yield Stack(settings, maker, bus, bridge, providers, port, app.state.payment_worker, smtp[1], app.state.mail_worker)
     server.should_exit = True
     await serving
     await bridge.close()

@@ -10,7 +10,10 @@ releases the hold; capture notifications twice and out of order count once.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import msgspec
@@ -18,11 +21,13 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.settings import StripeSettings
-from app.sessions.paid import StartFailed
-from app.tariffs.pricing import TariffTerms
+from app.sessions.paid import PaymentWorker, StartFailed
+from app.tariffs.pricing import TariffTerms, format_minor
+from payments.events import PaymentSettled
 from payments.models import Payment, WebhookEvent
 from payments.service import PaymentService, SavedCard
 from payments.stripe.fake.server import StripeQuirksProxy, sign_webhook, stripe_event
+from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.paid_stack import (
     TERMS,
     Stack,
@@ -37,6 +42,7 @@ from tests.e2e.payments.paid_stack import (
     stripe_client,
 )
 from tests.fakes.adyen_fake import AdyenFake
+from tests.support import RawCharger
 
 
 async def test_stripe_saved_card_session_captures_the_exact_price(
@@ -294,3 +300,72 @@ async def test_adyen_drop_in_session_on_201_captures_the_exact_price(stack: Stac
         assert revenue["revenueMinor"] == confirmed.captured_minor and revenue["paidSessions"] == 1
     finally:
         await sim.close()
+
+
+async def test_a_hold_whose_session_never_starts_is_released_by_the_sweeper(
+    stack: Stack, stripe_settings: StripeSettings
+) -> None:
+    """The charger accepts the remote start but no car is plugged in within its connection
+    timeout: no transaction ever comes, and the hold must not stay on the card."""
+    site = await stack.site("STR")
+    charger = await RawCharger.open(stack.ocpp_url, site.identity, PASSWORD)
+    try:
+        await charger.ok("BootNotification", {"chargePointVendor": "Raw", "chargePointModel": "R1"})
+        await charger.ok("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+        starting = asyncio.create_task(stack.start(site, saved_card=await saved_visa(stack, stripe_settings)))
+        call = json.loads(await asyncio.wait_for(charger.ws.recv(), 20))
+        assert call[0] == 2 and call[2] == "RemoteStartTransaction"
+        await charger.ws.send(json.dumps([3, call[1], {"status": "Accepted"}]))  # ...and then nothing
+        payment = await starting
+        assert payment.status == "authorised" and payment.transaction_id is None
+        now = datetime.now(UTC)
+        await PaymentWorker(stack.maker, stack.bus, stack.providers, stack.settings, clock=lambda: now).sweep()
+        assert (await stack.payment(payment.id)).status == "authorised"  # still within the start timeout
+        later = now + timedelta(seconds=stack.settings.payments.start_timeout_s + 1)
+        await PaymentWorker(stack.maker, stack.bus, stack.providers, stack.settings, clock=lambda: later).sweep()
+        released = await stack.payment(payment.id)
+        assert released.status == "cancelled" and released.captured_minor == 0
+        intent = await asyncio.to_thread(
+            stripe_client(stripe_settings).v1.payment_intents.retrieve, payment.provider_ref
+        )
+        assert intent.status == "canceled"
+    finally:
+        await charger.close()
+
+
+async def test_the_receipt_is_emailed_once_to_the_payer(stack: Stack, stripe_settings: StripeSettings) -> None:
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    email = f"payer-{uuid.uuid4().hex[:6]}@example.test"
+    try:
+        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings), payer_email=email)
+        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
+        await sim.send_meter_values(seconds=900)
+        await stack.stop(linked)
+        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
+    finally:
+        await sim.close()
+    (mail,) = await eventually(lambda: _inbox(stack, email), "the receipt reaches the SMTP server")
+    amount = format_minor(captured.captured_minor, "SEK")
+    assert mail["Subject"] == f"Your charging receipt: {amount}"
+    text = mail.get_body(("plain",))
+    html = mail.get_body(("html",))
+    assert text is not None and html is not None
+    assert amount in text.get_content() and "4242" in text.get_content()
+    assert amount in html.get_content()
+    # The settled event again (a second API process, a replay): no second e-mail.
+    stack.bus.publish(
+        PaymentSettled(
+            payment_id=captured.id,
+            status="captured",
+            captured_minor=captured.captured_minor,
+            currency="SEK",
+            transaction_id=captured.transaction_id,
+        )
+    )
+    await stack.mail_worker.send_due()
+    assert len(stack.inbox.to(email)) == 1
+
+
+async def _inbox(stack: Stack, address: str) -> list[Any] | None:
+    return stack.inbox.to(address) or None
