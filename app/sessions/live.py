@@ -23,6 +23,7 @@ from app.chargers.events import ChargerConnected, ChargerDisconnected, Connector
 from app.chargers.models import ChargePoint, Evse
 from app.core.bus import Bus, Event
 from app.drivers.models import User
+from app.health.events import IncidentOpened, IncidentResolved
 from app.sessions.driver import DriverSessionService, SessionOut
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.models import Transaction
@@ -42,6 +43,8 @@ SUBJECTS = (
     ConnectorStatusChanged.subject,
     ChargerConnected.subject,
     ChargerDisconnected.subject,
+    IncidentOpened.subject,
+    IncidentResolved.subject,
 )
 # A feed with nothing new still says so this often (keeps proxies from closing it).
 KEEPALIVE_S = 15.0
@@ -61,6 +64,8 @@ def keys_of(event: Event) -> list[Hashable]:
     if payment_id is not None:
         keys.append(("pay", payment_id))
     if isinstance(event, ConnectorStatusChanged | ChargerConnected | ChargerDisconnected):
+        keys.append(("cp", event.identity))
+    if isinstance(event, IncidentOpened | IncidentResolved):
         keys.append(("cp", event.identity))
     return keys
 
@@ -211,6 +216,23 @@ def _charger_news(event: Event, view: SessionOut) -> dict[str, Any] | None:
             "info": event.reason,
             "at": event.at.isoformat(),
         }
+    if isinstance(event, IncidentOpened):
+        if event.evse is not None and view.evse_id:
+            with contextlib.suppress(ValueError, IndexError):
+                if int(view.evse_id.rsplit("*", 1)[-1]) != event.evse:
+                    return None
+        return {
+            "type": "incident",
+            "incidentId": str(event.incident_id),
+            "cause": event.cause,
+            "severity": event.severity,
+            "summary": event.summary,
+            # What it means for the driver's money, in plain words.
+            "payment": "Only the energy delivered is charged; the rest of the hold is released.",
+            "at": event.opened_at.isoformat(),
+        }
+    if isinstance(event, IncidentResolved):
+        return {"type": "incident_resolved", "incidentId": str(event.incident_id), "summary": event.summary}
     if isinstance(event, HoldLimitReached):
         return {
             "type": "hold_limit_reached",

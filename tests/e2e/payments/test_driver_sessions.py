@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from app.core.settings import StripeSettings
 from app.drivers.models import IdToken
 from app.drivers.service import UserService
+from app.health.events import IncidentOpened
 from app.sessions.models import Transaction
 from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_serve
 from tests.e2e.ocpp_helpers import PASSWORD as PASSWORD_CP
@@ -336,3 +338,39 @@ async def test_a_saved_card_starts_the_session_at_once(stack: Stack, stripe_sett
 async def _status(http: httpx.AsyncClient, session_id: str, status: str) -> dict[str, Any] | None:
     view = (await http.get(f"/api/v1/sessions/{session_id}")).json()
     return dict(view) if view["status"] == status else None
+
+
+async def test_an_incident_on_the_charger_reaches_the_drivers_live_stream(stack: Stack) -> None:
+    user_id, headers = await driver(stack)
+    tag = f"RFID-{uuid.uuid4().hex[:8]}".upper()
+    async with stack.maker() as db:
+        db.add(IdToken(token=tag, user_id=user_id))
+        await db.commit()
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    try:
+        await sim.start_transaction(1, tag)
+        tx = await eventually(lambda: _active_transaction(stack, site.identity), "the card session starts")
+        ws_url = stack.base_url.replace("http", "ws") + f"/api/v1/sessions/{tx.id}/live"
+        async with connect(ws_url, additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["type"] == "session"
+            stack.bus.publish(
+                IncidentOpened(
+                    incident_id=uuid.uuid4(),
+                    operator_id=None,
+                    identity=site.identity,
+                    location_id=None,
+                    evse=1,
+                    connectors=[1],
+                    kind="overheating",
+                    cause="overheating",
+                    severity="critical",
+                    confidence=0.9,
+                    summary="The charger is overheating.",
+                    opened_at=datetime.now(UTC),
+                )
+            )
+            news = await _until(ws, lambda m: m["type"] == "incident")
+            assert news["cause"] == "overheating" and "Only the energy delivered is charged" in news["payment"]
+    finally:
+        await sim.close()
