@@ -1,0 +1,290 @@
+"""Self-healing: a playbook per cause, step by step, each step verified before the next.
+
+An open incident runs its cause's playbook: a step sends a command through
+``CommandService`` (audited with origin ``health``), then waits ``verify_s`` for the
+incident to resolve (the detectors close it when the charger recovers); if it does not,
+the next, stronger step follows; the last step takes the connectors out of service and
+asks for a technician. Resets are rate-limited per charger, and never sent while someone
+is charging unless that session is already lost (its connector faulted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.chargers.command_service import CommandService
+from app.chargers.models import ChargePoint, CommandLog, Connector, Evse
+from app.core.bus import Bus, Event
+from app.core.database import utcnow
+from app.core.errors import DomainError
+from app.core.settings import Settings
+from app.health.events import IncidentOpened, IncidentResolved
+from app.sessions.models import Transaction
+
+log = logging.getLogger("laddnat.health")
+
+RESETS = frozenset({"soft_reset", "hard_reset"})
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # soft_reset | hard_reset | unlock | limit_power | stop_session | trigger_status | out_of_service
+    # The command and its arguments for this incident (None: nothing to send, e.g. wait).
+    command: str | None
+    args: Callable[[IncidentOpened], dict[str, Any]] = field(default=lambda _: {})
+
+
+def _evse(incident: IncidentOpened) -> int:
+    return incident.evse or 1
+
+
+PLAYBOOKS: dict[str, tuple[Step, ...]] = {
+    "internal_firmware": (
+        Step("soft_reset", "reset", lambda _: {"kind": "soft"}),
+        Step("hard_reset", "reset", lambda _: {"kind": "hard"}),
+        Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    "connector_lock": (
+        Step("unlock", "unlock-connector", lambda i: {"evse": _evse(i)}),
+        Step("soft_reset", "reset", lambda _: {"kind": "soft"}),
+        Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    "overheating": (
+        # Half the power first (a charging profile), then stop the session, then take it out.
+        Step(
+            "limit_power",
+            "set-charging-profile",
+            lambda i: {"limit": 0.0, "unit": "W", "evse": _evse(i), "purpose": "TxDefault"},
+        ),
+        Step("stop_session", "remote-stop"),
+        Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    "metering": (
+        Step("trigger_meter_values", "trigger-message", lambda i: {"message": "MeterValues", "evse": _evse(i)}),
+        Step("soft_reset", "reset", lambda _: {"kind": "soft"}),
+        Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    "vehicle_communication": (
+        Step("soft_reset", "reset", lambda _: {"kind": "soft"}),
+        Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    "rfid_reader": (
+        Step("soft_reset", "reset", lambda _: {"kind": "soft"}),
+        Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    # Nothing on the charger can heal the grid or the site's network: wait, and when the
+    # charger is back (the incident resolves) ask it for its status (see _on_resolved).
+    "grid_supply": (),
+    "site_network": (),
+    "unknown": (),
+}
+
+
+@dataclass(frozen=True)
+class PlaybookSettings:
+    verify_s: float = 90.0  # how long a step has to heal before the next
+    max_resets_per_day: int = 3  # per charger: a flapping charger is not reset forever
+    wait_for_idle_s: float = 600.0  # a reset waits this long for a running session to end
+
+
+class IncidentActionTaken(Event, frozen=True, kw_only=True):
+    """A playbook step was sent (or skipped, and why): the incident's trail and feeds."""
+
+    subject: ClassVar[str] = "incident.action"
+    incident_id: uuid.UUID
+    identity: str
+    step: str
+    outcome: str  # sent | answered:<status> | failed:<code> | skipped:<why>
+    at: datetime
+
+
+class Remediator:
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        settings: Settings,
+        playbook: PlaybookSettings | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.maker = maker
+        self.bus = bus
+        self.settings = settings
+        self.playbook = playbook or PlaybookSettings()
+        self.clock = clock
+        self._resolved: dict[uuid.UUID, asyncio.Event] = {}
+        self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    def subscribe(self) -> None:
+        self.bus.subscribe(IncidentOpened.subject, self._on_opened)
+        self.bus.subscribe(IncidentResolved.subject, self._on_resolved)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _on_opened(self, event: Event) -> None:
+        assert isinstance(event, IncidentOpened)
+        if event.incident_id in self._tasks or not PLAYBOOKS.get(event.cause):
+            return
+        self._resolved[event.incident_id] = asyncio.Event()
+        task = asyncio.create_task(self.run(event), name=f"playbook-{event.incident_id}")
+        self._tasks[event.incident_id] = task
+        task.add_done_callback(lambda done: self._finished(event.incident_id, done))
+
+    async def _on_resolved(self, event: Event) -> None:
+        assert isinstance(event, IncidentResolved)
+        waiting = self._resolved.get(event.incident_id)
+        if waiting is not None:
+            waiting.set()
+        if event.automatic and event.cause in {"site_network", "grid_supply"}:
+            # Back from a site-wide outage: ask for a fresh status of every connector.
+            await self._send_quietly(event.identity, "trigger-message", {"message": "StatusNotification"})
+
+    def _finished(self, incident_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(incident_id, None)
+        self._resolved.pop(incident_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("playbook of incident %s failed", incident_id, exc_info=task.exception())
+
+    async def run(self, incident: IncidentOpened) -> None:
+        """The cause's playbook, step by step, until the incident resolves."""
+        resolved = self._resolved.setdefault(incident.incident_id, asyncio.Event())
+        for step in PLAYBOOKS.get(incident.cause, ()):
+            if resolved.is_set():
+                return
+            outcome = await self._step(incident, step, resolved)
+            self.bus.publish(
+                IncidentActionTaken(
+                    incident_id=incident.incident_id,
+                    identity=incident.identity,
+                    step=step.name,
+                    outcome=outcome,
+                    at=self.clock(),
+                )
+            )
+            if step.name == "out_of_service":
+                log.warning(
+                    "incident %s: %s out of service, a technician is needed", incident.incident_id, incident.identity
+                )
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.playbook.verify_s):
+                    await resolved.wait()
+
+    async def _step(self, incident: IncidentOpened, step: Step, resolved: asyncio.Event) -> str:
+        async with self.maker() as db:
+            cp_id = await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == incident.identity))
+            if cp_id is None:
+                return "skipped:unknown charger"
+            if step.name in RESETS:
+                if await self._resets_today(db, cp_id) >= self.playbook.max_resets_per_day:
+                    return "skipped:reset limit reached"
+                if not await self._wait_until_resettable(db, cp_id, resolved):
+                    return "skipped:a session is charging"
+            args = step.args(incident)
+            if step.name == "limit_power":
+                # Half the connector's rated power (at least the 1.4 kW a car still accepts).
+                max_kw = await db.scalar(
+                    select(func.max(Connector.max_kw))
+                    .join(Evse, Evse.id == Connector.evse_pk)
+                    .where(Evse.charge_point_id == cp_id, Evse.evse_number == _evse(incident))
+                )
+                args = {**args, "limit": max(1_400.0, (max_kw or 11.0) * 500)}
+            if step.name == "stop_session":
+                tx_id = await self._active_transaction(db, cp_id, incident.evse)
+                if tx_id is None:
+                    return "skipped:no session"
+                args = {"transactionId": str(tx_id)}
+            if step.command is None:
+                return "skipped:nothing to send"
+            return await self._send(db, cp_id, step.command, args)
+
+    async def _send(self, db: AsyncSession, cp_id: uuid.UUID, name: str, args: dict[str, Any]) -> str:
+        commands = CommandService(
+            db,
+            self.bus,
+            public_base_url=self.settings.http.public_base_url,
+            timeout_s=self.settings.ocpp.command_timeout_s,
+            clock=self.clock,
+        )
+        try:
+            entry = await commands.send(cp_id, name, args, origin="health")
+        except DomainError as err:
+            return f"failed:{err.code}"
+        return f"answered:{(entry.answer or {}).get('status', 'ok')}"
+
+    async def _send_quietly(self, identity: str, name: str, args: dict[str, Any]) -> None:
+        async with self.maker() as db:
+            cp_id = await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == identity))
+            if cp_id is not None:
+                await self._send(db, cp_id, name, args)
+
+    async def _resets_today(self, db: AsyncSession, cp_id: uuid.UUID) -> int:
+        since = self.clock() - timedelta(days=1)
+        count = await db.scalar(
+            select(func.count()).where(
+                CommandLog.charge_point_id == cp_id,
+                CommandLog.origin == "health",
+                CommandLog.name == "reset",
+                CommandLog.requested_at >= since,
+            )
+        )
+        return int(count or 0)
+
+    async def _wait_until_resettable(self, db: AsyncSession, cp_id: uuid.UUID, resolved: asyncio.Event) -> bool:
+        """True once no session is charging on the charger, or every running one is already
+        lost (its connector faulted); False if that does not happen in time."""
+        deadline = asyncio.get_running_loop().time() + self.playbook.wait_for_idle_s
+        while True:
+            resettable = await self._resettable(db, cp_id)
+            await db.rollback()  # the connection back between looks (SQLite has one)
+            if resettable:
+                return True
+            if resolved.is_set() or asyncio.get_running_loop().time() >= deadline:
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(5.0, self.playbook.wait_for_idle_s)):
+                    await resolved.wait()
+
+    @staticmethod
+    async def _resettable(db: AsyncSession, cp_id: uuid.UUID) -> bool:
+        running = list(
+            await db.scalars(
+                select(Transaction.evse_number).where(
+                    Transaction.charge_point_id == cp_id, Transaction.status == "active"
+                )
+            )
+        )
+        if not running:
+            return True
+        faulted = set(
+            await db.scalars(
+                select(Evse.evse_number)
+                .join(Connector, Connector.evse_pk == Evse.id)
+                .where(Evse.charge_point_id == cp_id, Connector.status == "Faulted")
+            )
+        )
+        return all(evse in faulted for evse in running)
+
+    @staticmethod
+    async def _active_transaction(db: AsyncSession, cp_id: uuid.UUID, evse: int | None) -> uuid.UUID | None:
+        stmt = select(Transaction.id).where(Transaction.charge_point_id == cp_id, Transaction.status == "active")
+        if evse is not None:
+            stmt = stmt.where(Transaction.evse_number == evse)
+        return await db.scalar(stmt.limit(1))
