@@ -35,9 +35,15 @@ from app.drivers.controllers import (
     MyIdTokenController,
     MyPaymentMethodController,
 )
+from app.health.controllers import IncidentController
+from app.health.monitor import HealthMonitor
+from app.health.playbooks import Remediator
+from app.health.uptime_controllers import UPTIME_CONTROLLERS
 from app.notify.mail import create_mailer
 from app.notify.outbox import MailWorker
 from app.notify.receipts import ReceiptMailer
+from app.operators.webhooks.controllers import WebhookEndpointController
+from app.operators.webhooks.worker import WebhookDispatcher, WebhookWorker
 from app.sessions.controllers import TransactionController
 from app.sessions.driver_controllers import DriverSessionController, live_session
 from app.sessions.live import LiveHub
@@ -124,6 +130,13 @@ def create_app(
     live_hub.subscribe()
     mail_worker = MailWorker(maker, create_mailer(settings.mail), settings.mail.from_address)
     ReceiptMailer(maker, app_bus, psps, mail_worker).subscribe()
+    webhook_worker = WebhookWorker(maker, settings.auth.secret_key)
+    WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
+    health_monitor = HealthMonitor(maker, app_bus, settings)
+    health_monitor.subscribe()
+    remediator = Remediator(maker, app_bus, settings)
+    if settings.health.enabled and settings.health.self_healing:
+        remediator.subscribe()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -131,9 +144,14 @@ def create_app(
             await app_bus.start()
         await payment_worker.start()
         await mail_worker.start()
+        await health_monitor.start()
+        await webhook_worker.start()
         try:
             yield
         finally:
+            await webhook_worker.close()
+            await remediator.close()
+            await health_monitor.close()
             await mail_worker.close()
             await payment_worker.close()
             if own_bus:
@@ -153,7 +171,10 @@ def create_app(
             PaymentController,
             TariffController,
             TariffAssignmentController,
+            IncidentController,
             *DOCUMENT_CONTROLLERS,
+            *UPTIME_CONTROLLERS,
+            WebhookEndpointController,
         ],
         guards=[requires_operator],
         security=BEARER_SECURITY,
@@ -202,6 +223,8 @@ def create_app(
                 "payment_worker": payment_worker,
                 "live_hub": live_hub,
                 "mail_worker": mail_worker,
+                "webhook_worker": webhook_worker,
+                "health_monitor": health_monitor,
             }
         ),
         lifespan=[lifespan],

@@ -13,8 +13,11 @@ from app.chargers.models import (
 from app.checkout.models import CheckoutLink
 from app.core.database import Base
 from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
+from app.health.models import Incident, IncidentEvent
+from app.health.uptime import UptimeExclusion
 from app.notify.models import OutgoingMail
 from app.operators.models import Operator
+from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
 from payments.models import FleetAccount, FleetToken, Invoice, Payment, PaymentTransition, Refund, WebhookEvent
@@ -33,6 +36,8 @@ __all__ = [
     "FleetToken",
     "HiddenPaymentMethod",
     "IdToken",
+    "Incident",
+    "IncidentEvent",
     "Invoice",
     "Location",
     "LoginAttempt",
@@ -48,6 +53,9 @@ __all__ = [
     "TariffAssignment",
     "Transaction",
     "TransactionEventSeen",
+    "UptimeExclusion",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

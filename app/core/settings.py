@@ -142,6 +142,64 @@ class MailSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """Fault detection thresholds (``LADDNAT_HEALTH_*``); see app/health/detectors/."""
+
+    enabled: bool = True
+    # Offline: silent for 2 heartbeat intervals + this, or the socket closed and not back
+    # within this. The heartbeat interval is the one the bridge gives chargers.
+    offline_grace_s: float = 5.0
+    # Site correlation: at least this many chargers and this share of a location's chargers
+    # with the same trouble within the window make one site incident.
+    site_window_s: float = 5.0
+    site_min_chargers: int = 2
+    site_min_share: float = 0.5
+    # Overheating: over the limit, or rising faster than this while the load is low.
+    temperature_limit_c: float = 70.0
+    temperature_clear_c: float = 60.0
+    temperature_rise_c_per_min: float = 5.0
+    temperature_rise_low_load_w: float = 2_000.0
+    # Supply: nominal voltage +-10 % (EN 50160), frequency 49.5..50.5 Hz.
+    voltage_min_v: float = 207.0
+    voltage_max_v: float = 253.0
+    frequency_min_hz: float = 49.5
+    frequency_max_hz: float = 50.5
+    # A phase counts as lost under this while another phase is in band.
+    phase_lost_v: float = 50.0
+    # Samples in a row a supply or thermal value must be out (or back in) before it counts.
+    supply_samples: int = 2
+    # Metering: charging at least this power while the register does not move, for this many samples.
+    stuck_power_w: float = 500.0
+    stuck_samples: int = 3
+    # The register moving without a transaction by more than this is "energy while idle".
+    idle_energy_wh: float = 50.0
+    # Energy over the interval vs power x time: outside this ratio they disagree.
+    energy_power_ratio_max: float = 2.0
+    # Failed starts: this many sessions in a row shorter than / below these.
+    short_session_s: float = 60.0
+    short_session_wh: float = 10.0
+    short_session_run: int = 3
+    # Vehicle communication: this many EV-side early ends by different tokens within the window.
+    ev_side_stops: int = 3
+    ev_side_window_s: float = 6 * 3600.0
+    # Boot loop: this many BootNotifications within the window.
+    boot_loop_count: int = 3
+    boot_loop_window_s: float = 600.0
+    # Incidents: a re-opening within this of resolution re-opens the same one (a flap); a
+    # clear resolves only after the condition has been clear this long.
+    flap_window_s: float = 600.0
+    clear_hold_s: float = 0.0
+    tick_interval_s: float = 1.0
+    # Self-healing (app/health/playbooks.py): run each cause's playbook; a step has this long
+    # to heal before the next; at most this many resets per charger a day; a reset waits
+    # this long for a running session to end.
+    self_healing: bool = True
+    playbook_verify_s: float = 90.0
+    max_resets_per_day: int = 3
+    reset_wait_for_idle_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db: DatabaseSettings = field(default_factory=DatabaseSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -150,6 +208,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     mail: MailSettings = field(default_factory=MailSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -264,8 +323,34 @@ class Settings:
             ),
             payments=payments,
             mail=_mail_settings(get),
+            health=_health_settings(get, flag),
             log_level=log_level,
         )
+
+
+def _health_settings(get: Callable[[str, str | None], str | None], flag: Callable[[str, bool], bool]) -> HealthSettings:
+    """``LADDNAT_HEALTH_<FIELD>`` overrides each threshold of HealthSettings."""
+    defaults = HealthSettings()
+    values: dict[str, object] = {
+        "enabled": flag("LADDNAT_HEALTH_ENABLED", True),
+        "self_healing": flag("LADDNAT_HEALTH_SELF_HEALING", True),
+    }
+    for name in HealthSettings.__dataclass_fields__:
+        if name in values:
+            continue
+        var = f"LADDNAT_HEALTH_{name.upper()}"
+        raw = get(var, None)
+        if raw is None:
+            continue
+        default = getattr(defaults, name)
+        try:
+            value: float = int(raw) if isinstance(default, int) else float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r} is not a number") from None
+        if value < 0:
+            raise SettingsError(f"{var}={value} must not be negative")
+        values[name] = value
+    return HealthSettings(**values)  # type: ignore[arg-type]
 
 
 def _mail_settings(get: Callable[[str, str | None], str | None]) -> MailSettings:

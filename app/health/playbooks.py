@@ -29,6 +29,7 @@ from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
 from app.health.events import IncidentOpened, IncidentResolved
+from app.health.service import IncidentService
 from app.sessions.models import Transaction
 
 log = logging.getLogger("laddnat.health")
@@ -121,7 +122,11 @@ class Remediator:
         self.maker = maker
         self.bus = bus
         self.settings = settings
-        self.playbook = playbook or PlaybookSettings()
+        self.playbook = playbook or PlaybookSettings(
+            verify_s=settings.health.playbook_verify_s,
+            max_resets_per_day=settings.health.max_resets_per_day,
+            wait_for_idle_s=settings.health.reset_wait_for_idle_s,
+        )
         self.clock = clock
         self._resolved: dict[uuid.UUID, asyncio.Event] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -169,6 +174,7 @@ class Remediator:
             if resolved.is_set():
                 return
             outcome = await self._step(incident, step, resolved)
+            await self._note(incident, step, outcome)
             self.bus.publish(
                 IncidentActionTaken(
                     incident_id=incident.incident_id,
@@ -186,6 +192,19 @@ class Remediator:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.playbook.verify_s):
                     await resolved.wait()
+
+    async def _note(self, incident: IncidentOpened, step: Step, outcome: str) -> None:
+        """The step in the incident's trail (and IncidentChanged for feeds and webhooks)."""
+        async with self.maker() as db:
+            try:
+                await IncidentService(db, self.bus, clock=self.clock).note(
+                    incident.incident_id,
+                    "action",
+                    {"step": step.name, "command": step.command, "outcome": outcome},
+                    change=f"action:{step.name}",
+                )
+            except DomainError:
+                pass  # an incident that is not (or no longer) on record: nothing to annotate
 
     async def _step(self, incident: IncidentOpened, step: Step, resolved: asyncio.Event) -> str:
         async with self.maker() as db:

@@ -1,0 +1,122 @@
+"""HTTP (operator): the incident feed. Mounted under the operator router."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import Body, FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.auth import OPERATOR_PROBLEMS
+from app.core.http import PageParams, problems
+from app.drivers.models import User
+from app.health.errors import IncidentAlreadyResolved, IncidentNotFound
+from app.health.schemas import IncidentDetailOut, IncidentOut, IncidentPageOut, ResolveIncidentIn
+from app.health.service import IncidentService
+
+Cause = Literal[
+    "overheating",
+    "grid_supply",
+    "site_network",
+    "vehicle_communication",
+    "metering",
+    "connector_lock",
+    "internal_firmware",
+    "rfid_reader",
+    "unknown",
+]
+
+
+def provide_incidents(db: NamedDependency[AsyncSession], state: State) -> IncidentService:
+    return IncidentService(db, state.bus)
+
+
+class IncidentController(Controller):
+    path = "/incidents"
+    tags = ("incidents",)
+    dependencies = {"incidents": Provide(provide_incidents, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @get(
+        "/",
+        operation_id="ListIncidents",
+        summary="Incidents, newest first",
+        responses=problems(*OPERATOR_PROBLEMS),
+    )
+    async def list_incidents(
+        self,
+        page: NamedDependency[PageParams],
+        incidents: NamedDependency[IncidentService],
+        # "state" is a reserved name in Litestar handlers (the app state).
+        state_filter: Annotated[
+            Literal["open", "acknowledged", "resolved", "active"] | None,
+            QueryParameter(name="state", description="active: open or acknowledged"),
+        ] = None,
+        cause: Annotated[Cause | None, QueryParameter(description="The diagnosed root cause")] = None,
+        kind: Annotated[str | None, QueryParameter(description="The detector (offline, metering, ...)")] = None,
+        location_id: Annotated[
+            uuid.UUID | None, QueryParameter(name="locationId", description="Only this site's")
+        ] = None,
+        charger_id: Annotated[
+            uuid.UUID | None, QueryParameter(name="chargerId", description="Only this charger's")
+        ] = None,
+    ) -> IncidentPageOut:
+        rows, total = await incidents.find(
+            state=state_filter,
+            cause=cause,
+            kind=kind,
+            location_id=location_id,
+            charge_point_id=charger_id,
+            limit=page.limit,
+            offset=page.offset,
+        )
+        return IncidentPageOut(
+            items=[IncidentOut.of(i) for i in rows], total=total, limit=page.limit, offset=page.offset
+        )
+
+    @get(
+        "/{incident_id:uuid}",
+        operation_id="GetIncident",
+        summary="An incident with its trail of signals, state changes and actions",
+        responses=problems(*OPERATOR_PROBLEMS, IncidentNotFound),
+    )
+    async def get_incident(
+        self, incident_id: FromPath[uuid.UUID], incidents: NamedDependency[IncidentService]
+    ) -> IncidentDetailOut:
+        incident = await incidents.get(incident_id)
+        return IncidentDetailOut.detail(incident, await incidents.trail(incident_id))
+
+    @post(
+        "/{incident_id:uuid}/acknowledge",
+        operation_id="AcknowledgeIncident",
+        summary="Someone is on it (idempotent)",
+        status_code=200,
+        responses=problems(*OPERATOR_PROBLEMS, IncidentNotFound, IncidentAlreadyResolved),
+    )
+    async def acknowledge(
+        self,
+        incident_id: FromPath[uuid.UUID],
+        incidents: NamedDependency[IncidentService],
+        current_user: NamedDependency[User],
+    ) -> IncidentOut:
+        return IncidentOut.of(await incidents.acknowledge(incident_id, by=current_user.id))
+
+    @post(
+        "/{incident_id:uuid}/resolve",
+        operation_id="ResolveIncident",
+        summary="Close the incident by hand",
+        status_code=200,
+        responses=problems(*OPERATOR_PROBLEMS, IncidentNotFound, IncidentAlreadyResolved),
+    )
+    async def resolve(
+        self,
+        incident_id: FromPath[uuid.UUID],
+        incidents: NamedDependency[IncidentService],
+        current_user: NamedDependency[User],
+        data: Annotated[ResolveIncidentIn | None, Body()] = None,
+    ) -> IncidentOut:
+        note = data.note if data is not None else None
+        return IncidentOut.of(await incidents.resolve(incident_id, by=current_user.id, note=note))

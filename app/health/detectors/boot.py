@@ -1,0 +1,121 @@
+"""Boot loops and firmware: repeated BootNotifications within a window, and firmware
+updates that fail (download, verification, installation)."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+from app.chargers.events import ChargerBooted, ChargerEventRecorded
+from app.core.bus import Event
+from app.core.settings import HealthSettings
+from app.health.detectors.base import Clock, Where
+from app.health.signals import Signal
+
+FIRMWARE_FAILED = frozenset(
+    {
+        "DownloadFailed",
+        "InstallationFailed",
+        "InstallVerificationFailed",
+        "InvalidSignature",
+    }
+)
+FIRMWARE_OK = frozenset({"Installed"})
+
+
+class BootDetector:
+    def __init__(self, settings: HealthSettings, clock: Clock) -> None:
+        self.s = settings
+        self.clock = clock
+        self.window = timedelta(seconds=settings.boot_loop_window_s)
+        self.boots: dict[str, deque[tuple[datetime, str | None]]] = {}
+        self.raised: set[Where] = set()
+
+    def feed(self, event: Event) -> list[Signal]:
+        if isinstance(event, ChargerBooted):
+            return self._boot(event)
+        if isinstance(event, ChargerEventRecorded) and event.kind == "firmware_status":
+            return self._firmware(event)
+        return []
+
+    def tick(self, now: datetime) -> list[Signal]:
+        """A loop ends when the charger stays up for a whole window."""
+        out = []
+        for where in [w for w in self.raised if w[2] == "boot_loop"]:
+            boots = self.boots.get(where[0])
+            if not boots or now - boots[-1][0] > self.window:
+                self.raised.discard(where)
+                out.append(
+                    Signal(
+                        kind="boot_loop",
+                        identity=where[0],
+                        topic="boot_loop",
+                        at=now,
+                        clears=True,
+                        summary=f"Charger {where[0]} has stayed up for {self.window.total_seconds():.0f} s.",
+                    )
+                )
+        return out
+
+    def _boot(self, e: ChargerBooted) -> list[Signal]:
+        now = self.clock()
+        boots = self.boots.setdefault(e.identity, deque())
+        boots.append((now, e.reason))
+        while boots and now - boots[0][0] > self.window:
+            boots.popleft()
+        where = (e.identity, None, "boot_loop")
+        if len(boots) < self.s.boot_loop_count or where in self.raised:
+            return []
+        self.raised.add(where)
+        return [
+            Signal(
+                kind="boot_loop",
+                identity=e.identity,
+                topic="boot_loop",
+                at=now,
+                severity="critical",
+                cause="internal_firmware",
+                confidence=0.7,
+                summary=f"Charger {e.identity} booted {len(boots)} times in "
+                f"{self.window.total_seconds() / 60:.0f} minutes (firmware {e.firmware_version or 'unknown'}).",
+                evidence={
+                    "boots": [{"at": at.isoformat(), "reason": reason} for at, reason in boots],
+                    "firmwareVersion": e.firmware_version,
+                    "thresholds": {"count": self.s.boot_loop_count, "windowS": self.s.boot_loop_window_s},
+                },
+            )
+        ]
+
+    def _firmware(self, e: ChargerEventRecorded) -> list[Signal]:
+        where = (e.identity, None, "firmware")
+        if e.code in FIRMWARE_FAILED:
+            if where in self.raised:
+                return []
+            self.raised.add(where)
+            return [
+                Signal(
+                    kind="firmware",
+                    identity=e.identity,
+                    topic="firmware",
+                    at=self.clock(),
+                    severity="warning",
+                    cause="internal_firmware",
+                    confidence=0.8,
+                    summary=f"Charger {e.identity}'s firmware update failed: {e.code}.",
+                    evidence={"status": e.code, "data": e.data},
+                )
+            ]
+        if e.code in FIRMWARE_OK and where in self.raised:
+            self.raised.discard(where)
+            return [
+                Signal(
+                    kind="firmware",
+                    identity=e.identity,
+                    topic="firmware",
+                    at=self.clock(),
+                    clears=True,
+                    summary=f"Charger {e.identity}'s firmware is {e.code}.",
+                    evidence={"status": e.code},
+                )
+            ]
+        return []

@@ -1,0 +1,143 @@
+"""Offline: silent for two heartbeat intervals plus a grace period, or the socket closed
+and not back within the grace period.
+
+Heartbeats are not bus events (the bridge only stamps ``last_seen_at``), so the monitor
+refreshes ``last_seen`` from the database for the chargers ``suspects`` names: those
+silent on the bus for a heartbeat interval. In steady state that is a handful of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.chargers.events import ChargerConnected, ChargerDisconnected
+from app.core.bus import Event
+from app.core.settings import HealthSettings
+from app.health.detectors.base import Clock
+from app.health.signals import Signal
+
+
+@dataclass
+class _Link:
+    last_seen: datetime
+    connected: bool
+    disconnected_at: datetime | None = None
+    offline: bool = False
+
+
+class OfflineDetector:
+    def __init__(self, settings: HealthSettings, heartbeat_interval_s: float, clock: Clock) -> None:
+        self.clock = clock
+        self.heartbeat = timedelta(seconds=heartbeat_interval_s)
+        self.grace = timedelta(seconds=settings.offline_grace_s)
+        self.silence = 2 * self.heartbeat + self.grace
+        self.links: dict[str, _Link] = {}
+
+    # -- state from outside the bus ------------------------------------------------
+
+    def restore(self, identity: str, last_seen: datetime | None, *, offline: bool) -> None:
+        """At start: what the database says. A charger disconnected at a restart (a deploy
+        drops every socket) gets the full silence threshold to come back, counted from now;
+        one with an open offline incident stays offline until it is heard from."""
+        now = self.clock()
+        if last_seen is None and not offline:
+            return  # never connected: not installed yet, nothing to watch
+        self.links[identity] = _Link(last_seen=now, connected=True, offline=offline)
+
+    def seen(self, identity: str, at: datetime | None) -> list[Signal]:
+        """A ``last_seen_at`` read from the database (heartbeats)."""
+        link = self.links.get(identity)
+        if link is None or at is None or at <= link.last_seen:
+            return []
+        link.last_seen = at
+        if link.offline and link.connected:
+            return [self._back(identity, link, "heartbeat")]
+        return []
+
+    def suspects(self, now: datetime) -> list[str]:
+        """Connected chargers silent on the bus for a heartbeat interval: read their
+        ``last_seen_at`` before judging them."""
+        return [i for i, link in self.links.items() if link.connected and now - link.last_seen >= self.heartbeat]
+
+    def is_dark(self, identity: str, now: datetime) -> bool:
+        """Offline already, or plausibly so: disconnected, or silent longer than a healthy
+        charger can be (one heartbeat interval plus the grace)."""
+        link = self.links.get(identity)
+        if link is None:
+            return False
+        if link.offline or not link.connected:
+            return True
+        return now - link.last_seen > self.heartbeat + self.grace
+
+    # -- bus ---------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> list[Signal]:
+        identity = getattr(event, "identity", None)
+        if not isinstance(identity, str):
+            return []
+        now = self.clock()
+        link = self.links.get(identity)
+        if isinstance(event, ChargerDisconnected):
+            if link is None:
+                link = self.links[identity] = _Link(last_seen=now, connected=False)
+            link.connected, link.disconnected_at = False, now
+            return []
+        if link is None:
+            link = self.links[identity] = _Link(last_seen=now, connected=True)
+            return []
+        link.last_seen = now
+        if isinstance(event, ChargerConnected):
+            link.connected, link.disconnected_at = True, None
+        if link.offline and link.connected:
+            return [self._back(identity, link, type(event).__name__)]
+        return []
+
+    def tick(self, now: datetime) -> list[Signal]:
+        out = []
+        for identity, link in self.links.items():
+            if link.offline:
+                continue
+            if not link.connected and link.disconnected_at is not None and now - link.disconnected_at >= self.grace:
+                out.append(self._offline(identity, link, now, "socket_closed", now - link.disconnected_at))
+            elif link.connected and now - link.last_seen >= self.silence:
+                out.append(self._offline(identity, link, now, "silent", now - link.last_seen))
+        return out
+
+    def _offline(self, identity: str, link: _Link, now: datetime, reason: str, dark: timedelta) -> Signal:
+        link.offline = True
+        what = (
+            "its connection closed and it did not come back"
+            if reason == "socket_closed"
+            else "it sent nothing for two heartbeat intervals"
+        )
+        return Signal(
+            kind="offline",
+            identity=identity,
+            at=now,
+            severity="critical",
+            cause="site_network",
+            confidence=0.4,
+            summary=f"Charger {identity} is offline: {what}.",
+            evidence={
+                "reason": reason,
+                "lastSeenAt": link.last_seen.isoformat(),
+                "disconnectedAt": link.disconnected_at.isoformat() if link.disconnected_at else None,
+                "darkForS": round(dark.total_seconds(), 1),
+                "thresholds": {
+                    "heartbeatIntervalS": self.heartbeat.total_seconds(),
+                    "graceS": self.grace.total_seconds(),
+                },
+            },
+        )
+
+    def _back(self, identity: str, link: _Link, via: str) -> Signal:
+        link.offline = False
+        return Signal(
+            kind="offline",
+            identity=identity,
+            at=self.clock(),
+            clears=True,
+            summary=f"Charger {identity} is back online.",
+            evidence={"via": via},
+        )

@@ -1,0 +1,211 @@
+"""The health monitor: bus events -> detectors -> diagnosis -> incidents.
+
+Runs beside the API like the payment worker. Events arrive on one ``*`` subscription so
+they are seen in the order they were published (a transaction's end before the idle
+meter values that follow it). The hot path (MeterSampled) touches memory only; the
+database is written when a signal arises. A tick each second judges what time alone
+reveals (offline, boot loops ending, site correlation windows, clear hold times).
+
+Restart-safe: ``start`` loads the open incidents (their conditions count as raised, so
+recovery still resolves them and nothing opens twice) and every charger's location.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.chargers.events import (
+    ChargerBooted,
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerEventRecorded,
+    ConnectorStatusChanged,
+)
+from app.chargers.models import ChargePoint, Location
+from app.core.bus import Bus, Event
+from app.core.database import utcnow
+from app.core.settings import Settings
+from app.health import detectors
+from app.health.diagnosis import ChargerInfo, Placement, SiteCorrelator
+from app.health.service import IncidentService
+from app.health.signals import Signal
+from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
+
+log = logging.getLogger("laddnat.health")
+
+WATCHED = (
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerBooted,
+    ConnectorStatusChanged,
+    ChargerEventRecorded,
+    MeterSampled,
+    TransactionStarted,
+    TransactionUpdated,
+    TransactionEnded,
+)
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.maker = maker
+        self.bus = bus
+        self.settings = settings
+        self.h = settings.health
+        self.clock = clock
+        self.offline, self.detectors = detectors.build(self.h, settings.ocpp.heartbeat_interval_s, clock)
+        self.correlator = SiteCorrelator(self.h)
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
+        self._unknown: set[str] = set()
+
+    def subscribe(self) -> None:
+        if self.h.enabled:
+            self.bus.subscribe("*", self._on_event)
+
+    async def start(self) -> None:
+        if not self.h.enabled:
+            return
+        # Loaded in the task: an unreachable database must not stop the API from starting
+        # (readiness reports it); the monitor catches up once it answers.
+        self._task = asyncio.create_task(self._ticks(), name="health-monitor")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def _load(self) -> None:
+        async with self.maker() as db:
+            rows = (
+                await db.execute(
+                    select(
+                        ChargePoint.identity,
+                        ChargePoint.id,
+                        ChargePoint.location_id,
+                        ChargePoint.last_seen_at,
+                        Location.operator_id,
+                        Location.name,
+                    ).outerjoin(Location, Location.id == ChargePoint.location_id)
+                )
+            ).all()
+            incidents = await IncidentService(db, self.bus).open_incidents()
+        offline_now = {i.identity for i in incidents if i.kind == "offline" and i.charge_point_id is not None}
+        for row in rows:
+            self.correlator.know(row.identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
+        raised = detectors.raised_sets(self.detectors)
+        for incident in incidents:
+            if incident.charge_point_id is None and incident.location_id is not None:
+                members = list((incident.evidence or {}).get("site", {}).get("chargers", []))
+                self.correlator.restore_site(incident.location_id, incident.kind, members)
+                if incident.kind == "offline":
+                    offline_now.update(members)
+            elif incident.kind in raised:
+                raised[incident.kind].add((incident.identity, incident.evse, incident.topic))
+        for row in rows:
+            self.offline.restore(row.identity, row.last_seen_at, offline=row.identity in offline_now)
+
+    async def _learn(self, identity: str) -> None:
+        """A charger registered (or moved) since start: read its place once."""
+        async with self.maker() as db:
+            row = (
+                await db.execute(
+                    select(ChargePoint.id, ChargePoint.location_id, Location.operator_id, Location.name)
+                    .outerjoin(Location, Location.id == ChargePoint.location_id)
+                    .where(ChargePoint.identity == identity)
+                )
+            ).one_or_none()
+        if row is not None:
+            self.correlator.know(identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
+
+    # -- events and ticks ------------------------------------------------------------------------
+
+    async def _on_event(self, event: Event) -> None:
+        if not isinstance(event, WATCHED):
+            return
+        if isinstance(event, ChargerConnected | ChargerBooted) or event.identity not in self.correlator.chargers:
+            await self._learn(event.identity)
+        signals: list[Signal] = []
+        for detector in self.detectors:
+            signals += detector.feed(event)
+        if signals:
+            await self._apply(signals)
+
+    async def _ticks(self) -> None:
+        while True:
+            try:
+                await self._load()
+                break
+            except Exception:
+                log.exception("health monitor could not load its state; retrying")
+                await asyncio.sleep(max(5.0, self.h.tick_interval_s))
+        while True:
+            await asyncio.sleep(self.h.tick_interval_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("health tick failed")
+
+    async def tick(self) -> None:
+        now = self.clock()
+        signals: list[Signal] = []
+        suspects = self.offline.suspects(now)
+        if suspects:
+            async with self.maker() as db:
+                seen = (
+                    await db.execute(
+                        select(ChargePoint.identity, ChargePoint.last_seen_at).where(ChargePoint.identity.in_(suspects))
+                    )
+                ).all()
+            for identity, at in seen:
+                signals += self.offline.seen(identity, at)
+        for detector in self.detectors:
+            signals += detector.tick(now)
+        async with self._lock:
+            placements = self._place(signals, now)
+            placements += self.correlator.flush(now, lambda i: self.offline.is_dark(i, now))
+            await self._store(placements)
+            if self.h.clear_hold_s > 0:
+                async with self.maker() as db:
+                    await self._service(db).resolve_cleared()
+
+    async def _apply(self, signals: list[Signal]) -> None:
+        async with self._lock:
+            await self._store(self._place(signals, self.clock()))
+
+    def _place(self, signals: list[Signal], now: datetime) -> list[Placement]:
+        out: list[Placement] = []
+        for signal in signals:
+            out += self.correlator.place(signal, now, lambda i: self.offline.is_dark(i, now))
+        return out
+
+    async def _store(self, placements: list[Placement]) -> None:
+        for placement in placements:
+            try:
+                async with self.maker() as db:
+                    await self._service(db).apply(placement)
+            except Exception:
+                log.exception("applying a health signal failed", extra={"key": placement.key})
+
+    def _service(self, db: AsyncSession) -> IncidentService:
+        return IncidentService(
+            db, self.bus, flap_window_s=self.h.flap_window_s, clear_hold_s=self.h.clear_hold_s, clock=self.clock
+        )

@@ -1,0 +1,111 @@
+"""JSON shapes of incidents (operator API)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from app.core.http import Page
+from app.health.models import Incident, IncidentEvent
+
+
+class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
+    id: uuid.UUID
+    operator_id: uuid.UUID | None
+    location_id: uuid.UUID | None
+    charger_id: Annotated[uuid.UUID | None, msgspec.Meta(description="null: a site incident")]
+    charger_identity: Annotated[str, msgspec.Meta(description="A site incident: the first charger seen in trouble")]
+    site: bool
+    evse: Annotated[int | None, msgspec.Meta(description="null: the whole charger (or site)")]
+    connectors: list[int]
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            description="The detector: offline, reported_error, overheating, power_supply, metering, "
+            "failed_starts, vehicle_communication, boot_loop, firmware"
+        ),
+    ]
+    topic: str
+    cause: Annotated[
+        str,
+        msgspec.Meta(
+            description="overheating, grid_supply, site_network, vehicle_communication, metering, "
+            "connector_lock, internal_firmware, rfid_reader or unknown"
+        ),
+    ]
+    confidence: float
+    severity: str  # info | warning | critical
+    state: str  # open | acknowledged | resolved
+    summary: str
+    evidence: Annotated[dict[str, Any], msgspec.Meta(description="`chain`: the signals, samples and neighbours")]
+    opened_at: datetime
+    last_signal_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: uuid.UUID | None
+    resolved_at: datetime | None
+    resolved_by: uuid.UUID | None
+    resolution: str | None  # automatic | operator
+    flaps: int
+
+    @classmethod
+    def fields_of(cls, i: Incident) -> dict[str, Any]:
+        return {
+            "id": i.id,
+            "operator_id": i.operator_id,
+            "location_id": i.location_id,
+            "charger_id": i.charge_point_id,
+            "charger_identity": i.identity,
+            "site": i.charge_point_id is None,
+            "evse": i.evse,
+            "connectors": list(i.connectors or []),
+            "kind": i.kind,
+            "topic": i.topic,
+            "cause": i.cause,
+            "confidence": i.confidence,
+            "severity": i.severity,
+            "state": i.state,
+            "summary": i.summary,
+            "evidence": i.evidence or {},
+            "opened_at": i.opened_at,
+            "last_signal_at": i.last_signal_at,
+            "acknowledged_at": i.acknowledged_at,
+            "acknowledged_by": i.acknowledged_by,
+            "resolved_at": i.resolved_at,
+            "resolved_by": i.resolved_by,
+            "resolution": i.resolution,
+            "flaps": i.flaps,
+        }
+
+    @classmethod
+    def of(cls, i: Incident) -> IncidentOut:
+        return cls(**cls.fields_of(i))
+
+
+class IncidentEventOut(msgspec.Struct, kw_only=True, rename="camel"):
+    at: datetime
+    kind: str  # signal | state | action | note
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: IncidentEvent) -> IncidentEventOut:
+        return cls(at=e.at, kind=e.kind, data=e.data or {})
+
+
+class IncidentDetailOut(IncidentOut, kw_only=True, rename="camel"):
+    trail: list[IncidentEventOut]
+
+    @classmethod
+    def detail(cls, i: Incident, trail: Sequence[IncidentEvent]) -> IncidentDetailOut:
+        return cls(**IncidentOut.fields_of(i), trail=[IncidentEventOut.of(e) for e in trail])
+
+
+class IncidentPageOut(Page, kw_only=True, rename="camel"):
+    items: list[IncidentOut]
+
+
+class ResolveIncidentIn(msgspec.Struct, kw_only=True, rename="camel", forbid_unknown_fields=True):
+    note: str | None = None

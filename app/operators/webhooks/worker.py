@@ -1,0 +1,219 @@
+"""Delivering webhooks: the bus events become stored deliveries (``WebhookDispatcher``),
+a worker beside the API POSTs them, signed, and retries with backoff (``WebhookWorker``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.bus import Bus, Event
+from app.core.database import utcnow
+from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
+from app.operators.webhooks.crypto import SealError, unseal
+from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.operators.webhooks.outbox import MAX_ATTEMPTS, WebhookOutbox, backoff, event_data
+from app.operators.webhooks.signing import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_header
+from payments.events import PaymentSettled
+from payments.models import Payment
+
+log = logging.getLogger("laddnat.webhooks")
+
+SUBJECTS = (IncidentOpened.subject, IncidentChanged.subject, IncidentResolved.subject, PaymentSettled.subject)
+USER_AGENT = "Laddnat-Webhooks/1"
+
+
+class WebhookDispatcher:
+    """Turns bus events into stored deliveries; never waits on a receiver."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, worker: WebhookWorker) -> None:
+        self.maker = maker
+        self.bus = bus
+        self.worker = worker
+
+    def subscribe(self) -> None:
+        for subject in SUBJECTS:
+            self.bus.subscribe(subject, self._on_event)
+
+    async def _on_event(self, event: Event) -> None:
+        await self.dispatch(event)
+
+    async def dispatch(self, event: Event) -> int:
+        """Store the event for every endpoint that wants it; how many deliveries are new."""
+        async with self.maker() as db:
+            operator_id = await _operator_of(db, event)
+            outbox = WebhookOutbox(db, clock=self.worker.clock)
+            added = await outbox.enqueue(event.subject, operator_id, event_data(event))
+            await db.commit()
+        if added:
+            self.worker.poke()
+        return added
+
+
+async def _operator_of(db: AsyncSession, event: Event) -> uuid.UUID | None:
+    if isinstance(event, PaymentSettled):
+        # The payment event names no operator; its payment row does.
+        payment = await db.get(Payment, event.payment_id)
+        return payment.operator_id if payment is not None else None
+    operator_id = getattr(event, "operator_id", None)
+    return operator_id if isinstance(operator_id, uuid.UUID) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    delivery_id: uuid.UUID
+    number: int
+    url: str
+    secret: str | None  # None: it cannot be unsealed (LADDNAT_SECRET_KEY changed)
+    body: bytes
+    at: datetime
+
+
+class WebhookWorker:
+    """Sends what the outbox holds. A delivery is claimed by counting the attempt and moving
+    its next attempt out before sending, so two API processes never send it at once and a
+    crash mid-send is retried after the backoff. The body never changes between attempts;
+    receivers dedupe on its event id."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        secret_key: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        interval_s: float = 5.0,
+        timeout_s: float = 10.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.maker = maker
+        self.secret_key = secret_key
+        self.clock = clock
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.concurrency = concurrency
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._forever(), name="webhook-worker")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def send_due(self) -> int:
+        """One pass over what is due now; returns how many were delivered."""
+        async with self.maker() as db:
+            ids = await WebhookOutbox(db, clock=self.clock).due()
+        if not ids:
+            return 0
+        limit = asyncio.Semaphore(self.concurrency)
+        # No redirects: a receiver that moved must update its URL here, and a redirect
+        # must not carry our signed body somewhere the operator never configured.
+        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client:
+
+            async def one(delivery_id: uuid.UUID) -> bool:
+                async with limit:
+                    return await self._deliver(client, delivery_id)
+
+            results = await asyncio.gather(*(one(i) for i in ids))
+        return sum(results)
+
+    async def _deliver(self, client: httpx.AsyncClient, delivery_id: uuid.UUID) -> bool:
+        attempt = await self._claim(delivery_id)
+        if attempt is None:
+            return False
+        status, error = await self._post(client, attempt)
+        await self._record(attempt, status, error)
+        return error is None
+
+    async def _claim(self, delivery_id: uuid.UUID) -> _Attempt | None:
+        async with self.maker() as db:
+            delivery = await db.get(WebhookDelivery, delivery_id)
+            if delivery is None or delivery.state != "pending":
+                return None
+            endpoint = await db.get(WebhookEndpoint, delivery.endpoint_id)
+            if endpoint is None or not endpoint.active:
+                return None
+            now = self.clock()
+            number = delivery.attempts + 1
+            claimed = await db.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == delivery_id,
+                    WebhookDelivery.attempts == delivery.attempts,
+                    WebhookDelivery.state == "pending",
+                )
+                .values(attempts=number, last_attempt_at=now, next_attempt_at=now + backoff(number))
+            )
+            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+                await db.rollback()
+                return None
+            await db.commit()
+            try:
+                secret: str | None = unseal(self.secret_key, endpoint.secret_sealed)
+            except SealError:
+                secret = None
+            return _Attempt(delivery_id, number, endpoint.url, secret, delivery.payload.encode(), now)
+
+    async def _post(self, client: httpx.AsyncClient, attempt: _Attempt) -> tuple[int | None, str | None]:
+        """The receiver's status and, unless it was a 2xx, what went wrong."""
+        if attempt.secret is None:
+            return None, "the signing secret cannot be read (LADDNAT_SECRET_KEY changed?): rotate it"
+        timestamp = int(attempt.at.timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            ID_HEADER: str(attempt.delivery_id),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: signature_header(attempt.secret, timestamp, attempt.body),
+        }
+        try:
+            # Streamed and never read: the receiver's body does not matter, whatever its size.
+            async with client.stream("POST", attempt.url, content=attempt.body, headers=headers) as response:
+                status = response.status_code
+        except httpx.TimeoutException:
+            return None, f"timeout after {self.timeout_s:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:255]
+        if 200 <= status < 300:
+            return status, None
+        return status, f"HTTP {status}"
+
+    async def _record(self, attempt: _Attempt, status: int | None, error: str | None) -> None:
+        values: dict[str, object] = {"last_status": status, "last_error": error}
+        if error is None:
+            values |= {"state": "delivered", "delivered_at": self.clock(), "next_attempt_at": None}
+        elif attempt.number >= MAX_ATTEMPTS:
+            values |= {"state": "failed", "next_attempt_at": None}
+            log.warning("webhook %s failed for good after %d attempts: %s", attempt.delivery_id, attempt.number, error)
+        else:
+            log.info("webhook %s attempt %d failed: %s", attempt.delivery_id, attempt.number, error)
+        async with self.maker() as db:
+            await db.execute(update(WebhookDelivery).where(WebhookDelivery.id == attempt.delivery_id).values(**values))
+            await db.commit()
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                await self.send_due()
+            except Exception:  # keep the loop alive: the next pass retries
+                log.exception("webhook pass failed")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await self._wakeup.wait()
+            self._wakeup.clear()

@@ -1,0 +1,155 @@
+"""The health stack for end-to-end tests: the bridge, the API (whose lifespan runs the
+health monitor) and simulator chargers over real sockets, on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+
+from app.chargers.models import Location
+from app.chargers.service import ChargerService
+from app.core.bus import InProcessBus
+from app.core.database import create_engine, create_sessionmaker
+from app.core.settings import HealthSettings, HttpSettings, Settings
+from app.drivers.models import IdToken
+from app.drivers.service import UserService
+from app.health.models import Incident
+from app.main import create_app
+from app.runner import _EmbeddedServer
+from ocpp_bridge.simulator import SimConfig, SimulatedCharger
+from tests.e2e.ocpp_helpers import PASSWORD
+from tests.e2e.test_restart import free_port
+
+T = TypeVar("T")
+
+
+@dataclass
+class HealthStack:
+    settings: Settings
+    maker: Any
+    bus: InProcessBus
+    bridge_port: int
+    port: int
+    sims: list[SimulatedCharger] = dataclasses.field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def site(self, chargers: int, *, prefix: str = "HLT") -> tuple[uuid.UUID, list[str]]:
+        """A location with ``chargers`` registered chargers of one EVSE each."""
+        async with self.maker() as db:
+            location = Location(name=f"Site {uuid.uuid4().hex[:6]}")
+            db.add(location)
+            await db.commit()
+            identities = []
+            for _ in range(chargers):
+                identity = f"{prefix}-{uuid.uuid4().hex[:8]}"
+                await ChargerService(db, self.bus).register(identity, PASSWORD, location_id=location.id, evse_count=1)
+                identities.append(identity)
+            return location.id, identities
+
+    async def charger(self, identity: str, **config: Any) -> SimulatedCharger:
+        """A connected, booted simulator; its id tag is its identity, accepted."""
+        async with self.maker() as db:
+            db.add(IdToken(token=identity, status="Accepted"))
+            await db.commit()
+        config.setdefault("id_tag", identity)
+        sim = SimulatedCharger(
+            SimConfig(
+                url=f"ws://127.0.0.1:{self.bridge_port}/ocpp",
+                identity=identity,
+                password=PASSWORD,
+                meter_interval_s=0.01,
+                **config,
+            )
+        )
+        self.sims.append(sim)
+        await sim.connect()
+        await sim.boot()
+        for connector in sim.connectors:
+            await sim.status(connector, "Available")
+        return sim
+
+    async def incidents(self, **where: Any) -> list[Incident]:
+        async with self.maker() as db:
+            query = select(Incident).order_by(Incident.opened_at)
+            for name, value in where.items():
+                query = query.where(getattr(Incident, name) == value)
+            return list((await db.scalars(query)).all())
+
+    async def operator_headers(self) -> dict[str, str]:
+        email = f"ops-{uuid.uuid4().hex[:6]}@health.test"
+        async with self.maker() as db:
+            await UserService(db).create_user(email, "ops-password-123", "operator")
+        async with httpx.AsyncClient(base_url=self.base_url) as http:
+            answer = await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})
+        return {"Authorization": f"Bearer {answer.json()['accessToken']}"}
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = 20.0) -> T:
+    """Poll ``probe`` until it returns something truthy (the monitor works in the background)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                value = await probe()
+                if value:
+                    return value
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(what) from None
+
+
+@contextlib.asynccontextmanager
+async def running_health_stack(settings: Settings, health: HealthSettings) -> AsyncIterator[HealthStack]:
+    """The bridge, the API (with the health monitor) and a database, on free ports."""
+    from ocpp_bridge.server import create_bridge
+
+    port = free_port()
+    settings = dataclasses.replace(
+        settings,
+        http=HttpSettings(port=port, public_base_url=f"http://127.0.0.1:{port}"),
+        # Short heartbeats: offline after 2 x 1 s + 1 s of silence.
+        ocpp=dataclasses.replace(settings.ocpp, heartbeat_interval_s=1),
+        health=health,
+    )
+    engine = create_engine(settings.db)
+    maker = create_sessionmaker(engine)
+    bus = InProcessBus()
+    await bus.start()
+    bridge = create_bridge(settings.ocpp, maker, bus)
+    await bridge.start()
+    app = create_app(settings, engine=engine, bus=bus)
+    server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    stack = HealthStack(settings, maker, bus, bridge.port, port)
+    try:
+        yield stack
+    finally:
+        for sim in stack.sims:
+            await sim.close()
+        server.should_exit = True
+        await serving
+        await bridge.close()
+        await bus.close()
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+async def health(settings: Settings) -> AsyncIterator[HealthStack]:
+    # Detection alone here; tests/e2e/health/test_self_healing.py runs the playbooks too.
+    detection = HealthSettings(offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, self_healing=False)
+    async with running_health_stack(settings, detection) as stack:
+        yield stack

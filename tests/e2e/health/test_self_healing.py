@@ -1,0 +1,53 @@
+"""Detection and self-healing together, as a newcomer sees them: a simulated charger reports
+a fault, an incident opens with its diagnosis, the playbook resets the charger, the charger
+comes back healthy and the incident resolves by itself, with the reset in its trail."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from app.core.settings import HealthSettings, Settings
+from app.health.models import Incident
+from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+
+
+@pytest.fixture(scope="module")
+async def healing(settings: Settings) -> AsyncIterator[HealthStack]:
+    health = HealthSettings(offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, playbook_verify_s=2.0)
+    async with running_health_stack(settings, health) as stack:
+        yield stack
+
+
+async def test_an_internal_error_is_healed_by_a_reset_and_resolves_itself(healing: HealthStack) -> None:
+    _, [identity] = await healing.site(1, prefix="HEAL")
+    sim = await healing.charger(identity)
+    await sim.fault(1, "InternalError", "watchdog")
+
+    async def resolved() -> Incident | None:
+        found = await healing.incidents(identity=identity)
+        return found[0] if found and found[0].state == "resolved" else None
+
+    # The reset reboots the simulator; after its boot it reports Available: healthy again.
+    incident = await eventually(resolved, "the incident resolves after the reset")
+    assert incident.cause == "internal_firmware" and incident.resolution == "automatic"
+    assert any(action == "Reset" for action, _ in sim.received)
+    headers = await healing.operator_headers()
+    async with httpx.AsyncClient(base_url=healing.base_url, headers=headers) as http:
+        detail = (await http.get(f"/api/v1/operator/incidents/{incident.id}")).json()
+        commands = (await http.get(f"/api/v1/operator/chargers/{await _charger_id(healing, identity)}/commands")).json()
+    actions = [e for e in detail["trail"] if e["kind"] == "action"]
+    assert actions and actions[0]["data"]["step"] == "soft_reset"
+    assert actions[0]["data"]["outcome"] == "answered:Accepted"
+    assert any(c["name"] == "reset" and c["origin"] == "health" for c in commands["items"])
+
+
+async def _charger_id(stack: HealthStack, identity: str) -> str:
+    from sqlalchemy import select
+
+    from app.chargers.models import ChargePoint
+
+    async with stack.maker() as db:
+        return str(await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == identity)))
