@@ -18,7 +18,7 @@ from ocpp_bridge.simulator.model import (
 )
 
 DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
-SCENARIOS = ("charge", "serve", "error", "overheat", "voltage-sag", "offline", "reboot")
+SCENARIOS = ("charge", "serve", "fault", "error", "overheat", "voltage-sag", "offline", "reboot")
 
 Say = Callable[[str], None]
 Scenario = Callable[[SimulatedCharger, argparse.Namespace, Say], Awaitable[None]]
@@ -266,9 +266,20 @@ async def scenario_serve(sim: SimulatedCharger, args: argparse.Namespace, say: S
             say(_meter_line(sim, connector, ""))
 
 
+async def scenario_fault(sim: SimulatedCharger, args: argparse.Namespace, say: Say) -> None:
+    """Report --error-code on connector 1, then stay online like ``serve``: the CSMS's
+    self-healing can reset or unlock it, and after a reboot it reports healthy again."""
+    await asyncio.sleep(1.0)
+    code = args.error_code or "InternalError"
+    await sim.fault(1, code, info="simulated fault")
+    say(f"connector 1 Faulted ({code}); waiting for the CSMS")
+    await scenario_serve(sim, args, say)
+
+
 _SCENARIOS: dict[str, Scenario] = {
     "charge": scenario_charge,
     "serve": scenario_serve,
+    "fault": scenario_fault,
     "error": scenario_error,
     "overheat": scenario_overheat,
     "voltage-sag": scenario_voltage_sag,

@@ -51,3 +51,45 @@ async def _charger_id(stack: HealthStack, identity: str) -> str:
 
     async with stack.maker() as db:
         return str(await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == identity)))
+
+
+async def test_the_fault_scenario_is_healed_through_the_cli(healing: HealthStack) -> None:
+    """`laddnat simulate --scenario fault`, as the README suggests against `make run`."""
+    import argparse
+    import asyncio
+    import contextlib
+
+    from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_fault
+    from tests.e2e.ocpp_helpers import PASSWORD
+
+    _, [identity] = await healing.site(1, prefix="CLI")
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    url = f"ws://127.0.0.1:{healing.bridge_port}/ocpp"
+    args = parser.parse_args(
+        [
+            "--url",
+            url,
+            "--identity",
+            identity,
+            "--password",
+            PASSWORD,
+            "--scenario",
+            "fault",
+            "--error-code",
+            "InternalError",
+        ]
+    )
+    running = asyncio.create_task(run_charger(build_configs(args)[0], args, scenario_fault))
+    try:
+
+        async def healed() -> Incident | None:
+            found = await healing.incidents(identity=identity)
+            return found[0] if found and found[0].state == "resolved" else None
+
+        incident = await eventually(healed, "the fault is healed")
+        assert incident.cause == "internal_firmware"
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
