@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from app.core.bus import Event
 
@@ -15,6 +15,8 @@ class PaymentAuthorised(Event, frozen=True, kw_only=True):
     payment_id: uuid.UUID
     evse_id: uuid.UUID
     amount_minor: int
+    # Who sends the remote start: the request that placed the hold, or the payment worker.
+    start_by: Literal["caller", "worker"] = "worker"
 
 
 class PaymentSettled(Event, frozen=True, kw_only=True):

@@ -307,6 +307,39 @@ class PaymentService:
         await self.db.commit()
         return refund
 
+    async def resend_refunds(self, older_than_s: float = 30.0, limit: int = 50) -> int:
+        """Refunds recorded but never answered by the PSP (a timeout, a crash): send them
+        again with the same idempotency key, so the PSP refunds once. Returns how many."""
+        cutoff = self.clock() - timedelta(seconds=older_than_s)
+        pending = (
+            await self.db.scalars(
+                select(Refund)
+                .where(Refund.status == "requested", Refund.provider_ref.is_(None), Refund.created_at < cutoff)
+                .limit(limit)
+            )
+        ).all()
+        sent = 0
+        for refund in pending:
+            payment = await self.get(refund.payment_id)
+            if payment.provider_ref is None:
+                continue
+            key = idempotency_key(payment.id, "refund", refund.seq)
+            try:
+                outcome = await self.providers.get(payment.provider).refund(
+                    payment.provider_ref, refund.amount_minor, payment.currency, idempotency_key=key
+                )
+            except ProviderError as err:
+                if not err.retryable:
+                    await self._refund_failed(payment, refund, err.code, "sweeper")
+                continue
+            # Without an id from the PSP, a marker: answered, so it is not sent again.
+            refund.provider_ref = outcome.action_ref or f"{payment.provider_ref}:refund:{refund.seq}"
+            if outcome.status == "done":
+                refund.status = "succeeded"
+            await self.db.commit()
+            sent += 1
+        return sent
+
     async def _refund_failed(self, payment: Payment, refund: Refund, code: str, source: str = "operator") -> None:
         if refund.status == "failed":
             return
@@ -598,7 +631,16 @@ class PaymentService:
     def _authorise(self, payment: Payment, source: str, event_id: str | None = None) -> None:
         payment.authorised_at = self.clock()
         self._move(payment, state.AUTHORISED, "authorise", source, amount=payment.hold_minor, event_id=event_id)
-        self._later(PaymentAuthorised(payment_id=payment.id, evse_id=payment.evse_id, amount_minor=payment.hold_minor))
+        self._later(
+            PaymentAuthorised(
+                payment_id=payment.id,
+                evse_id=payment.evse_id,
+                amount_minor=payment.hold_minor,
+                # A hold confirmed in the caller's request (a saved card) is started by that
+                # caller; one confirmed later by the PSP's notification, by the payment worker.
+                start_by="caller" if event_id is None else "worker",
+            )
+        )
 
     async def _fail(self, payment: Payment, code: str, message: str, action: str) -> None:
         payment.failure_code, payment.failure_message = code[:64], message[:255]

@@ -183,6 +183,8 @@ class PaymentWorker:
 
     async def _on_authorised(self, event: Event) -> None:
         assert isinstance(event, PaymentAuthorised)
+        if event.start_by != "worker":
+            return  # the request that placed the hold sends the start and reports its outcome
         async with self.maker() as db:
             try:
                 await self._paid_sessions(db).remote_start(event.payment_id)
@@ -313,6 +315,7 @@ class PaymentWorker:
                 await payments.process_notification(row_id)
             for payment_id in await payments.due_for_settlement():
                 await payments.settle(payment_id, source="sweeper")
+            await payments.resend_refunds()
             for payment_id in await payments.abandoned(self.paid.start_timeout_s):
                 await payments.release(payment_id, "the session did not start in time", source="sweeper")
             for tx_id in await self._unpriced(db):

@@ -369,3 +369,31 @@ async def test_the_receipt_is_emailed_once_to_the_payer(stack: Stack, stripe_set
 
 async def _inbox(stack: Stack, address: str) -> list[Any] | None:
     return stack.inbox.to(address) or None
+
+
+async def test_a_refund_the_psp_did_not_answer_is_sent_again_once(
+    stack: Stack, stripe_settings: StripeSettings, stripe_proxy: StripeQuirksProxy
+) -> None:
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    try:
+        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
+        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
+        await sim.send_meter_values(seconds=900)
+        await stack.stop(linked)
+        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
+    finally:
+        await sim.close()
+    headers = await operator_headers(stack)
+    refunds_before = stripe_proxy.upstream_count("POST", "/v1/refunds")
+    stripe_proxy.fail_next(r"/v1/refunds", 1, mode="500")
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
+        first = await http.post(f"/api/v1/operator/payments/{captured.id}/refunds", json={"amountMinor": 100})
+    assert first.status_code == 503 and first.json()["code"] == "payment.provider_unavailable"
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    await PaymentWorker(stack.maker, stack.bus, stack.providers, stack.settings, clock=lambda: later).sweep()
+    async with stack.maker() as db:
+        refunds = await PaymentService(db, stack.bus, stack.providers).refunds(captured.id)
+    assert [(r.amount_minor, r.status) for r in refunds] == [(100, "succeeded")]
+    # The first attempt never reached Stripe (the injected 500); the resend did, once.
+    assert stripe_proxy.upstream_count("POST", "/v1/refunds") == refunds_before + 1
