@@ -43,6 +43,7 @@ from app.chargers.errors import (
     UploadNotFound,
     UploadTooLarge,
 )
+from app.chargers.events import CommandAnswered
 from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
 from app.core.bus import Bus, NoResponders
 from app.core.database import next_number, utcnow
@@ -143,6 +144,16 @@ class CommandService:
             reply = CommandReply(outcome="timeout", error_description="no answer from the bridge")
         self._record(entry, reply)
         await self.db.commit()
+        self.bus.publish(
+            CommandAnswered(
+                identity=cp.identity,
+                name=name,
+                outcome=entry.outcome or reply.outcome,
+                status=(entry.answer or {}).get("status") if entry.answer else None,
+                args=entry.args,
+                at=self.clock(),
+            )
+        )
         self._raise_for(entry, reply)
         return entry
 

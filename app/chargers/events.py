@@ -63,3 +63,16 @@ class ChargerCredentialsChanged(Event, frozen=True, kw_only=True):
 
     subject: ClassVar[str] = "charger.credentials_changed"
     identity: str
+
+
+class CommandAnswered(Event, frozen=True, kw_only=True):
+    """A command to a charger got its answer (or none): health watches what follows, e.g.
+    an accepted remote start that never becomes a transaction."""
+
+    subject: ClassVar[str] = "charger.command_answered"
+    identity: str
+    name: str  # remote-start, reset, ...
+    outcome: str  # answered | offline | timeout | call_error | ...
+    status: str | None  # the charger's verdict: Accepted, Rejected, ...
+    args: dict[str, Any]
+    at: datetime

@@ -179,6 +179,10 @@ class HealthSettings:
     short_session_s: float = 60.0
     short_session_wh: float = 10.0
     short_session_run: int = 3
+    # Failed starts: this many accepted remote starts in a row that did not become a
+    # transaction within the timeout (the charger's connection timeout, plus margin).
+    remote_start_timeout_s: float = 180.0
+    failed_remote_starts: int = 2
     # Vehicle communication: this many EV-side early ends by different tokens within the window.
     ev_side_stops: int = 3
     ev_side_window_s: float = 6 * 3600.0

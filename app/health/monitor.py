@@ -26,6 +26,7 @@ from app.chargers.events import (
     ChargerConnected,
     ChargerDisconnected,
     ChargerEventRecorded,
+    CommandAnswered,
     ConnectorStatusChanged,
 )
 from app.chargers.models import ChargePoint, Location
@@ -41,6 +42,7 @@ from app.sessions.events import MeterSampled, TransactionEnded, TransactionStart
 log = logging.getLogger("laddnat.health")
 
 WATCHED = (
+    CommandAnswered,
     ChargerConnected,
     ChargerDisconnected,
     ChargerBooted,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.chargers.events import ChargerConnected, ChargerDisconnected
+from app.chargers.events import ChargerConnected, ChargerDisconnected, CommandAnswered
 from app.core.bus import Event
 from app.core.settings import HealthSettings
 from app.health.detectors.base import Clock
@@ -76,6 +76,8 @@ class OfflineDetector:
         identity = getattr(event, "identity", None)
         if not isinstance(identity, str):
             return []
+        if isinstance(event, CommandAnswered) and event.outcome != "answered":
+            return []  # our command to it, unanswered: not a sign of life
         now = self.clock()
         link = self.links.get(identity)
         if isinstance(event, ChargerDisconnected):

@@ -1,5 +1,6 @@
-"""Failed starts and vehicle communication, read from how sessions end.
+"""Failed starts and vehicle communication, read from how sessions start and end.
 
+- accepted remote starts that never become a transaction, several in a row on one charger;
 - a run of very short, near-zero sessions on one charger (the car never really charged);
 - sessions ending early with EV-side reasons on one charger across several different
   cars (one car is the car's problem; many cars is the charger's side of the link).
@@ -10,11 +11,12 @@ from __future__ import annotations
 from collections import deque
 from datetime import datetime, timedelta
 
+from app.chargers.events import CommandAnswered
 from app.core.bus import Event
 from app.core.settings import HealthSettings
 from app.health.detectors.base import Clock, Where
 from app.health.signals import Signal
-from app.sessions.events import TransactionEnded
+from app.sessions.events import TransactionEnded, TransactionStarted
 
 # Stop reasons (1.6 Reason / 2.0.1 ReasonEnum) that come from the vehicle's side.
 EV_SIDE_REASONS = frozenset({"EVDisconnected", "EVCommunicationError", "EVDeparted"})
@@ -29,11 +31,54 @@ class SessionDetector:
         self.short_run: dict[str, list[dict[str, object]]] = {}
         self.ev_side: dict[str, deque[tuple[datetime, str, dict[str, object]]]] = {}
         self.raised: set[Where] = set()
+        # Accepted remote starts waiting for their transaction, and misses in a row.
+        self.awaiting: dict[str, deque[tuple[datetime, dict[str, object]]]] = {}
+        self.missed: dict[str, list[dict[str, object]]] = {}
 
     def tick(self, now: datetime) -> list[Signal]:
-        return []
+        out: list[Signal] = []
+        timeout = timedelta(seconds=self.s.remote_start_timeout_s)
+        for identity, waiting in self.awaiting.items():
+            while waiting and now - waiting[0][0] > timeout:
+                _, start = waiting.popleft()
+                missed = self.missed.setdefault(identity, [])
+                missed.append(start)
+                del missed[: -self.s.failed_remote_starts]
+                where = (identity, None, "remote_starts")
+                if len(missed) >= self.s.failed_remote_starts and where not in self.raised:
+                    self.raised.add(where)
+                    out.append(
+                        Signal(
+                            kind="failed_starts",
+                            identity=identity,
+                            topic="remote_starts",
+                            at=now,
+                            severity="warning",
+                            # The charger said yes but no car started charging: most often it
+                            # cannot sense the car (control pilot), or the cable lock.
+                            cause="vehicle_communication",
+                            confidence=0.4,
+                            summary=f"Charger {identity} accepted {len(missed)} remote starts in a row "
+                            "that never became a session.",
+                            evidence={
+                                "remoteStarts": list(missed),
+                                "thresholds": {
+                                    "timeoutS": self.s.remote_start_timeout_s,
+                                    "inARow": self.s.failed_remote_starts,
+                                },
+                            },
+                        )
+                    )
+        return out
 
     def feed(self, event: Event) -> list[Signal]:
+        if isinstance(event, CommandAnswered):
+            if event.name == "remote-start" and event.status == "Accepted":
+                start: dict[str, object] = {"acceptedAt": event.at.isoformat(), **event.args}
+                self.awaiting.setdefault(event.identity, deque()).append((self.clock(), start))
+            return []
+        if isinstance(event, TransactionStarted):
+            return self._started(event)
         if not isinstance(event, TransactionEnded):
             return []
         identity = event.identity
@@ -107,6 +152,21 @@ class SessionDetector:
             self.raised.discard(where)
             out.append(self._clear(identity, "vehicle_communication", "ev_side_stops", record))
         return out
+
+    def _started(self, event: TransactionStarted) -> list[Signal]:
+        """A session started: the remote start it answers (by token, else the oldest) is
+        kept, and a run of misses is over."""
+        waiting = self.awaiting.get(event.identity)
+        if waiting:
+            match = next((w for w in waiting if w[1].get("idToken") == event.id_token), waiting[0])
+            waiting.remove(match)
+        self.missed.pop(event.identity, None)
+        where = (event.identity, None, "remote_starts")
+        if where not in self.raised:
+            return []
+        self.raised.discard(where)
+        record: dict[str, object] = {"transactionId": str(event.transaction_id), "idToken": event.id_token}
+        return [self._clear(event.identity, "failed_starts", "remote_starts", record)]
 
     def _clear(self, identity: str, kind: str, topic: str, record: dict[str, object]) -> Signal:
         return Signal(
