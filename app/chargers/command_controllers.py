@@ -34,12 +34,7 @@ from app.sessions.errors import TransactionNotFound
 
 
 def provide_commands(db: NamedDependency[AsyncSession], state: State) -> CommandService:
-    return CommandService(
-        db,
-        state.bus,
-        public_base_url=state.settings.http.public_base_url,
-        timeout_s=state.settings.ocpp.command_timeout_s,
-    )
+    return CommandService.of(db, state.bus, state.settings)
 
 
 def provide_diagnostics(db: NamedDependency[AsyncSession]) -> DiagnosticsService:

@@ -48,6 +48,7 @@ from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
 from app.core.bus import Bus, NoResponders
 from app.core.database import next_number, utcnow
 from app.core.errors import Conflict, InvalidInput
+from app.core.settings import Settings
 from app.sessions.errors import TransactionNotFound
 from app.sessions.models import Transaction
 
@@ -96,6 +97,19 @@ class CommandService:
         self.public_base_url = public_base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.clock = clock
+
+    @classmethod
+    def of(
+        cls, db: AsyncSession, bus: Bus, settings: Settings, *, clock: Callable[[], datetime] = utcnow
+    ) -> CommandService:
+        """The service as configured (upload URLs from the public base URL, the command timeout)."""
+        return cls(
+            db,
+            bus,
+            public_base_url=settings.http.public_base_url,
+            timeout_s=settings.ocpp.command_timeout_s,
+            clock=clock,
+        )
 
     async def send(
         self,

@@ -304,13 +304,7 @@ class CheckoutService:
         tx = await self.db.get(Transaction, payment.transaction_id)
         if tx is None or tx.status != "active":
             return None
-        commands = CommandService(
-            self.db,
-            self.bus,
-            public_base_url=self.settings.http.public_base_url,
-            timeout_s=self.settings.ocpp.command_timeout_s,
-            clock=self.clock,
-        )
+        commands = CommandService.of(self.db, self.bus, self.settings, clock=self.clock)
         try:
             entry = await commands.send(
                 tx.charge_point_id, "remote-stop", {"transactionId": str(tx.id)}, origin="checkout"

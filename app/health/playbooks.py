@@ -235,13 +235,7 @@ class Remediator:
             return await self._send(db, cp_id, step.command, args)
 
     async def _send(self, db: AsyncSession, cp_id: uuid.UUID, name: str, args: dict[str, Any]) -> str:
-        commands = CommandService(
-            db,
-            self.bus,
-            public_base_url=self.settings.http.public_base_url,
-            timeout_s=self.settings.ocpp.command_timeout_s,
-            clock=self.clock,
-        )
+        commands = CommandService.of(db, self.bus, self.settings, clock=self.clock)
         try:
             entry = await commands.send(cp_id, name, args, origin="health")
         except DomainError as err:

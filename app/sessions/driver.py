@@ -140,13 +140,7 @@ class DriverSessionService:
         _, tx = await self._owned(driver, session_id)
         if tx is None or tx.status != "active":
             raise SessionNotActive()
-        commands = CommandService(
-            self.db,
-            self.bus,
-            public_base_url=self.settings.http.public_base_url,
-            timeout_s=self.settings.ocpp.command_timeout_s,
-            clock=self.clock,
-        )
+        commands = CommandService.of(self.db, self.bus, self.settings, clock=self.clock)
         await commands.send(
             tx.charge_point_id, "remote-stop", {"transactionId": str(tx.id)}, by=driver.id, origin="driver"
         )

@@ -110,13 +110,7 @@ class PaidSessionService:
             return
         evse = await self.db.get(Evse, row.evse_id)
         assert evse is not None
-        commands = CommandService(
-            self.db,
-            self.bus,
-            public_base_url=self.settings.http.public_base_url,
-            timeout_s=self.settings.ocpp.command_timeout_s,
-            clock=self.clock,
-        )
+        commands = CommandService.of(self.db, self.bus, self.settings, clock=self.clock)
         try:
             entry = await commands.send(
                 evse.charge_point_id,
@@ -368,10 +362,4 @@ class PaymentWorker:
         return PaidSessionService(db, self.bus, self.providers, self.settings, clock=self.clock)
 
     def _commands(self, db: AsyncSession) -> CommandService:
-        return CommandService(
-            db,
-            self.bus,
-            public_base_url=self.settings.http.public_base_url,
-            timeout_s=self.settings.ocpp.command_timeout_s,
-            clock=self.clock,
-        )
+        return CommandService.of(db, self.bus, self.settings, clock=self.clock)
