@@ -83,6 +83,13 @@ def _file(content: bytes | str, media_type: str, filename: str, *, attachment: b
     )
 
 
+def receipt_response(receipt: ReceiptOut, ext: Literal["html", "pdf"]) -> Response[bytes]:
+    """A receipt as a printable page or a PDF: inline, never cached on the way."""
+    if ext == "html":
+        return _file(render_receipt_html(receipt), HTML, receipt_filename(receipt, "html"))
+    return _file(render_receipt_pdf(receipt), PDF, receipt_filename(receipt, "pdf"))
+
+
 def provide_receipts(db: NamedDependency[AsyncSession], state: State) -> ReceiptService:
     return ReceiptService(db, state.providers)
 
@@ -132,8 +139,7 @@ class ReceiptController(Controller):
     async def payment_receipt_html(
         self, payment_id: FromPath[uuid.UUID], receipts: NamedDependency[ReceiptService]
     ) -> Response[bytes]:
-        receipt = await receipts.for_payment(payment_id)
-        return _file(render_receipt_html(receipt), HTML, receipt_filename(receipt, "html"))
+        return receipt_response(await receipts.for_payment(payment_id), "html")
 
     @get(
         "/payments/{payment_id:uuid}/receipt.pdf",
@@ -145,8 +151,7 @@ class ReceiptController(Controller):
     async def payment_receipt_pdf(
         self, payment_id: FromPath[uuid.UUID], receipts: NamedDependency[ReceiptService]
     ) -> Response[bytes]:
-        receipt = await receipts.for_payment(payment_id)
-        return _file(render_receipt_pdf(receipt), PDF, receipt_filename(receipt, "pdf"))
+        return receipt_response(await receipts.for_payment(payment_id), "pdf")
 
     @get(
         "/transactions/{transaction_id:uuid}/receipt",
@@ -169,8 +174,7 @@ class ReceiptController(Controller):
     async def transaction_receipt_html(
         self, transaction_id: FromPath[uuid.UUID], receipts: NamedDependency[ReceiptService]
     ) -> Response[bytes]:
-        receipt = await receipts.for_transaction(transaction_id)
-        return _file(render_receipt_html(receipt), HTML, receipt_filename(receipt, "html"))
+        return receipt_response(await receipts.for_transaction(transaction_id), "html")
 
     @get(
         "/transactions/{transaction_id:uuid}/receipt.pdf",
@@ -182,8 +186,7 @@ class ReceiptController(Controller):
     async def transaction_receipt_pdf(
         self, transaction_id: FromPath[uuid.UUID], receipts: NamedDependency[ReceiptService]
     ) -> Response[bytes]:
-        receipt = await receipts.for_transaction(transaction_id)
-        return _file(render_receipt_pdf(receipt), PDF, receipt_filename(receipt, "pdf"))
+        return receipt_response(await receipts.for_transaction(transaction_id), "pdf")
 
 
 class FleetAccountController(Controller):

@@ -36,7 +36,8 @@ from app.sessions.driver import (
 )
 from app.sessions.live import LiveFeed
 from app.sessions.paid import StartFailed
-from payments.receipts import ReceiptNotFound, ReceiptOut, ReceiptService, render_receipt_html, render_receipt_pdf
+from payments.document_controllers import receipt_response
+from payments.receipts import ReceiptNotFound, ReceiptOut, ReceiptService
 from payments.registry import PaymentsNotConfigured
 from payments.service import NoTariff, PaymentDeclined, ProviderUnavailable
 
@@ -171,9 +172,9 @@ class DriverSessionController(Controller):
         current_user: NamedDependency[User],
         db: NamedDependency[AsyncSession],
         state: State,
-    ) -> Response[str]:
+    ) -> Response[bytes]:
         receipt = await _receipt(sessions, current_user, session_id, ReceiptService(db, state.providers))
-        return Response(render_receipt_html(receipt), media_type=HTML)
+        return receipt_response(receipt, "html")
 
     @get(
         "/{session_id:uuid}/receipt.pdf",
@@ -191,7 +192,7 @@ class DriverSessionController(Controller):
         state: State,
     ) -> Response[bytes]:
         receipt = await _receipt(sessions, current_user, session_id, ReceiptService(db, state.providers))
-        return Response(render_receipt_pdf(receipt), media_type="application/pdf")
+        return receipt_response(receipt, "pdf")
 
     @get(
         "/{session_id:uuid}/events",
