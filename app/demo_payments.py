@@ -9,8 +9,13 @@ whenever LADDNAT_STRIPE_* or LADDNAT_ADYEN_* is set.
 from __future__ import annotations
 
 import importlib.util
+from typing import TYPE_CHECKING
 
 from app.core.settings import StripeSettings
+
+if TYPE_CHECKING:  # aiohttp and localstripe come with the dev extra only
+    from payments.stripe.fake.browser import BrowserStripeProxy
+    from payments.stripe.fake.server import LocalStripe
 
 SECRET_KEY = "sk_test_laddnat_demo"
 PUBLISHABLE_KEY = "pk_test_laddnat_demo"
@@ -24,8 +29,8 @@ def available() -> bool:
 
 class DemoStripe:
     def __init__(self) -> None:
-        self._localstripe = None
-        self._proxy = None
+        self._localstripe: LocalStripe | None = None
+        self._proxy: BrowserStripeProxy | None = None
         self.url = ""
 
     def start(self, webhook_url: str) -> StripeSettings:
@@ -36,10 +41,10 @@ class DemoStripe:
 
         localstripe = LocalStripe()
         localstripe.start()
-        self._localstripe = localstripe  # type: ignore[assignment]
+        self._localstripe = localstripe
         proxy = BrowserStripeProxy(localstripe.url)
         proxy.start()
-        self._proxy = proxy  # type: ignore[assignment]
+        self._proxy = proxy
         proxy.register_webhook(webhook_url, WEBHOOK_SECRET)
         self.url = proxy.url
         return StripeSettings(
@@ -51,6 +56,7 @@ class DemoStripe:
         )
 
     def stop(self) -> None:
-        for part in (self._proxy, self._localstripe):
-            if part is not None:
-                part.stop()  # type: ignore[attr-defined]
+        if self._proxy is not None:
+            self._proxy.stop()
+        if self._localstripe is not None:
+            self._localstripe.stop()

@@ -58,3 +58,17 @@ async def price_ended(db: AsyncSession, tx: Transaction, now: datetime) -> Price
     tx.cost_currency, tx.cost_minor, tx.cost_vat_minor = result.currency, result.total_minor, result.vat_minor
     tx.priced_at = now
     return result
+
+
+async def latest_power_w(db: AsyncSession, transaction_id: object) -> float | None:
+    """The session's latest whole-meter power reading (W), if the charger reports one."""
+    return await db.scalar(
+        select(MeterSample.value)
+        .where(
+            MeterSample.transaction_id == transaction_id,
+            MeterSample.measurand == "Power.Active.Import",
+            MeterSample.phase == "",
+        )
+        .order_by(MeterSample.sampled_at.desc())
+        .limit(1)
+    )

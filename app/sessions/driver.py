@@ -6,7 +6,7 @@ id *and* owner, so someone else's session is simply not found."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -22,8 +22,8 @@ from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.settings import Settings
 from app.drivers.models import IdToken, User
-from app.sessions.costs import cost_so_far
-from app.sessions.models import MeterSample, Transaction
+from app.sessions.costs import cost_so_far, latest_power_w
+from app.sessions.models import Transaction
 from app.sessions.paid import PaidSessionService
 from payments.models import Payment
 from payments.registry import Providers
@@ -178,16 +178,6 @@ class DriverSessionService:
         views.sort(key=lambda v: v.started_at or v.updated_at, reverse=True)
         return views[offset:window]
 
-    async def owner_of(self, session_id: uuid.UUID) -> uuid.UUID | None:
-        """The user a session belongs to (for the live feed's check), or None."""
-        payment = await self.db.get(Payment, session_id)
-        if payment is not None:
-            return payment.user_id
-        tx = await self.db.get(Transaction, session_id)
-        if tx is None or tx.id_token is None:
-            return None
-        return await self.db.scalar(select(IdToken.user_id).where(IdToken.token == tx.id_token))
-
     async def _owned(self, driver: User, session_id: uuid.UUID) -> tuple[Payment | None, Transaction | None]:
         payment = await self.db.scalar(select(Payment).where(Payment.id == session_id, Payment.user_id == driver.id))
         if payment is not None:
@@ -273,20 +263,7 @@ class DriverSessionService:
         await self.db.refresh(tx)
         active = tx.status == "active"
         price = await cost_so_far(self.db, tx, now) if active else None
-        power = (
-            await self.db.scalar(
-                select(MeterSample.value)
-                .where(
-                    MeterSample.transaction_id == tx.id,
-                    MeterSample.measurand == "Power.Active.Import",
-                    MeterSample.phase == "",
-                )
-                .order_by(MeterSample.sampled_at.desc())
-                .limit(1)
-            )
-            if active
-            else None
-        )
+        power = await latest_power_w(self.db, tx.id) if active else None
         end = tx.stopped_at or now
         return SessionOut(
             id=tx.id,
@@ -312,6 +289,3 @@ class DriverSessionService:
 def _release_reason(status: str) -> str:
     return {"cancelled": "released", "cancelling": "released", "failed": "payment_failed"}.get(status, status)
 
-
-def page(items: Sequence[SessionOut], limit: int, offset: int) -> SessionPageOut:
-    return SessionPageOut(items=list(items), limit=limit, offset=offset)

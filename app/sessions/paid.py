@@ -25,9 +25,9 @@ from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.errors import Conflict, DomainError
 from app.core.settings import Settings
-from app.sessions.costs import cost_so_far, price_ended, terms_of
+from app.sessions.costs import cost_so_far, latest_power_w, price_ended, terms_of
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
-from app.sessions.models import MeterSample, Transaction
+from app.sessions.models import Transaction
 from payments import state
 from payments.events import PaymentAuthorised
 from payments.models import Payment
@@ -284,16 +284,7 @@ class PaymentWorker:
         terms = terms_of(tx)
         if terms is None:
             return 0.0
-        power_w = await db.scalar(
-            select(MeterSample.value)
-            .where(
-                MeterSample.transaction_id == tx.id,
-                MeterSample.measurand == "Power.Active.Import",
-                MeterSample.phase == "",
-            )
-            .order_by(MeterSample.sampled_at.desc())
-            .limit(1)
-        )
+        power_w = await latest_power_w(db, tx.id)
         lookahead_s = self.paid.stop_lookahead_s
         per_kwh = max([terms.price_per_kwh_minor, *(b.price_per_kwh_minor or 0 for b in terms.bands)])
         per_minute = max([terms.price_per_minute_minor, *(b.price_per_minute_minor or 0 for b in terms.bands)])
