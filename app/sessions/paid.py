@@ -194,7 +194,9 @@ class PaymentWorker:
 
     async def _on_ended(self, event: Event) -> None:
         assert isinstance(event, TransactionEnded)
-        self._watched.pop((event.identity, event.number), None)
+        payment_id = self._watched.pop((event.identity, event.number), None)
+        if payment_id is not None:
+            self._last_check.pop(payment_id, None)
         await self.settle_transaction(event.transaction_id)
 
     async def _on_progress(self, event: Event) -> None:
@@ -239,7 +241,7 @@ class PaymentWorker:
             if price is None:
                 return False
             self._last_check[payment_id] = now
-            headroom = max(payment.hold_minor * 0.02, await self._next_minute_cost(db, tx))
+            headroom = max(payment.hold_minor * 0.02, await self._cost_ahead(db, tx))
             if price.total_minor + headroom < payment.hold_minor:
                 return False
             claimed = await db.execute(
@@ -278,7 +280,7 @@ class PaymentWorker:
                 log.warning("payment %s: the remote stop at the hold limit failed: %s", payment_id, err.code)
             return True
 
-    async def _next_minute_cost(self, db: AsyncSession, tx: Transaction) -> float:
+    async def _cost_ahead(self, db: AsyncSession, tx: Transaction) -> float:
         """What the next ``stop_lookahead_s`` may cost at the power the meter reports now,
         at the tariff's dearest band: the stop must land before the hold is reached."""
         terms = terms_of(tx)
