@@ -168,6 +168,14 @@ class HealthSettings:
     phase_lost_v: float = 50.0
     # Samples in a row a supply or thermal value must be out (or back in) before it counts.
     supply_samples: int = 2
+    # Low power: a session drawing under this share of the lower of the charger's limit
+    # (rating, Power.Offered) and the most this car drew before, for this long, with the
+    # battery under this SoC (above it cars taper); clears at the clear share.
+    low_power_share: float = 0.5
+    low_power_clear_share: float = 0.8
+    low_power_s: float = 300.0
+    low_power_soc_max: float = 60.0
+    low_power_min_expected_w: float = 3_000.0
     # Metering: charging at least this power while the register does not move, for this many samples.
     stuck_power_w: float = 500.0
     stuck_samples: int = 3
@@ -183,6 +191,12 @@ class HealthSettings:
     # transaction within the timeout (the charger's connection timeout, plus margin).
     remote_start_timeout_s: float = 180.0
     failed_remote_starts: int = 2
+    # Failed starts: this many refused Authorize requests for at least this many different
+    # cards on one charger within the window (its reader misreads them); an accepted card
+    # ends it. One driver's blocked card, tried again and again, is not the charger.
+    auth_refusals: int = 5
+    auth_refused_tokens: int = 3
+    auth_refusal_window_s: float = 900.0
     # Vehicle communication: this many EV-side early ends by different tokens within the window.
     ev_side_stops: int = 3
     ev_side_window_s: float = 6 * 3600.0

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chargers.events import (
@@ -29,7 +29,7 @@ from app.chargers.events import (
     CommandAnswered,
     ConnectorStatusChanged,
 )
-from app.chargers.models import ChargePoint, Location
+from app.chargers.models import ChargePoint, Connector, Evse, Location
 from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.settings import Settings
@@ -37,7 +37,7 @@ from app.health import detectors
 from app.health.diagnosis import ChargerInfo, Placement, SiteCorrelator
 from app.health.service import IncidentService
 from app.health.signals import Signal
-from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
+from app.sessions.events import MeterSampled, TokenChecked, TransactionEnded, TransactionStarted, TransactionUpdated
 
 log = logging.getLogger("laddnat.health")
 
@@ -52,6 +52,7 @@ WATCHED = (
     TransactionStarted,
     TransactionUpdated,
     TransactionEnded,
+    TokenChecked,
 )
 
 
@@ -70,6 +71,7 @@ class HealthMonitor:
         self.h = settings.health
         self.clock = clock
         self.offline, self.detectors = detectors.build(self.h, settings.ocpp.heartbeat_interval_s, clock)
+        self.low_power = next(d for d in self.detectors if isinstance(d, detectors.LowPowerDetector))
         self.correlator = SiteCorrelator(self.h)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
@@ -120,8 +122,8 @@ class HealthMonitor:
                 self.correlator.restore_site(incident.location_id, incident.kind, members)
                 if incident.kind == "offline":
                     offline_now.update(members)
-            elif incident.kind in raised:
-                raised[incident.kind].add((incident.identity, incident.evse, incident.topic))
+            elif (conditions := raised.get(f"{incident.kind}:{incident.topic}", raised.get(incident.kind))) is not None:
+                conditions.add((incident.identity, incident.evse, incident.topic))
         for row in rows:
             self.offline.restore(row.identity, row.last_seen_at, offline=row.identity in offline_now)
 
@@ -138,6 +140,21 @@ class HealthMonitor:
         if row is not None:
             self.correlator.know(identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
 
+    async def _rate(self, identity: str) -> None:
+        """The charger's EVSE ratings, read at its first session (its EVSEs exist by then)."""
+        async with self.maker() as db:
+            rows = (
+                await db.execute(
+                    select(Evse.evse_number, func.max(Connector.max_kw))
+                    .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
+                    .join(Connector, Connector.evse_pk == Evse.id)
+                    .where(ChargePoint.identity == identity)
+                    .group_by(Evse.evse_number)
+                )
+            ).all()
+        for evse, max_kw in rows:
+            self.low_power.know_rating(identity, evse, max_kw)
+
     # -- events and ticks ------------------------------------------------------------------------
 
     async def _on_event(self, event: Event) -> None:
@@ -145,6 +162,8 @@ class HealthMonitor:
             return
         if isinstance(event, ChargerConnected | ChargerBooted) or event.identity not in self.correlator.chargers:
             await self._learn(event.identity)
+        if isinstance(event, TransactionStarted) and (event.identity, event.evse) not in self.low_power.rated_w:
+            await self._rate(event.identity)
         signals: list[Signal] = []
         for detector in self.detectors:
             signals += detector.feed(event)

@@ -60,3 +60,20 @@ class TransactionEnded(Event, frozen=True, kw_only=True):
     stopped_at: datetime
     energy_wh: float
     stop_reason: str | None
+
+
+class TokenChecked(Event, frozen=True, kw_only=True):
+    """A charger asked to authorise a token (Authorize), and the answer it got.
+
+    Health watches refusals pile up on one charger: many different cards refused at one
+    charger points at its reader, not at the drivers; an accepted card ends that. The token
+    itself stays out of the event: ``token_ref`` tells tokens apart, ``token_hint`` is its
+    last four characters for a technician."""
+
+    subject: ClassVar[str] = "token.checked"
+    identity: str
+    token_ref: str
+    token_hint: str
+    token_type: str | None
+    status: str  # Accepted, Unknown, Invalid, Blocked, Expired, ...
+    at: datetime

@@ -21,7 +21,13 @@ from app.core.bus import Bus, Event
 from app.core.database import insert_ignoring_duplicates, new_id, next_number, utcnow
 from app.drivers.models import IdToken
 from app.sessions.errors import TransactionNotFound
-from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
+from app.sessions.events import (
+    MeterSampled,
+    TokenChecked,
+    TransactionEnded,
+    TransactionStarted,
+    TransactionUpdated,
+)
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.sessions.types import (
     AuthInfo,
@@ -67,6 +73,22 @@ class TransactionService:
         if row.status == "Accepted" and row.expires_at is not None and row.expires_at <= self.clock():
             return AuthInfo(status="Expired", expires_at=row.expires_at, group_token=row.group_token)
         return AuthInfo(status=row.status, expires_at=row.expires_at, group_token=row.group_token)
+
+    async def authorize_at(self, charger: ChargerRef, token: str, token_type: str | None = None) -> AuthInfo:
+        """A charger's Authorize: the answer, told to the bus too (health watches refusals
+        pile up on one charger)."""
+        auth = await self.authorize(token, token_type)
+        self.bus.publish(
+            TokenChecked(
+                identity=charger.identity,
+                token_ref=hashlib.sha256(token.encode()).hexdigest()[:16],
+                token_hint=token[-4:],
+                token_type=token_type,
+                status=auth.status,
+                at=self.clock(),
+            )
+        )
+        return auth
 
     async def _authorize_payment_token(self, token: str, for_tx: uuid.UUID | None) -> AuthInfo:
         """The one-session token of a card payment (sent with the remote start): good for

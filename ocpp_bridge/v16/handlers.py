@@ -93,7 +93,7 @@ async def status_notification(conn: Connection, p: Payload) -> Payload:
 @router.on("Authorize")
 async def authorize(conn: Connection, p: Payload) -> Payload:
     async with conn.domain.maker() as db:
-        auth = await conn.domain.transactions(db).authorize(p["idTag"])
+        auth = await conn.domain.transactions(db).authorize_at(conn.charger, p["idTag"])
     return {"idTagInfo": id_tag_info(auth)}
 
 

@@ -78,7 +78,7 @@ async def status_notification(conn: Connection, p: Payload) -> Payload:
 async def authorize(conn: Connection, p: Payload) -> Payload:
     token = p["idToken"]
     async with conn.domain.maker() as db:
-        auth = await conn.domain.transactions(db).authorize(token["idToken"], token["type"])
+        auth = await conn.domain.transactions(db).authorize_at(conn.charger, token["idToken"], token["type"])
     return {"idTokenInfo": id_token_info(auth)}
 
 

@@ -8,6 +8,7 @@ from app.health.detectors.boot import BootDetector
 from app.health.detectors.errors import ReportedErrorDetector
 from app.health.detectors.metering import MeteringDetector
 from app.health.detectors.offline import OfflineDetector
+from app.health.detectors.power import LowPowerDetector
 from app.health.detectors.sessions import SessionDetector
 from app.health.detectors.supply import SupplyDetector
 from app.health.detectors.thermal import ThermalDetector
@@ -16,6 +17,7 @@ __all__ = [
     "BootDetector",
     "Clock",
     "Detector",
+    "LowPowerDetector",
     "MeteringDetector",
     "OfflineDetector",
     "ReportedErrorDetector",
@@ -28,12 +30,14 @@ __all__ = [
 
 
 def raised_sets(detectors: list[Detector]) -> dict[str, set[Where]]:
-    """kind -> the raised-conditions set of the detector emitting it, so a restart can
-    mark the open incidents' conditions raised and their recovery still clears them."""
+    """kind (or kind:topic, where two detectors share a kind) -> the raised-conditions set
+    of the detector emitting it, so a restart can mark the open incidents' conditions
+    raised and their recovery still clears them."""
     kinds = {
         ReportedErrorDetector: ("reported_error",),
         ThermalDetector: ("overheating",),
         SupplyDetector: ("power_supply",),
+        LowPowerDetector: ("power_supply:low_power",),
         MeteringDetector: ("metering",),
         SessionDetector: ("failed_starts", "vehicle_communication"),
         BootDetector: ("boot_loop", "firmware"),
@@ -54,6 +58,7 @@ def build(
         ReportedErrorDetector(clock),
         ThermalDetector(settings, clock),
         SupplyDetector(settings, clock),
+        LowPowerDetector(settings, clock),
         MeteringDetector(settings, clock),
         SessionDetector(settings, clock),
         BootDetector(settings, clock),

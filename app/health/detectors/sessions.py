@@ -2,6 +2,8 @@
 
 - accepted remote starts that never become a transaction, several in a row on one charger;
 - a run of very short, near-zero sessions on one charger (the car never really charged);
+- authorisation refusals piling up on one charger for many different cards (its reader
+  misreads them, or its local list is wrong), until a card is accepted there again;
 - sessions ending early with EV-side reasons on one charger across several different
   cars (one car is the car's problem; many cars is the charger's side of the link).
 """
@@ -16,7 +18,7 @@ from app.core.bus import Event
 from app.core.settings import HealthSettings
 from app.health.detectors.base import Clock, Where
 from app.health.signals import Signal
-from app.sessions.events import TransactionEnded, TransactionStarted
+from app.sessions.events import TokenChecked, TransactionEnded, TransactionStarted
 
 # Stop reasons (1.6 Reason / 2.0.1 ReasonEnum) that come from the vehicle's side.
 EV_SIDE_REASONS = frozenset({"EVDisconnected", "EVCommunicationError", "EVDeparted"})
@@ -34,6 +36,8 @@ class SessionDetector:
         # Accepted remote starts waiting for their transaction, and misses in a row.
         self.awaiting: dict[str, deque[tuple[datetime, dict[str, object]]]] = {}
         self.missed: dict[str, list[dict[str, object]]] = {}
+        # Refused Authorize requests per charger, oldest first: (at, token ref, record).
+        self.refusals: dict[str, deque[tuple[datetime, str, dict[str, object]]]] = {}
 
     def tick(self, now: datetime) -> list[Signal]:
         out: list[Signal] = []
@@ -79,6 +83,8 @@ class SessionDetector:
             return []
         if isinstance(event, TransactionStarted):
             return self._started(event)
+        if isinstance(event, TokenChecked):
+            return self._token_checked(event)
         if not isinstance(event, TransactionEnded):
             return []
         identity = event.identity
@@ -167,6 +173,74 @@ class SessionDetector:
         self.raised.discard(where)
         record: dict[str, object] = {"transactionId": str(event.transaction_id), "idToken": event.id_token}
         return [self._clear(event.identity, "failed_starts", "remote_starts", record)]
+
+    def _token_checked(self, event: TokenChecked) -> list[Signal]:
+        identity = event.identity
+        where = (identity, None, "authorization")
+        if event.status == "Accepted":
+            self.refusals.pop(identity, None)
+            if where not in self.raised:
+                return []
+            self.raised.discard(where)
+            record: dict[str, object] = {"tokenHint": event.token_hint, "at": event.at.isoformat()}
+            return [
+                Signal(
+                    kind="failed_starts",
+                    identity=identity,
+                    topic="authorization",
+                    at=self.clock(),
+                    clears=True,
+                    summary=f"Charger {identity} read a card that was accepted.",
+                    evidence={"accepted": record},
+                )
+            ]
+        now = self.clock()
+        refused = self.refusals.setdefault(identity, deque())
+        refused.append(
+            (
+                now,
+                event.token_ref,
+                {
+                    "tokenHint": event.token_hint,
+                    "type": event.token_type,
+                    "status": event.status,
+                    "at": event.at.isoformat(),
+                },
+            )
+        )
+        window = timedelta(seconds=self.s.auth_refusal_window_s)
+        while refused and now - refused[0][0] > window:
+            refused.popleft()
+        while len(refused) > 4 * self.s.auth_refusals:  # bounded, whatever a charger sends
+            refused.popleft()
+        cards = {ref for _, ref, _ in refused}
+        if len(refused) < self.s.auth_refusals or len(cards) < self.s.auth_refused_tokens or where in self.raised:
+            return []
+        self.raised.add(where)
+        return [
+            Signal(
+                kind="failed_starts",
+                identity=identity,
+                topic="authorization",
+                at=now,
+                severity="warning",
+                # Many different cards refused at one charger and nowhere else: its reader
+                # misreads them (a wrong UID is an unknown card).
+                cause="rfid_reader",
+                confidence=0.5,
+                summary=f"Charger {identity} had {len(refused)} cards refused ({len(cards)} different ones) "
+                f"within {self.s.auth_refusal_window_s / 60:g} minutes.",
+                evidence={
+                    "refusals": [r for _, _, r in refused],
+                    "differentCards": len(cards),
+                    "thresholds": {
+                        "refusals": self.s.auth_refusals,
+                        "differentCards": self.s.auth_refused_tokens,
+                        "windowS": self.s.auth_refusal_window_s,
+                    },
+                },
+            )
+        ]
 
     def _clear(self, identity: str, kind: str, topic: str, record: dict[str, object]) -> Signal:
         return Signal(
