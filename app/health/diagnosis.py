@@ -7,6 +7,7 @@ Pure: the monitor feeds it the charger -> location map and asks it where each si
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 import msgspec
 
 from app.core.settings import HealthSettings
-from app.health.signals import Signal, site_key
+from app.health.signals import Signal, dedupe_key, site_key
 
 # Trouble that a whole site can have at once, and what it means there.
 SITE_CAUSES = {"offline": "site_network", "power_supply": "grid_supply"}
@@ -69,6 +70,9 @@ class Placement:
     location_id: uuid.UUID | None
     operator_id: uuid.UUID | None
     site: bool = False
+    # A new site incident folds in these chargers' own open incidents (they went dark
+    # before their siblings did): resolved as merged into it.
+    absorbs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -105,7 +109,15 @@ class SiteCorrelator:
 
     # -- placing signals ------------------------------------------------------------------
 
-    def place(self, signal: Signal, now: datetime, dark: Callable[[str], bool]) -> list[Placement]:
+    def place(
+        self,
+        signal: Signal,
+        now: datetime,
+        dark: Callable[[str], bool],
+        down: Callable[[str], bool] = lambda _: False,
+    ) -> list[Placement]:
+        """``dark``: is this charger offline or plausibly so; ``down``: has it been told
+        offline already (its own incident is open)."""
         info = self.chargers.get(signal.identity)
         location = info.location_id if info else None
         if (
@@ -135,17 +147,25 @@ class SiteCorrelator:
             return [self._site(group, [signal], [], joined=True)]
         pending = self.pending.setdefault(group, _Pending(first_at=now))
         pending.signals[signal.identity] = signal
-        return self._decide(group, now, dark, final=False)
+        return self._decide(group, now, dark, down, final=False)
 
-    def flush(self, now: datetime, dark: Callable[[str], bool]) -> list[Placement]:
+    def flush(
+        self, now: datetime, dark: Callable[[str], bool], down: Callable[[str], bool] = lambda _: False
+    ) -> list[Placement]:
         """Decide the groups whose correlation window has passed."""
         out: list[Placement] = []
         for group in [g for g, p in self.pending.items() if now - p.first_at >= self.window]:
-            out += self._decide(group, now, dark, final=True)
+            out += self._decide(group, now, dark, down, final=True)
         return out
 
     def _decide(
-        self, group: tuple[uuid.UUID, str], now: datetime, dark: Callable[[str], bool], *, final: bool
+        self,
+        group: tuple[uuid.UUID, str],
+        now: datetime,
+        dark: Callable[[str], bool],
+        down: Callable[[str], bool],
+        *,
+        final: bool,
     ) -> list[Placement]:
         pending = self.pending[group]
         location, kind = group
@@ -157,8 +177,12 @@ class SiteCorrelator:
         count = len(members) + len(neighbours)
         if count >= self.s.site_min_chargers and count / max(1, len(chargers)) >= self.s.site_min_share:
             del self.pending[group]
-            self.sites[group] = set(members)
-            return [self._site(group, list(pending.signals.values()), neighbours, joined=False)]
+            # A sibling told offline before the site went dark is the site's now: its own
+            # incident is folded into the site's, and its return counts for the site.
+            earlier = [n for n in neighbours if down(n)]
+            self.sites[group] = set(members) | set(earlier)
+            site = self._site(group, list(pending.signals.values()), neighbours, joined=False)
+            return [dataclasses.replace(site, absorbs=tuple(dedupe_key(n, None, kind) for n in earlier))]
         if not final:
             return []
         del self.pending[group]

@@ -52,3 +52,5 @@ class IncidentResolved(Event, frozen=True, kw_only=True):
     summary: str
     resolved_at: datetime
     automatic: bool  # the charger recovered (True) or an operator closed it
+    # automatic | operator | merged (folded into a site incident: not recovered yet)
+    resolution: str = "automatic"

@@ -202,7 +202,7 @@ class HealthMonitor:
             signals += detector.tick(now)
         async with self._lock:
             placements = self._place(signals, now)
-            placements += self.correlator.flush(now, lambda i: self.offline.is_dark(i, now))
+            placements += self.correlator.flush(now, lambda i: self.offline.is_dark(i, now), self.offline.is_down)
             await self._store(placements)
             if self.h.clear_hold_s > 0:
                 async with self.maker() as db:
@@ -215,7 +215,7 @@ class HealthMonitor:
     def _place(self, signals: list[Signal], now: datetime) -> list[Placement]:
         out: list[Placement] = []
         for signal in signals:
-            out += self.correlator.place(signal, now, lambda i: self.offline.is_dark(i, now))
+            out += self.correlator.place(signal, now, lambda i: self.offline.is_dark(i, now), self.offline.is_down)
         return out
 
     async def _store(self, placements: list[Placement]) -> None:

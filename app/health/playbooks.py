@@ -157,7 +157,7 @@ class Remediator:
         waiting = self._resolved.get(event.incident_id)
         if waiting is not None:
             waiting.set()
-        if event.automatic and event.cause in {"site_network", "grid_supply"}:
+        if event.resolution == "automatic" and event.cause in {"site_network", "grid_supply"}:
             # Back from a site-wide outage: ask for a fresh status of every connector.
             await self._send_quietly(event.identity, "trigger-message", {"message": "StatusNotification"})
 

@@ -108,6 +108,7 @@ class IncidentService:
             await self.db.flush()
             self._trail(incident, now, "state", {"state": "open"})
             self._trail(incident, now, "signal", {"chain": d.chain})
+            events += await self._absorb(incident, p.absorbs, now)
             events.append(
                 IncidentOpened(
                     incident_id=incident.id,
@@ -133,6 +134,23 @@ class IncidentService:
         await self.db.commit()
         self._publish(events)
         return incident
+
+    async def _absorb(self, site: Incident, keys: tuple[str, ...], now: datetime) -> list[Event]:
+        """Fold the chargers' own open incidents into the new site incident: each is
+        resolved as ``merged``, and both trails say where it went."""
+        if not keys:
+            return []
+        events: list[Event] = []
+        absorbed = (
+            await self.db.scalars(select(Incident).where(Incident.open_key.in_(keys)).with_for_update())
+        ).all()
+        for incident in absorbed:
+            note = f"merged into site incident {site.id}"
+            events += self._resolve(incident, now, by=None, note=note, resolution="merged")
+            self._trail(site, now, "note", {"absorbed": str(incident.id), "identity": incident.identity})
+        if absorbed:
+            site.evidence = {**(site.evidence or {}), "absorbed": [str(i.id) for i in absorbed]}
+        return events
 
     def _update(self, incident: Incident, p: Placement, now: datetime) -> str | None:
         """Fold a new signal in; what an observer should hear about ("diagnosis",
@@ -284,11 +302,19 @@ class IncidentService:
             raise IncidentNotFound(f"no incident {incident_id}")
         return incident
 
-    def _resolve(self, incident: Incident, now: datetime, *, by: uuid.UUID | None, note: str | None) -> list[Event]:
+    def _resolve(
+        self,
+        incident: Incident,
+        now: datetime,
+        *,
+        by: uuid.UUID | None,
+        note: str | None,
+        resolution: str | None = None,
+    ) -> list[Event]:
         automatic = by is None
         incident.state, incident.open_key, incident.clear_since = "resolved", None, None
         incident.resolved_at, incident.resolved_by = now, by
-        incident.resolution = "automatic" if automatic else "operator"
+        incident.resolution = resolution or ("automatic" if automatic else "operator")
         self._trail(
             incident,
             now,
@@ -304,6 +330,7 @@ class IncidentService:
                 summary=incident.summary,
                 resolved_at=now,
                 automatic=automatic,
+                resolution=incident.resolution,
             )
         ]
 

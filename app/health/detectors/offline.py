@@ -70,6 +70,11 @@ class OfflineDetector:
             return True
         return now - link.last_seen > self.heartbeat + self.grace
 
+    def is_down(self, identity: str) -> bool:
+        """Told offline already (its offline signal went out, and it is not back)."""
+        link = self.links.get(identity)
+        return link is not None and link.offline
+
     # -- bus ---------------------------------------------------------------------------
 
     def feed(self, event: Event) -> list[Signal]:

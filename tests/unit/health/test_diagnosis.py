@@ -60,3 +60,29 @@ def test_supply_trouble_on_two_chargers_is_the_sites_supply() -> None:
     [site] = c.place(sag("CP1"), T0, lambda _: False)
     assert site.site and site.diagnosis.cause == "grid_supply" and site.diagnosis.confidence > 0.8
     assert {link["identity"] for link in site.diagnosis.chain} == {"CP0", "CP1"}
+
+
+def test_a_site_going_dark_after_one_charger_folds_that_chargers_incident_in() -> None:
+    c = correlator(3)
+    # CP0 went offline alone earlier: its own incident is open (it is "down").
+    down = {"CP0"}
+    dark = {"CP0", "CP1"}
+    assert c.place(offline("CP1"), T0, lambda i: i in dark, lambda i: i in down) != []
+    [site] = c.place(offline("CP1"), T0, lambda i: i in dark, lambda i: i in down)
+    assert site.site and site.absorbs == ()  # joining: nothing more to fold in
+    c2 = correlator(3)
+    [formed] = c2.place(offline("CP1"), T0, lambda i: i in dark, lambda i: i in down)
+    assert formed.site and formed.absorbs == (offline("CP0").key,)
+    # CP0's return now counts for the site: the site clears when both are back.
+    assert c2.place(offline("CP0", clears=True), T0, lambda _: False) == []
+    [clear] = c2.place(offline("CP1", clears=True), T0, lambda _: False)
+    assert clear.site and clear.signal.clears
+
+
+def test_a_sibling_only_silent_for_a_moment_is_not_folded_in() -> None:
+    c = correlator(3)
+    dark = {"CP0", "CP1"}  # CP0 silent, but never told offline
+    [formed] = c.place(offline("CP1"), T0, lambda i: i in dark, lambda _: False)
+    assert formed.site and formed.absorbs == ()
+    [clear] = c.place(offline("CP1", clears=True), T0, lambda _: False)  # CP0 is not waited for
+    assert clear.site and clear.signal.clears
