@@ -135,7 +135,7 @@ def create_app(
     health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
     remediator = Remediator(maker, app_bus, settings)
-    if settings.health.enabled and settings.health.self_healing:
+    if settings.health.enabled and (settings.health.self_healing or settings.health.collect_diagnostics):
         remediator.subscribe()
 
     @asynccontextmanager

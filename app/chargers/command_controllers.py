@@ -37,8 +37,8 @@ def provide_commands(db: NamedDependency[AsyncSession], state: State) -> Command
     return CommandService.of(db, state.bus, state.settings)
 
 
-def provide_diagnostics(db: NamedDependency[AsyncSession]) -> DiagnosticsService:
-    return DiagnosticsService(db)
+def provide_diagnostics(db: NamedDependency[AsyncSession], state: State) -> DiagnosticsService:
+    return DiagnosticsService(db, state.bus)
 
 
 async def _json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from app.chargers.errors import (
     UploadNotFound,
     UploadTooLarge,
 )
-from app.chargers.events import CommandAnswered
+from app.chargers.events import CommandAnswered, DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
 from app.core.bus import Bus, NoResponders
 from app.core.database import next_number, utcnow
@@ -256,8 +256,9 @@ class CommandService:
 class DiagnosticsService:
     """The one-time upload URLs chargers send diagnostics / logs to, and the stored files."""
 
-    def __init__(self, db: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, db: AsyncSession, bus: Bus | None = None, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.bus = bus
         self.clock = clock
 
     async def receive(self, token: str, filename: str | None, content_type: str | None, content: bytes) -> None:
@@ -274,7 +275,17 @@ class DiagnosticsService:
         upload.sha256 = await asyncio.to_thread(lambda: hashlib.sha256(content).hexdigest())
         upload.content = content
         upload.uploaded_at = self.clock()
+        identity = await self.db.scalar(select(ChargePoint.identity).where(ChargePoint.id == upload.charge_point_id))
+        event = DiagnosticsUploaded(
+            identity=identity or "",
+            file_id=upload.id,
+            request_id=upload.request_id,
+            size_bytes=len(content),
+            at=upload.uploaded_at,
+        )
         await self.db.commit()
+        if self.bus is not None:
+            self.bus.publish(event)  # an incident waiting for it gets it attached
 
     async def list(self, charger_id: uuid.UUID) -> Sequence[DiagnosticsFile]:
         if await self.db.get(ChargePoint, charger_id) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -56,6 +57,17 @@ class ChargerEventRecorded(Event, frozen=True, kw_only=True):
     connector: int | None
     at: datetime
     data: dict[str, Any]
+
+
+class DiagnosticsUploaded(Event, frozen=True, kw_only=True):
+    """A charger uploaded the diagnostics / log file a GetDiagnostics / GetLog asked for."""
+
+    subject: ClassVar[str] = "charger.diagnostics_uploaded"
+    identity: str
+    file_id: uuid.UUID
+    request_id: int
+    size_bytes: int
+    at: datetime
 
 
 class ChargerCredentialsChanged(Event, frozen=True, kw_only=True):

@@ -203,6 +203,24 @@ class HealthSettings:
     # Boot loop: this many BootNotifications within the window.
     boot_loop_count: int = 3
     boot_loop_window_s: float = 600.0
+    # Anomalies (app/health/detectors/anomaly.py): each charger against its own history.
+    anomaly_enabled: bool = True
+    # A feature this many of the charger's own standard deviations off its usual is anomalous...
+    anomaly_threshold: float = 6.0
+    # ... and back to normal under this many (hysteresis).
+    anomaly_clear_threshold: float = 3.0
+    # Readings (sessions) in a row over the threshold to raise, under the clear one to clear.
+    anomaly_samples: int = 3
+    # Readings a feature needs in a state before it is scored (sessions: for session outcomes).
+    anomaly_warmup_samples: int = 240
+    anomaly_warmup_sessions: int = 20
+    # After this many newer readings (sessions) an old one counts half.
+    anomaly_halflife_samples: int = 1000
+    anomaly_halflife_sessions: int = 100
+    # The no-load temperature follows the weather faster: its half-life in readings.
+    anomaly_thermal_halflife_samples: int = 60
+    # The monitor saves changed baselines (health_baselines) this often, and on shutdown.
+    anomaly_save_interval_s: float = 300.0
     # Incidents: a re-opening within this of resolution re-opens the same one (a flap); a
     # clear resolves only after the condition has been clear this long.
     flap_window_s: float = 600.0
@@ -212,6 +230,11 @@ class HealthSettings:
     # to heal before the next; at most this many resets per charger a day; a reset waits
     # this long for a running session to end.
     self_healing: bool = True
+    # Diagnostics: an incident the charger itself may explain (not offline, not the grid)
+    # asks it for its diagnostics / log upload first and attaches the file; the playbook's
+    # first reset waits this long for the upload (a reset can cut it off).
+    collect_diagnostics: bool = True
+    diagnostics_wait_s: float = 60.0
     playbook_verify_s: float = 90.0
     max_resets_per_day: int = 3
     reset_wait_for_idle_s: float = 600.0
@@ -352,6 +375,8 @@ def _health_settings(get: Callable[[str, str | None], str | None], flag: Callabl
     values: dict[str, object] = {
         "enabled": flag("LADDNAT_HEALTH_ENABLED", True),
         "self_healing": flag("LADDNAT_HEALTH_SELF_HEALING", True),
+        "collect_diagnostics": flag("LADDNAT_HEALTH_COLLECT_DIAGNOSTICS", True),
+        "anomaly_enabled": flag("LADDNAT_HEALTH_ANOMALY_ENABLED", True),
     }
     for name in HealthSettings.__dataclass_fields__:
         if name in values:

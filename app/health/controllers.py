@@ -87,7 +87,8 @@ class IncidentController(Controller):
         self, incident_id: FromPath[uuid.UUID], incidents: NamedDependency[IncidentService]
     ) -> IncidentDetailOut:
         incident = await incidents.get(incident_id)
-        return IncidentDetailOut.detail(incident, await incidents.trail(incident_id))
+        trail = await incidents.trail(incident_id)
+        return IncidentDetailOut.detail(incident, trail, await incidents.diagnostics(incident))
 
     @post(
         "/{incident_id:uuid}/acknowledge",

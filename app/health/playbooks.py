@@ -1,6 +1,11 @@
 """Self-healing: a playbook per cause, step by step, each step verified before the next.
 
-An open incident runs its cause's playbook: a step sends a command through
+First the evidence: an incident the charger itself may explain (its firmware, meter, lock,
+reader, temperature, the link to the car, or what only the anomaly model saw) asks it for
+its diagnostics / log upload (1.6 GetDiagnostics, 2.0.1 GetLog) and attaches the file to
+the incident; the first step waits for the upload, since a reset can cut it off.
+
+Then an open incident runs its cause's playbook: a step sends a command through
 ``CommandService`` (audited with origin ``health``), then waits ``verify_s`` for the
 incident to resolve (the detectors close it when the charger recovers); if it does not,
 the next, stronger step follows; the last step takes the connectors out of service and
@@ -23,7 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chargers.command_service import CommandService
-from app.chargers.models import ChargePoint, CommandLog, Connector, Evse
+from app.chargers.events import DiagnosticsUploaded
+from app.chargers.models import ChargePoint, CommandLog, Connector, DiagnosticsFile, Evse
 from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.errors import DomainError
@@ -35,6 +41,18 @@ from app.sessions.models import Transaction
 log = logging.getLogger("laddnat.health")
 
 RESETS = frozenset({"soft_reset", "hard_reset"})
+# Causes whose evidence may be in the charger's own logs (not offline, not the grid).
+DIAGNOSED_CAUSES = frozenset(
+    {
+        "internal_firmware",
+        "metering",
+        "vehicle_communication",
+        "connector_lock",
+        "rfid_reader",
+        "overheating",
+        "unknown",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,9 @@ class PlaybookSettings:
     verify_s: float = 90.0  # how long a step has to heal before the next
     max_resets_per_day: int = 3  # per charger: a flapping charger is not reset forever
     wait_for_idle_s: float = 600.0  # a reset waits this long for a running session to end
+    heal: bool = True  # run the playbooks (off: only collect diagnostics)
+    collect_diagnostics: bool = False  # ask for the charger's logs first and attach them
+    diagnostics_wait_s: float = 60.0  # how long the first step waits for the upload
 
 
 class IncidentActionTaken(Event, frozen=True, kw_only=True):
@@ -126,14 +147,20 @@ class Remediator:
             verify_s=settings.health.playbook_verify_s,
             max_resets_per_day=settings.health.max_resets_per_day,
             wait_for_idle_s=settings.health.reset_wait_for_idle_s,
+            heal=settings.health.self_healing,
+            collect_diagnostics=settings.health.collect_diagnostics,
+            diagnostics_wait_s=settings.health.diagnostics_wait_s,
         )
         self.clock = clock
         self._resolved: dict[uuid.UUID, asyncio.Event] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Diagnostics asked for and not uploaded yet: file id -> (incident, its arrival).
+        self._uploads: dict[uuid.UUID, tuple[uuid.UUID, asyncio.Event]] = {}
 
     def subscribe(self) -> None:
         self.bus.subscribe(IncidentOpened.subject, self._on_opened)
         self.bus.subscribe(IncidentResolved.subject, self._on_resolved)
+        self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded)
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -145,7 +172,7 @@ class Remediator:
 
     async def _on_opened(self, event: Event) -> None:
         assert isinstance(event, IncidentOpened)
-        if event.incident_id in self._tasks or not PLAYBOOKS.get(event.cause):
+        if event.incident_id in self._tasks or not (self._heals(event) or self._collects(event)):
             return
         self._resolved[event.incident_id] = asyncio.Event()
         task = asyncio.create_task(self.run(event), name=f"playbook-{event.incident_id}")
@@ -161,6 +188,28 @@ class Remediator:
             # Back from a site-wide outage: ask for a fresh status of every connector.
             await self._send_quietly(event.identity, "trigger-message", {"message": "StatusNotification"})
 
+    async def _on_uploaded(self, event: Event) -> None:
+        assert isinstance(event, DiagnosticsUploaded)
+        waiting = self._uploads.pop(event.file_id, None)
+        if waiting is None:
+            return  # asked for by an operator, or before a restart: it is on the charger's list
+        incident_id, arrived = waiting
+        arrived.set()
+        async with self.maker() as db:
+            with contextlib.suppress(DomainError):
+                await IncidentService(db, self.bus, clock=self.clock).note(
+                    incident_id,
+                    "note",
+                    {"diagnostics": str(event.file_id), "uploaded": True, "sizeBytes": event.size_bytes},
+                    change="diagnostics",
+                )
+
+    def _heals(self, incident: IncidentOpened) -> bool:
+        return self.playbook.heal and bool(PLAYBOOKS.get(incident.cause))
+
+    def _collects(self, incident: IncidentOpened) -> bool:
+        return self.playbook.collect_diagnostics and incident.cause in DIAGNOSED_CAUSES
+
     def _finished(self, incident_id: uuid.UUID, task: asyncio.Task[None]) -> None:
         self._tasks.pop(incident_id, None)
         self._resolved.pop(incident_id, None)
@@ -170,20 +219,16 @@ class Remediator:
     async def run(self, incident: IncidentOpened) -> None:
         """The cause's playbook, step by step, until the incident resolves."""
         resolved = self._resolved.setdefault(incident.incident_id, asyncio.Event())
+        if self._collects(incident):
+            await self._collect(incident, resolved)
+        if not self._heals(incident):
+            return
         for step in PLAYBOOKS.get(incident.cause, ()):
             if resolved.is_set():
                 return
             outcome = await self._step(incident, step, resolved)
             await self._note(incident, step, outcome)
-            self.bus.publish(
-                IncidentActionTaken(
-                    incident_id=incident.incident_id,
-                    identity=incident.identity,
-                    step=step.name,
-                    outcome=outcome,
-                    at=self.clock(),
-                )
-            )
+            self._announce(incident, step, outcome)
             if step.name == "out_of_service":
                 log.warning(
                     "incident %s: %s out of service, a technician is needed", incident.incident_id, incident.identity
@@ -193,16 +238,64 @@ class Remediator:
                 async with asyncio.timeout(self.playbook.verify_s):
                     await resolved.wait()
 
-    async def _note(self, incident: IncidentOpened, step: Step, outcome: str) -> None:
+    async def _collect(self, incident: IncidentOpened, resolved: asyncio.Event) -> None:
+        """Ask for the charger's diagnostics, attach the upload slot to the incident, and
+        wait (a while) for the file before anything may reset the charger."""
+        step = Step("collect_diagnostics", "get-diagnostics")
+        file_id = None
+        async with self.maker() as db:
+            cp_id = await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == incident.identity))
+            if cp_id is None:
+                return
+            commands = CommandService.of(db, self.bus, self.settings, clock=self.clock)
+            try:
+                entry = await commands.send(cp_id, "get-diagnostics", {}, origin="health")
+            except DomainError as err:
+                outcome = f"failed:{err.code}"
+            else:
+                status = entry.answer_status or "NoStatus"  # 1.6's file name is Accepted by then
+                outcome = f"answered:{status}"
+                if status in ("Accepted", "AcceptedCanceled"):
+                    file_id = await db.scalar(select(DiagnosticsFile.id).where(DiagnosticsFile.command_id == entry.id))
+        arrived = asyncio.Event()
+        if file_id is not None:
+            self._uploads[file_id] = (incident.incident_id, arrived)
+        await self._note(incident, step, outcome, file_id=file_id)
+        self._announce(incident, step, outcome)
+        if file_id is None:
+            return
+        waits = [asyncio.create_task(arrived.wait()), asyncio.create_task(resolved.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.playbook.diagnostics_wait_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            # A late upload is still listed with the incident (its slot is); only the note is missed.
+            self._uploads.pop(file_id, None)
+
+    def _announce(self, incident: IncidentOpened, step: Step, outcome: str) -> None:
+        self.bus.publish(
+            IncidentActionTaken(
+                incident_id=incident.incident_id,
+                identity=incident.identity,
+                step=step.name,
+                outcome=outcome,
+                at=self.clock(),
+            )
+        )
+
+    async def _note(
+        self, incident: IncidentOpened, step: Step, outcome: str, *, file_id: uuid.UUID | None = None
+    ) -> None:
         """The step in the incident's trail (and IncidentChanged for feeds and webhooks)."""
         async with self.maker() as db:
             try:
-                await IncidentService(db, self.bus, clock=self.clock).note(
-                    incident.incident_id,
-                    "action",
-                    {"step": step.name, "command": step.command, "outcome": outcome},
-                    change=f"action:{step.name}",
-                )
+                service = IncidentService(db, self.bus, clock=self.clock)
+                data: dict[str, Any] = {"step": step.name, "command": step.command, "outcome": outcome}
+                if file_id is not None:
+                    data["fileId"] = str(file_id)
+                    await service.attach_diagnostics(incident.incident_id, file_id)
+                await service.note(incident.incident_id, "action", data, change=f"action:{step.name}")
             except DomainError:
                 pass  # an incident that is not (or no longer) on record: nothing to annotate
 

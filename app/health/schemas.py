@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from app.chargers.models import DiagnosticsFile
 from app.core.http import Page
 from app.health.models import Incident, IncidentEvent
 
@@ -26,7 +27,7 @@ class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
         str,
         msgspec.Meta(
             description="The detector: offline, reported_error, overheating, power_supply, metering, "
-            "failed_starts, vehicle_communication, boot_loop, firmware"
+            "failed_starts, vehicle_communication, boot_loop, firmware, anomaly"
         ),
     ]
     topic: str
@@ -48,7 +49,7 @@ class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
     acknowledged_by: uuid.UUID | None
     resolved_at: datetime | None
     resolved_by: uuid.UUID | None
-    resolution: str | None  # automatic | operator
+    resolution: str | None  # automatic | operator | merged (into a site incident)
     flaps: int
 
     @classmethod
@@ -95,12 +96,45 @@ class IncidentEventOut(msgspec.Struct, kw_only=True, rename="camel"):
         return cls(at=e.at, kind=e.kind, data=e.data or {})
 
 
-class IncidentDetailOut(IncidentOut, kw_only=True, rename="camel"):
-    trail: list[IncidentEventOut]
+class IncidentDiagnosticsOut(msgspec.Struct, kw_only=True, rename="camel"):
+    """A diagnostics / log file the incident asked the charger for."""
+
+    file_id: uuid.UUID
+    requested_at: datetime
+    uploaded_at: datetime | None  # None: not (yet) uploaded
+    filename: str | None
+    size_bytes: int | None
+    sha256: str | None
+    # Where the operator downloads it (the charger's diagnostics), once uploaded.
+    content_url: str | None
 
     @classmethod
-    def detail(cls, i: Incident, trail: Sequence[IncidentEvent]) -> IncidentDetailOut:
-        return cls(**IncidentOut.fields_of(i), trail=[IncidentEventOut.of(e) for e in trail])
+    def of(cls, f: DiagnosticsFile) -> IncidentDiagnosticsOut:
+        url = f"/api/v1/operator/chargers/{f.charge_point_id}/diagnostics/{f.id}/content"
+        return cls(
+            file_id=f.id,
+            requested_at=f.created_at,
+            uploaded_at=f.uploaded_at,
+            filename=f.filename,
+            size_bytes=f.size_bytes,
+            sha256=f.sha256,
+            content_url=url if f.uploaded_at is not None else None,
+        )
+
+
+class IncidentDetailOut(IncidentOut, kw_only=True, rename="camel"):
+    trail: list[IncidentEventOut]
+    diagnostics: list[IncidentDiagnosticsOut]
+
+    @classmethod
+    def detail(
+        cls, i: Incident, trail: Sequence[IncidentEvent], diagnostics: Sequence[DiagnosticsFile] = ()
+    ) -> IncidentDetailOut:
+        return cls(
+            **IncidentOut.fields_of(i),
+            trail=[IncidentEventOut.of(e) for e in trail],
+            diagnostics=[IncidentDiagnosticsOut.of(f) for f in diagnostics],
+        )
 
 
 class IncidentPageOut(Page, kw_only=True, rename="camel"):

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.chargers.models import DiagnosticsFile
 from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.health.diagnosis import Placement
@@ -246,6 +247,22 @@ class IncidentService:
         if change:
             self._publish([self._changed(incident, change, now)])
         return incident
+
+    async def attach_diagnostics(self, incident_id: uuid.UUID, file_id: uuid.UUID) -> None:
+        """Attach a diagnostics upload slot (its file once the charger sends it)."""
+        incident = await self._get_for_update(incident_id)
+        evidence = dict(incident.evidence or {})
+        evidence["diagnostics"] = [*evidence.get("diagnostics", []), str(file_id)]
+        incident.evidence = evidence
+        await self.db.commit()
+
+    async def diagnostics(self, incident: Incident) -> Sequence[DiagnosticsFile]:
+        """The diagnostics files attached to the incident (uploaded or still awaited)."""
+        ids = [uuid.UUID(i) for i in (incident.evidence or {}).get("diagnostics", [])]
+        if not ids:
+            return []
+        rows = (await self.db.scalars(select(DiagnosticsFile).where(DiagnosticsFile.id.in_(ids)))).all()
+        return sorted(rows, key=lambda f: f.created_at)
 
     async def get(self, incident_id: uuid.UUID) -> Incident:
         incident = await self.db.get(Incident, incident_id)

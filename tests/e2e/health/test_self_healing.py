@@ -16,7 +16,9 @@ from tests.e2e.health.health_stack import HealthStack, eventually, running_healt
 
 @pytest.fixture(scope="module")
 async def healing(settings: Settings) -> AsyncIterator[HealthStack]:
-    health = HealthSettings(offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, playbook_verify_s=2.0)
+    health = HealthSettings(
+        offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, playbook_verify_s=2.0, diagnostics_wait_s=5.0
+    )
     async with running_health_stack(settings, health) as stack:
         yield stack
 
@@ -39,9 +41,18 @@ async def test_an_internal_error_is_healed_by_a_reset_and_resolves_itself(healin
         detail = (await http.get(f"/api/v1/operator/incidents/{incident.id}")).json()
         commands = (await http.get(f"/api/v1/operator/chargers/{await _charger_id(healing, identity)}/commands")).json()
     actions = [e for e in detail["trail"] if e["kind"] == "action"]
-    assert actions and actions[0]["data"]["step"] == "soft_reset"
+    # First the evidence: the charger's diagnostics, uploaded and attached; then the reset.
+    assert [a["data"]["step"] for a in actions] == ["collect_diagnostics", "soft_reset"]
     assert actions[0]["data"]["outcome"] == "answered:Accepted"
-    assert any(c["name"] == "reset" and c["origin"] == "health" for c in commands["items"])
+    assert actions[1]["data"]["outcome"] == "answered:Accepted"
+    [attached] = detail["diagnostics"]
+    assert attached["fileId"] == actions[0]["data"]["fileId"] and attached["uploadedAt"] is not None
+    assert any(e["kind"] == "note" and e["data"].get("uploaded") for e in detail["trail"])
+    async with httpx.AsyncClient(base_url=healing.base_url, headers=headers) as http:
+        log = await http.get(attached["contentUrl"])
+    assert log.status_code == 200 and len(log.content) == attached["sizeBytes"] > 0
+    names = [c["name"] for c in commands["items"] if c["origin"] == "health"]
+    assert "get-diagnostics" in names and "reset" in names
 
 
 async def _charger_id(stack: HealthStack, identity: str) -> str:
