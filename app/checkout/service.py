@@ -27,6 +27,9 @@ from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.errors import DomainError, NotFound
 from app.core.settings import Settings
+from app.health.models import Incident
+from app.health.service import SEVERITY_RANK
+from app.health.words import PAYMENT_WORDS, for_driver
 from app.operators.models import Operator
 from app.sessions.costs import cost_so_far
 from app.sessions.models import MeterSample, Transaction
@@ -280,10 +283,33 @@ class CheckoutService:
             )
             if fault is not None:
                 out.fault = t("fault.mid", detail=fault or "Faulted")
+            else:
+                cause = await self._incident_cause(tx)
+                if cause is not None:
+                    out.fault = f"{for_driver(cause, t.lang)} {PAYMENT_WORDS.get(t.lang, PAYMENT_WORDS['en'])}"
         elif tx.stop_reason in FAULT_STOP_REASONS:
             out.fault = t("fault.mid", detail=tx.stop_reason)
         out.texts["energy"] = f"{t.number(out.energy_kwh, 2)} kWh"
         out.texts["elapsed"] = t.duration(out.elapsed_s)
+
+    async def _incident_cause(self, tx: Transaction) -> str | None:
+        """The cause of an open incident on this session's charger (its EVSE, the whole
+        charger, or its site), the most severe first."""
+        location_id = await self.db.scalar(select(ChargePoint.location_id).where(ChargePoint.id == tx.charge_point_id))
+        on_charger = (Incident.charge_point_id == tx.charge_point_id) & (
+            Incident.evse.is_(None) | (Incident.evse == tx.evse_number)
+        )
+        on_site = Incident.charge_point_id.is_(None) & (Incident.location_id == location_id)
+        rows = (
+            await self.db.execute(
+                select(Incident.cause, Incident.severity).where(
+                    Incident.open_key.is_not(None), on_charger | on_site if location_id else on_charger
+                )
+            )
+        ).all()
+        if not rows:
+            return None
+        return max(rows, key=lambda r: SEVERITY_RANK.get(r.severity, 1)).cause
 
     async def _release_reason(self, payment: Payment) -> str:
         detail = await self.db.scalar(

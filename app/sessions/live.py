@@ -24,6 +24,7 @@ from app.chargers.models import ChargePoint, Evse
 from app.core.bus import Bus, Event
 from app.drivers.models import User
 from app.health.events import IncidentOpened, IncidentResolved
+from app.health.words import PAYMENT_WORDS, for_driver
 from app.sessions.driver import DriverSessionService, SessionOut
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.models import Transaction
@@ -226,13 +227,20 @@ def _charger_news(event: Event, view: SessionOut) -> dict[str, Any] | None:
             "incidentId": str(event.incident_id),
             "cause": event.cause,
             "severity": event.severity,
-            "summary": event.summary,
-            # What it means for the driver's money, in plain words.
-            "payment": "Only the energy delivered is charged; the rest of the hold is released.",
+            # What is wrong and what it means for the driver's money, in plain words; the
+            # operator's technical summary stays with the operator.
+            "message": for_driver(event.cause),
+            "payment": PAYMENT_WORDS["en"],
             "at": event.opened_at.isoformat(),
         }
     if isinstance(event, IncidentResolved):
-        return {"type": "incident_resolved", "incidentId": str(event.incident_id), "summary": event.summary}
+        if event.resolution == "merged":
+            return None  # folded into a site incident: nothing recovered yet
+        return {
+            "type": "incident_resolved",
+            "incidentId": str(event.incident_id),
+            "message": "The charger has recovered.",
+        }
     if isinstance(event, HoldLimitReached):
         return {
             "type": "hold_limit_reached",

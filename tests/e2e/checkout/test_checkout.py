@@ -19,7 +19,7 @@ from playwright.async_api import Browser, expect
 
 from app.checkout.i18n import negotiate
 from app.tariffs.pricing import format_minor
-from tests.e2e.checkout.conftest import Stack, screenshot_on_failure
+from tests.e2e.checkout.conftest import Site, Stack, screenshot_on_failure
 from tests.e2e.payments.conftest import STRIPE_SECRET_KEY
 from tests.fakes.adyen_fake import AdyenFake
 
@@ -238,25 +238,29 @@ async def test_forms_without_their_csrf_token_are_refused(stack: Stack) -> None:
         await sim.close()
 
 
+async def _charging(stack: Stack, site: Site, http: httpx.AsyncClient, lang: str) -> str:
+    """A web checkout paid and charging; its secret link."""
+    link = await _open_link(stack, site.evse_id, http, lang=lang)
+    payment = await stack.payment_of(site)
+    assert payment is not None
+    # The shopper pays (here with the SDK, as Stripe.js would); the webhook starts the charger.
+    client = stripe.StripeClient(STRIPE_SECRET_KEY, base_addresses={"api": stack.proxy.url})
+    await asyncio.to_thread(client.v1.payment_intents.confirm, payment.provider_ref, {"payment_method": "pm_card_visa"})
+
+    async def charging() -> dict[str, object] | None:
+        body = (await http.get(f"{link}/status.json")).json()
+        return body if body["state"] == "charging" else None
+
+    await _wait_for(charging, "charging")
+    return link
+
+
 async def test_a_fault_mid_session_shows_what_happened(stack: Stack) -> None:
     site = await stack.site()
     sim = await stack.charger(site)
     try:
         async with httpx.AsyncClient(base_url=stack.base_url) as http:
-            link = await _open_link(stack, site.evse_id, http, lang="sv")
-            payment = await stack.payment_of(site)
-            assert payment is not None
-            # The shopper pays (here with the SDK, as Stripe.js would); the webhook starts the charger.
-            client = stripe.StripeClient(STRIPE_SECRET_KEY, base_addresses={"api": stack.proxy.url})
-            await asyncio.to_thread(
-                client.v1.payment_intents.confirm, payment.provider_ref, {"payment_method": "pm_card_visa"}
-            )
-
-            async def charging() -> dict[str, object] | None:
-                body = (await http.get(f"{link}/status.json")).json()
-                return body if body["state"] == "charging" else None
-
-            await _wait_for(charging, "charging")
+            link = await _charging(stack, site, http, "sv")
             await sim.send_meter_values(seconds=600)
             page = await http.get(link)
             stop_token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
@@ -279,6 +283,26 @@ async def test_a_fault_mid_session_shows_what_happened(stack: Stack) -> None:
             assert "GroundFailure" not in str(done.get("fault")) and "Other" in str(done.get("fault"))
             payment = await stack.payment_of(site)
             assert payment is not None and done["capturedMinor"] == payment.captured_minor > 0
+    finally:
+        await sim.close()
+
+
+async def test_an_incident_on_the_charger_mid_session_is_told_in_plain_words(stack: Stack) -> None:
+    site = await stack.site()
+    sim = await stack.charger(site)
+    try:
+        async with httpx.AsyncClient(base_url=stack.base_url) as http:
+            link = await _charging(stack, site, http, "sv")
+            await sim.overheat(1, to_celsius=90.0, steps=3)  # still charging: no Faulted status
+
+            async def told() -> dict[str, object] | None:
+                body = (await http.get(f"{link}/status.json")).json()
+                return body if body.get("fault") else None
+
+            body = await _wait_for(told, "the overheating incident is shown")
+            assert body["state"] == "charging"
+            assert "för varm" in str(body["fault"]) and "bara för energin" in str(body["fault"])
+            await sim.stop_transaction(1)
     finally:
         await sim.close()
 

@@ -371,6 +371,7 @@ async def test_an_incident_on_the_charger_reaches_the_drivers_live_stream(stack:
                 )
             )
             news = await _until(ws, lambda m: m["type"] == "incident")
-            assert news["cause"] == "overheating" and "Only the energy delivered is charged" in news["payment"]
+            assert news["cause"] == "overheating" and "running too hot" in news["message"]
+            assert "You pay only for the energy delivered" in news["payment"]
     finally:
         await sim.close()
