@@ -11,7 +11,8 @@ A search costs the same five queries whatever the fleet's size or the page's:
 5. the tariffs in force for them, EVSE, location and operator level at once.
 
 Health is said in the driver's terms (``health_of``); ``available_now`` filters in SQL on
-exactly what ``health_of`` calls ``working``.
+exactly what ``health_of`` calls ``working``. An open incident that keeps drivers away
+(app/health/words.py) makes the EVSE out of order, read in query 3 as a subquery.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from app.chargers.errors import EvseNotFound, LocationNotFound
 from app.chargers.models import ChargePoint, Connector, Evse, Location
+from app.health.models import Incident
+from app.health.words import OUT_OF_ORDER_KINDS, for_driver
 from app.tariffs import TariffTerms, price_text
 from app.tariffs.models import Tariff, TariffAssignment
 from app.tariffs.service import DEFAULT_TIME_ZONE, terms_of
@@ -98,9 +101,11 @@ def health_of(
     evse_status: str,
     status_updated_at: datetime | None,
     connectors: Sequence[ConnectorView],
+    incident_cause: str | None = None,
 ) -> Health:
     """The EVSE's state for a driver, most telling first: offline, out of order, in use,
-    reserved, working; ``unknown`` while a connected charger has not reported it."""
+    reserved, working; ``unknown`` while a connected charger has not reported it.
+    ``incident_cause``: the cause of an open incident that keeps drivers away."""
     if not connected:
         return Health("offline", since=last_seen_at)
     statuses = {evse_status, *(c.status for c in connectors)}
@@ -114,6 +119,8 @@ def health_of(
         else:
             reason = UNAVAILABLE_REASON
         return Health("out_of_order", reason=reason, since=status_updated_at)
+    if incident_cause is not None:
+        return Health("out_of_order", reason=for_driver(incident_cause), since=status_updated_at)
     if statuses & IN_USE_STATUSES:
         return Health("in_use", since=status_updated_at)
     if "Reserved" in statuses:
@@ -138,12 +145,35 @@ def can_start(health: Health, evse_status: str, connectors: Sequence[ConnectorVi
     return False, health.state
 
 
+def incidents_keeping_drivers_away(
+    charger: uuid.UUID | QueryableAttribute[uuid.UUID], evse: int | QueryableAttribute[int]
+) -> Select[str]:
+    """The causes of the open incidents on this EVSE (or its whole charger) that keep
+    drivers away, oldest first."""
+    return (
+        select(Incident.cause)
+        .where(
+            Incident.open_key.is_not(None),
+            Incident.charge_point_id == charger,
+            or_(Incident.evse.is_(None), Incident.evse == evse),
+            or_(Incident.severity == "critical", Incident.kind.in_(sorted(OUT_OF_ORDER_KINDS))),
+        )
+        .order_by(Incident.opened_at)
+    )
+
+
+def _incident_sql() -> Select[str]:
+    """``incidents_keeping_drivers_away`` for the ``Evse`` of the enclosing query."""
+    return incidents_keeping_drivers_away(ChargePoint.id, Evse.evse_number).correlate(ChargePoint, Evse)
+
+
 def _working_sql() -> ColumnElement[bool]:
     """SQL over ``Evse``/``ChargePoint`` true exactly when ``health_of`` says ``working``."""
     busy = aliased(Connector)
     free = aliased(Connector)
     return and_(
         ChargePoint.connected.is_(True),
+        ~_incident_sql().exists(),
         Evse.status.not_in(sorted(BUSY_STATUSES)),
         ~exists().where(busy.evse_pk == Evse.id, busy.status.in_(sorted(BUSY_STATUSES))),
         or_(Evse.status == "Available", exists().where(free.evse_pk == Evse.id, free.status == "Available")),
@@ -272,6 +302,7 @@ class _EvseRow:
     location_id: uuid.UUID | None
     connected: bool
     last_seen_at: datetime | None
+    incident_cause: str | None
 
 
 class ChargerFinder:
@@ -388,6 +419,7 @@ class ChargerFinder:
                 ChargePoint.location_id,
                 ChargePoint.connected,
                 ChargePoint.last_seen_at,
+                _incident_sql().limit(1).scalar_subquery(),
             )
             .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
             .where(*where)
@@ -425,6 +457,7 @@ class ChargerFinder:
                 evse_status=e.status,
                 status_updated_at=e.status_updated_at,
                 connectors=plugs,
+                incident_cause=e.incident_cause,
             )
             views.append(EvseView(e.evse_id, e.status, health, tuple(plugs), terms.get(e.pk)))
         return views

@@ -7,6 +7,7 @@ never shows as a key. Money, energy and time are formatted here too, per languag
 
 from __future__ import annotations
 
+from app.health.words import DRIVER_WORDS
 from app.tariffs.pricing import TariffTerms, format_minor
 
 LANGUAGES = ("en", "sv")
@@ -51,6 +52,7 @@ EN: dict[str, str] = {
     "continue": "Continue to payment",
     "unavailable.offline": "This charger is offline right now. No payment is taken; please try another charger.",
     "unavailable.faulted": "This charger is out of order ({detail}). No payment is taken; please try another charger.",
+    "unavailable.unhealthy": "This charger is out of order: {detail} No payment is taken; please try another charger.",
     "unavailable.in_use": "This charger is in use. Please wait until it is free, or try another charger.",
     "unavailable.no_tariff": "This charger has no price set, so it cannot be paid for here.",
     "unavailable.no_payments": "Card payments are not available at this charger.",
@@ -145,6 +147,7 @@ SV: dict[str, str] = {
     "continue": "Fortsätt till betalning",
     "unavailable.offline": "Laddaren är inte ansluten just nu. Ingen betalning tas; prova en annan laddare.",
     "unavailable.faulted": "Laddaren är ur funktion ({detail}). Ingen betalning tas; prova en annan laddare.",
+    "unavailable.unhealthy": "Laddaren är ur funktion: {detail} Ingen betalning tas; prova en annan laddare.",
     "unavailable.in_use": "Laddaren används. Vänta tills den är ledig, eller prova en annan laddare.",
     "unavailable.no_tariff": "Laddaren har inget pris och kan inte betalas här.",
     "unavailable.no_payments": "Kortbetalning är inte tillgänglig vid den här laddaren.",
@@ -200,6 +203,10 @@ SV: dict[str, str] = {
     "language": "Språk",
     "js_hint": "Sidan uppdateras med några sekunders mellanrum; ladda om den om den inte gör det.",
 }
+
+# What an incident means to the driver: one text per cause, shared with the app's live stream.
+for _lang, _catalogue in (("en", EN), ("sv", SV)):
+    _catalogue.update({f"incident.{cause}": text for cause, text in DRIVER_WORDS[_lang].items()})
 
 CATALOGUES = {"en": EN, "sv": SV}
 

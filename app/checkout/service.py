@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.command_service import CommandService
 from app.chargers.models import ChargePoint, Connector, Evse, Location
+from app.chargers.search import incidents_keeping_drivers_away
 from app.checkout.i18n import Translator
 from app.checkout.models import CheckoutLink
 from app.core.bus import Bus
@@ -40,7 +41,8 @@ from payments import state
 from payments.models import Payment, PaymentTransition
 from payments.registry import Providers
 
-Availability = Literal["ok", "offline", "faulted", "in_use", "no_tariff", "no_payments"]
+# unhealthy: an open incident keeps drivers away (its cause is the fault detail).
+Availability = Literal["ok", "offline", "faulted", "unhealthy", "in_use", "no_tariff", "no_payments"]
 State = Literal["pay", "confirming", "starting", "charging", "finishing", "finished", "released", "failed"]
 
 # What a charger reports while someone else's session holds it.
@@ -145,6 +147,10 @@ class CheckoutService:
         operator = await self.db.get(Operator, location.operator_id) if location and location.operator_id else None
         terms = await TariffService(self.db, self.bus).resolve(evse.id)
         availability, status, detail = self._availability(cp, evse, connectors, terms, operator)
+        if availability not in ("offline", "faulted"):
+            cause = await self.db.scalar(incidents_keeping_drivers_away(cp.id, evse.evse_number).limit(1))
+            if cause is not None:
+                availability, status, detail = "unhealthy", "Faulted", cause
         return ChargerView(evse, cp, location, operator, connectors, terms, availability, status, detail)
 
     async def charger_of(self, payment: Payment) -> ChargerView:

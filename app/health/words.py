@@ -33,6 +33,10 @@ DRIVER_WORDS: dict[str, dict[str, str]] = {
     },
 }
 
+# Open incidents that take an EVSE off the drivers' map (out of order in search, no new
+# session): every critical one, and those where a session would fail or be billed wrong.
+OUT_OF_ORDER_KINDS = frozenset({"failed_starts", "vehicle_communication", "metering"})
+
 PAYMENT_WORDS = {
     "en": "You pay only for the energy delivered; the rest of the reservation on your card is released.",
     "sv": "Du betalar bara för energin som levererats; resten av reservationen på ditt kort släpps.",

@@ -180,6 +180,27 @@ async def test_faulted_or_offline_charger_says_so_and_takes_no_payment(stack: St
     await sim.close()
 
 
+async def test_a_charger_with_a_critical_incident_is_out_of_order_in_plain_words(stack: Stack) -> None:
+    site = await stack.site()
+    sim = await stack.charger(site)
+    try:
+        await sim.overheat(1, to_celsius=90.0, steps=3)  # its status stays Available
+        async with httpx.AsyncClient(base_url=stack.base_url, headers={"Accept-Language": "sv"}) as http:
+
+            async def unhealthy() -> str | None:
+                page = (await http.get(f"/c/{site.evse_id}")).text
+                return page if 'data-testid="unavailable"' in page else None
+
+            page = await _wait_for(unhealthy, "the incident takes the charger off sale")
+            assert "Laddaren är ur funktion: Laddaren är för varm." in page
+            csrf = http.cookies.get("laddnat_checkout")
+            refused = await http.post(f"/c/{site.evse_id}/pay", data={"csrf": csrf or "", "consent": "on"})
+            assert refused.status_code == 409
+        assert await stack.payment_of(site) is None
+    finally:
+        await sim.close()
+
+
 async def test_secret_link_reopens_and_a_wrong_link_is_404(stack: Stack) -> None:
     site = await stack.site()
     sim = await stack.charger(site)
