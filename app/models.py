@@ -13,7 +13,7 @@ from app.chargers.models import (
 from app.checkout.models import CheckoutLink
 from app.core.database import Base
 from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
-from app.health.models import Incident, IncidentEvent
+from app.health.models import HealthBaseline, Incident, IncidentEvent
 from app.health.uptime import UptimeExclusion
 from app.notify.models import OutgoingMail
 from app.operators.models import Operator
@@ -34,6 +34,7 @@ __all__ = [
     "Evse",
     "FleetAccount",
     "FleetToken",
+    "HealthBaseline",
     "HiddenPaymentMethod",
     "IdToken",
     "Incident",

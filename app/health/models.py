@@ -49,7 +49,7 @@ class Incident(Base):
     acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    resolution: Mapped[str | None] = mapped_column(String(16))  # automatic | operator
+    resolution: Mapped[str | None] = mapped_column(String(16))  # automatic | operator | merged
     # The condition cleared at; resolved once it stays clear for the hold time.
     clear_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     flaps: Mapped[int] = mapped_column(Integer, default=0)
@@ -67,3 +67,18 @@ class IncidentEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     kind: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class HealthBaseline(Base):
+    """One EVSE's learned normal for the anomaly detector (app/health/detectors/anomaly.py):
+    per state (charging, idle, session) its features' statistics, and its thermal model,
+    as the detector's JSON. Saved now and then and on shutdown, loaded on start, so a
+    restart resumes learning instead of starting over. ``evse`` 0 is the charger as a whole."""
+
+    __tablename__ = "health_baselines"
+
+    identity: Mapped[str] = mapped_column(String(48), primary_key=True)
+    evse: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    model: Mapped[dict[str, Any]] = mapped_column(JSON)
+    samples: Mapped[int] = mapped_column(Integer)  # readings and sessions learned from
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

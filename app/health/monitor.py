@@ -7,7 +7,9 @@ database is written when a signal arises. A tick each second judges what time al
 reveals (offline, boot loops ending, site correlation windows, clear hold times).
 
 Restart-safe: ``start`` loads the open incidents (their conditions count as raised, so
-recovery still resolves them and nothing opens twice) and every charger's location.
+recovery still resolves them and nothing opens twice), every charger's location and the
+anomaly detector's baselines, which the tick saves every ``anomaly_save_interval_s`` (the
+changed ones, in one statement) and ``close`` saves once more.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.settings import Settings
 from app.health import detectors
+from app.health.baselines import load_baselines, save_baselines
 from app.health.diagnosis import ChargerInfo, Placement, SiteCorrelator
 from app.health.service import IncidentService
 from app.health.signals import Signal
@@ -72,6 +75,9 @@ class HealthMonitor:
         self.clock = clock
         self.offline, self.detectors = detectors.build(self.h, settings.ocpp.heartbeat_interval_s, clock)
         self.low_power = next(d for d in self.detectors if isinstance(d, detectors.LowPowerDetector))
+        self.anomaly = next((d for d in self.detectors if isinstance(d, detectors.AnomalyDetector)), None)
+        # None until the saved baselines are loaded: saving before would overwrite them.
+        self._baselines_saved_at: datetime | None = None
         self.correlator = SiteCorrelator(self.h)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
@@ -94,6 +100,7 @@ class HealthMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            await self._save_baselines(force=True)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -112,6 +119,11 @@ class HealthMonitor:
                 )
             ).all()
             incidents = await IncidentService(db, self.bus).open_incidents()
+            baselines = await load_baselines(db) if self.anomaly is not None else []
+        if self.anomaly is not None:
+            for identity, evse, model in baselines:
+                self.anomaly.restore(identity, evse, model)
+        self._baselines_saved_at = self.clock()
         offline_now = {i.identity for i in incidents if i.kind == "offline" and i.charge_point_id is not None}
         for row in rows:
             self.correlator.know(row.identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
@@ -207,6 +219,23 @@ class HealthMonitor:
             if self.h.clear_hold_s > 0:
                 async with self.maker() as db:
                     await self._service(db).resolve_cleared()
+        await self._save_baselines()
+
+    async def _save_baselines(self, *, force: bool = False) -> None:
+        """The anomaly baselines changed since the last save, when it is time (or ``force``)."""
+        now, last = self.clock(), self._baselines_saved_at
+        if self.anomaly is None or last is None:
+            return
+        if not force and (now - last).total_seconds() < self.h.anomaly_save_interval_s:
+            return
+        self._baselines_saved_at = now
+        rows = self.anomaly.take_dirty()
+        try:
+            async with self.maker() as db:
+                await save_baselines(db, rows, now)
+        except Exception:
+            self.anomaly.mark_dirty((identity, evse) for identity, evse, _ in rows)
+            log.exception("saving the anomaly baselines failed; retrying at the next interval")
 
     async def _apply(self, signals: list[Signal]) -> None:
         async with self._lock:

@@ -35,6 +35,7 @@ KINDS = (
     "vehicle_communication",
     "boot_loop",
     "firmware",
+    "anomaly",
 )
 
 

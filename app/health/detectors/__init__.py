@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.core.settings import HealthSettings
+from app.health.detectors.anomaly import AnomalyDetector
 from app.health.detectors.base import Clock, Detector, Where
 from app.health.detectors.boot import BootDetector
 from app.health.detectors.errors import ReportedErrorDetector
@@ -14,6 +15,7 @@ from app.health.detectors.supply import SupplyDetector
 from app.health.detectors.thermal import ThermalDetector
 
 __all__ = [
+    "AnomalyDetector",
     "BootDetector",
     "Clock",
     "Detector",
@@ -41,6 +43,7 @@ def raised_sets(detectors: list[Detector]) -> dict[str, set[Where]]:
         MeteringDetector: ("metering",),
         SessionDetector: ("failed_starts", "vehicle_communication"),
         BootDetector: ("boot_loop", "firmware"),
+        AnomalyDetector: ("anomaly",),
     }
     out: dict[str, set[Where]] = {}
     for detector in detectors:
@@ -53,6 +56,7 @@ def build(
     settings: HealthSettings, heartbeat_interval_s: float, clock: Clock
 ) -> tuple[OfflineDetector, list[Detector]]:
     offline = OfflineDetector(settings, heartbeat_interval_s, clock)
+    anomaly: list[Detector] = [AnomalyDetector(settings, clock)] if settings.anomaly_enabled else []
     return offline, [
         offline,
         ReportedErrorDetector(clock),
@@ -62,4 +66,5 @@ def build(
         MeteringDetector(settings, clock),
         SessionDetector(settings, clock),
         BootDetector(settings, clock),
+        *anomaly,
     ]
