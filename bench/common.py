@@ -42,6 +42,14 @@ def wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], timeout_
     raise RuntimeError(f"nothing listening on {host}:{port} after {timeout_s:.0f} s")
 
 
+def pct(values: list[float], q: float) -> float | None:
+    """The q-th percentile (nearest rank) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100.0 * (len(ordered) - 1)))]
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Table, insert
 
-from app.chargers.models import ChargePoint, Connector, Evse
+from app.chargers.models import ChargePoint, Connector, Evse, Location
 from app.core.database import Base, Counter, create_engine, create_sessionmaker, utcnow
 from app.core.migrate import upgrade_sync
 from app.core.security import hash_charger_password
@@ -34,6 +34,15 @@ class BenchCharger:
     number: int
     identity: str
     version: str  # websocket subprotocol
+    location_id: uuid.UUID | None = None  # bench/health/ places its chargers on sites
+    max_kw: float = 22.0  # the connector's rating
+    phases: int = 3
+
+
+@dataclass(frozen=True)
+class BenchSite:
+    id: uuid.UUID
+    name: str
 
 
 def _asyncpg_dsn(url: str, database: str | None = None) -> str:
@@ -88,7 +97,13 @@ def _chunks(rows: Sequence[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
     return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
 
 
-async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: str) -> dict[str, uuid.UUID]:
+async def _register(
+    url: str,
+    chargers: Sequence[BenchCharger],
+    password_hash: str,
+    sites: Sequence[BenchSite],
+    tokens: Sequence[str],
+) -> dict[str, uuid.UUID]:
     engine = create_engine(DatabaseSettings(url=url))
     now = utcnow()
     cp_rows: list[dict[str, Any]] = []
@@ -101,6 +116,7 @@ async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: s
                 "id": cp_id,
                 "number": c.number,
                 "identity": c.identity,
+                "location_id": c.location_id,
                 "password_hash": password_hash,
                 "registration_status": "Pending",
                 "connected": False,
@@ -123,13 +139,17 @@ async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: s
                 "evse_pk": evse_id,
                 "connector_number": 1,
                 "standard": "IEC_62196_T2",
-                "power_type": "AC_3_PHASE",
-                "max_kw": 22.0,
+                "power_type": "AC_3_PHASE" if c.phases == 3 else "AC_1_PHASE",
+                "max_kw": c.max_kw,
                 "status": "Unknown",
             }
         )
     try:
         async with engine.begin() as conn:
+            if sites:
+                await conn.execute(
+                    insert(_table(Location)), [{"id": s.id, "name": s.name, "created_at": now} for s in sites]
+                )
             for table, rows in (
                 (_table(ChargePoint), cp_rows),
                 (_table(Evse), evse_rows),
@@ -142,17 +162,28 @@ async def _register(url: str, chargers: Sequence[BenchCharger], password_hash: s
             )
             await conn.execute(
                 insert(_table(IdToken)),
-                [{"id": uuid.uuid4(), "token": ID_TAG, "type": "ISO14443", "status": "Accepted", "created_at": now}],
+                [
+                    {"id": uuid.uuid4(), "token": token, "type": "ISO14443", "status": "Accepted", "created_at": now}
+                    for token in tokens
+                ],
             )
     finally:
         await engine.dispose()
     return {row["identity"]: row["id"] for row in cp_rows}
 
 
-def register_chargers(url: str, chargers: Sequence[BenchCharger], password: str) -> dict[str, uuid.UUID]:
-    """Insert the chargers; returns their ids (charge_points.id, what the API calls them) by identity."""
+def register_chargers(
+    url: str,
+    chargers: Sequence[BenchCharger],
+    password: str,
+    *,
+    sites: Sequence[BenchSite] = (),
+    tokens: Sequence[str] = (ID_TAG,),
+) -> dict[str, uuid.UUID]:
+    """Insert the sites, the chargers and the accepted id tokens; returns the chargers' ids
+    (charge_points.id, what the API calls them) by identity."""
     password_hash = hash_charger_password(password)  # once, for every row
-    return asyncio.run(_register(url, chargers, password_hash))
+    return asyncio.run(_register(url, chargers, password_hash, sites, tokens))
 
 
 async def _create_operator(url: str, email: str, password: str) -> None:

@@ -15,6 +15,10 @@ Phases, each against its own fresh server process:
 3. scale: the bridge alone with all N chargers connected and booted (RSS per connection),
    heartbeating at the interval the bridge gives them; then all of them drop (RST) and
    reconnect + boot at once (the reconnect storm).
+4. health (bench/health/), on a database of its own: the whole system with simulator
+   chargers; faults of every kind injected into a few while a healthy fleet runs: time to
+   detect each kind, and the incidents the healthy ones got (false positives). Its own
+   tables; ``--health-only`` runs it alone, ``--skip-health`` leaves it out.
 """
 
 from __future__ import annotations
@@ -38,11 +42,14 @@ from bench.common import (
     listen_queue,
     listen_stats,
     machine_line,
+    pct,
     raise_nofile_limit,
     read_sysctl,
     rss_kib,
 )
 from bench.db import BenchCharger, create_operator, migrate, pg_create, pg_drop, pg_reachable, register_chargers
+from bench.health import HealthOptions, HealthResult, run_health
+from bench.health.faults import KINDS
 from bench.loadgen import V16, V201, WorkerSpec
 from bench.procs import ServerProcess, Workers
 
@@ -75,7 +82,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--active", type=int, help="chargers generating load (default 600; quick 100)")
     p.add_argument("--duration", type=float, help="seconds per measuring window (default 10; quick 3)")
     p.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    p.add_argument("--quick", action="store_true", help="a small run: 300 chargers, 100 active, 3 s windows")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run: 300 chargers, 100 active, 3 s windows; health: 60 chargers for 30 s, 2 per fault",
+    )
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server to create the bench database on")
     p.add_argument(
         "--scale-db",
@@ -101,6 +112,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--keep-logs", metavar="DIR", help="copy the server logs into DIR before cleaning up")
     p.add_argument("--skip-baseline", action="store_true", help=argparse.SUPPRESS)
+    health = p.add_argument_group("health phase (bench/health/): fault detection and false positives")
+    health.add_argument("--health-only", action="store_true", help="run the health phase alone")
+    health.add_argument("--skip-health", action="store_true", help="leave the health phase out")
+    health.add_argument("--health-fleet", type=int, help="healthy chargers (default 400; quick 60)")
+    health.add_argument(
+        "--health-duration", type=float, help="seconds of sessions of the healthy fleet (default 120; quick 30)"
+    )
+    health.add_argument("--health-reps", type=int, help="chargers per kind of fault (default 5; quick 2)")
+    health.add_argument(
+        "--health-heartbeat", type=int, default=5, help="heartbeat interval of the health phase (s, default 5)"
+    )
+    health.add_argument("--health-workers", type=int, default=2, help="fleet processes (default 2)")
+    # The smoke test's: thresholds other than the server's defaults (LADDNAT_HEALTH_*=VALUE),
+    # a shorter warm-up, and a shorter wait (after its decisive message) for a fault without a target.
+    health.add_argument("--health-env", action="append", default=[], metavar="VAR=VALUE", help=argparse.SUPPRESS)
+    health.add_argument("--health-warmup", type=float, help=argparse.SUPPRESS)  # default 25; quick 10
+    health.add_argument("--health-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+    health.add_argument(
+        "--health-faults", metavar="KEY,...", help="only these faults (keys in bench/health/faults.py; default all)"
+    )
     args = p.parse_args(argv)
     quick = args.quick
     args.chargers = args.chargers or (300 if quick else 19_000)
@@ -117,17 +148,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.commands = max(1, round(20 * args.duration))
     if args.commands < 0:
         p.error("--commands must be 0 or more")
+    args.health_fleet = args.health_fleet or (60 if quick else 400)
+    args.health_duration = args.health_duration or (30.0 if quick else 120.0)
+    args.health_warmup = args.health_warmup if args.health_warmup is not None else (10.0 if quick else 25.0)
+    args.health_reps = args.health_reps or (2 if quick else 5)
+    if args.health_only and args.skip_health:
+        p.error("--health-only and --skip-health exclude each other")
+    if args.health_fleet < 1 or args.health_reps < 1 or args.health_heartbeat < 1 or args.health_workers < 1:
+        p.error("--health-fleet, --health-reps, --health-heartbeat and --health-workers must be positive")
+    keys = [k.key for k in KINDS]
+    args.health_faults = args.health_faults.split(",") if args.health_faults else keys
+    if unknown := sorted(set(args.health_faults) - set(keys)):
+        p.error(f"--health-faults: no fault {', '.join(unknown)}; there are {', '.join(keys)}")
+    for item in args.health_env:
+        if not item.startswith("LADDNAT_HEALTH_") or "=" not in item:
+            p.error(f"--health-env {item!r}: use LADDNAT_HEALTH_<THRESHOLD>=VALUE")
     return args
 
 
 # -- results -------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100.0 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -232,6 +271,7 @@ class Bench:
         self.charger_ids: dict[str, dict[str, uuid.UUID]] = {}  # per database: charge_points.id by identity
         self.command_db: str | None = None
         self.commands: CommandResult | None = None
+        self.health: HealthResult | None = None
 
     def log(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -240,16 +280,24 @@ class Bench:
 
     def run(self) -> int:
         try:
-            self.setup()
-            if not self.args.skip_baseline:
-                self.baseline = self.phase_baseline()
-            for db in self.urls:
-                self.throughput[db] = self.phase_throughput(db)
-            if self.scale_db is not None:
-                self.scale = self.phase_scale(self.scale_db)
+            if not self.args.health_only:
+                self.setup()
+                if not self.args.skip_baseline:
+                    self.baseline = self.phase_baseline()
+                for db in self.urls:
+                    self.throughput[db] = self.phase_throughput(db)
+                if self.scale_db is not None:
+                    self.scale = self.phase_scale(self.scale_db)
+            if not self.args.skip_health:
+                self.health = self.phase_health()
         finally:
             self.cleanup()
-        print(self.table())
+        if self.args.health_only:
+            print(f"Laddnät bench: {machine_line()}")
+        else:
+            print(self.table())
+        if self.health is not None:
+            print("\n" + self.health.tables())
         return 0
 
     def setup(self) -> None:
@@ -482,6 +530,38 @@ class Bench:
         thread.start()
         self.notes.append(f"py-spy profile of the bridge ({name}): {target}")
         return thread
+
+    def phase_health(self) -> HealthResult:
+        """On PostgreSQL when it is part of the run (SQLite otherwise), a database of its own."""
+        a = self.args
+        if self.urls:
+            db = "postgres" if "postgres" in self.urls else "sqlite"
+        elif a.db != "sqlite" and pg_reachable(a.pg_url) is None:
+            db = "postgres"
+        else:
+            if a.db == "postgres":
+                raise SystemExit(f"bench: PostgreSQL at {a.pg_url} unreachable")
+            db = "sqlite"
+        options = HealthOptions(
+            fleet=a.health_fleet,
+            duration_s=a.health_duration,
+            reps=a.health_reps,
+            heartbeat_s=a.health_heartbeat,
+            workers=a.health_workers,
+            env=dict(item.split("=", 1) for item in a.health_env),
+            warmup_s=a.health_warmup,
+            undetected_wait_s=a.health_timeout,
+            faults=list(a.health_faults),
+        )
+        result = run_health(
+            options, db=db, pg_url=a.pg_url, run_id=self.run_id, tmp=self.tmp, log=self.log, servers=self.servers
+        )
+        detected = sum(1 for i in result.injections if i.polled_s is not None)
+        self.log(
+            f"health: {detected}/{len(result.injections)} faults detected, "
+            f"{len(result.false_positives)} false positives"
+        )
+        return result
 
     def phase_scale(self, db: str) -> Scale:
         args = self.args

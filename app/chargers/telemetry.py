@@ -143,9 +143,10 @@ class ChargerTelemetry:
         if not still_connected:
             writes.insert(0, Write(self.sql.disconnected, {"cp": charger.id}))
         await self.writer.submit(writes)
-        self._publish(
-            self._recorded(charger, event), ChargerDisconnected(identity=charger.identity, at=now, reason=reason)
-        )
+        # A replaced socket is no disconnection of the charger: its new socket is up (and
+        # said so first, so a ChargerDisconnected now would leave it "offline" while online).
+        gone = [] if still_connected else [ChargerDisconnected(identity=charger.identity, at=now, reason=reason)]
+        self._publish(self._recorded(charger, event), *gone)
 
     async def boot(self, charger: ChargerRef, info: BootInfo) -> BootResult:
         now = self.clock()

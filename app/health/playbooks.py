@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +35,8 @@ from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
-from app.health.events import IncidentOpened, IncidentResolved
+from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
+from app.health.models import Incident
 from app.health.service import IncidentService
 from app.sessions.models import Transaction
 
@@ -154,12 +156,15 @@ class Remediator:
         self.clock = clock
         self._resolved: dict[uuid.UUID, asyncio.Event] = {}
         self._tasks: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Causes refined while the incident's playbook had not begun its steps yet.
+        self._refined: dict[uuid.UUID, str] = {}
         # Diagnostics asked for and not uploaded yet: file id -> (incident, its arrival).
         self._uploads: dict[uuid.UUID, tuple[uuid.UUID, asyncio.Event]] = {}
 
     def subscribe(self) -> None:
         self.bus.subscribe(IncidentOpened.subject, self._on_opened)
         self.bus.subscribe(IncidentResolved.subject, self._on_resolved)
+        self.bus.subscribe(IncidentChanged.subject, self._on_changed)
         self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded)
 
     async def close(self) -> None:
@@ -174,10 +179,51 @@ class Remediator:
         assert isinstance(event, IncidentOpened)
         if event.incident_id in self._tasks or not (self._heals(event) or self._collects(event)):
             return
+        self._start(event)
+
+    def _start(self, event: IncidentOpened, *, collect: bool = True) -> None:
         self._resolved[event.incident_id] = asyncio.Event()
-        task = asyncio.create_task(self.run(event), name=f"playbook-{event.incident_id}")
+        task = asyncio.create_task(self.run(event, collect=collect), name=f"playbook-{event.incident_id}")
         self._tasks[event.incident_id] = task
         task.add_done_callback(lambda done: self._finished(event.incident_id, done))
+
+    async def _on_changed(self, event: Event) -> None:
+        """A diagnosis refined after opening (a 2.0.1 charger reports Faulted, then the Problem
+        event that names it): a playbook that has not begun its steps takes the new cause; with
+        none running, the new cause's playbook starts (its diagnostics collected once)."""
+        assert isinstance(event, IncidentChanged)
+        if event.change != "diagnosis" or event.state == "resolved":
+            return
+        self._refined[event.incident_id] = event.cause
+        if self._running(event.incident_id):
+            return
+        async with self.maker() as db:
+            incident = await db.get(Incident, event.incident_id)
+        if self._running(event.incident_id):
+            return  # a playbook started meanwhile picks the refined cause up
+        self._refined.pop(event.incident_id, None)
+        if incident is None or incident.state == "resolved":
+            return
+        opened = IncidentOpened(
+            incident_id=incident.id,
+            operator_id=incident.operator_id,
+            identity=incident.identity,
+            location_id=incident.location_id,
+            evse=incident.evse,
+            connectors=list(incident.connectors or []),
+            kind=incident.kind,
+            cause=incident.cause,
+            severity=incident.severity,
+            confidence=incident.confidence,
+            summary=incident.summary,
+            opened_at=incident.opened_at,
+        )
+        if self._heals(opened):
+            self._start(opened, collect=not (incident.evidence or {}).get("diagnostics"))
+
+    def _running(self, incident_id: uuid.UUID) -> bool:
+        task = self._tasks.get(incident_id)
+        return task is not None and not task.done()
 
     async def _on_resolved(self, event: Event) -> None:
         assert isinstance(event, IncidentResolved)
@@ -211,16 +257,21 @@ class Remediator:
         return self.playbook.collect_diagnostics and incident.cause in DIAGNOSED_CAUSES
 
     def _finished(self, incident_id: uuid.UUID, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(incident_id, None)
-        self._resolved.pop(incident_id, None)
+        if self._tasks.get(incident_id) is task:  # not a refined diagnosis's playbook started since
+            self._tasks.pop(incident_id, None)
+            self._resolved.pop(incident_id, None)
+            self._refined.pop(incident_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("playbook of incident %s failed", incident_id, exc_info=task.exception())
 
-    async def run(self, incident: IncidentOpened) -> None:
+    async def run(self, incident: IncidentOpened, *, collect: bool = True) -> None:
         """The cause's playbook, step by step, until the incident resolves."""
         resolved = self._resolved.setdefault(incident.incident_id, asyncio.Event())
-        if self._collects(incident):
+        if collect and self._collects(incident):
             await self._collect(incident, resolved)
+        refined = self._refined.pop(incident.incident_id, None)
+        if refined is not None:
+            incident = msgspec.structs.replace(incident, cause=refined)
         if not self._heals(incident):
             return
         for step in PLAYBOOKS.get(incident.cause, ()):

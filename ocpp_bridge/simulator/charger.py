@@ -165,6 +165,9 @@ class SimulatedCharger:
         self.charging_profiles: list[smart.ChargingProfile] = []
         #: Firmware update / diagnostics upload in progress (what a TriggerMessage reports).
         self.firmware_status = "Idle"
+        #: Scripted: the status every firmware update ends in instead of Installed
+        #: (DownloadFailed, InstallationFailed, InstallVerificationFailed, InvalidSignature).
+        self.firmware_failure: str | None = None
         self.firmware_request_id: int | None = None
         self.diagnostics_status = "Idle"
         self.log_request_id: int | None = None
@@ -926,6 +929,13 @@ class SimulatedCharger:
         if self.config.auto_heartbeat and self.heartbeat_interval_s and self.online:
             self._heartbeat_task = asyncio.create_task(self._heartbeats())
 
+    def pause_heartbeats(self) -> None:
+        """Stay connected but send no Heartbeat: a hung charger, silent rather than gone."""
+        self._stop_heartbeat()
+
+    def resume_heartbeats(self) -> None:
+        self._start_heartbeat()
+
     def _stop_heartbeat(self) -> None:
         task, self._heartbeat_task = self._heartbeat_task, None
         if task is not None and task is not asyncio.current_task():
@@ -1017,9 +1027,29 @@ class SimulatedCharger:
         TxProfile sent along limits the transaction from its first meter value."""
         conn = self.connector(connector)
         conn.starting = False  # reserved by the handler until now
+        if conn.ev_unseen:
+            # The pilot never sees the car: Preparing until the connection timeout, then
+            # idle again, and no transaction (what the failed-starts detector looks for).
+            await self._set_status(conn, "Preparing")
+            await asyncio.sleep(self._connection_timeout_s())
+            if not conn.busy and conn.status == "Preparing":
+                await self._set_status(conn, self._idle_status(conn))
+            return
         if profile is not None:
             self._install_profile(profile)
         await self.start_transaction(connector, id_tag, remote_start_id=remote_start_id, authorize=authorize)
+
+    def _connection_timeout_s(self) -> float:
+        if self.v16:
+            return float(self.settings["ConnectionTimeOut"].value)
+        return float(self.variables[("TxCtrlr", "EVConnectionTimeOut")].value)
+
+    async def unlock(self, conn: Connector) -> None:
+        """UnlockConnector on a connector without a transaction: the actuator runs again,
+        which frees a jammed lock (a ConnectorLockFailure clears)."""
+        if conn.error_code == "ConnectorLockFailure":
+            conn.info = conn.vendor_error_code = None
+            await self._set_status(conn, self._idle_status(conn), "NoError")
 
     async def reset(self, *, boot_reason: str, stop_reason: str) -> None:
         await self._reboot(boot_reason=boot_reason, stop_reason=stop_reason)
@@ -1321,7 +1351,8 @@ class SimulatedCharger:
         """UpdateFirmware, after the answer: wait for the retrieve date, Downloading ->
         Downloaded -> Installing -> Installed (firmware_step_s apart), then reboot with
         BootNotification reason FirmwareUpdate. A location containing "fail" ends in
-        DownloadFailed. The version becomes the file name of the location."""
+        DownloadFailed; while ``firmware_failure`` is set every update ends in it instead, at
+        its stage. The version becomes the file name of the location."""
         self._firmware_task = self._take_over(self._firmware_task)
         self.firmware_request_id = request_id
         step = max(0.0, self.config.firmware_step_s)
@@ -1334,12 +1365,19 @@ class SimulatedCharger:
                 await asyncio.sleep(wait)
             await self._firmware_notify("Downloading")
             await asyncio.sleep(step)
-            if "fail" in location.lower():
-                await self._firmware_notify("DownloadFailed")
+            failure = "DownloadFailed" if "fail" in location.lower() else self.firmware_failure
+            if failure == "DownloadFailed":
+                await self._firmware_notify(failure)
                 return
             await self._firmware_notify("Downloaded")
+            if failure == "InvalidSignature":  # 2.0.1: the signature is checked before installing
+                await self._firmware_notify(failure)
+                return
             await self._firmware_notify("Installing")
             await asyncio.sleep(step)
+            if failure is not None:
+                await self._firmware_notify(failure)
+                return
             self.config.firmware_version = _firmware_version(location, self.config.firmware_version)
             await self._firmware_notify("Installed")
             installed = True

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
 from ocpp_bridge.simulator.charger import SimulatedCharger
+from ocpp_bridge.simulator.faults import FAULTS
 from ocpp_bridge.simulator.model import (
     AuthorizationRejected,
     ConnectFailed,
@@ -18,7 +20,7 @@ from ocpp_bridge.simulator.model import (
 )
 
 DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
-SCENARIOS = ("charge", "serve", "fault", "error", "overheat", "voltage-sag", "offline", "reboot")
+SCENARIOS = ("charge", "serve", "fault", "error", "overheat", "voltage-sag", "offline", "reboot", "scripted")
 
 Say = Callable[[str], None]
 Scenario = Callable[[SimulatedCharger, argparse.Namespace, Say], Awaitable[None]]
@@ -39,6 +41,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         "--error-code",
         default="GroundFailure",
         help="error code for --scenario error (1.6 ChargePointErrorCode or 2.0.1 techCode)",
+    )
+    parser.add_argument(
+        "--fault",
+        choices=sorted(FAULTS),
+        default="internal-error",
+        help="for --scenario scripted: a fault of ocpp_bridge/simulator/faults.py (its OCPP version wins); "
+        "recovers after --duration unless the CSMS healed it",
     )
     parser.add_argument(
         "--speed",
@@ -76,7 +85,7 @@ def build_configs(args: argparse.Namespace) -> list[SimConfig]:
         prefix = args.identity or "SIM"
         identities = [f"{prefix}-{i:03d}" for i in range(1, count + 1)]
     context = _ssl_context(args)
-    return [
+    configs = [
         SimConfig(
             url=args.url,
             identity=identity,
@@ -92,6 +101,10 @@ def build_configs(args: argparse.Namespace) -> list[SimConfig]:
         )
         for identity in identities
     ]
+    if getattr(args, "scenario", None) == "scripted":
+        fault = FAULTS[args.fault]  # its OCPP version, and what its script needs of the hardware
+        configs = [dataclasses.replace(c, version=fault.version, **fault.config) for c in configs]
+    return configs
 
 
 async def run_simulation(args: argparse.Namespace) -> int:
@@ -276,6 +289,20 @@ async def scenario_fault(sim: SimulatedCharger, args: argparse.Namespace, say: S
     await scenario_serve(sim, args, say)
 
 
+async def scenario_scripted(sim: SimulatedCharger, args: argparse.Namespace, say: Say) -> None:
+    """--fault NAME: the fault, --duration seconds for the CSMS to notice and act, then the
+    recovery (unless the CSMS's remediation healed it already)."""
+    fault = FAULTS[args.fault]
+    await fault.inject(sim)
+    say(f"fault {fault.name}: {fault.summary}")
+    await asyncio.sleep(args.duration)
+    if fault.healed_by is not None and any(action == fault.healed_by for action, _ in sim.received):
+        say(f"healed by the CSMS ({fault.healed_by})")
+        return
+    await fault.recover(sim)
+    say(f"recovered from {fault.name}")
+
+
 _SCENARIOS: dict[str, Scenario] = {
     "charge": scenario_charge,
     "serve": scenario_serve,
@@ -285,4 +312,5 @@ _SCENARIOS: dict[str, Scenario] = {
     "voltage-sag": scenario_voltage_sag,
     "offline": scenario_offline,
     "reboot": scenario_reboot,
+    "scripted": scenario_scripted,
 }

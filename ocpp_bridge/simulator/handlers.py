@@ -192,6 +192,8 @@ class ChargePoint16(SimChargePoint, _ChargePoint16):  # type: ignore[misc]
                 "unlock",
                 lambda: self.sim.stop_transaction(number, reason="UnlockCommand"),
             )
+        else:
+            self.defer(call_unique_id, "unlock", lambda: self.sim.unlock(conn))
         return result16.UnlockConnector(status="Unlocked")
 
     @after("UnlockConnector")
@@ -531,14 +533,19 @@ class ChargePoint201(SimChargePoint, _ChargePoint201):  # type: ignore[misc]
         self.run_deferred(call_unique_id)
 
     @on("UnlockConnector")
-    async def on_unlock_connector(self, evse_id: int, connector_id: int, **kwargs: Any) -> Any:
+    async def on_unlock_connector(self, evse_id: int, connector_id: int, call_unique_id: str, **kwargs: Any) -> Any:
         await self._answer_delay()
         conn = self.sim.connectors.get(evse_id)
         if conn is None or connector_id != 1:
             return result201.UnlockConnector(status="UnknownConnector")
         if conn.transaction is not None:
             return result201.UnlockConnector(status="OngoingAuthorizedTransaction")
+        self.defer(call_unique_id, "unlock", lambda: self.sim.unlock(conn))
         return result201.UnlockConnector(status="Unlocked")
+
+    @after("UnlockConnector")
+    def after_unlock_connector(self, call_unique_id: str, **kwargs: Any) -> None:
+        self.run_deferred(call_unique_id)
 
     @on("ChangeAvailability")
     async def on_change_availability(

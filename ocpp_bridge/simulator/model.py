@@ -18,6 +18,8 @@ Payload = dict[str, Any]
 VERSIONS = ("1.6", "2.0.1")
 NOMINAL_VOLTAGE_V = 230.0
 NOMINAL_FREQUENCY_HZ = 50.0
+#: A phase under this carries no current: it is lost.
+LIVE_PHASE_V = 50.0
 AMBIENT_C = 22.0
 #: Where a busy charger settles: a little above ambient.
 WORKING_C = 38.0
@@ -297,6 +299,16 @@ class Connector:
     limit_w: float | None = None
     #: The transaction was suspended (SuspendedEVSE) because a profile limited it to 0.
     suspended_by_limit: bool = False
+    # Scripted hardware trouble (see faults.py); a reboot heals none of it.
+    #: Per-phase voltages when set (under LIVE_PHASE_V: a lost phase), else voltage_v on all.
+    phase_voltage_v: tuple[float, ...] | None = None
+    #: The energy register: frozen, counting meter_factor times what flows (a wrong CT
+    #: ratio), or counting idle_draw_w with no transaction running (a stray load).
+    meter_stuck: bool = False
+    meter_factor: float = 1.0
+    idle_draw_w: float = 0.0
+    #: The control pilot never sees the car: a remote start waits, then gives up.
+    ev_unseen: bool = False
 
     @property
     def busy(self) -> bool:
@@ -342,12 +354,16 @@ class ElectricalModel:
 
     def reading(self, connector: Connector) -> Reading:
         amps = self.current_a(connector)
-        volts = [connector.voltage_v] * self.phases
-        power = sum(v * amps for v in volts)
+        if connector.phase_voltage_v is not None:
+            volts = list(connector.phase_voltage_v[: self.phases])
+        else:
+            volts = [connector.voltage_v] * self.phases
+        currents = [amps if v >= LIVE_PHASE_V else 0.0 for v in volts]
+        power = sum(v * a for v, a in zip(volts, currents, strict=True))
         return Reading(
             energy_wh=connector.energy_wh,
             power_w=power,
-            current_a=[amps] * self.phases,
+            current_a=currents,
             voltage_v=volts,
             temperature_c=connector.temperature_c,
             soc=connector.soc,
@@ -359,9 +375,12 @@ class ElectricalModel:
         seconds = max(0.0, seconds)
         reading = self.reading(connector)
         delta_wh = reading.power_w * seconds / 3600.0
-        connector.energy_wh += delta_wh
         if connector.transaction is not None and delta_wh > 0:
             connector.soc = min(100.0, connector.soc + 100.0 * delta_wh / (self.battery_kwh * 1000.0))
+        if connector.transaction is None:
+            delta_wh += connector.idle_draw_w * seconds / 3600.0
+        if not connector.meter_stuck:
+            connector.energy_wh += delta_wh * connector.meter_factor
         # First-order drift towards the working (or ambient, when idle) temperature,
         # unless a script (overheat) is holding it.
         if not connector.hold_temperature:
@@ -389,6 +408,7 @@ MEASURANDS = {
         "Voltage",
         "Temperature",
         "SoC",
+        "Frequency",
     ),
     "2.0.1": (
         "Energy.Active.Import.Register",
@@ -414,7 +434,8 @@ def sampled_values(
     ``full=False`` gives just the energy register (Transaction.Begin / .End samples).
     ``measurands`` (MeterValuesSampledData / TxUpdatedMeasurands) keeps only those; the
     energy register stays when nothing else would. 2.0.1 has no Temperature measurand
-    (temperature goes out as a NotifyEvent instead).
+    (temperature goes out as a NotifyEvent instead); a 1.6 charger reports Frequency only
+    when configured to (it is not in its default MeterValuesSampledData).
     """
     rows: list[tuple[str, float, str, str | None, str]] = [
         ("Energy.Active.Import.Register", reading.energy_wh, "Wh", None, "Outlet")
@@ -428,8 +449,7 @@ def sampled_values(
         if version == "1.6":
             rows.append(("Temperature", reading.temperature_c, "Celsius", None, "Body"))
         rows.append(("SoC", reading.soc, "Percent", None, "EV"))
-        if version != "1.6":
-            rows.append(("Frequency", reading.frequency_hz, "Hz", None, "Inlet"))
+        rows.append(("Frequency", reading.frequency_hz, "Hz", None, "Inlet"))
     if measurands is not None:
         rows = [row for row in rows if row[0] in measurands] or rows[:1]
     out: list[Payload] = []
@@ -454,6 +474,8 @@ def sampled_values(
             }
         if phase is not None:
             sv["phase"] = phase
+        if version == "1.6" and unit == "Hz":
+            del sv["unit"]  # 1.6 has no unit for Frequency: Hz is implied
         out.append(sv)
     return out
 

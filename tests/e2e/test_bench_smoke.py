@@ -34,6 +34,7 @@ def test_bench_runs_and_prints_its_table() -> None:
     db = ["--db", "both", "--pg-url", pg_url] if pg_url else ["--db", "sqlite"]
     argv = [sys.executable, "-m", "bench", "--chargers", "120", "--active", "30", "--duration", "1.5"]
     argv += ["--workers", "2", "--rate", "60", "--storm-timeout", "20", "--connect-timeout", "30", *db]
+    argv += ["--skip-health"]  # test_bench_health_phase runs it alone
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     table = proc.stdout
@@ -59,3 +60,63 @@ def test_bench_runs_and_prints_its_table() -> None:
     assert 0 < p50 <= p99
     if pg_url:  # the bench database is gone again
         assert "could not drop" not in proc.stderr
+
+
+# Every fault kind once, a handful of healthy chargers, offline in seconds: a heartbeat
+# interval of 1 s, 1 s of grace and site window, a tick of 0.25 s.
+HEALTH_ARGV = [
+    "--health-only",
+    "--db",
+    "sqlite",
+    "--health-fleet",
+    "6",
+    "--health-duration",
+    "4",
+    "--health-reps",
+    "1",
+    "--health-heartbeat",
+    "1",
+    "--health-workers",
+    "1",
+    "--health-warmup",
+    "1",
+    "--health-timeout",
+    "3",
+    "--health-env",
+    "LADDNAT_HEALTH_OFFLINE_GRACE_S=1",
+    "--health-env",
+    "LADDNAT_HEALTH_SITE_WINDOW_S=1",
+    "--health-env",
+    "LADDNAT_HEALTH_TICK_INTERVAL_S=0.25",
+]
+
+
+def test_bench_health_phase_prints_its_tables() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *HEALTH_ARGV], cwd=ROOT, capture_output=True, text=True, timeout=90, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = proc.stdout
+    assert out.startswith("Laddnät bench:") and "Fault detection on SQLite" in out
+
+    # Each fault kind has its row; the ones the monitor must see in time are seen, once each.
+    for name in (
+        "reported_error: 1.6 StatusNotification errorCode",
+        "reported_error: 2.0.1 StatusNotification Faulted",
+        "reported_error: 2.0.1 NotifyEvent Problem",
+        "offline: socket closed",
+        "offline: connected, heartbeats stop",
+        "site_network: all 3 chargers of a site close their sockets",
+    ):
+        row = _row(out, name)
+        assert row[1] == "1/1", row
+        assert 0 < _number(row[2]) <= _number(row[3]) and row[5] in {"met", "missed"}, row
+    for name in ("overheating: 2.0.1 TemperatureSensor event", "metering: register stuck while charging"):
+        assert _row(out, name)[1] == "1/1"
+    for name in ("overheating: 1.6 Temperature measurand", "power_supply: voltage under the band", "boot_loop:"):
+        assert any(line.startswith(f"| {name}") for line in out.splitlines()), name
+
+    assert _number(_row(out, "False positives: incidents on healthy chargers")[1]) >= 0
+    assert _number(_row(out, "False positives: offline on the faulty chargers")[1]) >= 0
+    assert _number(_row(out, "Incidents the injected faults opened")[1]) >= 6
+    assert _number(_row(out, "Server during the health run (cores)")[1]) > 0

@@ -9,6 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from app.chargers.events import ChargerDisconnected, ChargerEventRecorded
 from ocpp_bridge.protocol import Version
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, charge_point, register
@@ -69,6 +70,11 @@ async def test_new_connection_replaces_the_old_one(system: System) -> None:
         await asyncio.wait_for(first.ws.recv(), 5)
     assert (await second.ok("Heartbeat", {}))["currentTime"]
     assert system.bridge.connection(identity) is not None
+    # The replaced socket's close is in the event log, but the charger did not go away.
+    await system.events.wait_for(
+        lambda e: isinstance(e, ChargerEventRecorded) and e.identity == identity and e.kind == "disconnected"
+    )
+    assert not [e for e in system.events.events if isinstance(e, ChargerDisconnected) and e.identity == identity]
     await second.close()
     for _ in range(100):
         if system.bridge.connection(identity) is None:
@@ -76,6 +82,7 @@ async def test_new_connection_replaces_the_old_one(system: System) -> None:
         await asyncio.sleep(0.02)
     assert system.bridge.connection(identity) is None
     assert (await charge_point(system, identity)).connected is False
+    await system.events.wait_for(lambda e: isinstance(e, ChargerDisconnected) and e.identity == identity)
 
 
 async def test_changed_password_is_checked_again_despite_the_cache(system: System) -> None:

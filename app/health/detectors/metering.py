@@ -29,6 +29,7 @@ class _Meter:
     idle_base_wh: float | None = None
     stuck: int = 0
     disagree: int = 0
+    still: int = 0  # idle readings in a row with the register not moving
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -47,7 +48,7 @@ class MeteringDetector:
             meter = self.meters.setdefault((event.identity, evse_of(event.evse)), _Meter())
             meter.in_transaction = isinstance(event, TransactionStarted)
             meter.idle_base_wh = None
-            meter.stuck = meter.disagree = 0
+            meter.stuck = meter.disagree = meter.still = 0
             return []
         if not isinstance(event, MeterSampled):
             return []
@@ -120,6 +121,12 @@ class MeteringDetector:
                 meter.idle_base_wh = previous
             if delta < 0:
                 meter.idle_base_wh = register  # a new baseline; going backwards is judged above
+            # Raised, the register standing still for as many readings as a stuck one needs
+            # is the charger recovered: counting starts afresh from here.
+            meter.still = meter.still + 1 if abs(delta) <= BACKWARDS_TOLERANCE_WH else 0
+            recovered = meter.still >= self.s.stuck_samples and (*key, "idle_energy") in self.raised
+            if recovered:
+                meter.idle_base_wh = register
             gained = register - meter.idle_base_wh
             out += self._judge(
                 key,
@@ -127,7 +134,7 @@ class MeteringDetector:
                 gained > self.s.idle_energy_wh,
                 f"Charger {key[0]}'s meter counted {gained:.0f} Wh with no session running.",
                 {"sample": reading, "sinceWh": meter.idle_base_wh, "thresholdWh": self.s.idle_energy_wh},
-                clear_when=False,
+                clear_when=recovered,
             )
         return out
 

@@ -254,6 +254,20 @@ def test_backwards_and_idle_energy() -> None:
     assert idle.topic == "idle_energy"
 
 
+def test_idle_energy_clears_once_the_register_stands_still() -> None:
+    d = MeteringDetector(S, Clock())
+    signals = []
+    for i, wh in enumerate([1000, 1040, 1080, 1120, 1120, 1120.4]):
+        signals += d.feed(meter(T0 + timedelta(minutes=15 * i), wh=wh, w=0, tx=False))
+    assert [(s.topic, s.clears) for s in signals] == [("idle_energy", False)]
+    [clear] = d.feed(meter(T0 + timedelta(minutes=90), wh=1120.4, w=0, tx=False))  # three still readings
+    assert clear.topic == "idle_energy" and clear.clears
+    # Counting starts afresh: creeping on raises it again, standing still does not.
+    assert d.feed(meter(T0 + timedelta(minutes=105), wh=1121, w=0, tx=False)) == []
+    [again] = d.feed(meter(T0 + timedelta(minutes=120), wh=1200, w=0, tx=False))
+    assert again.topic == "idle_energy" and not again.clears
+
+
 def test_power_and_energy_that_disagree() -> None:
     d = MeteringDetector(S, Clock())
     wh, signals = 0.0, []

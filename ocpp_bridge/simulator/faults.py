@@ -1,0 +1,555 @@
+"""Scripted faults: the ways real chargers go wrong, one named entry each, and healthy runs
+that must not look like trouble. tests/e2e/health/test_scenarios.py runs them all against
+the health monitor; ``laddnat simulate --scenario scripted --fault NAME`` runs one.
+
+A fault acts on connector 1 of a connected, booted charger. ``inject`` makes the trouble;
+``recover`` ends it the way a real charger does (it reports Available again, the voltage
+comes back, the meter moves again). A fault with ``healed_by`` also ends when the CSMS's
+remediation reaches the charger: a Reset reboots it clean, an UnlockConnector frees a
+jammed lock. ``chargers`` > 1: the fault hits that many chargers of one site at once.
+
+Hours pass in seconds: :func:`elapse` moves the charger's clock ahead (never back) and
+reports the energy of that time in meter values, so the detectors that compare timestamps
+(a temperature rise per minute, energy against power, a session's length) see real spans.
+
+    fault = FAULTS["stuck-meter"]
+    await fault.inject(sim)   # the CSMS opens an incident, its playbook acts
+    await fault.recover(sim)  # the incident resolves
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from ocpp_bridge.simulator.charger import SimulatedCharger
+from ocpp_bridge.simulator.model import NOMINAL_FREQUENCY_HZ, NOMINAL_VOLTAGE_V, utc_now
+
+Script = Callable[[SimulatedCharger], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way a charger goes wrong, scripted: see the module docstring."""
+
+    name: str
+    summary: str  # what goes wrong, as a technician would put it
+    inject: Script
+    recover: Script
+    version: str = "1.6"
+    #: The OCPP call from the CSMS that heals it (the charger's answer ends the fault).
+    healed_by: str | None = None
+    #: This many chargers of one site, all at once (a site's network or grid).
+    chargers: int = 1
+    #: Different cars (id tags from :func:`car_tags`) the script presents.
+    cars: int = 0
+    #: SimConfig overrides the fault needs (e.g. a start register, fast firmware steps).
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Routine:
+    """A healthy run: normal operation that must open no incident."""
+
+    name: str
+    summary: str
+    run: Script
+    version: str = "1.6"
+    cars: int = 0
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def car_tags(identity: str, cars: int) -> list[str]:
+    """The id tags of the different cars a script presents at ``identity``."""
+    return [f"{identity}-EV{n}" for n in range(1, cars + 1)]
+
+
+# ------------------------------------------------------------------------------ time
+
+
+class AheadClock:
+    """A charger clock that scripts move forward (never back: the CSMS orders statuses and
+    meter values by the charger's timestamps)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += timedelta(seconds=max(0.0, seconds))
+
+
+def clock_of(sim: SimulatedCharger) -> AheadClock:
+    if not isinstance(sim.clock, AheadClock):
+        sim.clock = AheadClock()
+    return sim.clock
+
+
+async def elapse(sim: SimulatedCharger, seconds: float, *, steps: int = 1, connector: int = 1) -> None:
+    """Let ``seconds`` of charger time pass, reported in ``steps`` meter values."""
+    clock = clock_of(sim)
+    for _ in range(max(1, steps)):
+        clock.advance(seconds / max(1, steps))
+        await sim.send_meter_values(connector, seconds=seconds / max(1, steps))
+
+
+async def session(
+    sim: SimulatedCharger, seconds: float, *, steps: int = 2, reason: str = "Local", id_tag: str | None = None
+) -> None:
+    """A whole session: start, ``seconds`` of charging, stop with ``reason``."""
+    await sim.start_transaction(1, id_tag)
+    await elapse(sim, seconds, steps=steps)
+    await sim.stop_transaction(1, reason=reason)
+
+
+async def temperatures(sim: SimulatedCharger, celsius: Sequence[float], *, every_s: float = 60.0) -> None:
+    """The housing reaches each of ``celsius`` in turn, one meter value ``every_s`` apart
+    (1.6: a Temperature measurand; 2.0.1: the temperature monitor's NotifyEvent)."""
+    conn = sim.connector(1)
+    conn.hold_temperature = True
+    for value in celsius:
+        conn.temperature_c = value
+        await elapse(sim, every_s)
+
+
+async def _release_temperature(sim: SimulatedCharger, celsius: Sequence[float]) -> None:
+    await temperatures(sim, celsius)
+    sim.connector(1).hold_temperature = False
+
+
+# ------------------------------------------------------------------------------ faults
+
+
+def _reported(code: str, status: str = "Faulted", info: str | None = None) -> tuple[Script, Script]:
+    async def inject(sim: SimulatedCharger) -> None:
+        await sim.status(1, status, code, info=info, vendor_error_code=f"SIM-{code[:20]}")
+
+    async def recover(sim: SimulatedCharger) -> None:
+        await sim.status(1, "Available")
+
+    return inject, recover
+
+
+def reported_error(
+    code: str, *, status: str = "Faulted", info: str | None = None, version: str = "1.6", healed_by: str | None = None
+) -> Fault:
+    """The charger reports ``code`` (1.6 StatusNotification errorCode; 2.0.1 a Problem
+    NotifyEvent with techCode beside the status); recovery reports Available without error."""
+    inject, recover = _reported(code, status, info)
+    prefix = "v201-" if version == "2.0.1" else ""
+    where = "" if status == "Faulted" else f" while {status}"
+    # EVCommunicationError -> ev-communication-error; a 2.0.1 Problem alone: ...-problem
+    kebab = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", code).lower()
+    suffix = "-problem" if version != "1.6" and status != "Faulted" else ""
+    return Fault(
+        name=f"{prefix}{kebab}{suffix}",
+        summary=f"connector 1 reports {code}{where}" + (f" ({info})" if info else ""),
+        inject=inject,
+        recover=recover,
+        version=version,
+        healed_by=healed_by,
+    )
+
+
+async def _go_offline(sim: SimulatedCharger) -> None:
+    await sim.go_offline()
+
+
+async def _come_online(sim: SimulatedCharger) -> None:
+    await sim.come_online()
+
+
+async def _hang(sim: SimulatedCharger) -> None:
+    sim.pause_heartbeats()
+
+
+async def _wake(sim: SimulatedCharger) -> None:
+    await sim.heartbeat()
+    sim.resume_heartbeats()
+
+
+async def _overheat_charging(sim: SimulatedCharger) -> None:
+    await sim.start_transaction(1)
+    await temperatures(sim, [45.0, 62.0, 78.0, 86.0])
+
+
+async def _cool_charging(sim: SimulatedCharger) -> None:
+    await _release_temperature(sim, [58.0, 46.0])
+
+
+async def _heat_idle(sim: SimulatedCharger) -> None:
+    # 8 °C a minute with no load: the heat is not the charging (a failing fan, a short).
+    await temperatures(sim, [24.0, 32.0, 40.0])
+
+
+async def _steady_idle(sim: SimulatedCharger) -> None:
+    await _release_temperature(sim, [40.0, 39.5, 39.0])
+
+
+async def _overheat_v201(sim: SimulatedCharger) -> None:
+    await temperatures(sim, [22.0, 50.0, 85.0])
+
+
+async def _cool_v201(sim: SimulatedCharger) -> None:
+    await _release_temperature(sim, [40.0])
+
+
+def _supply(
+    *, volts: float | None = None, phases: tuple[float, ...] | None = None, hz: float | None = None, samples: int = 3
+) -> tuple[Script, Script]:
+    """The supply goes out of band for ``samples`` meter values; recovery is as many in band."""
+
+    async def inject(sim: SimulatedCharger) -> None:
+        conn = sim.connector(1)
+        if volts is not None:
+            conn.voltage_v = volts
+        conn.phase_voltage_v = phases
+        if hz is not None:
+            conn.frequency_hz = hz
+        await elapse(sim, 60.0, steps=samples)
+
+    async def recover(sim: SimulatedCharger) -> None:
+        conn = sim.connector(1)
+        conn.voltage_v, conn.phase_voltage_v, conn.frequency_hz = NOMINAL_VOLTAGE_V, None, NOMINAL_FREQUENCY_HZ
+        await elapse(sim, 60.0, steps=samples)
+
+    return inject, recover
+
+
+async def _measure_frequency_v16(sim: SimulatedCharger) -> None:
+    setting = sim.settings["MeterValuesSampledData"]
+    if "Frequency" not in setting.value:
+        setting.value += ",Frequency"  # as a CSMS's ChangeConfiguration would
+
+
+def _frequency_v16() -> tuple[Script, Script]:
+    inject, recover = _supply(hz=49.1)
+
+    async def configured(sim: SimulatedCharger) -> None:
+        await _measure_frequency_v16(sim)
+        await inject(sim)
+
+    return configured, recover
+
+
+async def _stick_meter(sim: SimulatedCharger) -> None:
+    await sim.start_transaction(1)
+    await elapse(sim, 60.0)
+    sim.connector(1).meter_stuck = True
+    await elapse(sim, 60.0, steps=4)
+
+
+async def _unstick_meter(sim: SimulatedCharger) -> None:
+    sim.connector(1).meter_stuck = False
+    await elapse(sim, 60.0, steps=2)
+
+
+async def _meter_back(sim: SimulatedCharger) -> None:
+    # A meter swapped or reset mid-session: its register starts lower than the last one.
+    await sim.start_transaction(1)
+    await elapse(sim, 60.0)
+    sim.connector(1).energy_wh -= 2_000.0
+    await elapse(sim, 60.0)
+
+
+async def _meter_forward(sim: SimulatedCharger) -> None:
+    await elapse(sim, 60.0, steps=2)
+
+
+async def _idle_draw(sim: SimulatedCharger) -> None:
+    sim.connector(1).idle_draw_w = 600.0
+    await elapse(sim, 900.0, steps=3)
+
+
+async def _no_idle_draw(sim: SimulatedCharger) -> None:
+    sim.connector(1).idle_draw_w = 0.0
+    await elapse(sim, 900.0, steps=3)
+
+
+async def _meter_overcounts(sim: SimulatedCharger) -> None:
+    # A wrong current-transformer ratio: the register counts three times what flows.
+    await sim.start_transaction(1)
+    await elapse(sim, 60.0)
+    sim.connector(1).meter_factor = 3.0
+    await elapse(sim, 60.0, steps=4)
+
+
+async def _meter_calibrated(sim: SimulatedCharger) -> None:
+    sim.connector(1).meter_factor = 1.0
+    await elapse(sim, 60.0, steps=2)
+
+
+async def _ev_unseen(sim: SimulatedCharger) -> None:
+    """Remote starts are accepted but the pilot never sees the car; the CSMS's remote starts
+    then time out (the charger gives up after a 1 s connection timeout)."""
+    sim.connector(1).ev_unseen = True
+    if sim.v16:
+        sim.settings["ConnectionTimeOut"].value = "1"
+    else:
+        sim.variables[("TxCtrlr", "EVConnectionTimeOut")].value = "1"
+
+
+async def _ev_seen(sim: SimulatedCharger) -> None:
+    sim.connector(1).ev_unseen = False
+
+
+async def _short_sessions(sim: SimulatedCharger) -> None:
+    # The contactor drops right after closing: three sessions in a row end at once, empty.
+    for _ in range(3):
+        await sim.start_transaction(1)
+        await sim.stop_transaction(1, reason="Other")
+
+
+async def _normal_session(sim: SimulatedCharger) -> None:
+    await session(sim, 600.0)
+
+
+async def _ev_side_stops(sim: SimulatedCharger) -> None:
+    # Three different cars each lose the link to the charger a couple of minutes in.
+    for tag in car_tags(sim.identity, 3):
+        await session(sim, 120.0, steps=1, reason="EVDisconnected", id_tag=tag)
+
+
+async def _long_session(sim: SimulatedCharger) -> None:
+    await session(sim, 1_200.0, steps=4)
+
+
+async def _boot_loop(sim: SimulatedCharger) -> None:
+    for _ in range(3):
+        await sim.reboot()
+
+
+async def _stay_up(sim: SimulatedCharger) -> None:
+    """Nothing to do: a loop ends when the charger stays up for the detector's window."""
+
+
+def _firmware(failure: str) -> tuple[Script, Script]:
+    async def inject(sim: SimulatedCharger) -> None:
+        # As if an UpdateFirmware had arrived (the bridge's path is tested elsewhere).
+        sim.firmware_failure = failure
+        await sim.update_firmware("https://firmware.example/sim-2.0.bin", None, request_id=7)
+
+    async def recover(sim: SimulatedCharger) -> None:
+        # The retry (the image fixed, or the signature right) installs and reboots.
+        sim.firmware_failure = None
+        await sim.update_firmware("https://firmware.example/sim-2.0.1.bin", None, request_id=8)
+
+    return inject, recover
+
+
+def _fault(name: str, summary: str, scripts: tuple[Script, Script], **extra: Any) -> Fault:
+    return Fault(name=name, summary=summary, inject=scripts[0], recover=scripts[1], **extra)
+
+
+_FAULTS: list[Fault] = [
+    # Every OCPP 1.6 ChargePointErrorCode. A reset clears what a reboot clears.
+    reported_error("ConnectorLockFailure", info="lock motor jammed", healed_by="UnlockConnector"),
+    reported_error("EVCommunicationError", info="control pilot lost", healed_by="Reset"),
+    reported_error("GroundFailure", info="RCD tripped"),
+    reported_error("HighTemperature", info="thermal cut-out"),
+    reported_error("InternalError", info="watchdog", healed_by="Reset"),
+    reported_error("LocalListConflict", status="Available", healed_by="Reset"),
+    reported_error("OtherError", info="door open"),
+    reported_error("OverCurrentFailure", healed_by="Reset"),
+    reported_error("OverVoltage", info="264 V"),
+    reported_error("PowerMeterFailure", info="no answer on Modbus"),
+    reported_error("PowerSwitchFailure", info="contactor welded", healed_by="Reset"),
+    reported_error("ReaderFailure", info="no RF field", healed_by="Reset"),
+    reported_error("ResetFailure", healed_by="Reset"),
+    reported_error("UnderVoltage", info="188 V"),
+    reported_error("WeakSignal", status="Available"),
+    # 2.0.1: a Faulted status with a Problem event, and a Problem alone.
+    reported_error("InternalError", version="2.0.1", healed_by="Reset"),
+    reported_error("ConnectorLockFailure", version="2.0.1", healed_by="UnlockConnector"),
+    reported_error("ReaderFailure", status="Available", version="2.0.1", healed_by="Reset"),
+    _fault("offline", "the connection drops and stays down", (_go_offline, _come_online)),
+    _fault("silent", "connected but hung: no heartbeat, nothing", (_hang, _wake)),
+    _fault("site-offline", "the site's router dies: every charger drops", (_go_offline, _come_online), chargers=3),
+    _fault(
+        "overheat-charging",
+        "the housing climbs past 70 °C while charging",
+        (_overheat_charging, _cool_charging),
+    ),
+    _fault("heat-idle", "8 °C a minute with no load", (_heat_idle, _steady_idle)),
+    _fault("v201-overheat", "the temperature monitor reports 85 °C", (_overheat_v201, _cool_v201), version="2.0.1"),
+    _fault("undervoltage", "all phases sag to 195 V", _supply(volts=195.0)),
+    _fault("overvoltage-phase", "phase L2 rises to 262 V", _supply(phases=(231.0, 262.0, 229.0))),
+    _fault("lost-phase", "phase L3 is gone (a blown fuse)", _supply(phases=(230.0, 229.0, 0.0))),
+    _fault("frequency", "the grid runs at 49.1 Hz (1.6, Frequency configured)", _frequency_v16()),
+    _fault("v201-frequency", "the grid runs at 50.9 Hz", _supply(hz=50.9), version="2.0.1"),
+    _fault("site-undervoltage", "the site's supply sags to 190 V", _supply(volts=190.0), chargers=2),
+    _fault("stuck-meter", "the register stops while 11 kW flows", (_stick_meter, _unstick_meter)),
+    _fault(
+        "meter-backwards",
+        "the register jumps 2 kWh back mid-session",
+        (_meter_back, _meter_forward),
+        config=MappingProxyType({"meter_start_wh": 50_000}),
+    ),
+    _fault("idle-energy", "the register counts 600 W with no session", (_idle_draw, _no_idle_draw)),
+    _fault("meter-overcounts", "the register counts three times the power", (_meter_overcounts, _meter_calibrated)),
+    _fault(
+        "remote-starts-unseen",
+        "remote starts accepted, the car never seen (the CSMS sends them)",
+        (_ev_unseen, _ev_seen),
+    ),
+    _fault(
+        "v201-remote-starts-unseen",
+        "RequestStartTransaction accepted, the car never seen (the CSMS sends them)",
+        (_ev_unseen, _ev_seen),
+        version="2.0.1",
+    ),
+    _fault("short-sessions", "three sessions in a row end at once, empty", (_short_sessions, _normal_session)),
+    _fault("ev-side-stops", "three different cars unplug early", (_ev_side_stops, _long_session), cars=3),
+    _fault(
+        "v201-ev-side-stops",
+        "three different cars unplug early",
+        (_ev_side_stops, _long_session),
+        cars=3,
+        version="2.0.1",
+    ),
+    _fault("boot-loop", "it reboots three times in a row", (_boot_loop, _stay_up)),
+    _fault(
+        "firmware-download-failed",
+        "the firmware download fails",
+        _firmware("DownloadFailed"),
+        config=MappingProxyType({"firmware_step_s": 0.02}),
+    ),
+    _fault(
+        "v201-firmware-invalid-signature",
+        "the firmware image's signature is invalid",
+        _firmware("InvalidSignature"),
+        version="2.0.1",
+        config=MappingProxyType({"firmware_step_s": 0.02}),
+    ),
+    _fault(
+        "firmware-installation-failed",
+        "the firmware installs, then fails",
+        _firmware("InstallationFailed"),
+        config=MappingProxyType({"firmware_step_s": 0.02}),
+    ),
+]
+FAULTS: dict[str, Fault] = {f.name: f for f in _FAULTS}
+assert len(FAULTS) == len(_FAULTS), "fault names are unique"
+
+
+# ------------------------------------------------------------------------------ healthy runs
+
+
+def _noise(sim: SimulatedCharger) -> random.Random:
+    return random.Random(sim.identity)  # the same noise for the same charger, run after run
+
+
+async def _noisy_long_session(sim: SimulatedCharger) -> None:
+    """Two hours at 11 kW with the grid's ordinary noise (±8 V per phase, ±0.1 Hz), the
+    housing warming to ~40 °C and wobbling, and the driver unplugging at the end."""
+    rng = _noise(sim)
+    if sim.v16:
+        await _measure_frequency_v16(sim)
+    conn = sim.connector(1)
+    await sim.start_transaction(1)
+    conn.hold_temperature = True
+    for minute in range(0, 120, 3):
+        conn.phase_voltage_v = tuple(230.0 + rng.uniform(-8.0, 8.0) for _ in range(3))
+        conn.frequency_hz = 50.0 + rng.uniform(-0.1, 0.1)
+        conn.temperature_c = min(40.0, 22.0 + minute * 0.9) + rng.uniform(-1.0, 1.0)
+        await elapse(sim, 180.0)
+    conn.hold_temperature = False
+    conn.phase_voltage_v = None
+    await sim.stop_transaction(1, reason="EVDisconnected")
+
+
+async def _car_pauses(sim: SimulatedCharger) -> None:
+    """The car stops drawing for ten minutes mid-session (its battery management:
+    SuspendedEV), then charges on."""
+    await sim.start_transaction(1)
+    await elapse(sim, 600.0, steps=5)
+    await sim.status(1, "SuspendedEV")
+    await elapse(sim, 600.0, steps=5)
+    await sim.status(1, "Charging")
+    await elapse(sim, 600.0, steps=5)
+    await sim.stop_transaction(1)
+
+
+async def _idle(sim: SimulatedCharger) -> None:
+    """Nobody comes: an idle meter value every 15 minutes (the register still, the housing
+    at ambient give or take half a degree); heartbeats in between."""
+    rng = _noise(sim)
+    conn = sim.connector(1)
+    conn.hold_temperature = True
+    for _ in range(4):
+        conn.temperature_c = 22.0 + rng.uniform(-0.5, 0.5)
+        await elapse(sim, 900.0)
+    conn.hold_temperature = False
+
+
+async def _temperature_swings(sim: SimulatedCharger) -> None:
+    """At 22 kW the housing climbs fast (8 °C a minute: the load explains it), cools once the
+    car leaves, and an afternoon sun warms it 2 °C a minute with no load."""
+    await sim.start_transaction(1)
+    await temperatures(sim, [22.0, 30.0, 38.0, 45.0, 48.0])
+    await sim.stop_transaction(1)
+    await temperatures(sim, [44.0, 38.0, 33.0, 30.0])
+    await _release_temperature(sim, [32.0, 34.0, 36.0])
+
+
+async def _reboot(sim: SimulatedCharger) -> None:
+    """An operator's (or a power cut's) one reboot in the middle of a session."""
+    await sim.start_transaction(1)
+    await elapse(sim, 300.0)
+    await sim.reboot()
+    await session(sim, 600.0)
+
+
+async def _firmware_update(sim: SimulatedCharger) -> None:
+    await sim.update_firmware("https://firmware.example/sim-1.1.bin", None, request_id=3)
+
+
+async def _driver_stops(sim: SimulatedCharger) -> None:
+    await session(sim, 1_800.0, steps=3)
+
+
+async def _second_thoughts(sim: SimulatedCharger) -> None:
+    """A driver plugs in and stops at once, then charges; two cars (fewer than the three
+    that make it the charger's fault) unplug early."""
+    await sim.start_transaction(1)
+    await sim.stop_transaction(1)
+    await session(sim, 900.0)
+    for tag in car_tags(sim.identity, 2):
+        await session(sim, 120.0, steps=1, reason="EVDisconnected", id_tag=tag)
+
+
+_HEALTHY: list[Routine] = [
+    Routine("long-session", "two hours at 11 kW with grid noise, the driver unplugging", _noisy_long_session),
+    Routine(
+        "v201-long-session",
+        "two hours at 11 kW with grid noise, the driver unplugging",
+        _noisy_long_session,
+        version="2.0.1",
+    ),
+    Routine("car-pauses", "the car pauses ten minutes mid-session (SuspendedEV)", _car_pauses),
+    Routine("v201-car-pauses", "the car pauses ten minutes mid-session (SuspendedEV)", _car_pauses, version="2.0.1"),
+    Routine("idle", "an hour with nobody charging", _idle),
+    Routine(
+        "temperature-swings",
+        "warming under 22 kW, cooling, the sun",
+        _temperature_swings,
+        config=MappingProxyType({"power_kw": 22.0}),
+    ),
+    Routine("reboot", "one reboot mid-session, then a session", _reboot),
+    Routine(
+        "firmware-update",
+        "a firmware update that installs and reboots",
+        _firmware_update,
+        config=MappingProxyType({"firmware_step_s": 0.02}),
+    ),
+    Routine("driver-stops", "half an hour, stopped by the driver", _driver_stops),
+    Routine("second-thoughts", "one empty session, then normal ones; two early unplugs", _second_thoughts, cars=2),
+]
+HEALTHY: dict[str, Routine] = {r.name: r for r in _HEALTHY}
