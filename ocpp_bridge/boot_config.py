@@ -33,6 +33,7 @@ REMEMBER = update(_cp_t).where(_cp_t.c.id == bindparam("cp")).values(boot_config
 def profile_calls(version: Version, s: OcppSettings) -> list[tuple[str, dict[str, Any]]]:
     measurands = ",".join(s.sampled_measurands)
     if version is Version.V16:
+        measurands = ",".join((*s.sampled_measurands, *s.sampled_measurands_v16_extra))
         return [
             ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": str(s.heartbeat_interval_s)}),
             ("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": str(s.meter_sample_interval_s)}),

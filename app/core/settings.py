@@ -61,6 +61,9 @@ class OcppSettings:
         "Voltage",
         "SoC",
     )
+    # 1.6 only: the body temperature the overheating and anomaly detectors read (2.0.1 has
+    # no Temperature measurand; it reports temperatures as monitoring events).
+    sampled_measurands_v16_extra: tuple[str, ...] = ("Temperature",)
 
     @property
     def tls_enabled(self) -> bool:
@@ -149,6 +152,9 @@ class HealthSettings:
     # Offline: silent for 2 heartbeat intervals + this, or the socket closed and not back
     # within this. The heartbeat interval is the one the bridge gives chargers.
     offline_grace_s: float = 5.0
+    # A charger told to reset (Reset accepted) has this long to close its socket and come
+    # back before it counts as offline, and its next boot is not a boot-loop boot.
+    reboot_grace_s: float = 180.0
     # Site correlation: at least this many chargers and this share of a location's chargers
     # with the same trouble within the window make one site incident.
     site_window_s: float = 5.0

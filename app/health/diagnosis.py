@@ -147,7 +147,11 @@ class SiteCorrelator:
             return [self._site(group, [signal], [], joined=True)]
         pending = self.pending.setdefault(group, _Pending(first_at=now))
         pending.signals[signal.identity] = signal
-        return self._decide(group, now, dark, down, final=False)
+        # Offline needs no window: by the time one charger's silence (or closed socket)
+        # counts, its siblings that went dark with it are already dark (silent past one
+        # interval, or disconnected). One alone is its own incident at once; if the others
+        # follow, the site incident folds it in.
+        return self._decide(group, now, dark, down, final=signal.kind == "offline")
 
     def flush(
         self, now: datetime, dark: Callable[[str], bool], down: Callable[[str], bool] = lambda _: False

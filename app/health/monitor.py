@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -81,7 +81,10 @@ class HealthMonitor:
         self.correlator = SiteCorrelator(self.h)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
+        # Identities the database does not know (yet): not asked again on every event.
         self._unknown: set[str] = set()
+        # Reads that need not hold up the detectors (a known charger's place, ratings).
+        self._reads: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     def subscribe(self) -> None:
         if self.h.enabled:
@@ -95,6 +98,10 @@ class HealthMonitor:
         self._task = asyncio.create_task(self._ticks(), name="health-monitor")
 
     async def close(self) -> None:
+        reads = list(self._reads.values())
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -149,8 +156,28 @@ class HealthMonitor:
                     .where(ChargePoint.identity == identity)
                 )
             ).one_or_none()
-        if row is not None:
-            self.correlator.know(identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
+        if row is None:
+            self._unknown.add(identity)
+            return
+        self._unknown.discard(identity)
+        self.correlator.know(identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
+
+    def _read_later(self, what: str, identity: str, read: Callable[[str], Awaitable[None]]) -> None:
+        """Run a read beside the event stream (one at a time per charger and kind): under a
+        reconnect storm the detectors must not queue behind a query per connect."""
+        key = (what, identity)
+        if key in self._reads:
+            return
+
+        async def run() -> None:
+            try:
+                await read(identity)
+            except Exception:
+                log.exception("health monitor could not read %s of %s", what, identity)
+            finally:
+                self._reads.pop(key, None)
+
+        self._reads[key] = asyncio.create_task(run(), name=f"health-{what}-{identity}")
 
     async def _rate(self, identity: str) -> None:
         """The charger's EVSE ratings, read at its first session (its EVSEs exist by then)."""
@@ -172,10 +199,13 @@ class HealthMonitor:
     async def _on_event(self, event: Event) -> None:
         if not isinstance(event, WATCHED):
             return
-        if isinstance(event, ChargerConnected | ChargerBooted) or event.identity not in self.correlator.chargers:
-            await self._learn(event.identity)
-        if isinstance(event, TransactionStarted) and (event.identity, event.evse) not in self.low_power.rated_w:
-            await self._rate(event.identity)
+        identity = event.identity
+        if identity not in self.correlator.chargers and identity not in self._unknown:
+            await self._learn(identity)  # its place is needed to place its signals
+        elif isinstance(event, ChargerConnected | ChargerBooted):
+            self._read_later("place", identity, self._learn)  # it may have moved, or registered since
+        if isinstance(event, TransactionStarted) and (identity, event.evse) not in self.low_power.rated_w:
+            self._read_later("ratings", identity, self._rate)
         signals: list[Signal] = []
         for detector in self.detectors:
             signals += detector.feed(event)

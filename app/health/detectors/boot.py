@@ -1,12 +1,15 @@
 """Boot loops and firmware: repeated BootNotifications within a window, and firmware
-updates that fail (download, verification, installation)."""
+updates that fail (download, verification, installation).
+
+A boot that follows a reset somebody asked for (an operator, a playbook) is the answer
+to it, not a loop: it is not counted."""
 
 from __future__ import annotations
 
 from collections import deque
 from datetime import datetime, timedelta
 
-from app.chargers.events import ChargerBooted, ChargerEventRecorded
+from app.chargers.events import ChargerBooted, ChargerEventRecorded, CommandAnswered
 from app.core.bus import Event
 from app.core.settings import HealthSettings
 from app.health.detectors.base import Clock, Where
@@ -30,9 +33,18 @@ class BootDetector:
         self.window = timedelta(seconds=settings.boot_loop_window_s)
         self.boots: dict[str, deque[tuple[datetime, str | None]]] = {}
         self.raised: set[Where] = set()
+        # Chargers told to reset (an accepted Reset): their next boot is expected, until then.
+        self.reset_asked: dict[str, datetime] = {}
 
     def feed(self, event: Event) -> list[Signal]:
+        if isinstance(event, CommandAnswered):
+            if event.name == "reset" and event.status in ("Accepted", "Scheduled"):
+                self.reset_asked[event.identity] = self.clock() + timedelta(seconds=self.s.reboot_grace_s)
+            return []
         if isinstance(event, ChargerBooted):
+            expected_until = self.reset_asked.pop(event.identity, None)
+            if expected_until is not None and self.clock() <= expected_until:
+                return []
             return self._boot(event)
         if isinstance(event, ChargerEventRecorded) and event.kind == "firmware_status":
             return self._firmware(event)

@@ -24,6 +24,11 @@ class _Link:
     connected: bool
     disconnected_at: datetime | None = None
     offline: bool = False
+    # When (the bridge's clock) its current socket opened: a disconnect of an older socket,
+    # published late (batches commit in parallel), is not this one's.
+    connected_at: datetime | None = None
+    # A reset was accepted: until then a closed socket is the reboot, not an outage.
+    rebooting_until: datetime | None = None
 
 
 class OfflineDetector:
@@ -32,6 +37,7 @@ class OfflineDetector:
         self.heartbeat = timedelta(seconds=heartbeat_interval_s)
         self.grace = timedelta(seconds=settings.offline_grace_s)
         self.silence = 2 * self.heartbeat + self.grace
+        self.reboot_grace = timedelta(seconds=settings.reboot_grace_s)
         self.links: dict[str, _Link] = {}
 
     # -- state from outside the bus ------------------------------------------------
@@ -85,17 +91,25 @@ class OfflineDetector:
             return []  # our command to it, unanswered: not a sign of life
         now = self.clock()
         link = self.links.get(identity)
+        if isinstance(event, CommandAnswered) and event.name == "reset" and link is not None:
+            if event.status in ("Accepted", "Scheduled"):
+                link.rebooting_until = now + self.reboot_grace
         if isinstance(event, ChargerDisconnected):
+            if link is not None and link.connected_at is not None and event.at < link.connected_at:
+                return []  # the old socket's close, told after the new one's open
             if link is None:
                 link = self.links[identity] = _Link(last_seen=now, connected=False)
             link.connected, link.disconnected_at = False, now
             return []
         if link is None:
             link = self.links[identity] = _Link(last_seen=now, connected=True)
+            if isinstance(event, ChargerConnected):
+                link.connected_at = event.at
             return []
         link.last_seen = now
         if isinstance(event, ChargerConnected):
-            link.connected, link.disconnected_at = True, None
+            link.connected, link.disconnected_at, link.rebooting_until = True, None, None
+            link.connected_at = max(event.at, link.connected_at or event.at)
         if link.offline and link.connected:
             return [self._back(identity, link, type(event).__name__)]
         return []
@@ -105,8 +119,11 @@ class OfflineDetector:
         for identity, link in self.links.items():
             if link.offline:
                 continue
-            if not link.connected and link.disconnected_at is not None and now - link.disconnected_at >= self.grace:
-                out.append(self._offline(identity, link, now, "socket_closed", now - link.disconnected_at))
+            closed = link.disconnected_at
+            rebooting = link.rebooting_until is not None and closed is not None and closed <= link.rebooting_until
+            grace = self.reboot_grace if rebooting else self.grace
+            if not link.connected and closed is not None and now - closed >= grace:
+                out.append(self._offline(identity, link, now, "socket_closed", now - closed))
             elif link.connected and now - link.last_seen >= self.silence:
                 out.append(self._offline(identity, link, now, "silent", now - link.last_seen))
         return out

@@ -7,8 +7,9 @@ lower of two limits:
 - the charger's: the EVSE's rated power, and its Power.Offered when it reports one;
 - the car's: the most this card's car has drawn anywhere on the network before.
 
-A session is judged only while both are known, no charging profile limits the EVSE and
-the battery is not in its taper (SoC below ``low_power_soc_max`` when reported). Power
+A session is judged only while both are known, the car is not pausing (SuspendedEV /
+SuspendedEVSE, or a 2.0.1 charging state other than Charging), no charging profile limits
+the EVSE and the battery is not in its taper (SoC below ``low_power_soc_max`` when reported). Power
 under ``low_power_share`` of the yardstick for ``low_power_s`` is a signal; it clears
 when a car on that EVSE draws ``low_power_clear_share`` of its yardstick again. Several
 chargers of one site at once are the site's supply (diagnosis correlates kind
@@ -22,16 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.chargers.events import CommandAnswered
+from app.chargers.events import CommandAnswered, ConnectorStatusChanged
 from app.core.bus import Event
 from app.core.settings import HealthSettings
 from app.health.detectors.base import Clock, Where, evse_of
 from app.health.signals import Signal
-from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted
+from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 
 # Cards whose best power is remembered (least recently charged forgotten first); one-time
 # payment tokens come and go, so the map must not grow with every session.
 CARS_REMEMBERED = 100_000
+# Statuses in which nobody expects power to flow (the car or the charger paused it).
+PAUSED_STATUSES = frozenset({"SuspendedEV", "SuspendedEVSE"})
 # Under this a phase voltage says the supply sags (nominal 230 V - 5 %).
 SAGGING_V = 218.5
 
@@ -50,6 +53,8 @@ class LowPowerDetector:
         self.car_best_w: OrderedDict[str, float] = OrderedDict()  # id token -> most it drew
         self.tokens: dict[tuple[str, int], str | None] = {}  # (identity, transaction number) -> id token
         self.profiled: set[tuple[str, int]] = set()  # EVSEs under a charging profile (0: all)
+        self.paused: set[tuple[str, int]] = set()  # EVSEs whose status says the car pauses
+        self.paused_tx: set[tuple[str, int]] = set()  # 2.0.1 transactions not in state Charging
         self.low: dict[tuple[str, int], _Low] = {}
         self.good: dict[tuple[str, int], int] = {}  # healthy samples in a row while raised
         self.raised: set[Where] = set()
@@ -68,7 +73,20 @@ class LowPowerDetector:
             self.tokens[(event.identity, event.number)] = event.id_token
         elif isinstance(event, TransactionEnded):
             self.tokens.pop((event.identity, event.number), None)
+            self.paused_tx.discard((event.identity, event.number))
             self.low.pop((event.identity, event.evse), None)
+        elif isinstance(event, ConnectorStatusChanged):
+            place = (event.identity, event.evse)
+            if event.status in PAUSED_STATUSES:
+                self.paused.add(place)
+                self.low.pop(place, None)
+            else:
+                self.paused.discard(place)
+        elif isinstance(event, TransactionUpdated) and event.charging_state is not None:
+            if event.charging_state == "Charging":
+                self.paused_tx.discard((event.identity, event.number))
+            else:
+                self.paused_tx.add((event.identity, event.number))
         elif isinstance(event, CommandAnswered) and event.status == "Accepted":
             evse = int(event.args.get("evse") or 0)
             if event.name == "set-charging-profile":
@@ -104,7 +122,9 @@ class LowPowerDetector:
             while len(self.car_best_w) > CARS_REMEMBERED:
                 self.car_best_w.popitem(last=False)
         limits = [w for w in (self.rated_w.get(place), offered) if w]
-        if tapering or best is None or not limits or place in self.profiled or (event.identity, 0) in self.profiled:
+        pausing = place in self.paused or (event.identity, event.transaction_number) in self.paused_tx
+        profiled = place in self.profiled or (event.identity, 0) in self.profiled
+        if tapering or pausing or profiled or best is None or not limits:
             self.low.pop(place, None)
             return []
         expected = min(min(limits), best)

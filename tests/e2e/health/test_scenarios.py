@@ -317,23 +317,7 @@ async def controls(corpus: HealthStack) -> dict[str, Control]:
     return out
 
 
-# Healthy runs a detector still takes for trouble: strict, so fixing it shows here.
-FALSE_POSITIVES = {
-    name: "the low-power detector (app/health/detectors/power.py) takes the car's own pause "
-    "(SuspendedEV) for the charger delivering too little"
-    for name in ("car-pauses", "v201-car-pauses")
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(reason=FALSE_POSITIVES[name], strict=True))
-        if name in FALSE_POSITIVES
-        else name
-        for name in HEALTHY
-    ],
-)
+@pytest.mark.parametrize("name", list(HEALTHY))
 async def test_healthy_run_opens_nothing(controls: dict[str, Control], api: Api, name: str) -> None:
     control = controls[name]
     opened = await api.incidents(locationId=str(control.location))

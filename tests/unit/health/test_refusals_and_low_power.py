@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from app.chargers.events import CommandAnswered
+from app.chargers.events import CommandAnswered, ConnectorStatusChanged
 from app.core.settings import HealthSettings
 from app.health.detectors import LowPowerDetector, SessionDetector
-from app.sessions.events import MeterSampled, TokenChecked, TransactionEnded, TransactionStarted
+from app.sessions.events import MeterSampled, TokenChecked, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.types import Sample
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -204,3 +205,108 @@ def test_noisy_healthy_sessions_raise_nothing() -> None:
             watts = cars[token] * rng.uniform(0.85, 1.0)
             assert d.feed(power(clock.advance(30), tx, watts, soc=rng.uniform(10, 59))) == []
         d.feed(ended(tx, token))
+
+
+def test_a_car_pausing_is_not_the_charger() -> None:
+    clock = Clock()
+    d = LowPowerDetector(S, clock)
+    d.know_rating("CP1", 1, 22.0)
+    session(d, clock, "CAR1", 11_000, 5)
+    # 1.6: the connector says SuspendedEV while the car draws nothing.
+    d.feed(
+        ConnectorStatusChanged(
+            identity="CP1",
+            evse=1,
+            connector=1,
+            status="SuspendedEV",
+            error_code=None,
+            vendor_error_code=None,
+            info=None,
+            at=T0,
+        )
+    )
+    assert session(d, clock, "CAR1", 0, 20) == []
+    d.feed(
+        ConnectorStatusChanged(
+            identity="CP1",
+            evse=1,
+            connector=1,
+            status="Charging",
+            error_code=None,
+            vendor_error_code=None,
+            info=None,
+            at=T0,
+        )
+    )
+    # 2.0.1: the transaction's charging state says it.
+    tx = uuid.uuid4()
+    d.feed(started(tx, "CAR1"))
+    d.feed(
+        TransactionUpdated(
+            identity="CP1",
+            transaction_id=tx,
+            number=tx.int % 1_000_000,
+            energy_wh=None,
+            charging_state="SuspendedEV",
+            at=T0,
+        )
+    )
+    for _ in range(20):
+        assert d.feed(power(clock.advance(30), tx, 0)) == []
+
+
+def test_an_old_sockets_close_told_after_the_new_ones_open_changes_nothing() -> None:
+    from app.chargers.events import ChargerConnected, ChargerDisconnected
+    from app.health.detectors import OfflineDetector
+
+    clock = Clock()
+    d = OfflineDetector(S, 60, clock)
+    d.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=T0))
+    reconnected = T0 + timedelta(seconds=10)
+    d.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=reconnected))
+    # The first socket's close (at 9 s) is published only now.
+    d.feed(ChargerDisconnected(identity="CP1", at=T0 + timedelta(seconds=9), reason="replaced"))
+    assert d.tick(clock.advance(S.offline_grace_s + 1)) == []
+    assert not d.is_down("CP1")
+    d.feed(ChargerDisconnected(identity="CP1", at=reconnected + timedelta(seconds=5), reason="gone"))
+    [signal] = d.tick(clock.advance(S.offline_grace_s + 1))
+    assert signal.kind == "offline" and signal.evidence["reason"] == "socket_closed"
+
+
+def _reset_accepted() -> CommandAnswered:
+    return CommandAnswered(
+        identity="CP1", name="reset", outcome="answered", status="Accepted", args={"kind": "soft"}, at=T0
+    )
+
+
+def test_a_charger_we_reset_gets_time_to_reboot_and_its_boot_is_no_loop() -> None:
+    from app.chargers.events import ChargerBooted, ChargerConnected, ChargerDisconnected
+    from app.health.detectors import BootDetector, OfflineDetector
+
+    clock = Clock()
+    offline = OfflineDetector(S, 60, clock)
+    offline.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=T0))
+    offline.feed(_reset_accepted())
+    offline.feed(ChargerDisconnected(identity="CP1", at=clock.advance(1), reason="reboot"))
+    assert offline.tick(clock.advance(60)) == []  # a real charger takes a minute to boot
+    [late] = offline.tick(clock.advance(S.reboot_grace_s))  # but not forever
+    assert late.evidence["reason"] == "socket_closed"
+
+    boots = BootDetector(dataclasses.replace(S, boot_loop_count=2), clock)
+
+    def booted() -> ChargerBooted:
+        return ChargerBooted(
+            identity="CP1",
+            vendor="V",
+            model="M",
+            firmware_version="1",
+            reason="PowerUp",
+            registration_status="Accepted",
+            at=clock.now,
+        )
+
+    assert boots.feed(booted()) == []
+    boots.feed(_reset_accepted())
+    assert boots.feed(booted()) == []  # the boot we asked for
+    [loop] = boots.feed(booted())  # one nobody asked for
+    assert loop.kind == "boot_loop"
