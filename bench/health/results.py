@@ -109,15 +109,11 @@ class HealthResult:
         h = self.h
         window = f" + the {h.site_window_s:g} s site window"
         tick = f"the {h.tick_interval_s:g} s tick"
+        # Offline waits for no site window (its dark siblings are dark by then).
         if fault.kind == "offline" and fault.key.startswith("silent"):
-            lone = fault.site_size < 2
-            return (
-                f"2 x {self.heartbeat_s} s heartbeat + {h.offline_grace_s:g} s grace"
-                + ("" if lone else window)
-                + f", on {tick}"
-            )
+            return f"2 x {self.heartbeat_s} s heartbeat + {h.offline_grace_s:g} s grace, on {tick}"
         if fault.kind == "offline":
-            return f"{h.offline_grace_s:g} s grace" + ("" if fault.whole_site else window) + f", on {tick}"
+            return f"{h.offline_grace_s:g} s grace, on {tick}"
         if fault.kind == "power_supply":
             return f"{h.supply_samples} samples in a row ({h.supply_samples - 1} x 1 s here){window}"
         if fault.kind == "metering":

@@ -43,6 +43,13 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help="error code for --scenario error (1.6 ChargePointErrorCode or 2.0.1 techCode)",
     )
     parser.add_argument(
+        "--fault-after",
+        type=float,
+        default=0.0,
+        help="for --scenario fault: first charge with --id-tag for this many seconds, then fault "
+        "mid-session (the card's driver sees it in the app's live stream); 0: fault at once",
+    )
+    parser.add_argument(
         "--fault",
         choices=sorted(FAULTS),
         default="internal-error",
@@ -281,8 +288,13 @@ async def scenario_serve(sim: SimulatedCharger, args: argparse.Namespace, say: S
 
 async def scenario_fault(sim: SimulatedCharger, args: argparse.Namespace, say: Say) -> None:
     """Report --error-code on connector 1, then stay online like ``serve``: the CSMS's
-    self-healing can reset or unlock it, and after a reboot it reports healthy again."""
+    self-healing can reset or unlock it, and after a reboot it reports healthy again.
+    With --fault-after, a session with --id-tag charges that long first: the fault ends it
+    (its driver is told in the app), so a reset is allowed."""
     await asyncio.sleep(1.0)
+    if args.fault_after > 0:
+        await _start(sim, say)
+        await _charge_for(sim, args.fault_after, say)
     code = args.error_code or "InternalError"
     await sim.fault(1, code, info="simulated fault")
     say(f"connector 1 Faulted ({code}); waiting for the CSMS")

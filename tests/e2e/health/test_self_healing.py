@@ -104,3 +104,76 @@ async def test_the_fault_scenario_is_healed_through_the_cli(healing: HealthStack
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+async def test_a_fault_mid_session_reaches_the_drivers_live_stream_and_heals(healing: HealthStack) -> None:
+    """The README's walk-through: `laddnat simulate --scenario fault --fault-after S` with the
+    driver's card; the driver watches the incident and its end in the app's live stream."""
+    import argparse
+    import asyncio
+    import contextlib
+    import json
+    import uuid
+
+    from sqlalchemy import select
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedOK
+
+    from app.chargers.models import ChargePoint
+    from app.drivers.models import IdToken
+    from app.drivers.service import UserService
+    from app.sessions.models import Transaction
+    from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_fault
+    from tests.e2e.ocpp_helpers import PASSWORD
+
+    _, [identity] = await healing.site(1, prefix="WALK")
+    email, tag = f"walk-{uuid.uuid4().hex[:6]}@health.test", f"TAG-{uuid.uuid4().hex[:8]}".upper()
+    async with healing.maker() as db:
+        user = await UserService(db).create_user(email, "driver-password-1", "driver")
+        db.add(IdToken(token=tag, status="Accepted", user_id=user.id))
+        await db.commit()
+    async with httpx.AsyncClient(base_url=healing.base_url) as http:
+        login = await http.post("/api/v1/auth/token", json={"email": email, "password": "driver-password-1"})
+    headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    where = ["--url", f"ws://127.0.0.1:{healing.bridge_port}/ocpp", "--identity", identity, "--password", PASSWORD]
+    fault = ["--scenario", "fault", "--error-code", "InternalError", "--fault-after", "3", "--interval", "0.5"]
+    args = parser.parse_args([*where, *fault, "--id-tag", tag])
+    running = asyncio.create_task(run_charger(build_configs(args)[0], args, scenario_fault))
+    try:
+
+        async def session() -> uuid.UUID | None:
+            async with healing.maker() as db:
+                return await db.scalar(
+                    select(Transaction.id)
+                    .join(ChargePoint, ChargePoint.id == Transaction.charge_point_id)
+                    .where(ChargePoint.identity == identity)
+                )
+
+        tx_id = await eventually(session, "the card session starts")
+        live = healing.base_url.replace("http", "ws") + f"/api/v1/sessions/{tx_id}/live"
+        seen: list[dict[str, object]] = []
+        async with connect(live, additional_headers=headers) as ws, asyncio.timeout(30):
+            with contextlib.suppress(ConnectionClosedOK):  # the stream ends with the session
+                while True:
+                    seen.append(json.loads(await ws.recv()))
+        [incident] = [m for m in seen if m["type"] == "incident"]
+        assert incident["cause"] == "internal_firmware" and "internal error" in str(incident["message"])
+        assert "You pay only for the energy delivered" in str(incident["payment"])
+        assert seen.index(incident) < len(seen) - 1  # told before the session's end
+
+        async def healed() -> Incident | None:
+            found = await healing.incidents(identity=identity)
+            return found[0] if found and found[0].state == "resolved" else None
+
+        resolved = await eventually(healed, "the reset heals it")
+        assert resolved.cause == "internal_firmware"
+        async with healing.maker() as db:
+            tx = await db.get(Transaction, tx_id)
+            assert tx is not None and tx.status == "completed"  # the fault ended it; the reset was allowed
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
