@@ -276,8 +276,13 @@ async def scenario_serve(sim: SimulatedCharger, args: argparse.Namespace, say: S
     say("waiting for remote starts (Ctrl-C to stop)")
     interval = max(float(args.interval), 0.1)
     seen: set[str] = set()
+    heard = len(sim.received)
     while True:
         await asyncio.sleep(interval)
+        for action, payload in sim.received[heard:]:  # what the CSMS asked (a reset, an unlock...)
+            details = ", ".join(f"{k}={v}" for k, v in payload.items() if not isinstance(v, dict | list))
+            say(f"the CSMS sent {action}" + (f" ({details})" if details else ""))
+        heard = len(sim.received)
         for connector, tx in list(sim.transactions.items()):
             if tx not in seen:
                 seen.add(tx)
