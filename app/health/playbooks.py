@@ -231,8 +231,13 @@ class Remediator:
         if waiting is not None:
             waiting.set()
         if event.resolution == "automatic" and event.cause in {"site_network", "grid_supply"}:
-            # Back from a site-wide outage: ask for a fresh status of every connector.
-            await self._send_quietly(event.identity, "trigger-message", {"message": "StatusNotification"})
+            # Back from an outage: ask every charger it held for a fresh status of every
+            # connector (a site incident names its chargers in its evidence).
+            async with self.maker() as db:
+                incident = await db.get(Incident, event.incident_id)
+            site = ((incident.evidence or {}).get("site") or {}) if incident is not None else {}
+            for identity in site.get("chargers") or [event.identity]:
+                await self._send_quietly(identity, "trigger-message", {"message": "StatusNotification"})
 
     async def _on_uploaded(self, event: Event) -> None:
         assert isinstance(event, DiagnosticsUploaded)
