@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, raise_nofile_limit, wait_listening
-from bench.loadgen import WorkerSpec, worker_main
+from bench.common import ROOT, cpu_seconds, raise_nofile_limit, wait_listening
+from bench.loadgen import worker_main
 
 # The API signs its tokens with it (32+ characters); a bench run's tokens never leave the machine.
 SECRET_KEY = "laddnat-bench-secret-key-not-for-production"
@@ -153,15 +154,19 @@ class ServerProcess:
 
 
 class Workers:
-    """Load-generator processes (spawned, so they start clean), one command at a time for all."""
+    """Bench processes (spawned, so they start clean), one command at a time for all: the
+    load generator's by default, or any ``target(spec, pipe)`` (the health phase's fleet)."""
 
-    def __init__(self, specs: list[WorkerSpec]) -> None:
+    def __init__(
+        self, specs: Sequence[Any], target: Callable[[Any, Connection], None] = worker_main, name: str = "bench-worker"
+    ) -> None:
         ctx = mp.get_context("spawn")
+        self.name = name
         self.pipes: list[Connection] = []
         self.procs: list[BaseProcess] = []
         for spec in specs:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True, name=f"bench-worker-{spec.index}")
+            proc = ctx.Process(target=target, args=(spec, child), daemon=True, name=f"{name}-{spec.index}")
             proc.start()
             child.close()
             self.pipes.append(parent)
@@ -170,18 +175,33 @@ class Workers:
     def run(
         self, command: str, timeout_s: float, per_worker: list[dict[str, Any]] | None = None, **kwargs: Any
     ) -> list[dict[str, Any]]:
+        self.send(command, per_worker, **kwargs)
+        return self.collect(command, timeout_s)
+
+    def send(self, command: str, per_worker: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
         for i, pipe in enumerate(self.pipes):
             pipe.send((command, {**kwargs, **(per_worker[i] if per_worker else {})}))
+
+    def collect(self, command: str, timeout_s: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         results = []
         for i, pipe in enumerate(self.pipes):
             if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise RuntimeError(f"worker {i} did not finish {command!r} within {timeout_s:.0f} s")
+                raise RuntimeError(f"{self.name} {i} did not finish {command!r} within {timeout_s:.0f} s")
             result = pipe.recv()
             if "fatal" in result:
-                raise RuntimeError(f"worker {i} failed in {command!r}: {result['fatal']}")
+                raise RuntimeError(f"{self.name} {i} failed in {command!r}: {result['fatal']}")
             results.append(result)
         return results
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.procs:
+            try:
+                total += cpu_seconds(proc.pid) if proc.pid is not None else 0.0
+            except OSError:
+                pass
+        return total
 
     def close(self) -> None:
         for pipe in self.pipes:
@@ -190,7 +210,7 @@ class Workers:
             except OSError:
                 pass
         for proc in self.procs:
-            proc.join(10)
+            proc.join(15)
             if proc.is_alive():
                 proc.kill()
                 proc.join(5)

@@ -19,9 +19,9 @@ from bench.common import CpuWindow, free_port, pct
 from bench.db import BenchCharger, BenchSite, create_operator, migrate, pg_create, pg_drop, register_chargers
 from bench.health.faults import FAULT_TAG, KINDS
 from bench.health.fleet import FleetCharger, FleetSpec, quiet_simulator_logs
-from bench.health.receivers import FleetWorkers, WebhookSink, merge_fleet
+from bench.health.receivers import WebhookSink, fleet_workers, merge_fleet
 from bench.health.results import POLL_S, HealthOptions, HealthResult, Injection, own_cpu_s, parse_ts, why
-from bench.procs import ServerProcess
+from bench.procs import ServerProcess, Workers
 from ocpp_bridge.simulator import SimConfig, SimulatedCharger, SimulatorError
 
 PASSWORD = "bench-charger-password-0001"
@@ -135,11 +135,11 @@ class HealthPhase:
         )
         self.servers.append(server)
         sink = WebhookSink()
-        workers: FleetWorkers | None = None
+        workers: Workers | None = None
         try:
             server.start()
             sink.start()
-            workers = FleetWorkers(self.fleet_specs(server))
+            workers = fleet_workers(self.fleet_specs(server))
             quiet_simulator_logs(self.warnings)
             asyncio.run(self.measure(server, sink, workers, result))
         except Exception as exc:  # report it with what was measured rather than lose the run
@@ -178,7 +178,7 @@ class HealthPhase:
         ]
 
     async def measure(
-        self, server: ServerProcess, sink: WebhookSink, workers: FleetWorkers, result: HealthResult
+        self, server: ServerProcess, sink: WebhookSink, workers: Workers, result: HealthResult
     ) -> None:
         o = self.o
         async with httpx.AsyncClient(base_url=server.api_url, timeout=30.0) as http:

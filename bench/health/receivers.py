@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
-from bench.common import cpu_seconds
 from bench.health.fleet import FleetSpec, fleet_main
+from bench.procs import Workers
 
 
 class WebhookSink:
@@ -62,59 +59,9 @@ class WebhookSink:
                 self.arrived.setdefault(incident, at)
 
 
-class FleetWorkers:
-    """The healthy fleet's processes (spawned, so they start clean); one command at a time for all."""
-
-    def __init__(self, specs: list[FleetSpec]) -> None:
-        ctx = mp.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.procs: list[BaseProcess] = []
-        for spec in specs:
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=fleet_main, args=(spec, child), daemon=True, name=f"bench-fleet-{spec.index}")
-            proc.start()
-            child.close()
-            self.pipes.append(parent)
-            self.procs.append(proc)
-
-    def send(self, command: str, **kwargs: Any) -> None:
-        for pipe in self.pipes:
-            pipe.send((command, kwargs))
-
-    def collect(self, command: str, timeout_s: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        results = []
-        for i, pipe in enumerate(self.pipes):
-            if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise RuntimeError(f"fleet worker {i} did not finish {command!r} within {timeout_s:.0f} s")
-            result = pipe.recv()
-            if "fatal" in result:
-                raise RuntimeError(f"fleet worker {i} failed in {command!r}: {result['fatal']}")
-            results.append(result)
-        return results
-
-    def cpu_seconds(self) -> float:
-        total = 0.0
-        for proc in self.procs:
-            try:
-                total += cpu_seconds(proc.pid) if proc.pid is not None else 0.0
-            except OSError:
-                pass
-        return total
-
-    def close(self) -> None:
-        for pipe in self.pipes:
-            try:
-                pipe.send(("exit", {}))
-            except OSError:
-                pass
-        for proc in self.procs:
-            proc.join(15)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
-        for pipe in self.pipes:
-            pipe.close()
+def fleet_workers(specs: list[FleetSpec]) -> Workers:
+    """The healthy fleet's processes."""
+    return Workers(specs, target=fleet_main, name="bench-fleet")
 
 
 def merge_fleet(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,18 +20,16 @@ from app.health.detectors.anomaly import MODEL_VERSION, Baseline, from_json, to_
 from app.health.signals import KINDS, Signal
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted
 from app.sessions.types import Sample
+from tests.unit.health.clock import HandClock
 
 T0 = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 S = HealthSettings()
 PHASES = ("L1", "L2", "L3")
 
 
-class Clock:
+class Clock(HandClock):
     def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+        super().__init__(T0)
 
 
 def reading(

@@ -26,21 +26,15 @@ from app.health.detectors import (
 from app.health.detectors.errors import ERROR_CAUSES
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted
 from app.sessions.types import Sample
+from tests.unit.health.clock import HandClock
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 S = HealthSettings()
 
 
-class Clock:
+class Clock(HandClock):
     def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
+        super().__init__(T0)
 
 
 def status(status: str, code: str | None = None, *, evse: int = 1, vendor: str | None = None, info: str | None = None):

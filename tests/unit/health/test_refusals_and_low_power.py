@@ -12,21 +12,15 @@ from app.core.settings import HealthSettings
 from app.health.detectors import LowPowerDetector, SessionDetector
 from app.sessions.events import MeterSampled, TokenChecked, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.types import Sample
+from tests.unit.health.clock import HandClock
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 S = HealthSettings()
 
 
-class Clock:
+class Clock(HandClock):
     def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
+        super().__init__(T0)
 
 
 # -- authorisation refusals --------------------------------------------------------------------

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from app.chargers.events import CommandAnswered
 from app.core.settings import HealthSettings
 from app.health.detectors import OfflineDetector, SessionDetector
 from app.sessions.events import TransactionStarted
+from tests.unit.health.clock import HandClock
 
 S = HealthSettings(remote_start_timeout_s=120.0, failed_remote_starts=2)
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-class Clock:
+class Clock(HandClock):
     def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        return self.now
+        super().__init__(T0)
 
 
 def accepted(token: str, status: str = "Accepted", outcome: str = "answered") -> CommandAnswered:
