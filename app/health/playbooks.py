@@ -236,8 +236,11 @@ class Remediator:
             async with self.maker() as db:
                 incident = await db.get(Incident, event.incident_id)
             site = ((incident.evidence or {}).get("site") or {}) if incident is not None else {}
-            for identity in site.get("chargers") or [event.identity]:
-                await self._send_quietly(identity, "trigger-message", {"message": "StatusNotification"})
+            chargers = site.get("chargers") or [event.identity]
+            await asyncio.gather(
+                *(self._send_quietly(i, "trigger-message", {"message": "StatusNotification"}) for i in chargers),
+                return_exceptions=True,  # one charger not answering must not hold up the others
+            )
 
     async def _on_uploaded(self, event: Event) -> None:
         assert isinstance(event, DiagnosticsUploaded)
