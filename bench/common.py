@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import resource
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -152,3 +156,28 @@ def machine_line() -> str:
         f"{cores} cores, {model}, Python {platform.python_version()}, "
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}, RLIMIT_NOFILE {soft}/{hard}"
     )
+
+
+async def serve_commands(pipe: Connection, handlers: dict[str, Callable[..., Awaitable[dict[str, Any]]]]) -> None:
+    """A bench process's side of ``bench.procs.Workers``: run each command from the parent
+    and send back its result (``fatal`` when it raised) with the CPU seconds it took, until
+    ``exit``, a closed pipe (the parent died) or 15 minutes of silence."""
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            ready = await loop.run_in_executor(None, pipe.poll, 900.0)
+            if not ready:
+                return
+            command, kwargs = await loop.run_in_executor(None, pipe.recv)
+            if command == "exit":
+                return
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
+            try:
+                result = await handlers[command](**kwargs)
+            except Exception as exc:
+                result = {"fatal": f"{type(exc).__name__}: {exc}"}
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            result["cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+            pipe.send(result)
+    except (EOFError, OSError):
+        return

@@ -16,7 +16,6 @@ import base64
 import json
 import math
 import random
-import resource
 import socket
 import struct
 import time
@@ -31,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
-from bench.common import raise_nofile_limit
+from bench.common import raise_nofile_limit, serve_commands
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 V16, V201 = "ocpp1.6", "ocpp2.0.1"
@@ -176,7 +175,6 @@ class Worker:
     # -- plumbing ------------------------------------------------------------------
 
     async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
         handlers: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
             "connect": self.connect,
             "start_tx": self.start_tx,
@@ -186,24 +184,7 @@ class Worker:
             "counters": self.counters,
         }
         try:
-            while True:
-                # A parent that dies closes the pipe (EOFError), a silent one times out.
-                ready = await loop.run_in_executor(None, self.pipe.poll, 900.0)
-                if not ready:
-                    return
-                command, kwargs = await loop.run_in_executor(None, self.pipe.recv)
-                if command == "exit":
-                    return
-                ru0 = resource.getrusage(resource.RUSAGE_SELF)
-                try:
-                    result = await handlers[command](**kwargs)
-                except Exception as exc:
-                    result = {"fatal": f"{type(exc).__name__}: {exc}"}
-                ru1 = resource.getrusage(resource.RUSAGE_SELF)
-                result["cpu_s"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-                self.pipe.send(result)
-        except (EOFError, OSError):
-            return
+            await serve_commands(self.pipe, handlers)
         finally:
             for c in self.chargers:
                 self._drop(c)

@@ -30,11 +30,11 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench.common import serve_commands
 from ocpp_bridge.simulator import SimConfig, SimulatedCharger, SimulatorError
 
 IDLE_MEAN_S = 25.0
@@ -134,27 +134,8 @@ class Fleet:
         self.until = 0.0
 
     async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        handlers: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
-            "connect": self.connect,
-            "run": self.run,
-            "stop": self.stop,
-        }
         try:
-            while True:
-                ready = await loop.run_in_executor(None, self.pipe.poll, 900.0)
-                if not ready:
-                    return
-                command, kwargs = await loop.run_in_executor(None, self.pipe.recv)
-                if command == "exit":
-                    return
-                try:
-                    result = await handlers[command](**kwargs)
-                except Exception as exc:
-                    result = {"fatal": f"{type(exc).__name__}: {exc}"}
-                self.pipe.send(result)
-        except (EOFError, OSError):
-            return
+            await serve_commands(self.pipe, {"connect": self.connect, "run": self.run, "stop": self.stop})
         finally:
             for task in self.tasks:
                 task.cancel()
