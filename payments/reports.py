@@ -12,8 +12,6 @@ holds at most some 100k sessions.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chargers.models import ChargePoint, Evse, Location
 from app.core.database import utcnow
 from app.core.errors import InvalidInput
+from app.core.spreadsheet import to_csv
 from app.sessions.models import Transaction
 from payments.models import FleetToken, Payment, Refund
 from payments.receipts import PAID_STATUSES
@@ -226,34 +225,6 @@ def amount_totals(items: Iterable[tuple[str, int]]) -> list[AmountTotalOut]:
 
 
 # -- CSV ------------------------------------------------------------------------------------
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    text = str(value)
-    # A spreadsheet runs a cell starting with one of these as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """RFC 4180 text (CRLF line ends) with a header row."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return out.getvalue()
 
 
 def revenue_csv(report: RevenueReportOut) -> str:

@@ -55,8 +55,8 @@ from app.chargers.models import ChargePoint, ChargerEvent, Connector, ConnectorS
 from app.core.database import Base, UtcDateTime, new_id, utcnow
 from app.core.errors import InvalidInput, NotFound
 from app.core.http import Page
+from app.core.spreadsheet import to_csv
 from app.drivers.models import User
-from payments.reports import to_csv
 
 # Statuses in which a port cannot charge (OCPP 1.6 and 2.0.1 alike).
 DOWN_STATUSES = frozenset({"Faulted", "Unavailable"})

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core.errors import InvalidInput
+from app.core.spreadsheet import to_csv
 from app.tariffs.pricing import Price, PriceComponent, vat_of
 from payments.invoices import (
     InvoiceLineOut,
@@ -33,7 +34,7 @@ from payments.receipts import (
     vat_lines,
 )
 from payments.reconcile import Side, Unit, compare, totals_of
-from payments.reports import SessionRow, aggregate_revenue, check_range, revenue_totals, to_csv
+from payments.reports import SessionRow, aggregate_revenue, check_range, revenue_totals
 
 T0 = datetime(2026, 3, 5, 13, 0, tzinfo=UTC)
 
