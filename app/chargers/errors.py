@@ -1,3 +1,7 @@
+"""Errors of chargers, locations, EVSEs, commands and diagnostics uploads; each code is public API."""
+
+from __future__ import annotations
+
 from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 

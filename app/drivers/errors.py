@@ -149,6 +149,8 @@ class IdTokenTaken(Conflict):
 
 
 class PaymentMethodNotFound(NotFound):
+    """No such saved card, or another driver's: when deleting it and when a session names it."""
+
     code = "payment_method.not_found"
     status = 404
     title = "No such saved payment method"
