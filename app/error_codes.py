@@ -85,7 +85,7 @@ def render() -> str:
         "- a route without that method: 405 `request.method_not_allowed`;",
         "- a body that is not well-formed JSON: 400 `request.bad_request`;",
         "- any other client error: `request.` and its HTTP reason phrase in snake case, without a",
-        "  leading \"request\" (413 `request.entity_too_large`, 415 `request.unsupported_media_type`);",
+        '  leading "request" (413 `request.entity_too_large`, 415 `request.unsupported_media_type`);',
         f"- an unexpected failure: 500 `{DomainError.code}` (the cause is only in our log).",
         "",
         "A charger gets OCPP CALLERROR codes instead, exactly as the OCPP specifications name",

@@ -28,4 +28,3 @@ def test_any_other_domain_error_is_a_generic_error_carrying_our_code() -> None:
         {"code": "charger.offline"},
     )
     assert domain_call_error(DomainError()).details == {"code": "server.internal_error"}
-
