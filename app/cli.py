@@ -147,6 +147,14 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_error_codes(args: argparse.Namespace) -> int:
+    from app.error_codes import export
+
+    export(args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="laddnat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("openapi", help="export the OpenAPI document")
     p.add_argument("--output", default="openapi/openapi.json")
     p.set_defaults(fn=cmd_openapi)
+
+    p = sub.add_parser("error-codes", help="write the table of error codes")
+    p.add_argument("--output", default="docs/errors.md")
+    p.set_defaults(fn=cmd_error_codes)
     return parser
 
 

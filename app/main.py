@@ -24,7 +24,7 @@ from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_sta
 from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, provide_current_user, requires_operator
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
-from app.core.errors import DomainError
+from app.core.errors import DatabaseUnavailable
 from app.core.http import EXCEPTION_HANDLERS, document_problems, problems, provide_page
 from app.core.metrics import render
 from app.core.settings import Settings
@@ -57,12 +57,6 @@ API_TITLE = "Laddnät API"
 API_VERSION = "0.1.0"
 # Readiness answers fast either way: a load balancer waiting on us is worse than a 503.
 READY_TIMEOUT_S = 5.0
-
-
-class DatabaseUnavailable(DomainError):
-    code = "db.unavailable"
-    status = 503
-    title = "The database is not reachable"
 
 
 class StatusOut(msgspec.Struct, kw_only=True):

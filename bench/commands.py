@@ -34,7 +34,7 @@ class CommandResult:
     sent: int = 0
     answered: int = 0  # HTTP 200 with outcome "answered"
     answer_status: Counter[str] = field(default_factory=Counter)  # the charger's status, e.g. Accepted
-    failed: Counter[str] = field(default_factory=Counter)  # "409 charger_offline", "ReadTimeout", ...
+    failed: Counter[str] = field(default_factory=Counter)  # "409 charger.offline", "ReadTimeout", ...
     latencies: list[float] = field(default_factory=list)  # seconds, answered ones only
     window_s: float = 0.0
     send_lag_max_s: float = 0.0  # how far behind its schedule the latest send went

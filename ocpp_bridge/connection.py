@@ -48,6 +48,21 @@ log = logging.getLogger("laddnat.ocpp")
 
 Handler = Callable[["Connection", dict[str, Any]], Awaitable[dict[str, Any]]]
 
+# The one table from domain errors to the CALLERROR code the OCPP specs name for them
+# (2.0.1 spelling; OcppError adapts it to 1.6). A class takes its nearest listed ancestor.
+CALLERROR_CODES: dict[type[DomainError], str] = {
+    InvalidInput: "PropertyConstraintViolation",
+    DomainError: "GenericError",
+}
+
+
+def domain_call_error(err: DomainError) -> OcppError:
+    """The CALLERROR for a domain error; a GenericError carries our own code in its details,
+    since the OCPP code alone says nothing of what went wrong."""
+    code = next(CALLERROR_CODES[cls] for cls in type(err).__mro__ if cls in CALLERROR_CODES)
+    return OcppError(code, err.detail, {"code": err.code} if code == "GenericError" else None)
+
+
 # Strong references to fire-and-forget tasks, so the loop can't drop them half-way.
 _background: set[asyncio.Task[None]] = set()
 
@@ -201,12 +216,9 @@ class Connection:
             text = call_result(message_id, reply)
         except OcppError as err:
             outcome, text = err.code, call_error(message_id, err, self.version)
-        except InvalidInput as err:
-            outcome = "PropertyConstraintViolation"
-            text = call_error(message_id, OcppError(outcome, err.detail), self.version)
         except DomainError as err:
-            outcome = "GenericError"
-            text = call_error(message_id, OcppError(outcome, err.detail, {"code": err.code}), self.version)
+            error = domain_call_error(err)
+            outcome, text = error.code, call_error(message_id, error, self.version)
         except SQLAlchemyError:
             DB_ERRORS.labels("ocpp").inc()
             log.exception(

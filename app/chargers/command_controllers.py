@@ -12,7 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chargers.command_service import MAX_UPLOAD_BYTES, CommandService, DiagnosticsService, TransactionNotActive
+from app.chargers.command_service import MAX_UPLOAD_BYTES, CommandService, DiagnosticsService
 from app.chargers.commands import COMMANDS
 from app.chargers.errors import (
     ChargerCallError,
@@ -30,7 +30,7 @@ from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
 from app.drivers.models import User
-from app.sessions.errors import TransactionNotFound
+from app.sessions.errors import TransactionNotActive, TransactionNotFound
 
 
 def provide_commands(db: NamedDependency[AsyncSession], state: State) -> CommandService:
@@ -69,8 +69,8 @@ class CommandController(Controller):
         description=(
             f"`name` is one of: {', '.join(COMMANDS)} (unknown: 404 command.unknown). "
             "The body is the command's arguments (a JSON object; see the README for each command). "
-            "Offline: 409 charger_offline. No answer in time: 504 charger_timeout. CALLERROR from the "
-            "charger: 502 charger_error with ocppErrorCode. Invalid arguments: 422 with the field. "
+            "Offline: 409 charger.offline. No answer in time: 504 charger.timeout. CALLERROR from the "
+            "charger: 502 charger.error with ocppErrorCode. Invalid arguments: 422 request.invalid with the field. "
             "Every attempt is in the audit log (GET .../commands)."
         ),
         status_code=200,

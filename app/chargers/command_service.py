@@ -47,20 +47,15 @@ from app.chargers.events import CommandAnswered, DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
 from app.core.bus import Bus, NoResponders
 from app.core.database import next_number, utcnow
-from app.core.errors import Conflict, InvalidInput
+from app.core.errors import InvalidInput
 from app.core.settings import Settings
-from app.sessions.errors import TransactionNotFound
+from app.sessions.errors import TransactionNotActive, TransactionNotFound
 from app.sessions.models import Transaction
 
 UPLOAD_TTL = timedelta(hours=24)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 # The bus waits a little longer than the bridge, so the bridge's own timeout answer wins.
 BUS_MARGIN_S = 5.0
-
-
-class TransactionNotActive(Conflict):
-    code = "transaction.not_active"
-    title = "The transaction has already ended"
 
 
 def parse_args(name: str, raw: Any) -> Args:

@@ -23,8 +23,9 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.checkout.errors import CheckoutNotFound
 from app.checkout.i18n import Translator, negotiate
-from app.checkout.service import ChargerView, CheckoutLink, CheckoutNotFound, CheckoutService, Progress
+from app.checkout.service import ChargerView, CheckoutLink, CheckoutService, Progress
 from app.core.settings import Settings
 from app.sessions.paid import StartFailed
 from payments.models import Payment

@@ -22,11 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chargers.command_service import CommandService
 from app.chargers.models import ChargePoint, Connector, Evse, Location
 from app.chargers.search import incidents_keeping_drivers_away
+from app.checkout.errors import CheckoutNotFound
 from app.checkout.i18n import Translator
 from app.checkout.models import CheckoutLink
 from app.core.bus import Bus
 from app.core.database import utcnow
-from app.core.errors import DomainError, NotFound
+from app.core.errors import DomainError
 from app.core.settings import Settings
 from app.health.models import Incident
 from app.health.service import SEVERITY_RANK
@@ -65,11 +66,6 @@ FAULT_STOP_REASONS = frozenset(
         "Other",
     }
 )
-
-
-class CheckoutNotFound(NotFound):
-    code = "checkout.not_found"
-    title = "No such charger or checkout link"
 
 
 def hash_token(token: str) -> str:

@@ -1,4 +1,9 @@
-"""DomainError: every error an area raises on purpose, with a stable public code."""
+"""DomainError: every error an area raises on purpose, with a stable public code.
+
+Each area keeps its errors in its own ``errors.py``. A code is ``area.what`` in lower snake
+case, unique across the project, and every class states its own ``code``, ``status`` and
+``title`` (tests/unit/test_error_codes.py checks all three; docs/errors.md lists them).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any, ClassVar
 class DomainError(Exception):
     """Subclass with ``code``, ``status`` and ``title``; a code is public API, never renamed."""
 
-    code: ClassVar[str] = "internal"
+    code: ClassVar[str] = "server.internal_error"
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
 
@@ -18,19 +23,28 @@ class DomainError(Exception):
         self.extra = extra
 
 
+# -- the kernel's own: generic answers, also given for requests no route or schema accepts --
+
+
 class NotFound(DomainError):
-    code = "not_found"
+    code = "request.not_found"
     status = 404
     title = "Not found"
 
 
 class Conflict(DomainError):
-    code = "conflict"
+    code = "request.conflict"
     status = 409
     title = "Conflict"
 
 
 class InvalidInput(DomainError):
-    code = "validation_failed"
+    code = "request.invalid"
     status = 422
     title = "The request is not valid"
+
+
+class DatabaseUnavailable(DomainError):
+    code = "db.unavailable"
+    status = 503
+    title = "The database is not reachable"

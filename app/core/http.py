@@ -28,7 +28,7 @@ from litestar.params import QueryParameter
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.core.errors import DomainError
+from app.core.errors import DomainError, InvalidInput, NotFound
 from app.core.metrics import DB_ERRORS
 
 log = logging.getLogger("laddnat.http")
@@ -144,9 +144,9 @@ def handle_validation_error(request: Request[Any, Any, Any], exc: ValidationExce
         message = str(error.get("message", "invalid"))
         parts.append(f"{field}: {message}" if field and field not in message else message)
     return problem_response(
-        status=422,
-        code="validation_failed",
-        title="The request is not valid",
+        status=InvalidInput.status,
+        code=InvalidInput.code,
+        title=InvalidInput.title,
         detail="; ".join(parts) or str(exc.detail),
         field=first_field,
     )
@@ -160,19 +160,19 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     elif isinstance(exc, PermissionDeniedException):
         code, title = "auth.forbidden", "Not allowed for this account"
     elif isinstance(exc, NotFoundException):
-        code, title = "not_found", "Not found"
+        # No route (or a malformed path parameter): the same answer as a missing resource.
+        code, title = NotFound.code, NotFound.title
     elif isinstance(exc, MethodNotAllowedException):
-        code, title = "method_not_allowed", "Method not allowed"
+        code, title = "request.method_not_allowed", "Method not allowed"
     elif status >= 500:
         log.error("HTTP %s: %s", status, exc.detail, extra={"path": request.url.path})
-        return problem_response(status=status, code="internal", title="Internal error", detail="Internal error")
+        return _internal_error(status)
     else:
         try:
             title = HTTPStatus(status).phrase
         except ValueError:
             title = "Error"
-        # e.g. 413 -> request_entity_too_large
-        code = title.lower().replace(" ", "_").replace("-", "_")
+        code = request_code(title)
     return problem_response(status=status, code=code, title=title, detail=str(exc.detail), headers=exc.headers)
 
 
@@ -181,7 +181,22 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     if isinstance(exc, SQLAlchemyError):
         DB_ERRORS.labels(where="api").inc()
     log.exception("unhandled error", exc_info=exc, extra={"path": request.url.path})
-    return problem_response(status=500, code="internal", title="Internal error", detail="Internal error")
+    return _internal_error(500)
+
+
+def request_code(phrase: str) -> str:
+    """The code of a client error Litestar raises, from its HTTP reason phrase:
+    ``Bad Request`` -> ``request.bad_request``, ``Request Entity Too Large`` ->
+    ``request.entity_too_large``."""
+    words = re.findall(r"[a-z0-9]+", phrase.lower())
+    if words[:1] == ["request"] and len(words) > 1:
+        words = words[1:]
+    return "request." + "_".join(words)
+
+
+def _internal_error(status: int) -> Response[bytes]:
+    # Tell the client nothing it could misuse; the log holds the cause.
+    return problem_response(status=status, code=DomainError.code, title=DomainError.title, detail=DomainError.title)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
@@ -243,9 +258,9 @@ def problems(*errors: type[DomainError]) -> dict[int, ResponseSpec]:
 
 
 _GENERIC_PROBLEMS = {
-    "400": "`bad_request`: the body is not well-formed JSON",
-    "422": "`validation_failed`: a parameter or body field is not valid; `field` names it",
-    "500": "`internal`: an unexpected error, logged on our side",
+    "400": f"`{request_code(HTTPStatus.BAD_REQUEST.phrase)}`: the body is not well-formed JSON",
+    "422": f"`{InvalidInput.code}`: a parameter or body field is not valid; `field` names it",
+    "500": f"`{DomainError.code}`: an unexpected error, logged on our side",
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

@@ -78,36 +78,43 @@ class Forbidden(DomainError):
 
 class UserNotFound(NotFound):
     code = "user.not_found"
+    status = 404
     title = "No such user"
 
 
 class UserAlreadyExists(Conflict):
     code = "user.already_exists"
+    status = 409
     title = "A user with this email already exists"
 
 
 class InvalidEmail(InvalidInput):
     code = "user.invalid_email"
+    status = 422
     title = "The email address is not valid"
 
 
 class InvalidRole(InvalidInput):
     code = "user.invalid_role"
+    status = 422
     title = "The role must be operator or driver"
 
 
 class WeakPassword(InvalidInput):
     code = "user.weak_password"
+    status = 422
     title = "Passwords are at least 10 characters"
 
 
 class PasswordIsEmail(InvalidInput):
     code = "user.password_is_email"
+    status = 422
     title = "The password must not be the email address"
 
 
 class PasswordTooLong(InvalidInput):
     code = "user.password_too_long"
+    status = 422
     title = "Passwords are at most 1024 characters"
 
 
@@ -116,21 +123,25 @@ class PasswordTooLong(InvalidInput):
 
 class InvalidIdToken(InvalidInput):
     code = "id_token.invalid"
+    status = 422
     title = "The id token is not valid"
 
 
 class IdTokenAlreadyExists(Conflict):
     code = "id_token.already_exists"
+    status = 409
     title = "This id token is already registered"
 
 
 class IdTokenNotFound(NotFound):
     code = "id_token.not_found"
+    status = 404
     title = "No such id token"
 
 
 class IdTokenTaken(Conflict):
     code = "id_token.taken"
+    status = 409
     title = "This id token belongs to another account"
 
 
@@ -138,7 +149,10 @@ class IdTokenTaken(Conflict):
 
 
 class PaymentMethodNotFound(NotFound):
+    """No such saved card, or another driver's: when deleting it and when a session names it."""
+
     code = "payment_method.not_found"
+    status = 404
     title = "No such saved payment method"
 
 

@@ -19,10 +19,10 @@ from app.chargers.models import Evse
 from app.chargers.search import ChargerFinder
 from app.core.bus import Bus
 from app.core.database import utcnow
-from app.core.errors import Conflict, NotFound
 from app.core.settings import Settings
 from app.drivers.models import IdToken, User
 from app.sessions.costs import cost_so_far, latest_power_w
+from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
 from app.sessions.models import Transaction
 from app.sessions.paid import PaidSessionService
 from payments.models import Payment
@@ -30,29 +30,6 @@ from payments.registry import Providers
 from payments.service import SavedCard
 
 SessionStatus = Literal["pending_payment", "starting", "charging", "finished", "failed"]
-
-
-class SessionNotFound(NotFound):
-    code = "session.not_found"
-    title = "No such session"
-
-
-class EvseUnavailable(Conflict):
-    """Why a session cannot start here now; ``reason``: offline, out_of_order, in_use,
-    reserved or unknown (the EVSE's health, app/chargers/search.py)."""
-
-    code = "session.evse_unavailable"
-    title = "A session cannot start on this EVSE now"
-
-
-class SessionNotActive(Conflict):
-    code = "session.not_active"
-    title = "The session is not charging"
-
-
-class PaymentMethodNotFound(NotFound):
-    code = "payment_method.not_found"
-    title = "No such saved payment method"
 
 
 class SessionPaymentOut(msgspec.Struct, kw_only=True, rename="camel"):

@@ -23,17 +23,11 @@ from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout
 from app.core.auth import AUTH_PROBLEMS, authenticate, requires_user
 from app.core.errors import DomainError, InvalidInput
 from app.core.http import PageParams, problems
+from app.drivers.errors import PaymentMethodNotFound
 from app.drivers.models import User
 from app.drivers.service import UserService
-from app.sessions.driver import (
-    DriverSessionService,
-    EvseUnavailable,
-    PaymentMethodNotFound,
-    SessionNotActive,
-    SessionNotFound,
-    SessionOut,
-    SessionPageOut,
-)
+from app.sessions.driver import DriverSessionService, SessionOut, SessionPageOut
+from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
 from app.sessions.live import LiveFeed
 from app.sessions.paid import StartFailed
 from payments.document_controllers import receipt_response

@@ -1,6 +1,6 @@
 """JSON shapes of tariffs, their assignments and price quotes (camelCase on the wire).
 
-Shapes and ranges are checked here (answered ``validation_failed``); the rules between
+Shapes and ranges are checked here (answered ``request.invalid``); the rules between
 fields (min <= max, bands that overlap, a known currency...) in ``pricing.validate_terms``
 (answered ``tariff.invalid``), both naming the field.
 """

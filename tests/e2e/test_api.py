@@ -368,11 +368,11 @@ async def test_registering_a_charger_twice_is_409(api: Api) -> None:
         (
             {"identity": "CP-EVSES", "password": CHARGER_PASSWORD, "evseCount": -1},
             422,
-            "validation_failed",
+            "request.invalid",
             "evseCount",
         ),
-        ({"identity": "CP-X", "password": CHARGER_PASSWORD, "colour": "red"}, 422, "validation_failed", "colour"),
-        ({"password": CHARGER_PASSWORD}, 422, "validation_failed", None),
+        ({"identity": "CP-X", "password": CHARGER_PASSWORD, "colour": "red"}, 422, "request.invalid", "colour"),
+        ({"password": CHARGER_PASSWORD}, 422, "request.invalid", None),
     ],
     ids=["bad-identity", "weak-password", "unknown-location", "negative-evses", "unknown-field", "missing-identity"],
 )
@@ -381,7 +381,7 @@ async def test_invalid_charger_registrations_are_precise_problems(
 ) -> None:
     r = await api.client.post(f"{OPS}/chargers", json=body, headers=api.operator_headers)
     detail = problem(r, status, code, field)["detail"]
-    if field is not None and code == "validation_failed":
+    if field is not None and code == "request.invalid":
         assert field in detail
 
 
@@ -405,7 +405,7 @@ async def test_chargers_page_by_limit_and_offset(api: Api) -> None:
 )
 async def test_paging_bounds_are_validated(api: Api, params: dict[str, int], field: str) -> None:
     r = await api.client.get(f"{OPS}/chargers", params=params, headers=api.operator_headers)
-    problem(r, 422, "validation_failed", field)
+    problem(r, 422, "request.invalid", field)
 
 
 async def test_unknown_ids_are_404_with_the_areas_code(api: Api) -> None:
@@ -417,17 +417,17 @@ async def test_unknown_ids_are_404_with_the_areas_code(api: Api) -> None:
     ):
         problem(await api.client.get(OPS + path, headers=api.operator_headers), 404, code)
     # Not a UUID: no such route.
-    problem(await api.client.get(f"{OPS}/chargers/not-a-uuid", headers=api.operator_headers), 404, "not_found")
+    problem(await api.client.get(f"{OPS}/chargers/not-a-uuid", headers=api.operator_headers), 404, "request.not_found")
 
 
 async def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
-    problem(await api.client.get("/api/v1/nothing-here"), 404, "not_found")
-    problem(await api.client.delete("/healthz"), 405, "method_not_allowed")
+    problem(await api.client.get("/api/v1/nothing-here"), 404, "request.not_found")
+    problem(await api.client.delete("/healthz"), 405, "request.method_not_allowed")
 
 
 async def test_malformed_json_is_400(api: Api) -> None:
     r = await api.client.post("/api/v1/auth/token", content=b"{not json", headers={"Content-Type": "application/json"})
-    problem(r, 400, "bad_request")
+    problem(r, 400, "request.bad_request")
 
 
 async def test_unknown_body_field_is_422_naming_it(api: Api) -> None:
@@ -435,7 +435,7 @@ async def test_unknown_body_field_is_422_naming_it(api: Api) -> None:
         "/api/v1/auth/token",
         json={"email": DRIVER_EMAIL, "password": DRIVER_PASSWORD, "rememberMe": True},
     )
-    body = problem(r, 422, "validation_failed", "rememberMe")
+    body = problem(r, 422, "request.invalid", "rememberMe")
     assert "rememberMe" in body["detail"]
 
 
@@ -478,7 +478,7 @@ async def test_create_list_and_get_locations(api: Api) -> None:
 )
 async def test_invalid_locations_are_422(api: Api, body: dict[str, Any], field: str | None) -> None:
     r = await api.client.post(f"{OPS}/locations", json=body, headers=api.operator_headers)
-    problem(r, 422, "validation_failed", field)
+    problem(r, 422, "request.invalid", field)
 
 
 # -- id tokens ---------------------------------------------------------------------------
@@ -515,9 +515,9 @@ async def test_create_and_list_id_tokens(api: Api) -> None:
     [
         ({"token": "X" * 37}, 422, "id_token.invalid", "token"),
         ({"token": ""}, 422, "id_token.invalid", "token"),
-        ({"token": "ABC", "status": "Maybe"}, 422, "validation_failed", "status"),
-        ({"token": "ABC", "type": "Barcode"}, 422, "validation_failed", "type"),
-        ({"token": "ABC", "expiresAt": "2030-01-01T00:00:00"}, 422, "validation_failed", "expiresAt"),
+        ({"token": "ABC", "status": "Maybe"}, 422, "request.invalid", "status"),
+        ({"token": "ABC", "type": "Barcode"}, 422, "request.invalid", "type"),
+        ({"token": "ABC", "expiresAt": "2030-01-01T00:00:00"}, 422, "request.invalid", "expiresAt"),
         ({"token": "ABC", "userId": str(uuid.uuid4())}, 404, "user.not_found", "userId"),
     ],
     ids=["too-long", "empty", "bad-status", "bad-type", "naive-expiry", "unknown-user"],
@@ -642,7 +642,7 @@ async def test_transactions_list_filter_and_detail_with_samples(api: Api) -> Non
 @pytest.mark.parametrize(("params", "field"), [({"chargerId": "nope"}, "chargerId"), ({"status": "paused"}, "status")])
 async def test_transaction_filters_are_validated(api: Api, params: dict[str, str], field: str) -> None:
     r = await api.client.get(f"{OPS}/transactions", params=params, headers=api.operator_headers)
-    problem(r, 422, "validation_failed", field)
+    problem(r, 422, "request.invalid", field)
 
 
 # -- failures we did not plan for ----------------------------------------------------------
@@ -657,6 +657,6 @@ async def test_an_unexpected_failure_is_a_500_problem_without_internals(api: Api
         async with api.engine.begin() as conn:
             await conn.execute(text("ALTER TABLE locations_away RENAME TO locations"))
         await api.engine.dispose()  # drop pooled connections that cached the old schema
-    body = problem(r, 500, "internal")
+    body = problem(r, 500, "server.internal_error")
     assert "locations" not in body["detail"].lower()
     assert (await api.client.get(f"{OPS}/locations", headers=api.operator_headers)).status_code == 200

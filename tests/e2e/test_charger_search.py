@@ -518,7 +518,7 @@ async def test_searching_needs_a_signed_in_user(driver: Driver) -> None:
 )
 async def test_bad_search_parameters_are_named(driver: Driver, params: dict[str, Any], field_name: str | None) -> None:
     r = await driver.client.get(SEARCH, params=params, headers=driver.headers)
-    problem(r, 422, "validation_failed", field=field_name)
+    problem(r, 422, "request.invalid", field=field_name)
 
 
 # -- at fleet scale -----------------------------------------------------------------------

@@ -268,7 +268,7 @@ async def test_unsupported_and_invalid_requests(stack: Stack) -> None:
     r = await stack.command(cp201, "get-configuration", {})
     assert r.status_code == 422 and r.json()["code"] == "command.unsupported"
     r = await stack.command(cp16, "reset", {"kind": "gentle"})
-    assert r.status_code == 422 and r.json()["code"] == "validation_failed" and r.json()["field"] == "kind"
+    assert r.status_code == 422 and r.json()["code"] == "request.invalid" and r.json()["field"] == "kind"
     r = await stack.command(cp16, "unlock-connector", {"evse": 1, "colour": "red"})
     assert r.status_code == 422 and r.json()["field"] == "colour"
     r = await stack.command(cp16, "teleport", {})
@@ -285,7 +285,7 @@ async def test_offline_charger_is_409_and_audited(stack: Stack) -> None:
     identity = await register(stack)  # type: ignore[arg-type]
     cp = await charger_row(stack, identity)
     r = await stack.command(cp.id, "clear-cache")
-    assert r.status_code == 409 and r.json()["code"] == "charger_offline"
+    assert r.status_code == 409 and r.json()["code"] == "charger.offline"
     history = (await stack.http.get(f"/api/v1/operator/chargers/{cp.id}/commands", headers=stack.headers)).json()
     assert history["items"][0]["outcome"] == "offline"
     assert history["items"][0]["id"] == r.json()["commandId"]
@@ -305,7 +305,7 @@ async def test_callerror_from_the_charger_is_502(stack: Stack) -> None:
     r = await pending
     assert r.status_code == 502, r.text
     body = r.json()
-    assert body["code"] == "charger_error" and body["ocppErrorCode"] == "InternalError"
+    assert body["code"] == "charger.error" and body["ocppErrorCode"] == "InternalError"
     await raw.close()
 
 

@@ -454,7 +454,7 @@ async def test_invoice_errors(env: Env) -> None:
     assert relinked.status_code == 200
     month = datetime.now(UTC).strftime("%Y-%m")
     problem(await env.post(f"/fleet-accounts/{account['id']}/invoices", {"month": month}), 409, "invoice.period_open")
-    problem(await env.post(f"/fleet-accounts/{account['id']}/invoices", {"month": "2025-13"}), 422, "validation_failed")
+    problem(await env.post(f"/fleet-accounts/{account['id']}/invoices", {"month": "2025-13"}), 422, "request.invalid")
     problem(
         await env.post(f"/fleet-accounts/{uuid.uuid4()}/invoices", {"month": "2025-01"}), 404, "fleet.account_not_found"
     )
@@ -559,7 +559,7 @@ async def test_revenue_report_by_location_and_charger_per_day_and_month(env: Env
     assert table[0].keys() >= {"period", "groupName", "sessions", "energyWh", "revenueMinor"}
     assert {(row["period"], row["groupName"]): int(row["revenueMinor"]) for row in table} == months
 
-    problem(await env.get("/reports/revenue", **{"from": rng["to"], "to": rng["from"]}), 422, "validation_failed")
+    problem(await env.get("/reports/revenue", **{"from": rng["to"], "to": rng["from"]}), 422, "request.invalid")
 
 
 async def test_refunds_and_holds_reports(env: Env) -> None:
@@ -697,7 +697,7 @@ async def test_reconciliation_finds_every_kind_of_mismatch(env: Env) -> None:
             "/reconciliations", {"provider": "stripe", "from": "2026-01-01T00:00:00Z", "to": "2025-12-01T00:00:00Z"}
         ),
         422,
-        "validation_failed",
+        "request.invalid",
     )
 
 

@@ -412,17 +412,17 @@ async def test_exclusion_validation_errors(env: Env) -> None:
         "endsAt",
     )
     problem(
-        await env.post("/uptime/exclusions", exclusion(port, reason="bad_luck")), 422, "validation_failed", "reason"
+        await env.post("/uptime/exclusions", exclusion(port, reason="bad_luck")), 422, "request.invalid", "reason"
     )
     problem(await env.post("/uptime/exclusions", exclusion(port, reason="other")), 422, "uptime.note_required", "note")
     problem(
         await env.post("/uptime/exclusions", exclusion(port, startsAt="2025-08-01T00:00:00")),
         422,
-        "validation_failed",
+        "request.invalid",
         "startsAt",
     )
-    problem(await env.post("/uptime/exclusions", exclusion(port, scope="evse")), 422, "validation_failed", "scope")
-    problem(await env.post("/uptime/exclusions", exclusion(port, extra=1)), 422, "validation_failed", "extra")
+    problem(await env.post("/uptime/exclusions", exclusion(port, scope="evse")), 422, "request.invalid", "scope")
+    problem(await env.post("/uptime/exclusions", exclusion(port, extra=1)), 422, "request.invalid", "extra")
     # Unknown targets, a target of the wrong scope, another operator's charger.
     for body in (
         exclusion(uuid.uuid4()),

@@ -90,10 +90,10 @@ async def test_app_tokens_and_contract_ids_can_be_linked(drivers: DriverApi) -> 
 async def test_bad_id_tokens_are_refused(drivers: DriverApi) -> None:
     alice = await new_driver(drivers)
     cases = [
-        ({"token": ""}, "validation_failed", "token"),
-        ({"token": "X" * 37}, "validation_failed", "token"),
-        ({"token": card(), "type": "NoAuthorization"}, "validation_failed", "type"),
-        ({"token": card(), "userId": str(uuid.uuid4())}, "validation_failed", "userId"),
+        ({"token": ""}, "request.invalid", "token"),
+        ({"token": "X" * 37}, "request.invalid", "token"),
+        ({"token": card(), "type": "NoAuthorization"}, "request.invalid", "type"),
+        ({"token": card(), "userId": str(uuid.uuid4())}, "request.invalid", "userId"),
         ({"token": " AB12 "}, "id_token.invalid", "token"),
     ]
     for body, code, field in cases:
