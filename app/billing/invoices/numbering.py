@@ -1,4 +1,8 @@
-"""Invoice numbers: gapless per operator and year, from a counter row (see ``InvoiceService.issue``)."""
+"""Invoice numbers (``LAD-2026-000001``, the party id first), gapless per operator and year.
+
+The counter row is taken in the same database transaction as the invoice's insert
+(``InvoiceService.issue``), so a failed or empty issue consumes no number.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import uuid
 
 
 def invoice_number(party_id: str, year: int, sequence: int) -> str:
+    """``LAD-2026-000001``: the party id, the year, the sequence number of that year."""
     return f"{party_id}-{year}-{sequence:06d}"
 
 
