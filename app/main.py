@@ -17,6 +17,11 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.billing.invoices.controllers import FleetAccountController, InvoiceController
+from app.billing.receipts.controllers import DriverReceiptController, ReceiptController
+from app.billing.receipts.mail import ReceiptMailer
+from app.billing.reconcile.controllers import ReconciliationController
+from app.billing.reports.controllers import ReportController
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.chargers.driver_controllers import DriverChargerController
@@ -41,7 +46,6 @@ from app.health.playbooks import Remediator
 from app.health.uptime_controllers import UPTIME_CONTROLLERS
 from app.notify.mail import create_mailer
 from app.notify.outbox import MailWorker
-from app.notify.receipts import ReceiptMailer
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookDispatcher, WebhookWorker
 from app.sessions.controllers import TransactionController
@@ -50,7 +54,6 @@ from app.sessions.live import LiveHub
 from app.sessions.paid import PaymentWorker
 from app.tariffs.controllers import TariffAssignmentController, TariffController
 from payments.controllers import PaymentController, WebhookController
-from payments.document_controllers import DOCUMENT_CONTROLLERS
 from payments.registry import Providers
 
 API_TITLE = "Laddnät API"
@@ -166,7 +169,11 @@ def create_app(
             TariffController,
             TariffAssignmentController,
             IncidentController,
-            *DOCUMENT_CONTROLLERS,
+            ReceiptController,
+            FleetAccountController,
+            InvoiceController,
+            ReportController,
+            ReconciliationController,
             *UPTIME_CONTROLLERS,
             WebhookEndpointController,
         ],
@@ -186,6 +193,7 @@ def create_app(
             UploadController,
             WebhookController,
             DriverSessionController,
+            DriverReceiptController,
             live_session,
             operator,
             checkout_router(settings),

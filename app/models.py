@@ -1,5 +1,6 @@
 """Every ORM model, imported once so the metadata (and Alembic) sees them all."""
 
+from app.billing.models import FleetAccount, FleetToken, Invoice
 from app.chargers.models import (
     ChargePoint,
     ChargerEvent,
@@ -20,7 +21,7 @@ from app.operators.models import Operator
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
-from payments.models import FleetAccount, FleetToken, Invoice, Payment, PaymentTransition, Refund, WebhookEvent
+from payments.models import Payment, PaymentTransition, Refund, WebhookEvent
 
 __all__ = [
     "Base",

@@ -14,13 +14,14 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.billing.payment_schemas import PaymentOut, PaymentPageOut, RefundIn, RefundOut
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import DomainError, InvalidInput, NotFound
 from app.core.http import PageParams, problems
 from app.drivers.models import User
 from payments.provider import WebhookRejected
 from payments.registry import PaymentsNotConfigured, Providers
-from payments.schemas import PaymentOut, PaymentPageOut, RefundIn, RefundOut, WebhookAckOut
+from payments.schemas import WebhookAckOut
 from payments.service import PaymentNotFound, PaymentService, ProviderUnavailable, RefundNotAllowed
 
 log = logging.getLogger("laddnat.payments")

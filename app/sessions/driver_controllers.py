@@ -1,4 +1,5 @@
-"""HTTP (driver app): start a paid session, watch it live, stop it, its history and receipts.
+"""HTTP (driver app): start a paid session, watch it live, stop it, its history (receipts:
+``app.billing.receipts.controllers``).
 
 Every route takes the signed-in user and looks the session up by id *and* owner: another
 driver's session is a 404 ``session.not_found``, never their data.
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, WebSocket, get, post, websocket
+from litestar import Controller, WebSocket, get, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import WebSocketDisconnect
@@ -30,8 +31,6 @@ from app.sessions.driver import DriverSessionService, SessionOut, SessionPageOut
 from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
 from app.sessions.live import LiveFeed
 from app.sessions.paid import StartFailed
-from payments.document_controllers import receipt_response
-from payments.receipts import ReceiptNotFound, ReceiptOut, ReceiptService
 from payments.registry import PaymentsNotConfigured
 from payments.service import NoTariff, PaymentDeclined, ProviderUnavailable
 
@@ -58,7 +57,6 @@ START_PROBLEMS = (
     StartFailed,
     InvalidInput,
 )
-HTML = "text/html; charset=utf-8"
 
 
 class DriverSessionController(Controller):
@@ -137,58 +135,6 @@ class DriverSessionController(Controller):
         return await sessions.stop(current_user, session_id)
 
     @get(
-        "/{session_id:uuid}/receipt",
-        operation_id="GetSessionReceipt",
-        summary="The receipt of a paid session",
-        responses=problems(*AUTH_PROBLEMS, SessionNotFound, ReceiptNotFound),
-    )
-    async def receipt(
-        self,
-        session_id: FromPath[uuid.UUID],
-        sessions: NamedDependency[DriverSessionService],
-        current_user: NamedDependency[User],
-        db: NamedDependency[AsyncSession],
-        state: State,
-    ) -> ReceiptOut:
-        return await _receipt(sessions, current_user, session_id, ReceiptService(db, state.providers))
-
-    @get(
-        "/{session_id:uuid}/receipt.html",
-        operation_id="GetSessionReceiptHtml",
-        summary="The receipt as a printable page",
-        media_type=HTML,
-        responses=problems(*AUTH_PROBLEMS, SessionNotFound, ReceiptNotFound),
-    )
-    async def receipt_html(
-        self,
-        session_id: FromPath[uuid.UUID],
-        sessions: NamedDependency[DriverSessionService],
-        current_user: NamedDependency[User],
-        db: NamedDependency[AsyncSession],
-        state: State,
-    ) -> Response[bytes]:
-        receipt = await _receipt(sessions, current_user, session_id, ReceiptService(db, state.providers))
-        return receipt_response(receipt, "html")
-
-    @get(
-        "/{session_id:uuid}/receipt.pdf",
-        operation_id="GetSessionReceiptPdf",
-        summary="The receipt as a PDF",
-        media_type="application/pdf",
-        responses=problems(*AUTH_PROBLEMS, SessionNotFound, ReceiptNotFound),
-    )
-    async def receipt_pdf(
-        self,
-        session_id: FromPath[uuid.UUID],
-        sessions: NamedDependency[DriverSessionService],
-        current_user: NamedDependency[User],
-        db: NamedDependency[AsyncSession],
-        state: State,
-    ) -> Response[bytes]:
-        receipt = await _receipt(sessions, current_user, session_id, ReceiptService(db, state.providers))
-        return receipt_response(receipt, "pdf")
-
-    @get(
         "/{session_id:uuid}/events",
         operation_id="StreamSession",
         summary="Server-sent events: a snapshot after every change, charger faults as they happen",
@@ -236,13 +182,3 @@ def _feed(state: State, driver: User, session_id: uuid.UUID) -> LiveFeed:
         driver,
         session_id,
     )
-
-
-async def _receipt(
-    sessions: DriverSessionService, driver: User, session_id: uuid.UUID, receipts: ReceiptService
-) -> ReceiptOut:
-    view = await sessions.get(driver, session_id)  # 404 unless it is the driver's
-    if view.kind == "paid":
-        return await receipts.for_payment(view.id)
-    assert view.transaction_id is not None
-    return await receipts.for_transaction(view.transaction_id)

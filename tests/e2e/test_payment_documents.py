@@ -23,6 +23,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.billing.errors import NothingToInvoice
+from app.billing.invoices.fleet import FleetService
+from app.billing.invoices.numbering import counter_name
+from app.billing.invoices.schemas import FleetAccountIn
+from app.billing.invoices.service import InvoiceService
+from app.billing.models import Invoice
 from app.chargers.models import ChargePoint, Evse, Location
 from app.core.database import Counter, create_engine
 from app.core.settings import Settings
@@ -31,8 +37,7 @@ from app.main import create_app
 from app.operators.models import Operator
 from app.sessions.models import Transaction
 from app.tariffs.pricing import Reading, TariffTerms, Usage, price, vat_of
-from payments.invoices import FleetAccountIn, FleetService, InvoiceService, NothingToInvoice, counter_name
-from payments.models import Invoice, Payment, Refund
+from payments.models import Payment, Refund
 from payments.provider import SettlementLine
 from payments.registry import Providers
 from tests.e2e.test_api import problem, running

@@ -11,30 +11,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.billing.formatting import local_time
+from app.billing.invoices.numbering import counter_name, invoice_number
+from app.billing.invoices.pdf import render_invoice_pdf
+from app.billing.invoices.schemas import InvoiceLineOut, InvoiceOut, InvoicePartyOut
+from app.billing.invoices.vat import vat_summary
+from app.billing.pdf import latin1
+from app.billing.periods import check_range, month_period
+from app.billing.receipts.lines import receipt_lines, vat_lines
+from app.billing.receipts.render import render_receipt_html, render_receipt_pdf
+from app.billing.receipts.schemas import ReceiptOut
+from app.billing.reconcile.compare import Side, Unit, compare, totals_of
+from app.billing.reports.aggregate import SessionRow, aggregate_revenue, revenue_totals
 from app.core.errors import InvalidInput
 from app.core.spreadsheet import to_csv
 from app.tariffs.pricing import Price, PriceComponent, vat_of
-from payments.invoices import (
-    InvoiceLineOut,
-    InvoiceOut,
-    InvoicePartyOut,
-    counter_name,
-    invoice_number,
-    month_period,
-    render_invoice_pdf,
-    vat_summary,
-)
-from payments.receipts import (
-    ReceiptOut,
-    latin1,
-    local_time,
-    receipt_lines,
-    render_receipt_html,
-    render_receipt_pdf,
-    vat_lines,
-)
-from payments.reconcile import Side, Unit, compare, totals_of
-from payments.reports import SessionRow, aggregate_revenue, check_range, revenue_totals
 
 T0 = datetime(2026, 3, 5, 13, 0, tzinfo=UTC)
 

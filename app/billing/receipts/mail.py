@@ -1,5 +1,5 @@
 """The receipt by e-mail, to whoever gave an address (the web checkout's optional field, an
-app user's account), once the payment is captured."""
+app user's account), once the payment is captured; sent through the notify outbox."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.billing.receipts.render import render_receipt_html
+from app.billing.receipts.schemas import ReceiptOut
+from app.billing.receipts.service import ReceiptService
 from app.core.bus import Bus, Event
 from app.notify.outbox import MailWorker, Outbox
 from app.tariffs.pricing import format_minor
 from payments.events import PaymentSettled
 from payments.models import Payment
-from payments.receipts import ReceiptOut, ReceiptService, render_receipt_html
 from payments.registry import Providers
 
 log = logging.getLogger("laddnat.mail")

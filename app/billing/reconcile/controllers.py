@@ -1,0 +1,38 @@
+"""HTTP (operator): reconcile our captures and refunds with a PSP's settlement lines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litestar import Controller, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.billing.errors import SettlementsUnavailable
+from app.billing.reconcile.schemas import ReconciliationIn, ReconciliationOut
+from app.billing.reconcile.service import Reconciler
+from app.core.auth import OPERATOR_PROBLEMS
+from app.core.errors import InvalidInput
+from app.core.http import problems
+from payments.registry import PaymentsNotConfigured
+
+
+def provide_reconciler(db: NamedDependency[AsyncSession], state: State) -> Reconciler:
+    return Reconciler(db, state.providers)
+
+
+class ReconciliationController(Controller):
+    path = "/reconciliations"
+    tags = ("reports",)
+    dependencies = {"reconciler": Provide(provide_reconciler, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @post(
+        "/",
+        operation_id="Reconcile",
+        summary="Compare our captures and refunds with the PSP's settlement lines; list every mismatch",
+        status_code=200,
+        responses=problems(*OPERATOR_PROBLEMS, InvalidInput, PaymentsNotConfigured, SettlementsUnavailable),
+    )
+    async def reconcile(self, data: ReconciliationIn, reconciler: NamedDependency[Reconciler]) -> ReconciliationOut:
+        return await reconciler.run(data.provider, data.since, data.until, slack=timedelta(hours=data.slack_hours))

@@ -1,0 +1,119 @@
+"""HTTP (operator): owner reports as JSON (``/reports/revenue``) and as CSV files
+(``/reports/revenue.csv``): revenue, refunds, holds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.billing.files import CSV, file_response
+from app.billing.reports.csv import holds_csv, refunds_csv, revenue_csv
+from app.billing.reports.schemas import HoldReportOut, RefundReportOut, RevenueReportOut
+from app.billing.reports.service import ReportService
+from app.core.auth import OPERATOR_PROBLEMS
+from app.core.errors import InvalidInput
+from app.core.http import problems
+
+
+def provide_reports(db: NamedDependency[AsyncSession]) -> ReportService:
+    return ReportService(db)
+
+
+Since = Annotated[datetime, QueryParameter(name="from", description="Start, inclusive (RFC 3339, with offset)")]
+Until = Annotated[datetime, QueryParameter(name="to", description="End, exclusive (RFC 3339, with offset)")]
+GroupByParam = Annotated[
+    Literal["location", "charger"], QueryParameter(name="groupBy", description="location or charger")
+]
+PeriodParam = Annotated[Literal["day", "month"], QueryParameter(description="day or month (UTC)")]
+RefundStatus = Annotated[
+    Literal["requested", "succeeded", "failed"] | None, QueryParameter(description="Only refunds in this status")
+]
+OlderThan = Annotated[int, QueryParameter(name="olderThanMinutes", ge=0, description="Only holds at least this old")]
+_REPORT_PROBLEMS = problems(*OPERATOR_PROBLEMS, InvalidInput)
+
+
+class ReportController(Controller):
+    path = "/reports"
+    tags = ("reports",)
+    dependencies = {"reports": Provide(provide_reports, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @get(
+        "/revenue",
+        operation_id="RevenueReport",
+        summary="Revenue, energy and sessions per location or charger and day or month",
+        responses=_REPORT_PROBLEMS,
+    )
+    async def revenue(
+        self,
+        reports: NamedDependency[ReportService],
+        since: Since,
+        until: Until,
+        group_by: GroupByParam = "location",
+        period: PeriodParam = "day",
+    ) -> RevenueReportOut:
+        return await reports.revenue(since, until, group_by, period)
+
+    @get(
+        "/revenue.csv",
+        operation_id="RevenueReportCsv",
+        summary="The revenue report as CSV (a header row, then one row per group and period)",
+        media_type=CSV,
+        responses=_REPORT_PROBLEMS,
+    )
+    async def revenue_csv(
+        self,
+        reports: NamedDependency[ReportService],
+        since: Since,
+        until: Until,
+        group_by: GroupByParam = "location",
+        period: PeriodParam = "day",
+    ) -> Response[bytes]:
+        report = await reports.revenue(since, until, group_by, period)
+        name = f"revenue-{group_by}-{period}-{since:%Y%m%d}-{until:%Y%m%d}.csv"
+        return file_response(revenue_csv(report), CSV, name, attachment=True)
+
+    @get("/refunds", operation_id="RefundReport", summary="Refunds asked for in the range", responses=_REPORT_PROBLEMS)
+    async def refunds(
+        self, reports: NamedDependency[ReportService], since: Since, until: Until, status: RefundStatus = None
+    ) -> RefundReportOut:
+        return await reports.refunds(since, until, status=status)
+
+    @get(
+        "/refunds.csv",
+        operation_id="RefundReportCsv",
+        summary="The refunds report as CSV",
+        media_type=CSV,
+        responses=_REPORT_PROBLEMS,
+    )
+    async def refunds_csv(
+        self, reports: NamedDependency[ReportService], since: Since, until: Until, status: RefundStatus = None
+    ) -> Response[bytes]:
+        report = await reports.refunds(since, until, status=status)
+        return file_response(refunds_csv(report), CSV, f"refunds-{since:%Y%m%d}-{until:%Y%m%d}.csv", attachment=True)
+
+    @get(
+        "/holds",
+        operation_id="HoldReport",
+        summary="Money still reserved on cards (authorised, capturing, cancelling), oldest first",
+        responses=problems(*OPERATOR_PROBLEMS),
+    )
+    async def holds(self, reports: NamedDependency[ReportService], older_than_minutes: OlderThan = 0) -> HoldReportOut:
+        return await reports.holds(older_than=timedelta(minutes=older_than_minutes))
+
+    @get(
+        "/holds.csv",
+        operation_id="HoldReportCsv",
+        summary="The holds report as CSV",
+        media_type=CSV,
+        responses=problems(*OPERATOR_PROBLEMS),
+    )
+    async def holds_csv(
+        self, reports: NamedDependency[ReportService], older_than_minutes: OlderThan = 0
+    ) -> Response[bytes]:
+        report = await reports.holds(older_than=timedelta(minutes=older_than_minutes))
+        return file_response(holds_csv(report), CSV, f"holds-{report.as_of:%Y%m%dT%H%M}.csv", attachment=True)
