@@ -357,3 +357,44 @@ async def test_boot_configuration_is_not_pushed_again_when_nothing_changed(stack
     await asyncio.sleep(0.3)
     assert len(await entries()) == 3
     await charger.close()
+
+
+async def test_boot_configuration_is_pushed_again_until_the_charger_applies_all_of_it(stack: Stack) -> None:
+    identity = await register(stack, evses=2)  # type: ignore[arg-type]
+    charger = SimulatedCharger(
+        SimConfig(url=stack.ocpp_url, identity=identity, password=PASSWORD, version="1.6", id_tag=TAG, connectors=2)
+    )
+    charger.settings["HeartbeatInterval"].mutability = "ReadOnly"
+    await charger.connect()
+    await charger.boot()
+    cp_id = (await charger_row(stack, identity)).id
+
+    async def pushes() -> list[str | None]:
+        """Answer statuses of the boot configuration calls, newest first (the health
+        playbooks may send commands of their own to a charger that reboots this often)."""
+        r = await stack.http.get(f"/api/v1/operator/chargers/{cp_id}/commands", headers=stack.headers)
+        return [i["status"] for i in r.json()["items"] if i["origin"] == "boot-configuration"]
+
+    async def pushed(times: int) -> None:
+        async def done() -> bool:
+            return len(await pushes()) >= 3 * times
+
+        await eventually(done)
+
+    await pushed(1)
+    assert sorted(await pushes(), key=str) == ["Accepted", "Accepted", "Rejected"]
+    await charger.reboot()  # one setting was refused: the profile is not the charger's yet
+    await pushed(2)
+    charger.settings["HeartbeatInterval"].mutability = "ReadWrite"
+    await charger.reboot()
+
+    async def applied() -> bool:
+        return (await pushes())[:3] == ["Accepted"] * 3
+
+    await eventually(applied)
+    count = len(await pushes())
+    await charger.reboot()
+    await charger.heartbeat()  # the reboot's boot reply, and anything after it, have been handled
+    await asyncio.sleep(0.3)
+    assert len(await pushes()) == count  # applied in full: remembered, not pushed again
+    await charger.close()
