@@ -370,31 +370,24 @@ async def test_boot_configuration_is_pushed_again_until_the_charger_applies_all_
     cp_id = (await charger_row(stack, identity)).id
 
     async def pushes() -> list[str | None]:
-        """Answer statuses of the boot configuration calls, newest first (the health
-        playbooks may send commands of their own to a charger that reboots this often)."""
+        """Answer statuses of the boot configuration calls, newest first."""
         r = await stack.http.get(f"/api/v1/operator/chargers/{cp_id}/commands", headers=stack.headers)
         return [i["status"] for i in r.json()["items"] if i["origin"] == "boot-configuration"]
 
-    async def pushed(times: int) -> None:
-        async def done() -> bool:
-            return len(await pushes()) >= 3 * times
+    async def pushed_once() -> bool:
+        return len(await pushes()) == 3
 
-        await eventually(done)
-
-    await pushed(1)
+    await eventually(pushed_once)
     assert sorted(await pushes(), key=str) == ["Accepted", "Accepted", "Rejected"]
-    await charger.reboot()  # one setting was refused: the profile is not the charger's yet
-    await pushed(2)
+    # One setting was refused, so the profile is not the charger's yet: the next boot
+    # pushes it again (test_boot_configuration_is_not_pushed_again_when_nothing_changed
+    # covers the boot after a profile applied in full).
     charger.settings["HeartbeatInterval"].mutability = "ReadWrite"
     await charger.reboot()
 
-    async def applied() -> bool:
-        return (await pushes())[:3] == ["Accepted"] * 3
+    async def pushed_again() -> bool:
+        return len(await pushes()) >= 6
 
-    await eventually(applied)
-    count = len(await pushes())
-    await charger.reboot()
-    await charger.heartbeat()  # the reboot's boot reply, and anything after it, have been handled
-    await asyncio.sleep(0.3)
-    assert len(await pushes()) == count  # applied in full: remembered, not pushed again
+    await eventually(pushed_again)
+    assert (await pushes())[:3] == ["Accepted"] * 3
     await charger.close()
