@@ -78,7 +78,9 @@ async def _make(conn: Connection, action: str, payload: dict[str, Any], timeout_
     requested_at = utcnow()
 
     def ended(outcome: str, **result: Any) -> ChargerCall:
-        return ChargerCall(action, payload, requested_at, utcnow(), outcome, **result)
+        return ChargerCall(
+            action=action, payload=payload, requested_at=requested_at, answered_at=utcnow(), outcome=outcome, **result
+        )
 
     try:
         answer = await conn.call(action, payload, timeout_s)
@@ -87,7 +89,7 @@ async def _make(conn: Connection, action: str, payload: dict[str, Any], timeout_
     except OcppError as err:
         return ended("invalid", error_code=err.code, error_description=err.description)
     except (TimeoutError, ConnectionError) as err:
-        return ended("timeout", error_description=str(err)[:255] or "no answer")
+        return ended("timeout", error_description=str(err) or "no answer")
     return ended("answered", answer=answer, answer_status=_status(answer))
 
 
