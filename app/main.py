@@ -43,7 +43,6 @@ from app.drivers.controllers import (
 from app.health.controllers import IncidentController
 from app.health.monitor import HealthMonitor
 from app.health.playbooks import Remediator
-from app.health.uptime_controllers import UPTIME_CONTROLLERS
 from app.notify.mail import create_mailer
 from app.notify.outbox import MailWorker
 from app.operators.webhooks.controllers import WebhookEndpointController
@@ -53,6 +52,7 @@ from app.sessions.driver_controllers import DriverSessionController, live_sessio
 from app.sessions.live import LiveHub
 from app.sessions.paid import PaymentWorker
 from app.tariffs.controllers import TariffAssignmentController, TariffController
+from app.uptime.controllers import UPTIME_CONTROLLERS
 from payments.controllers import PaymentController, WebhookController
 from payments.registry import Providers
 

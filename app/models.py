@@ -15,12 +15,12 @@ from app.checkout.models import CheckoutLink
 from app.core.database import Base
 from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
 from app.health.models import HealthBaseline, Incident, IncidentEvent
-from app.health.uptime import UptimeExclusion
 from app.notify.models import OutgoingMail
 from app.operators.models import Operator
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
+from app.uptime.models import UptimeExclusion
 from payments.models import Payment, PaymentTransition, Refund, WebhookEvent
 
 __all__ = [

@@ -2,32 +2,26 @@
 
 Runs after the boot reply is sent (never inside the handler), one CALL at a time, and
 only when the profile or the charger's firmware changed since the last push it accepted,
-so a reconnect storm doesn't become three CALLs per charger. Each call is recorded in the
-command audit log with origin "boot-configuration".
+so a reconnect storm doesn't become three CALLs per charger. The bridge only builds the
+version's CALLs and makes them; the chargers domain (``BootConfigurationRecorder``) audits
+each one and remembers the profile once the charger applied all of it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from sqlalchemy import Table, bindparam, insert, update
 
-from app.chargers.models import ChargePoint, CommandLog
-from app.core.batching import Write
-from app.core.database import new_id, utcnow
+from app.chargers.command_service import ChargerCall
+from app.core.database import utcnow
 from app.core.settings import OcppSettings
 from ocpp_bridge.connection import CallFailed, Connection
 from ocpp_bridge.protocol import OcppError, Version
 
 log = logging.getLogger("laddnat.ocpp")
-
-_log_t = cast(Table, CommandLog.__table__)
-_cp_t = cast(Table, ChargePoint.__table__)
-RECORD = insert(_log_t)
-REMEMBER = update(_cp_t).where(_cp_t.c.id == bindparam("cp")).values(boot_config_hash=bindparam("hash"))
 
 
 def profile_calls(version: Version, s: OcppSettings) -> list[tuple[str, dict[str, Any]]]:
@@ -63,51 +57,40 @@ def profile_hash(calls: list[tuple[str, dict[str, Any]]], firmware: str | None) 
 
 async def push_boot_config(conn: Connection, firmware: str | None) -> None:
     settings = conn.domain.settings
-    calls = profile_calls(conn.version, settings)
-    wanted = profile_hash(calls, firmware)
+    profile = profile_calls(conn.version, settings)
+    wanted = profile_hash(profile, firmware)
     if conn.charger.boot_config_hash == wanted:
         return
-    writes: list[Write] = []
-    all_accepted = True
-    for action, payload in calls:
-        row: dict[str, Any] = {
-            "id": new_id(),
-            "charge_point_id": conn.charger.id,
-            "name": "boot-configuration",
-            "args": {"action": action, "payload": payload},
-            "requested_by": None,
-            "origin": "boot-configuration",
-            "requested_at": utcnow(),
-            "outcome": "answered",
-            "answer_status": None,
-            "answer": None,
-            "error_code": None,
-            "error_description": None,
-        }
-        try:
-            answer = await conn.call(action, payload, settings.command_timeout_s)
-            row["answer"], row["answer_status"] = answer, _status(answer)
-            all_accepted = all_accepted and row["answer_status"] in ("Accepted", "RebootRequired")
-        except CallFailed as err:
-            row.update(outcome="call_error", error_code=err.code, error_description=err.description[:255])
-            all_accepted = False
-        except OcppError as err:
-            row.update(outcome="invalid", error_code=err.code, error_description=err.description[:255])
-            all_accepted = False
-        except (TimeoutError, ConnectionError) as err:
-            row.update(outcome="timeout", error_description=str(err)[:255] or "no answer")
-            all_accepted = False
-        row["answered_at"] = utcnow()
-        writes.append(Write(RECORD, row))
-        if row["outcome"] == "timeout":
+    calls: list[ChargerCall] = []
+    for action, payload in profile:
+        call = await _make(conn, action, payload, settings.command_timeout_s)
+        calls.append(call)
+        if call.outcome == "timeout":
             log.info("boot configuration: no answer", extra={"identity": conn.identity, "action": action})
             break
-    if all_accepted:
-        writes.append(Write(REMEMBER, {"cp": conn.charger.id, "hash": wanted}))
-    await conn.domain.writer.submit(writes)
-    if all_accepted:
+    if await conn.domain.boot_configurations.record(conn.charger.id, calls, profile_hash=wanted):
         conn.charger = msgspec.structs.replace(conn.charger, boot_config_hash=wanted)
         conn.domain.credentials.refresh(conn.charger)
+
+
+async def _make(conn: Connection, action: str, payload: dict[str, Any], timeout_s: float) -> ChargerCall:
+    """Make one CALL; how it ended, in the audit log's terms."""
+    requested_at = utcnow()
+
+    def ended(outcome: str, **result: Any) -> ChargerCall:
+        return ChargerCall(
+            action=action, payload=payload, requested_at=requested_at, answered_at=utcnow(), outcome=outcome, **result
+        )
+
+    try:
+        answer = await conn.call(action, payload, timeout_s)
+    except CallFailed as err:
+        return ended("call_error", error_code=err.code, error_description=err.description)
+    except OcppError as err:
+        return ended("invalid", error_code=err.code, error_description=err.description)
+    except (TimeoutError, ConnectionError) as err:
+        return ended("timeout", error_description=str(err) or "no answer")
+    return ended("answered", answer=answer, answer_status=_status(answer))
 
 
 def _status(answer: dict[str, Any]) -> str:

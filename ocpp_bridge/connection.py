@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from app.chargers.command_service import BootConfigurationRecorder
 from app.chargers.service import ChargerRef, ChargerService
 from app.chargers.telemetry import ChargerTelemetry
 from app.core.batching import GroupCommit
@@ -106,6 +107,7 @@ class Domain:
         self.writer = GroupCommit(maker, workers=1 if dialect == "sqlite" else 3)
         self.telemetry = ChargerTelemetry(self.writer, bus, dialect, heartbeat_interval_s=settings.heartbeat_interval_s)
         self.meters = MeterRecorder(self.writer, bus, dialect)
+        self.boot_configurations = BootConfigurationRecorder(self.writer)
         self.credentials = CredentialCache()
 
     def chargers(self, db: AsyncSession) -> ChargerService:

@@ -1,7 +1,8 @@
 """Commands to chargers: validate, record in the audit log, send over the bus, record the answer.
 
 Other domain code (sessions, health) calls ``CommandService.send`` exactly as the operator
-API does; only ``by``/``origin`` differ in the audit log.
+API does; only ``by``/``origin`` differ in the audit log. The calls the bridge makes on its
+own after a boot (the configuration profile) are audited by ``BootConfigurationRecorder``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
@@ -45,8 +47,9 @@ from app.chargers.errors import (
 )
 from app.chargers.events import CommandAnswered, DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
+from app.core.batching import GroupCommit, Write
 from app.core.bus import Bus, NoResponders
-from app.core.database import next_number, utcnow
+from app.core.database import new_id, next_number, utcnow
 from app.core.errors import InvalidInput
 from app.core.settings import Settings
 from app.sessions.errors import TransactionNotActive, TransactionNotFound
@@ -246,6 +249,80 @@ class CommandService:
     async def count(self, charger_id: uuid.UUID) -> int:
         stmt = select(func.count()).select_from(CommandLog).where(CommandLog.charge_point_id == charger_id)
         return int(await self.db.scalar(stmt) or 0)
+
+
+BOOT_CONFIGURATION = "boot-configuration"
+# What a charger may answer to a setting it has applied (now, or at its next reboot).
+APPLIED_STATUSES = frozenset({"Accepted", "RebootRequired"})
+
+_log_t = cast(Table, CommandLog.__table__)
+_cp_t = cast(Table, ChargePoint.__table__)
+# Module-level: the group-commit writer batches units by statement identity.
+_RECORD_CALL = insert(_log_t)
+_REMEMBER_PROFILE = update(_cp_t).where(_cp_t.c.id == bindparam("cp")).values(boot_config_hash=bindparam("hash"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerCall:
+    """One CALL the bridge made to a charger on its own, and how it ended.
+
+    ``outcome`` is a ``CommandLog`` outcome: ``answered`` (``answer`` and its
+    ``answer_status``), ``call_error``, ``invalid`` (an answer that broke the schema) or
+    ``timeout``.
+    """
+
+    action: str
+    payload: dict[str, Any]
+    requested_at: datetime
+    answered_at: datetime
+    outcome: str
+    answer: dict[str, Any] | None = None
+    answer_status: str | None = None
+    error_code: str | None = None
+    error_description: str | None = None
+
+    @property
+    def applied(self) -> bool:
+        return self.outcome == "answered" and self.answer_status in APPLIED_STATUSES
+
+
+class BootConfigurationRecorder:
+    """The configuration profile the bridge pushes after a boot: each call goes to the
+    command audit log (origin ``boot-configuration``), and a profile every call of which
+    was applied is remembered on the charge point, so the next boot with the same profile
+    and firmware pushes nothing. Through the group-commit writer, like the boot itself: a
+    reconnect storm boots thousands of chargers at once."""
+
+    def __init__(self, writer: GroupCommit) -> None:
+        self.writer = writer
+
+    async def record(self, charger_id: uuid.UUID, calls: Sequence[ChargerCall], *, profile_hash: str) -> bool:
+        """Audit ``calls`` and, if every one was applied, remember ``profile_hash`` as the
+        charger's; one transaction. True if the profile was remembered."""
+        unit = [Write(_RECORD_CALL, _audit_row(charger_id, c)) for c in calls]
+        applied = all(c.applied for c in calls)
+        if applied:
+            unit.append(Write(_REMEMBER_PROFILE, {"cp": charger_id, "hash": profile_hash}))
+        await self.writer.submit(unit)
+        return applied
+
+
+def _audit_row(charger_id: uuid.UUID, c: ChargerCall) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "charge_point_id": charger_id,
+        "name": BOOT_CONFIGURATION,
+        "args": {"action": c.action, "payload": c.payload},
+        "requested_by": None,
+        "origin": BOOT_CONFIGURATION,
+        "requested_at": c.requested_at,
+        "outcome": c.outcome,
+        "answer_status": c.answer_status,
+        "answer": c.answer,
+        "error_code": c.error_code,
+        "error_description": None if c.error_description is None else c.error_description[:255],
+        "answered_at": c.answered_at,
+    }
 
 
 class DiagnosticsService:

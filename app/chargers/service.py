@@ -32,7 +32,7 @@ from app.chargers.models import (
     Location,
 )
 from app.core.bus import Bus
-from app.core.database import next_number
+from app.core.database import claim, next_number
 from app.core.security import hash_charger_password, in_kdf_pool, verify_charger_password
 from app.operators.models import Operator
 
@@ -129,10 +129,10 @@ class ChargerService:
     async def set_password(self, identity: str, password: str) -> None:
         validate_charger_password(password)
         password_hash = await in_kdf_pool(hash_charger_password, password)
-        result = await self.db.execute(
-            update(ChargePoint).where(ChargePoint.identity == identity).values(password_hash=password_hash)
+        changed = await claim(
+            self.db, update(ChargePoint).where(ChargePoint.identity == identity).values(password_hash=password_hash)
         )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not changed:
             raise ChargerNotFound(identity)
         await self.db.commit()
         self.bus.publish(ChargerCredentialsChanged(identity=identity))

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, String, event, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from app.core.settings import DatabaseSettings
@@ -107,6 +108,16 @@ def insert_or_ignore(dialect: str, table: Any) -> Any:
 def insert_ignoring_duplicates(db: AsyncSession, table: Any) -> Any:
     """``insert_or_ignore`` for the dialect ``db`` is bound to."""
     return insert_or_ignore(db.get_bind().dialect.name, table)
+
+
+async def claim(db: AsyncSession, stmt: Executable) -> bool:
+    """Run a conditional write (an UPDATE or DELETE whose WHERE states the row as the caller
+    expects it, an INSERT that ignores duplicates) in the caller's transaction; True if it
+    changed a row. Of two callers racing for one row exactly one gets True, so it is how a
+    worker claims work and how a use-once token is spent. On False nothing was written;
+    rolling back or retrying is the caller's choice."""
+    result = cast(CursorResult[Any], await db.execute(stmt))
+    return result.rowcount > 0
 
 
 class Counter(Base):

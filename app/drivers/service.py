@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.database import utcnow
+from app.core.database import claim, utcnow
 from app.core.security import (
     DUMMY_USER_HASH,
     TokenError,
@@ -296,16 +296,17 @@ class UserService:
         if user is None:
             raise InvalidToken("refresh token: the user is not active")
         # Conditional, so two concurrent uses of one token cannot both succeed.
-        spent = await self.db.execute(
+        spent = await claim(
+            self.db,
             update(RefreshToken)
             .where(
                 RefreshToken.id == token_id,
                 RefreshToken.used_at.is_(None),
                 RefreshToken.revoked_at.is_(None),
             )
-            .values(used_at=now)
+            .values(used_at=now),
         )
-        if spent.rowcount != 1:  # type: ignore[attr-defined]
+        if not spent:
             await self.db.rollback()
             await self._revoke_family(family_id, now)
             raise RefreshTokenReused()
@@ -442,12 +443,13 @@ class IdTokenService:
             if row.user_id is not None and row.user_id != user_id:
                 raise IdTokenTaken(field="token")
             # Conditional, so of two drivers linking one unowned card only one gets it.
-            linked = await self.db.execute(
+            linked = await claim(
+                self.db,
                 update(IdToken)
                 .where(IdToken.id == row.id, (IdToken.user_id.is_(None)) | (IdToken.user_id == user_id))
-                .values(user_id=user_id, label=label if label is not None else row.label)
+                .values(user_id=user_id, label=label if label is not None else row.label),
             )
-            if linked.rowcount != 1:  # type: ignore[attr-defined]
+            if not linked:
                 await self.db.rollback()
                 continue
             await self.db.commit()
@@ -458,8 +460,8 @@ class IdTokenService:
     async def remove_for_user(self, user_id: uuid.UUID, id_token_id: uuid.UUID) -> None:
         """Delete the user's token, so chargers stop accepting it (a lost card); someone
         else's is IdTokenNotFound. Past sessions keep the token's text."""
-        removed = await self.db.execute(delete(IdToken).where(IdToken.id == id_token_id, IdToken.user_id == user_id))
-        if removed.rowcount != 1:  # type: ignore[attr-defined]
+        removed = await claim(self.db, delete(IdToken).where(IdToken.id == id_token_id, IdToken.user_id == user_id))
+        if not removed:
             await self.db.rollback()
             raise IdTokenNotFound()
         await self.db.commit()

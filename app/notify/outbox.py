@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -13,7 +11,8 @@ from email.message import EmailMessage
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.database import insert_ignoring_duplicates, new_id, utcnow
+from app.core.database import claim, insert_ignoring_duplicates, new_id, utcnow
+from app.core.workers import PollingWorker
 from app.notify.mail import Mailer, MailError
 from app.notify.models import OutgoingMail
 
@@ -32,7 +31,8 @@ class Outbox:
     ) -> bool:
         """Store a message to send (in the caller's transaction; the caller commits).
         False: a message with this key was already queued."""
-        result = await self.db.execute(
+        return await claim(
+            self.db,
             insert_ignoring_duplicates(self.db, OutgoingMail).values(
                 id=new_id(),
                 kind=kind,
@@ -44,9 +44,8 @@ class Outbox:
                 created_at=self.clock(),
                 next_attempt_at=self.clock(),
                 attempts=0,
-            )
+            ),
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def due(self, limit: int = 50) -> list[uuid.UUID]:
         rows = await self.db.scalars(
@@ -62,7 +61,7 @@ class Outbox:
         return list(rows)
 
 
-class MailWorker:
+class MailWorker(PollingWorker):
     """Delivers what the outbox holds, beside the API; one message at a time is claimed by
     moving its next attempt forward, so two API processes never send it twice at once."""
 
@@ -75,25 +74,14 @@ class MailWorker:
         interval_s: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__("mail-worker", interval_s=interval_s, log=log)
         self.maker = maker
         self.mailer = mailer
         self.from_address = from_address
-        self.interval_s = interval_s
         self.clock = clock
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def poke(self) -> None:
-        self._wakeup.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._forever(), name="mail-worker")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def pass_once(self) -> None:
+        await self.send_due()
 
     async def send_due(self) -> int:
         """One pass; returns how many were delivered."""
@@ -111,12 +99,13 @@ class MailWorker:
                 return 0
             attempts = mail.attempts
             # The claim: the next attempt moves out before sending.
-            claimed = await db.execute(
+            claimed = await claim(
+                db,
                 update(OutgoingMail)
                 .where(OutgoingMail.id == mail_id, OutgoingMail.attempts == attempts, OutgoingMail.sent_at.is_(None))
-                .values(attempts=attempts + 1, next_attempt_at=self.clock() + timedelta(minutes=2**attempts))
+                .values(attempts=attempts + 1, next_attempt_at=self.clock() + timedelta(minutes=2**attempts)),
             )
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+            if not claimed:
                 await db.rollback()
                 return 0
             await db.commit()
@@ -142,14 +131,3 @@ class MailWorker:
             )
             await db.commit()
             return 1
-
-    async def _forever(self) -> None:
-        while True:
-            try:
-                await self.send_due()
-            except Exception:  # keep the loop alive: the next pass retries
-                log.exception("mail pass failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
-                    await self._wakeup.wait()
-            self._wakeup.clear()

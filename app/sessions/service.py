@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chargers.models import ChargePoint, ChargerEvent
 from app.chargers.service import ChargerRef
 from app.core.bus import Bus, Event
-from app.core.database import insert_ignoring_duplicates, new_id, next_number, utcnow
+from app.core.database import claim, insert_ignoring_duplicates, new_id, next_number, utcnow
 from app.drivers.models import IdToken
 from app.sessions.errors import TransactionNotFound
 from app.sessions.events import (
@@ -224,12 +224,13 @@ class TransactionService:
             )
             self.db.add(tx)
             await self.db.flush()
-        seen = await self.db.execute(
+        first_time = await claim(
+            self.db,
             insert_ignoring_duplicates(self.db, TransactionEventSeen).values(
                 transaction_id=tx.id, seq_no=ev.seq_no, event_type=ev.event_type, received_at=self.clock()
-            )
+            ),
         )
-        if seen.rowcount == 0:  # type: ignore[attr-defined]
+        if not first_time:
             await self.db.rollback()
             return auth
         if ev.evse and not tx.evse_number:

@@ -357,3 +357,37 @@ async def test_boot_configuration_is_not_pushed_again_when_nothing_changed(stack
     await asyncio.sleep(0.3)
     assert len(await entries()) == 3
     await charger.close()
+
+
+async def test_boot_configuration_is_pushed_again_until_the_charger_applies_all_of_it(stack: Stack) -> None:
+    identity = await register(stack, evses=2)  # type: ignore[arg-type]
+    charger = SimulatedCharger(
+        SimConfig(url=stack.ocpp_url, identity=identity, password=PASSWORD, version="1.6", id_tag=TAG, connectors=2)
+    )
+    charger.settings["HeartbeatInterval"].mutability = "ReadOnly"
+    await charger.connect()
+    await charger.boot()
+    cp_id = (await charger_row(stack, identity)).id
+
+    async def pushes() -> list[str | None]:
+        """Answer statuses of the boot configuration calls, newest first."""
+        r = await stack.http.get(f"/api/v1/operator/chargers/{cp_id}/commands", headers=stack.headers)
+        return [i["status"] for i in r.json()["items"] if i["origin"] == "boot-configuration"]
+
+    async def pushed_once() -> bool:
+        return len(await pushes()) == 3
+
+    await eventually(pushed_once)
+    assert sorted(await pushes(), key=str) == ["Accepted", "Accepted", "Rejected"]
+    # One setting was refused, so the profile is not the charger's yet: the next boot
+    # pushes it again (test_boot_configuration_is_not_pushed_again_when_nothing_changed
+    # covers the boot after a profile applied in full).
+    charger.settings["HeartbeatInterval"].mutability = "ReadWrite"
+    await charger.reboot()
+
+    async def pushed_again() -> bool:
+        return len(await pushes()) >= 6
+
+    await eventually(pushed_again)
+    assert (await pushes())[:3] == ["Accepted"] * 3
+    await charger.close()

@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.database import insert_ignoring_duplicates, utcnow
+from app.core.database import claim, insert_ignoring_duplicates, utcnow
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 TEST_EVENT = "webhook.test"
@@ -111,7 +111,8 @@ class WebhookOutbox:
             if not wants(endpoint, type_, operator_id):
                 continue
             event_id = event_id_for(endpoint.id, type_, data)
-            result = await self.db.execute(
+            added += await claim(
+                self.db,
                 insert_ignoring_duplicates(self.db, WebhookDelivery).values(
                     id=event_id,
                     endpoint_id=endpoint.id,
@@ -121,9 +122,8 @@ class WebhookOutbox:
                     state="pending",
                     attempts=0,
                     next_attempt_at=now,
-                )
+                ),
             )
-            added += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return added
 
     async def due(self, limit: int = 50) -> list[uuid.UUID]:

@@ -4,7 +4,6 @@ a worker beside the API POSTs them, signed, and retries with backoff (``WebhookW
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.bus import Bus, Event
-from app.core.database import utcnow
+from app.core.database import claim, utcnow
+from app.core.workers import PollingWorker
 from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.operators.webhooks.crypto import SealError, unseal
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -77,7 +77,7 @@ class _Attempt:
     at: datetime
 
 
-class WebhookWorker:
+class WebhookWorker(PollingWorker):
     """Sends what the outbox holds. A delivery is claimed by counting the attempt and moving
     its next attempt out before sending, so two API processes never send it at once and a
     crash mid-send is retried after the backoff. The body never changes between attempts;
@@ -93,27 +93,15 @@ class WebhookWorker:
         timeout_s: float = 10.0,
         concurrency: int = 8,
     ) -> None:
+        super().__init__("webhook-worker", interval_s=interval_s, log=log)
         self.maker = maker
         self.secret_key = secret_key
         self.clock = clock
-        self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.concurrency = concurrency
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def poke(self) -> None:
-        self._wakeup.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._forever(), name="webhook-worker")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def pass_once(self) -> None:
+        await self.send_due()
 
     async def send_due(self) -> int:
         """One pass over what is due now; returns how many were delivered."""
@@ -151,16 +139,17 @@ class WebhookWorker:
                 return None
             now = self.clock()
             number = delivery.attempts + 1
-            claimed = await db.execute(
+            claimed = await claim(
+                db,
                 update(WebhookDelivery)
                 .where(
                     WebhookDelivery.id == delivery_id,
                     WebhookDelivery.attempts == delivery.attempts,
                     WebhookDelivery.state == "pending",
                 )
-                .values(attempts=number, last_attempt_at=now, next_attempt_at=now + backoff(number))
+                .values(attempts=number, last_attempt_at=now, next_attempt_at=now + backoff(number)),
             )
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+            if not claimed:
                 await db.rollback()
                 return None
             await db.commit()
@@ -206,14 +195,3 @@ class WebhookWorker:
         async with self.maker() as db:
             await db.execute(update(WebhookDelivery).where(WebhookDelivery.id == attempt.delivery_id).values(**values))
             await db.commit()
-
-    async def _forever(self) -> None:
-        while True:
-            try:
-                await self.send_due()
-            except Exception:  # keep the loop alive: the next pass retries
-                log.exception("webhook pass failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
-                    await self._wakeup.wait()
-            self._wakeup.clear()

@@ -21,24 +21,24 @@ from app.chargers.errors import LocationNotFound
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.http import PageParams, problems
 from app.drivers.models import User
-from app.health.uptime import (
+from app.uptime.errors import (
     ExclusionNoteRequired,
     ExclusionNotFound,
-    ExclusionScope,
     InvalidExclusionPeriod,
     InvalidMonth,
     InvalidMonthRange,
+    UnknownExclusionTarget,
+)
+from app.uptime.render import availability_csv, availability_svg, ports_csv
+from app.uptime.schemas import (
+    ExclusionScope,
     LocationAvailabilityOut,
     PortUptimeReportOut,
-    UnknownExclusionTarget,
     UptimeExclusionIn,
     UptimeExclusionOut,
     UptimeExclusionPageOut,
-    UptimeService,
-    availability_csv,
-    availability_svg,
-    ports_csv,
 )
+from app.uptime.service import UptimeService
 
 CSV = "text/csv; charset=utf-8"
 SVG = "image/svg+xml"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.health.uptime import (
+from app.uptime.intervals import (
     Interval,
     LinkSample,
     StatusSample,
