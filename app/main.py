@@ -17,6 +17,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.billing.payment_controllers import PaymentController
+from app.billing.worker import PaymentWorker
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.chargers.driver_controllers import DriverChargerController
@@ -47,9 +49,8 @@ from app.operators.webhooks.worker import WebhookDispatcher, WebhookWorker
 from app.sessions.controllers import TransactionController
 from app.sessions.driver_controllers import DriverSessionController, live_session
 from app.sessions.live import LiveHub
-from app.sessions.paid import PaymentWorker
 from app.tariffs.controllers import TariffAssignmentController, TariffController
-from payments.controllers import PaymentController, WebhookController
+from payments.controllers import WebhookController
 from payments.document_controllers import DOCUMENT_CONTROLLERS
 from payments.registry import Providers
 

@@ -23,14 +23,13 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.billing.errors import NoTariff, StartFailed
 from app.checkout.i18n import Translator, negotiate
 from app.checkout.service import ChargerView, CheckoutLink, CheckoutNotFound, CheckoutService, Progress
 from app.core.settings import Settings
-from app.sessions.paid import StartFailed
+from payments.errors import PaymentDeclined, PaymentsNotConfigured, ProviderUnavailable
 from payments.models import Payment
 from payments.receipts import ReceiptNotFound, ReceiptService, render_receipt_html
-from payments.registry import PaymentsNotConfigured
-from payments.service import NoTariff, PaymentDeclined, ProviderUnavailable
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATE_DIR = Path(__file__).parent / "templates"

@@ -140,11 +140,3 @@ class IdTokenTaken(Conflict):
 class PaymentMethodNotFound(NotFound):
     code = "payment_method.not_found"
     title = "No such saved payment method"
-
-
-class PaymentProviderUnavailable(DomainError):
-    """The same code as payments' own: the PSP failed or did not answer."""
-
-    code = "payment.provider_unavailable"
-    status = 503
-    title = "The payment provider did not answer; try again"

@@ -19,6 +19,7 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.billing.errors import NoTariff, StartFailed
 from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout
 from app.core.auth import AUTH_PROBLEMS, authenticate, requires_user
 from app.core.errors import DomainError, InvalidInput
@@ -35,11 +36,9 @@ from app.sessions.driver import (
     SessionPageOut,
 )
 from app.sessions.live import LiveFeed
-from app.sessions.paid import StartFailed
 from payments.document_controllers import receipt_response
+from payments.errors import PaymentDeclined, PaymentsNotConfigured, ProviderUnavailable
 from payments.receipts import ReceiptNotFound, ReceiptOut, ReceiptService
-from payments.registry import PaymentsNotConfigured
-from payments.service import NoTariff, PaymentDeclined, ProviderUnavailable
 
 
 class StartSessionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
