@@ -23,7 +23,7 @@ from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.chargers.driver_controllers import DriverChargerController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
-from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, provide_current_user, requires_operator
+from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, requires_operator
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
 from app.core.errors import DomainError
@@ -37,6 +37,7 @@ from app.drivers.controllers import (
     MyIdTokenController,
     MyPaymentMethodController,
 )
+from app.drivers.deps import load_active_user, provide_current_user
 from app.health.controllers import IncidentController
 from app.health.monitor import HealthMonitor
 from app.health.playbooks import Remediator
@@ -219,6 +220,8 @@ def create_app(
                 "settings": settings,
                 "engine": db_engine,
                 "sessionmaker": maker,
+                # app/core/auth.py resolves bearer tokens with it: accounts are the drivers area's.
+                "load_active_user": load_active_user,
                 "bus": app_bus,
                 "providers": psps,
                 "payment_worker": payment_worker,

@@ -14,7 +14,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, OPERATOR_PROBLEMS, requires_user
+from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, OPERATOR_PROBLEMS, InvalidToken, requires_user
 from app.core.database import utcnow
 from app.core.http import PageParams, problem_response, problems
 from app.drivers.errors import (
@@ -25,7 +25,6 @@ from app.drivers.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidIdToken,
-    InvalidToken,
     LoginRateLimited,
     PasswordIsEmail,
     PasswordTooLong,

@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import InvalidToken
 from app.core.database import utcnow
 from app.core.security import (
     DUMMY_USER_HASH,
@@ -36,7 +37,6 @@ from app.drivers.errors import (
     InvalidEmail,
     InvalidIdToken,
     InvalidRole,
-    InvalidToken,
     LoginRateLimited,
     PasswordIsEmail,
     PasswordTooLong,
