@@ -43,10 +43,11 @@ from app.health.monitor import HealthMonitor
 from app.health.playbooks import Remediator
 from app.health.uptime_controllers import UPTIME_CONTROLLERS
 from app.notify.mail import create_mailer
+from app.notify.operator_webhooks import WebhookDispatcher
 from app.notify.outbox import MailWorker
 from app.notify.receipts import ReceiptMailer
 from app.operators.webhooks.controllers import WebhookEndpointController
-from app.operators.webhooks.worker import WebhookDispatcher, WebhookWorker
+from app.operators.webhooks.worker import WebhookWorker
 from app.sessions.controllers import TransactionController
 from app.sessions.driver_controllers import DriverSessionController, live_session
 from app.sessions.live import LiveHub
