@@ -23,6 +23,7 @@ from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
 from app.drivers.models import User
+from payments.errors import PaymentsNotConfigured
 from payments.invoices import (
     FleetAccountIn,
     FleetAccountNotFound,
@@ -53,7 +54,6 @@ from payments.receipts import (
     render_receipt_pdf,
 )
 from payments.reconcile import Reconciler, ReconciliationIn, ReconciliationOut, SettlementsUnavailable
-from payments.registry import PaymentsNotConfigured
 from payments.reports import (
     HoldReportOut,
     RefundReportOut,

@@ -33,9 +33,10 @@ from app.core.errors import NotFound
 from app.operators.models import Operator
 from app.sessions.models import Transaction
 from app.tariffs.pricing import Price, format_minor, vat_of
+from payments.errors import PaymentsNotConfigured
 from payments.models import FleetToken, Invoice, Payment, Refund
 from payments.provider import ProviderError
-from payments.registry import PaymentsNotConfigured, Providers
+from payments.registry import Providers
 
 # The statuses of a payment that took money.
 PAID_STATUSES = frozenset({"captured", "partially_refunded", "refunded"})
