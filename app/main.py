@@ -18,15 +18,17 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.billing.invoices.controllers import FleetAccountController, InvoiceController
+from app.billing.payment_controllers import PaymentController
 from app.billing.receipts.controllers import DriverReceiptController, ReceiptController
 from app.billing.receipts.mail import ReceiptMailer
 from app.billing.reconcile.controllers import ReconciliationController
 from app.billing.reports.controllers import ReportController
+from app.billing.worker import PaymentWorker
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.chargers.driver_controllers import DriverChargerController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
-from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, provide_current_user, requires_operator
+from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, requires_operator
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
 from app.core.errors import DatabaseUnavailable
@@ -40,20 +42,21 @@ from app.drivers.controllers import (
     MyIdTokenController,
     MyPaymentMethodController,
 )
+from app.drivers.deps import load_active_user, provide_current_user
 from app.health.controllers import IncidentController
 from app.health.monitor import HealthMonitor
 from app.health.playbooks import Remediator
 from app.notify.mail import create_mailer
+from app.notify.operator_webhooks import WebhookDispatcher
 from app.notify.outbox import MailWorker
 from app.operators.webhooks.controllers import WebhookEndpointController
-from app.operators.webhooks.worker import WebhookDispatcher, WebhookWorker
+from app.operators.webhooks.worker import WebhookWorker
 from app.sessions.controllers import TransactionController
 from app.sessions.driver_controllers import DriverSessionController, live_session
 from app.sessions.live import LiveHub
-from app.sessions.paid import PaymentWorker
 from app.tariffs.controllers import TariffAssignmentController, TariffController
 from app.uptime.controllers import UPTIME_CONTROLLERS
-from payments.controllers import PaymentController, WebhookController
+from payments.controllers import WebhookController
 from payments.registry import Providers
 
 API_TITLE = "Laddnät API"
@@ -220,6 +223,8 @@ def create_app(
                 "settings": settings,
                 "engine": db_engine,
                 "sessionmaker": maker,
+                # app/core/auth.py resolves bearer tokens with it: accounts are the drivers area's.
+                "load_active_user": load_active_user,
                 "bus": app_bus,
                 "providers": psps,
                 "payment_worker": payment_worker,

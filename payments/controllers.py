@@ -1,45 +1,25 @@
-"""HTTP: PSP webhooks (no login; the signature is the authentication) and the operator's
-payments (list, detail with every transition, refunds)."""
+"""HTTP: PSP webhooks (no login; the signature is the authentication).
+
+The operator's view of payments (list, detail, refunds) is app/billing/payment_controllers.py."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.billing.payment_schemas import PaymentOut, PaymentPageOut, RefundIn, RefundOut
-from app.core.auth import OPERATOR_PROBLEMS
-from app.core.errors import DomainError, InvalidInput, NotFound
-from app.core.http import PageParams, problems
-from app.drivers.models import User
+from app.core.http import problems
+from payments.errors import InvalidWebhook, PaymentsNotConfigured, UnknownProvider
 from payments.provider import WebhookRejected
-from payments.registry import PaymentsNotConfigured, Providers
+from payments.registry import Providers
 from payments.schemas import WebhookAckOut
-from payments.service import PaymentNotFound, PaymentService, ProviderUnavailable, RefundNotAllowed
+from payments.service import PaymentService
 
 log = logging.getLogger("laddnat.payments")
-
-
-class InvalidWebhook(DomainError):
-    code = "webhook.invalid"
-    status = 400
-    title = "The notification's signature is missing, forged or stale"
-
-
-class UnknownProvider(NotFound):
-    code = "webhook.unknown_provider"
-    title = "No such payment provider is configured"
-
-
-def provide_payments(db: NamedDependency[AsyncSession], state: State) -> PaymentService:
-    return PaymentService(db, state.bus, state.providers)
 
 
 async def process_later(maker: async_sessionmaker[AsyncSession], state: State, row_ids: list[int]) -> None:
@@ -105,50 +85,3 @@ class WebhookController(Controller):
             media_type="text/plain",
             background=BackgroundTask(process_later, state.sessionmaker, state, new),
         )
-
-
-class PaymentController(Controller):
-    path = "/payments"
-    tags = ("payments",)
-    dependencies = {"payments": Provide(provide_payments, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
-
-    @get("/", operation_id="ListPayments", summary="Payments, newest first", responses=problems(*OPERATOR_PROBLEMS))
-    async def list_payments(
-        self,
-        page: NamedDependency[PageParams],
-        payments: NamedDependency[PaymentService],
-        status: Annotated[str | None, QueryParameter(description="Only payments in this status")] = None,
-    ) -> PaymentPageOut:
-        rows, total = await payments.search(status=status, limit=page.limit, offset=page.offset)
-        return PaymentPageOut(items=[PaymentOut.of(p) for p in rows], total=total, limit=page.limit, offset=page.offset)
-
-    @get(
-        "/{payment_id:uuid}",
-        operation_id="GetPayment",
-        summary="A payment with every transition and refund",
-        responses=problems(*OPERATOR_PROBLEMS, PaymentNotFound),
-    )
-    async def get_payment(
-        self, payment_id: FromPath[uuid.UUID], payments: NamedDependency[PaymentService]
-    ) -> PaymentOut:
-        payment = await payments.get(payment_id)
-        return PaymentOut.of(
-            payment, list(await payments.history(payment_id)), list(await payments.refunds(payment_id))
-        )
-
-    @post(
-        "/{payment_id:uuid}/refunds",
-        operation_id="RefundPayment",
-        summary="Refund part or all of a captured payment",
-        status_code=201,
-        responses=problems(*OPERATOR_PROBLEMS, PaymentNotFound, RefundNotAllowed, InvalidInput, ProviderUnavailable),
-    )
-    async def refund(
-        self,
-        payment_id: FromPath[uuid.UUID],
-        data: RefundIn,
-        payments: NamedDependency[PaymentService],
-        current_user: NamedDependency[User],
-    ) -> RefundOut:
-        refund = await payments.refund(payment_id, data.amount_minor, reason=data.reason, by=current_user.id)
-        return RefundOut.of(refund)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from app.core.errors import DomainError
 from app.core.settings import PaymentSettings
+from payments.errors import PaymentsNotConfigured
 from payments.provider import PaymentProvider
-
-
-class PaymentsNotConfigured(DomainError):
-    code = "payment.not_configured"
-    status = 503
-    title = "Card payments are not configured for this operator"
 
 
 class Providers:

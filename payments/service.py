@@ -15,21 +15,18 @@ import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chargers.models import ChargePoint, Evse, Location
 from app.core.bus import Bus, Event
-from app.core.database import insert_ignoring_duplicates, new_id, utcnow
-from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
-from app.operators.models import Operator
-from app.sessions.costs import price_ended
-from app.sessions.models import Transaction
-from app.tariffs.service import TariffService
+from app.core.database import claim, insert_ignoring_duplicates, new_id, utcnow
+from app.core.errors import Conflict, InvalidInput
 from payments import state
+from payments.errors import PaymentDeclined, PaymentNotFound, ProviderUnavailable, RefundNotAllowed
 from payments.events import PaymentAuthorised, PaymentFailed, PaymentSettled
 from payments.models import Payment, PaymentTransition, Refund, WebhookEvent
 from payments.provider import (
@@ -44,31 +41,16 @@ from payments.registry import Providers
 log = logging.getLogger("laddnat.payments")
 
 
-class PaymentNotFound(NotFound):
-    code = "payment.not_found"
-    title = "No such payment"
+class HoldOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """What to hold and for whom. The caller prices it: payments looks nothing up."""
 
-
-class NoTariff(Conflict):
-    code = "payment.no_tariff"
-    title = "This EVSE has no tariff, so no price to authorise"
-
-
-class PaymentDeclined(DomainError):
-    code = "payment.declined"
-    status = 402
-    title = "The card was declined"
-
-
-class ProviderUnavailable(DomainError):
-    code = "payment.provider_unavailable"
-    status = 503
-    title = "The payment provider did not answer; try again"
-
-
-class RefundNotAllowed(Conflict):
-    code = "payment.refund_not_allowed"
-    title = "This payment cannot be refunded by that amount"
+    operator_key: str  # "SE*LAD" (country code * party id): picks the operator's PSP
+    operator_id: uuid.UUID
+    evse_id: uuid.UUID
+    evse_code: str  # the EVSE's public id ("SE*LAD*E0001*1"), shown on the card statement
+    amount_minor: int
+    currency: str
+    tariff_snapshot: dict[str, Any]  # the terms the driver agreed to, kept on the payment
 
 
 class SavedCard(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,38 +84,31 @@ class PaymentService:
 
     async def open_hold(
         self,
-        evse_id: uuid.UUID,
+        order: HoldOrder,
         *,
         user_id: uuid.UUID | None = None,
         payer_email: str | None = None,
         saved_card: SavedCard | None = None,
         return_url: str | None = None,
     ) -> Payment:
-        """Place a hold of the EVSE's tariff's hold amount and return the payment.
+        """Place a hold of ``order.amount_minor`` with the operator's PSP and return the payment.
 
         With a saved card the hold is confirmed at once (``authorised``, or PaymentDeclined);
         otherwise it stays ``created`` with what the PSP's element needs (client secret or
         Drop-in session) until the shopper pays and the PSP notifies us.
         """
-        evse = await self.db.get(Evse, evse_id)
-        if evse is None:
-            raise NotFound("no such EVSE")
-        operator = await self._operator_of(evse)
-        terms = await TariffService(self.db, self.bus).resolve(evse.id)
-        if terms is None:
-            raise NoTariff()
-        provider = self.providers.for_operator(f"{operator.country_code}*{operator.party_id}")
+        provider = self.providers.for_operator(order.operator_key)
         payment = Payment(
             id=new_id(),
-            operator_id=operator.id,
+            operator_id=order.operator_id,
             provider=provider.name,
-            currency=terms.currency,
-            hold_minor=terms.hold_amount_minor,
+            currency=order.currency,
+            hold_minor=order.amount_minor,
             user_id=user_id,
             payer_email=payer_email,
-            evse_id=evse.id,
+            evse_id=order.evse_id,
             id_token=new_payment_token(),
-            tariff_snapshot=TariffService.snapshot(terms),
+            tariff_snapshot=order.tariff_snapshot,
         )
         self.db.add(payment)
         self._transition(payment, state.CREATED, "create", "session", amount=payment.hold_minor)
@@ -143,11 +118,11 @@ class PaymentService:
             payment_id=payment.id,
             amount_minor=payment.hold_minor,
             currency=payment.currency,
-            description=f"Charging at {evse.evse_id}",
+            description=f"Charging at {order.evse_code}",
             customer_ref=saved_card.customer_ref if saved_card else None,
             payment_method_ref=saved_card.payment_method_ref if saved_card else None,
             return_url=return_url,
-            metadata={"evse_id": evse.evse_id},
+            metadata={"evse_id": order.evse_code},
         )
         try:
             hold = await provider.create_hold(request, idempotency_key=idempotency_key(payment.id, "hold"))
@@ -182,21 +157,16 @@ class PaymentService:
             return payment
         return await self._send_cancel(payment, reason, source)
 
-    async def settle(self, payment_id: uuid.UUID, *, source: str = "session") -> Payment:
-        """After the session ended: capture exactly its price (never more than the hold),
-        or cancel the hold if it cost nothing. Idempotent: a settled payment is returned."""
+    async def settle(self, payment_id: uuid.UUID, amount_due_minor: int, *, source: str = "session") -> Payment:
+        """The session ended costing ``amount_due_minor``: capture exactly that (never more
+        than the hold), or cancel the hold if it is 0. The first amount given is kept, so a
+        repeat captures the same. Idempotent: a settled payment is returned as it is."""
         payment = await self.get(payment_id)
-        if payment.transaction_id is None:
-            return payment
-        tx = await self.db.get(Transaction, payment.transaction_id)
-        if tx is None or tx.status != "completed":
-            return payment
         if payment.status == state.CANCELLING:
             return await self._send_cancel(payment, "nothing to charge", source)
         if payment.status not in {state.AUTHORISED, state.CAPTURING}:
             return payment
-        price = await price_ended(self.db, tx, self.clock())
-        due = price.total_minor if price is not None else 0
+        due = amount_due_minor
         if payment.amount_due_minor is None:
             payment.amount_due_minor = due
         await self.db.commit()
@@ -563,16 +533,6 @@ class PaymentService:
 
     # -- the sweeper's queries -------------------------------------------------------
 
-    async def due_for_settlement(self, limit: int = 100) -> list[uuid.UUID]:
-        """Held payments whose session has ended, and claims a crash left behind."""
-        rows = await self.db.scalars(
-            select(Payment.id)
-            .join(Transaction, Transaction.id == Payment.transaction_id)
-            .where(Payment.status.in_(state.HOLDING), Transaction.status == "completed")
-            .limit(limit)
-        )
-        return list(rows)
-
     async def abandoned(self, started_within_s: float, limit: int = 100) -> list[uuid.UUID]:
         """Holds whose session never started within ``started_within_s``: release them."""
         cutoff = self.clock() - timedelta(seconds=started_within_s)
@@ -589,28 +549,17 @@ class PaymentService:
 
     # -- helpers ---------------------------------------------------------------------
 
-    async def _operator_of(self, evse: Evse) -> Operator:
-        row = await self.db.execute(
-            select(Operator)
-            .join(Location, Location.operator_id == Operator.id)
-            .join(ChargePoint, ChargePoint.location_id == Location.id)
-            .where(ChargePoint.id == evse.charge_point_id)
-        )
-        operator = row.scalar_one_or_none()
-        if operator is None:
-            raise Conflict("the EVSE belongs to no operator, so nobody can take a payment for it")
-        return operator
-
     async def _claim(self, payment: Payment, expected: set[str], to: str) -> bool:
         """Move the payment to ``to`` if it is still in ``expected``: one worker wins."""
         if payment.status == to:
             return True  # ours already (a retry of a claim a crash left behind)
-        result = await self.db.execute(
+        claimed = await claim(
+            self.db,
             update(Payment)
             .where(Payment.id == payment.id, Payment.status.in_(expected))
-            .values(status=to, updated_at=self.clock())
+            .values(status=to, updated_at=self.clock()),
         )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
+        if not claimed:
             await self.db.rollback()
             await self.db.refresh(payment)
             return False

@@ -23,17 +23,15 @@ from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.billing.errors import ReceiptNotFound
+from app.billing.errors import NoTariff, ReceiptNotFound, StartFailed
 from app.billing.receipts.render import render_receipt_html
 from app.billing.receipts.service import ReceiptService
 from app.checkout.errors import CheckoutNotFound
 from app.checkout.i18n import Translator, negotiate
 from app.checkout.service import ChargerView, CheckoutLink, CheckoutService, Progress
 from app.core.settings import Settings
-from app.sessions.paid import StartFailed
+from payments.errors import PaymentDeclined, PaymentsNotConfigured, ProviderUnavailable
 from payments.models import Payment
-from payments.registry import PaymentsNotConfigured
-from payments.service import NoTariff, PaymentDeclined, ProviderUnavailable
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATE_DIR = Path(__file__).parent / "templates"

@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.billing.paid_sessions import PaidSessionService
 from app.chargers.command_service import CommandService
 from app.chargers.models import ChargePoint, Connector, Evse, Location
 from app.chargers.search import incidents_keeping_drivers_away
@@ -35,7 +36,6 @@ from app.health.words import PAYMENT_WORDS, for_driver
 from app.operators.models import Operator
 from app.sessions.costs import cost_so_far
 from app.sessions.models import MeterSample, Transaction
-from app.sessions.paid import PaidSessionService
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
 from payments import state

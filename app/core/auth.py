@@ -2,23 +2,42 @@
 
 Guards run before Litestar resolves a handler's dependencies, so the guard does the
 resolving and leaves the user on the request; ``current_user`` then reads it back.
+
+The accounts themselves are the drivers area's: the entry point (app/main.py) puts an
+``ActiveUserLoader`` on ``app.state.load_active_user``, so core imports no domain area.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import Forbidden, InvalidToken, TokenRevoked, Unauthenticated
 from app.core.security import TokenError, decode_token
 from app.core.settings import Settings
-from app.drivers.errors import Forbidden, InvalidToken, TokenRevoked, Unauthenticated
-from app.drivers.models import User
-from app.drivers.service import UserService
+
+
+class Principal(Protocol):
+    """What the guards need of an account (the drivers area's User is one)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def token_version(self) -> int: ...
+
+
+# The active account with this id, or None (unknown or deactivated); read in ``db``.
+ActiveUserLoader = Callable[[AsyncSession, uuid.UUID], Awaitable[Principal | None]]
 
 BEARER_SCHEME = "BearerAuth"
 BEARER_SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
@@ -40,9 +59,9 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return token
 
 
-async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The active user the request's access token names; once per request."""
-    cached: User | None = connection.state.get(_USER_KEY)
+    cached: Principal | None = connection.state.get(_USER_KEY)
     if cached is not None:
         return cached
     token = bearer_token(connection)
@@ -57,8 +76,9 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     except (TokenError, KeyError, ValueError) as exc:
         raise InvalidToken(f"access token: {exc}") from None
     # A short session of its own: guards run before the request's ``db`` exists.
+    load_active_user: ActiveUserLoader = connection.app.state.load_active_user
     async with connection.app.state.sessionmaker() as db:
-        user = await UserService(db).get_active(user_id)
+        user = await load_active_user(db, user_id)
     if user is None:
         raise InvalidToken("access token: the user is not active")
     if user.token_version != version:
@@ -85,8 +105,3 @@ def requires_role(*roles: str) -> Guard:
 
 
 requires_operator = requires_role("operator")
-
-
-async def provide_current_user(request: Request[Any, Any, Any]) -> User:
-    """Dependency ``current_user``: the caller (resolved by a guard, or here)."""
-    return await authenticate(request)

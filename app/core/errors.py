@@ -48,3 +48,34 @@ class DatabaseUnavailable(DomainError):
     code = "db.unavailable"
     status = 503
     title = "The database is not reachable"
+
+
+# -- who is calling (the guards in app/core/auth.py) ---------------------------------------
+
+
+class Unauthenticated(DomainError):
+    code = "auth.unauthenticated"
+    status = 401
+    title = "Authentication required"
+
+
+class InvalidToken(DomainError):
+    """A presented token is expired, malformed, not ours, or its user is gone."""
+
+    code = "auth.invalid_token"
+    status = 401
+    title = "The token is not valid"
+
+
+class TokenRevoked(DomainError):
+    """An access token issued before the user logged out everywhere or changed password."""
+
+    code = "auth.token_revoked"
+    status = 401
+    title = "The token was revoked; sign in again"
+
+
+class Forbidden(DomainError):
+    code = "auth.forbidden"
+    status = 403
+    title = "Not allowed for this account"

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, OPERATOR_PROBLEMS, requires_user
 from app.core.database import utcnow
+from app.core.errors import InvalidToken
 from app.core.http import PageParams, problem_response, problems
 from app.drivers.errors import (
     EmailTaken,
@@ -25,12 +26,10 @@ from app.drivers.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidIdToken,
-    InvalidToken,
     LoginRateLimited,
     PasswordIsEmail,
     PasswordTooLong,
     PaymentMethodNotFound,
-    PaymentProviderUnavailable,
     RefreshTokenReused,
     UserNotFound,
     WeakPassword,
@@ -56,7 +55,7 @@ from app.drivers.schemas import (
     UserOut,
 )
 from app.drivers.service import IdTokenService, UserService
-from payments.registry import PaymentsNotConfigured
+from payments.errors import PaymentsNotConfigured, ProviderUnavailable
 
 PASSWORD_PROBLEMS = (InvalidEmail, WeakPassword, PasswordTooLong, PasswordIsEmail)
 
@@ -274,7 +273,7 @@ class MyPaymentMethodController(Controller):
         description="Stripe: confirm the SetupIntent (`clientSecret`) with `publishableKey`. Adyen: open a "
         "Drop-in session (`sessionId`, `sessionData`) with `clientKey` in `environment`. Send an "
         "Idempotency-Key to get the same answer when retrying a request.",
-        responses=problems(*AUTH_PROBLEMS, PaymentsNotConfigured, PaymentProviderUnavailable),
+        responses=problems(*AUTH_PROBLEMS, PaymentsNotConfigured, ProviderUnavailable),
     )
     async def set_up_payment_method(
         self,
@@ -300,7 +299,7 @@ class MyPaymentMethodController(Controller):
         "/",
         operation_id="ListMyPaymentMethods",
         summary="My saved cards",
-        responses=problems(*AUTH_PROBLEMS, PaymentsNotConfigured, PaymentProviderUnavailable),
+        responses=problems(*AUTH_PROBLEMS, PaymentsNotConfigured, ProviderUnavailable),
     )
     async def list_my_payment_methods(
         self, current_user: NamedDependency[User], payment_methods: NamedDependency[PaymentMethodService]
@@ -316,7 +315,7 @@ class MyPaymentMethodController(Controller):
         operation_id="DeleteMyPaymentMethod",
         summary="Remove a saved card",
         description="It is no longer listed or charged.",
-        responses=problems(*AUTH_PROBLEMS, PaymentMethodNotFound, PaymentsNotConfigured, PaymentProviderUnavailable),
+        responses=problems(*AUTH_PROBLEMS, PaymentMethodNotFound, PaymentsNotConfigured, ProviderUnavailable),
     )
     async def delete_my_payment_method(
         self,

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 
-# -- authentication --------------------------------------------------------------------
-
-
-class Unauthenticated(DomainError):
-    code = "auth.unauthenticated"
-    status = 401
-    title = "Authentication required"
-
-
-class InvalidToken(DomainError):
-    """A presented token is expired, malformed, not ours, or its user is gone."""
-
-    code = "auth.invalid_token"
-    status = 401
-    title = "The token is not valid"
+# -- authentication (the bearer guard's own errors are app/core/auth.py's) ---------------
 
 
 class InvalidCredentials(DomainError):
@@ -33,14 +19,6 @@ class RefreshTokenReused(DomainError):
     code = "auth.refresh_reused"
     status = 401
     title = "The refresh token was already used; sign in again"
-
-
-class TokenRevoked(DomainError):
-    """An access token issued before the user logged out everywhere or changed password."""
-
-    code = "auth.token_revoked"
-    status = 401
-    title = "The token was revoked; sign in again"
 
 
 class LoginRateLimited(DomainError):
@@ -65,12 +43,6 @@ class WrongPassword(DomainError):
     code = "auth.wrong_password"
     status = 403
     title = "The current password is wrong"
-
-
-class Forbidden(DomainError):
-    code = "auth.forbidden"
-    status = 403
-    title = "Not allowed for this account"
 
 
 # -- users -----------------------------------------------------------------------------
@@ -154,11 +126,3 @@ class PaymentMethodNotFound(NotFound):
     code = "payment_method.not_found"
     status = 404
     title = "No such saved payment method"
-
-
-class PaymentProviderUnavailable(DomainError):
-    """The same code as payments' own: the PSP failed or did not answer."""
-
-    code = "payment.provider_unavailable"
-    status = 503
-    title = "The payment provider did not answer; try again"

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import insert_ignoring_duplicates
-from app.drivers.errors import PaymentMethodNotFound, PaymentProviderUnavailable
+from app.drivers.errors import PaymentMethodNotFound
 from app.drivers.models import HiddenPaymentMethod, PaymentCustomer, User
+from payments.errors import PaymentsNotConfigured, ProviderUnavailable
 from payments.provider import PaymentProvider, ProviderError, SavedMethod, SavedMethodSetup
-from payments.registry import PaymentsNotConfigured, Providers
+from payments.registry import Providers
 from payments.service import SavedCard
 
 log = logging.getLogger("laddnat.payments")
@@ -90,7 +91,7 @@ class PaymentMethodService:
         try:
             methods = await self.provider(name).saved_methods(customer_ref)
         except ProviderError as exc:
-            raise PaymentProviderUnavailable(f"{name}: {exc.code}") from exc
+            raise ProviderUnavailable(f"{name}: {exc.code}") from exc
         hidden = set(
             await self.db.scalars(
                 select(HiddenPaymentMethod.method_ref).where(
@@ -142,4 +143,4 @@ class PaymentMethodService:
         try:
             return await provider.setup_saved_method(str(user.id), user.email, customer_ref, idempotency_key=key)
         except ProviderError as exc:
-            raise PaymentProviderUnavailable(f"{provider.name}: {exc.code}") from exc
+            raise ProviderUnavailable(f"{provider.name}: {exc.code}") from exc

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import claim, utcnow
+from app.core.errors import InvalidToken
 from app.core.security import (
     DUMMY_USER_HASH,
     TokenError,
@@ -36,7 +37,6 @@ from app.drivers.errors import (
     InvalidEmail,
     InvalidIdToken,
     InvalidRole,
-    InvalidToken,
     LoginRateLimited,
     PasswordIsEmail,
     PasswordTooLong,

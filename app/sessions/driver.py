@@ -14,6 +14,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.billing.paid_sessions import PaidSessionService
 from app.chargers.command_service import CommandService
 from app.chargers.models import Evse
 from app.chargers.search import ChargerFinder
@@ -24,7 +25,6 @@ from app.drivers.models import IdToken, User
 from app.sessions.costs import cost_so_far, latest_power_w
 from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
 from app.sessions.models import Transaction
-from app.sessions.paid import PaidSessionService
 from payments.models import Payment
 from payments.registry import Providers
 from payments.service import SavedCard

@@ -20,19 +20,19 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.billing.errors import NoTariff, StartFailed
 from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout
-from app.core.auth import AUTH_PROBLEMS, authenticate, requires_user
+from app.core.auth import AUTH_PROBLEMS, requires_user
 from app.core.errors import DomainError, InvalidInput
 from app.core.http import PageParams, problems
+from app.drivers.deps import signed_in_user
 from app.drivers.errors import PaymentMethodNotFound
 from app.drivers.models import User
 from app.drivers.service import UserService
 from app.sessions.driver import DriverSessionService, SessionOut, SessionPageOut
 from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
 from app.sessions.live import LiveFeed
-from app.sessions.paid import StartFailed
-from payments.registry import PaymentsNotConfigured
-from payments.service import NoTariff, PaymentDeclined, ProviderUnavailable
+from payments.errors import PaymentDeclined, PaymentsNotConfigured, ProviderUnavailable
 
 
 class StartSessionIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
@@ -158,7 +158,7 @@ class DriverSessionController(Controller):
 async def live_session(socket: WebSocket[Any, Any, Any], session_id: uuid.UUID) -> None:
     """The same feed over a WebSocket (JSON text messages); closes with 4404 for a session
     that is not the driver's, 1000 when the session is over."""
-    driver = await authenticate(socket)
+    driver = await signed_in_user(socket)
     feed = _feed(socket.app.state, driver, session_id)
     await socket.accept()
     try:

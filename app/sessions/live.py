@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.billing.events import HoldLimitReached
 from app.chargers.events import ChargerConnected, ChargerDisconnected, ConnectorStatusChanged
 from app.chargers.models import ChargePoint, Evse
 from app.core.bus import Bus, Event
@@ -28,7 +29,6 @@ from app.health.words import PAYMENT_WORDS, for_driver
 from app.sessions.driver import DriverSessionService, SessionOut
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.models import Transaction
-from app.sessions.paid import HoldLimitReached
 from payments.events import PaymentAuthorised, PaymentFailed, PaymentSettled
 from payments.models import Payment
 

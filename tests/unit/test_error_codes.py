@@ -17,23 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # `area.what`: two or more dotted parts, each lower snake case.
 CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*(\.[a-z][a-z0-9]*(_[a-z0-9]+)*)+")
 
-# Modules other issue-12 branches are moving right now (billing-core: payments/ and
-# app/sessions/paid.py; billing-docs: payments' documents; house: app/health/uptime.py).
-# Their classes are exempt until those branches land, and every entry must still excuse
-# something: once its module is gone or clean, the test fails until the entry is deleted.
-# Delete entries; never add one.
-PENDING_MODULES = {
-    "payments.controllers",
-    "payments.invoices",
-    "payments.receipts",
-    "payments.reconcile",
-    "payments.registry",
-    "payments.service",
-    "app.sessions.paid",
-    "app.health.uptime",
-}
-
-
 def _name(cls: type[DomainError]) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -63,10 +46,6 @@ def _shared(classes: list[type[DomainError]]) -> dict[str, list[type[DomainError
     return {code: owners for code, owners in by_code.items() if len(owners) > 1}
 
 
-def _checked(classes: list[type[DomainError]]) -> list[type[DomainError]]:
-    return [cls for cls in classes if cls.__module__ not in PENDING_MODULES]
-
-
 def test_every_module_of_the_product_imports() -> None:
     names = import_all()
     assert set(PACKAGES) <= set(names)
@@ -80,44 +59,28 @@ def test_the_walk_finds_every_area(classes: list[type[DomainError]]) -> None:
 
 
 def test_codes_are_dotted_lower_snake_case(classes: list[type[DomainError]]) -> None:
-    bad = [f"{_name(cls)}: {cls.code!r}" for cls in _checked(classes) if _malformed(cls)]
+    bad = [f"{_name(cls)}: {cls.code!r}" for cls in classes if _malformed(cls)]
     assert not bad, "codes must be `area.what` in lower snake case:\n" + "\n".join(bad)
 
 
 def test_each_class_states_its_own_code_status_and_title(classes: list[type[DomainError]]) -> None:
-    bad = [f"{_name(cls)} inherits {', '.join(_unstated(cls))}" for cls in _checked(classes) if _unstated(cls)]
+    bad = [f"{_name(cls)} inherits {', '.join(_unstated(cls))}" for cls in classes if _unstated(cls)]
     assert not bad, "\n".join(bad)
 
 
 def test_no_two_classes_share_a_code(classes: list[type[DomainError]]) -> None:
-    shared = {
-        code: owners
-        for code, owners in _shared(classes).items()
-        if not any(cls.__module__ in PENDING_MODULES for cls in owners)
-    }
-    bad = [f"{code}: {', '.join(_name(cls) for cls in owners)}" for code, owners in shared.items()]
+    bad = [f"{code}: {', '.join(_name(cls) for cls in owners)}" for code, owners in _shared(classes).items()]
     assert not bad, "each code means one thing:\n" + "\n".join(bad)
 
 
 def test_statuses_are_http_error_statuses(classes: list[type[DomainError]]) -> None:
-    bad = [f"{_name(cls)}: {cls.status}" for cls in _checked(classes) if not 400 <= cls.status <= 599]
+    bad = [f"{_name(cls)}: {cls.status}" for cls in classes if not 400 <= cls.status <= 599]
     assert not bad, "\n".join(bad)
 
 
 def test_error_classes_live_in_errors_modules(classes: list[type[DomainError]]) -> None:
-    bad = [_name(cls) for cls in _checked(classes) if _outside_errors_module(cls)]
+    bad = [_name(cls) for cls in classes if _outside_errors_module(cls)]
     assert not bad, "each area keeps its DomainErrors in its errors.py:\n" + "\n".join(bad)
-
-
-def test_every_pending_module_still_needs_its_exemption(classes: list[type[DomainError]]) -> None:
-    shared = {cls for owners in _shared(classes).values() for cls in owners}
-    still_needed = {
-        cls.__module__
-        for cls in classes
-        if _malformed(cls) or _unstated(cls) or _outside_errors_module(cls) or cls in shared
-    }
-    done = sorted(PENDING_MODULES - still_needed)
-    assert not done, f"delete from PENDING_MODULES, the rules hold there now: {', '.join(done)}"
 
 
 def test_docs_table_matches_the_code() -> None:

@@ -1,5 +1,5 @@
-"""Delivering webhooks: the bus events become stored deliveries (``WebhookDispatcher``),
-a worker beside the API POSTs them, signed, and retries with backoff (``WebhookWorker``)."""
+"""Delivering webhooks: a worker beside the API POSTs the stored deliveries, signed, and
+retries with backoff. What fills the outbox is app/notify/operator_webhooks.py."""
 
 from __future__ import annotations
 
@@ -14,57 +14,16 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.bus import Bus, Event
 from app.core.database import claim, utcnow
 from app.core.workers import PollingWorker
-from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.operators.webhooks.crypto import SealError, unseal
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
-from app.operators.webhooks.outbox import MAX_ATTEMPTS, WebhookOutbox, backoff, event_data
+from app.operators.webhooks.outbox import MAX_ATTEMPTS, WebhookOutbox, backoff
 from app.operators.webhooks.signing import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_header
-from payments.events import PaymentSettled
-from payments.models import Payment
 
 log = logging.getLogger("laddnat.webhooks")
 
-SUBJECTS = (IncidentOpened.subject, IncidentChanged.subject, IncidentResolved.subject, PaymentSettled.subject)
 USER_AGENT = "Laddnat-Webhooks/1"
-
-
-class WebhookDispatcher:
-    """Turns bus events into stored deliveries; never waits on a receiver."""
-
-    def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, worker: WebhookWorker) -> None:
-        self.maker = maker
-        self.bus = bus
-        self.worker = worker
-
-    def subscribe(self) -> None:
-        for subject in SUBJECTS:
-            self.bus.subscribe(subject, self._on_event)
-
-    async def _on_event(self, event: Event) -> None:
-        await self.dispatch(event)
-
-    async def dispatch(self, event: Event) -> int:
-        """Store the event for every endpoint that wants it; how many deliveries are new."""
-        async with self.maker() as db:
-            operator_id = await _operator_of(db, event)
-            outbox = WebhookOutbox(db, clock=self.worker.clock)
-            added = await outbox.enqueue(event.subject, operator_id, event_data(event))
-            await db.commit()
-        if added:
-            self.worker.poke()
-        return added
-
-
-async def _operator_of(db: AsyncSession, event: Event) -> uuid.UUID | None:
-    if isinstance(event, PaymentSettled):
-        # The payment event names no operator; its payment row does.
-        payment = await db.get(Payment, event.payment_id)
-        return payment.operator_id if payment is not None else None
-    operator_id = getattr(event, "operator_id", None)
-    return operator_id if isinstance(operator_id, uuid.UUID) else None
 
 
 @dataclass(frozen=True, slots=True)

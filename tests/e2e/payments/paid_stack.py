@@ -17,6 +17,8 @@ import stripe
 import uvicorn
 from sqlalchemy import func, select
 
+from app.billing.paid_sessions import PaidSessionService
+from app.billing.worker import PaymentWorker
 from app.chargers.models import ChargePoint, Evse, Location
 from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
@@ -28,7 +30,6 @@ from app.notify.outbox import MailWorker
 from app.operators.models import Operator
 from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
-from app.sessions.paid import PaidSessionService, PaymentWorker
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
 from ocpp_bridge.server import Bridge, create_bridge

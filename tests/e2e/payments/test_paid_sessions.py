@@ -20,8 +20,10 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
+from app.billing.errors import StartFailed
+from app.billing.service import BillingService
+from app.billing.worker import PaymentWorker
 from app.core.settings import StripeSettings
-from app.sessions.paid import PaymentWorker, StartFailed
 from app.tariffs.pricing import TariffTerms, format_minor
 from payments.events import PaymentSettled
 from payments.models import Payment, WebhookEvent
@@ -191,7 +193,7 @@ async def test_forged_or_stale_stripe_notifications_are_refused_and_change_nothi
     for r in (forged, stale, unsigned):
         assert r.status_code == 400
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert r.json()["code"] == "webhook.invalid"
+        assert r.json()["code"] == "payment.webhook_invalid"
     async with stack.maker() as db:
         assert await db.scalar(select(func.count()).select_from(WebhookEvent)) == before
 
@@ -270,7 +272,7 @@ async def test_declined_card_fails_the_payment_and_starts_nothing(
     declined = SavedCard(customer_ref=card.customer_ref, payment_method_ref="pm_card_chargeDeclined")
     async with stack.maker() as db:
         with pytest.raises(Exception) as raised:
-            await PaymentService(db, stack.bus, stack.providers).open_hold(site.evse_id, saved_card=declined)
+            await BillingService(db, stack.bus, stack.providers).open_hold(site.evse_id, saved_card=declined)
     assert getattr(raised.value, "code", None) == "payment.declined"
     async with stack.maker() as db:
         payment = await db.scalar(select(Payment).where(Payment.evse_id == site.evse_id))

@@ -1,133 +1,43 @@
-"""Paid sessions: the hold, the remote start, the stop at the hold limit and the exact capture.
+"""PaymentWorker: every paid session ends captured or released, and never costs more than its hold.
 
-``PaidSessionService`` is what the driver app and the web checkout call. ``PaymentWorker``
-runs beside the API: it reacts to transaction and payment events at once, and a sweeper
+It runs beside the API and reacts to transaction and payment events at once; a sweeper
 repeats whatever an event could not finish (a crash, a PSP timeout, an API process that
-did not see the bridge's event), so every session ends captured or released.
+did not see the bridge's event).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.billing.errors import StartFailed
+from app.billing.events import HoldLimitReached
+from app.billing.paid_sessions import PaidSessionService
+from app.billing.service import BillingService
 from app.chargers.command_service import CommandService
-from app.chargers.models import ChargePoint, Evse
+from app.chargers.models import ChargePoint
 from app.core.bus import Bus, Event
-from app.core.database import utcnow
-from app.core.errors import Conflict, DomainError
+from app.core.database import claim, utcnow
+from app.core.errors import DomainError
 from app.core.settings import Settings
-from app.sessions.costs import cost_so_far, latest_power_w, price_ended, terms_of
+from app.core.workers import PollingWorker
+from app.sessions.costs import cost_so_far, latest_power_w, terms_of
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.models import Transaction
 from payments import state
 from payments.events import PaymentAuthorised
 from payments.models import Payment
 from payments.registry import Providers
-from payments.service import PaymentService, SavedCard
 
 log = logging.getLogger("laddnat.payments")
 
 
-class StartFailed(Conflict):
-    code = "session.start_failed"
-    title = "The charger did not start the session; the hold is released"
-
-
-class HoldLimitReached(Event, frozen=True, kw_only=True):
-    """A paid session was stopped because its cost reached the hold: tell the driver why."""
-
-    subject: ClassVar[str] = "payment.hold_limit_reached"
-    payment_id: uuid.UUID
-    transaction_id: uuid.UUID
-    cost_minor: int
-    hold_minor: int
-    currency: str
-
-
-class PaidSessionService:
-    def __init__(
-        self,
-        db: AsyncSession,
-        bus: Bus,
-        providers: Providers,
-        settings: Settings,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.bus = bus
-        self.settings = settings
-        self.clock = clock
-        self.payments = PaymentService(db, bus, providers, clock=clock)
-
-    async def start(
-        self,
-        evse_id: uuid.UUID,
-        *,
-        user_id: uuid.UUID | None = None,
-        payer_email: str | None = None,
-        saved_card: SavedCard | None = None,
-        return_url: str | None = None,
-    ) -> Payment:
-        """Place the hold; once it is on the card, ask the charger to start.
-
-        A saved card is held at once and the remote start is sent before this returns
-        (StartFailed and a released hold if the charger refuses). Otherwise the payment
-        waits for the shopper in the PSP's element, and the start follows its notification.
-        """
-        payment = await self.payments.open_hold(
-            evse_id, user_id=user_id, payer_email=payer_email, saved_card=saved_card, return_url=return_url
-        )
-        if payment.status == state.AUTHORISED:
-            await self.remote_start(payment.id)
-            payment = await self.payments.get(payment.id)
-        return payment
-
-    async def remote_start(self, payment_id: uuid.UUID) -> None:
-        """Send the remote start for an authorised payment, once (a claim on the row)."""
-        claimed = await self.db.execute(
-            update(Payment)
-            .where(
-                Payment.id == payment_id,
-                Payment.status == state.AUTHORISED,
-                Payment.start_requested_at.is_(None),
-            )
-            .values(start_requested_at=self.clock())
-            .returning(Payment.evse_id, Payment.id_token)
-        )
-        row = claimed.one_or_none()
-        await self.db.commit()
-        if row is None:
-            return
-        evse = await self.db.get(Evse, row.evse_id)
-        assert evse is not None
-        commands = CommandService.of(self.db, self.bus, self.settings, clock=self.clock)
-        try:
-            entry = await commands.send(
-                evse.charge_point_id,
-                "remote-start",
-                {"idToken": row.id_token, "evse": evse.evse_number},
-                origin="payment",
-            )
-        except DomainError as err:
-            await self.payments.release(payment_id, f"remote start failed: {err.code}")
-            raise StartFailed(f"the charger did not start ({err.code}); the hold is released") from err
-        status = (entry.answer or {}).get("status")
-        if status != "Accepted":
-            await self.payments.release(payment_id, f"remote start {status}")
-            raise StartFailed(f"the charger answered {status}; the hold is released")
-
-
-class PaymentWorker:
+class PaymentWorker(PollingWorker):
     """Runs beside the API: events first, the sweeper for whatever they missed."""
 
     def __init__(
@@ -139,6 +49,7 @@ class PaymentWorker:
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__("payment-sweeper", interval_s=settings.payments.sweep_interval_s, log=log)
         self.maker = maker
         self.bus = bus
         self.providers = providers
@@ -149,8 +60,7 @@ class PaymentWorker:
         # every other session cost a dict lookup, not a query.
         self._watched: dict[tuple[str, int], uuid.UUID] = {}
         self._last_check: dict[uuid.UUID, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wakeup = asyncio.Event()
+        self._watched_loaded = False
 
     def subscribe(self) -> None:
         self.bus.subscribe(PaymentAuthorised.subject, self._on_authorised)
@@ -158,20 +68,6 @@ class PaymentWorker:
         self.bus.subscribe(TransactionEnded.subject, self._on_ended)
         self.bus.subscribe(TransactionUpdated.subject, self._on_progress)
         self.bus.subscribe(MeterSampled.subject, self._on_progress)
-
-    async def start(self) -> None:
-        # In the background: an API whose database is down still starts (and says so on /readyz).
-        self._task = asyncio.create_task(self._sweep_forever(), name="payment-sweeper")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def poke(self) -> None:
-        """Sweep now (a webhook arrived, a test wants it)."""
-        self._wakeup.set()
 
     # -- events ----------------------------------------------------------------------
 
@@ -217,15 +113,7 @@ class PaymentWorker:
     async def settle_transaction(self, transaction_id: uuid.UUID) -> None:
         """Price an ended session; capture or release its payment if it has one."""
         async with self.maker() as db:
-            tx = await db.get(Transaction, transaction_id)
-            if tx is None:
-                return
-            await price_ended(db, tx, self.clock())
-            await db.commit()
-            payments = PaymentService(db, self.bus, self.providers, clock=self.clock)
-            payment = await payments.for_transaction(transaction_id)
-            if payment is not None:
-                await payments.settle(payment.id)
+            await self._billing(db).settle_transaction(transaction_id)
 
     async def check_hold_limit(self, payment_id: uuid.UUID) -> bool:
         """Stop the session if its cost is about to pass the hold; True if a stop was sent."""
@@ -244,12 +132,13 @@ class PaymentWorker:
             headroom = max(payment.hold_minor * 0.02, await self._cost_ahead(db, tx))
             if price.total_minor + headroom < payment.hold_minor:
                 return False
-            claimed = await db.execute(
+            claimed = await claim(
+                db,
                 update(Payment)
                 .where(Payment.id == payment_id, Payment.limit_stop_at.is_(None))
-                .values(limit_stop_at=now)
+                .values(limit_stop_at=now),
             )
-            if claimed.rowcount == 0:  # type: ignore[attr-defined]
+            if not claimed:
                 await db.rollback()
                 return False
             await db.commit()
@@ -293,35 +182,30 @@ class PaymentWorker:
         kwh_ahead = max(0.0, power_w or 0.0) * lookahead_s / 3_600_000
         return kwh_ahead * per_kwh + lookahead_s / 60 * per_minute
 
+    async def pass_once(self) -> None:
+        """Load the running paid sessions once (retried each pass until it works), then sweep."""
+        if not self._watched_loaded:
+            try:
+                await self._load_watched()
+                self._watched_loaded = True
+            except Exception:  # the sweep below still runs: it needs no watched sessions
+                log.exception("could not load the running paid sessions; retrying")
+        await self.sweep()
+
     async def sweep(self) -> None:
         """One pass: notifications not yet applied, ended sessions not yet settled, claims a
         crash left behind, holds whose session never started."""
         async with self.maker() as db:
-            payments = PaymentService(db, self.bus, self.providers, clock=self.clock)
+            billing = self._billing(db)
+            payments = billing.payments
             for row_id in await payments.unprocessed_notifications():
                 await payments.process_notification(row_id)
-            for payment_id in await payments.due_for_settlement():
-                await payments.settle(payment_id, source="sweeper")
+            for payment_id in await billing.due_for_settlement():
+                await billing.settle(payment_id, source="sweeper")
             await payments.resend_refunds()
             for payment_id in await payments.abandoned(self.paid.start_timeout_s):
                 await payments.release(payment_id, "the session did not start in time", source="sweeper")
-            for tx_id in await self._unpriced(db):
-                tx = await db.get(Transaction, tx_id)
-                if tx is not None:
-                    await price_ended(db, tx, self.clock())
-            await db.commit()
-
-    async def _unpriced(self, db: AsyncSession) -> list[uuid.UUID]:
-        rows = await db.scalars(
-            select(Transaction.id)
-            .where(
-                Transaction.status == "completed",
-                Transaction.tariff_snapshot.is_not(None),
-                Transaction.priced_at.is_(None),
-            )
-            .limit(100)
-        )
-        return list(rows)
+            await billing.price_unpriced()
 
     async def _load_watched(self) -> None:
         async with self.maker() as db:
@@ -333,23 +217,8 @@ class PaymentWorker:
             )
             self._watched = {(identity, number): pid for identity, number, pid in rows}
 
-    async def _sweep_forever(self) -> None:
-        loaded = False
-        while True:
-            if not loaded:
-                try:
-                    await self._load_watched()
-                    loaded = True
-                except Exception:
-                    log.exception("could not load the running paid sessions; retrying")
-            try:
-                await self.sweep()
-            except Exception:  # keep sweeping: one bad payment must not stop the others
-                log.exception("payment sweep failed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.paid.sweep_interval_s):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
+    def _billing(self, db: AsyncSession) -> BillingService:
+        return BillingService(db, self.bus, self.providers, clock=self.clock)
 
     def _paid_sessions(self, db: AsyncSession) -> PaidSessionService:
         return PaidSessionService(db, self.bus, self.providers, self.settings, clock=self.clock)

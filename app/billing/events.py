@@ -1,0 +1,19 @@
+"""Bus events about paid sessions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from app.core.bus import Event
+
+
+class HoldLimitReached(Event, frozen=True, kw_only=True):
+    """A paid session was stopped because its cost reached the hold: tell the driver why."""
+
+    subject: ClassVar[str] = "payment.hold_limit_reached"
+    payment_id: uuid.UUID
+    transaction_id: uuid.UUID
+    cost_minor: int
+    hold_minor: int
+    currency: str
