@@ -22,7 +22,7 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from ocpp_bridge.simulator import AuthorizationRejected, SimulatedCharger
+from devtools.simulator import AuthorizationRejected, SimulatedCharger
 from tests.unit.test_simulator_roundtrip import Csms, _start_csms, make_sim, samples, wait_for
 
 Payload = dict[str, Any]

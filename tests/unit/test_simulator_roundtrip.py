@@ -31,8 +31,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from ocpp_bridge.simulator import ConnectFailed, SimConfig, SimulatedCharger
-from ocpp_bridge.simulator.cli import add_cli_arguments, run_simulation
+from devtools.simulator import ConnectFailed, SimConfig, SimulatedCharger
+from devtools.simulator.cli import add_cli_arguments, run_simulation
 
 PASSWORD = "correct-horse-battery"
 Payload = dict[str, Any]

@@ -23,10 +23,11 @@ from sqlalchemy import func, select
 from app.core.settings import StripeSettings
 from app.sessions.paid import PaymentWorker, StartFailed
 from app.tariffs.pricing import TariffTerms, format_minor
+from devtools.fakes.adyen.server import AdyenFake
+from devtools.fakes.stripe.server import StripeQuirksProxy, sign_webhook, stripe_event
 from payments.events import PaymentSettled
 from payments.models import Payment, WebhookEvent
 from payments.service import PaymentService, SavedCard
-from payments.stripe.fake.server import StripeQuirksProxy, sign_webhook, stripe_event
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.paid_stack import (
     TERMS,
@@ -41,7 +42,6 @@ from tests.e2e.payments.paid_stack import (
     saved_visa,
     stripe_client,
 )
-from tests.fakes.adyen_fake import AdyenFake
 from tests.support import RawCharger
 
 

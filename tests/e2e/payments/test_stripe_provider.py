@@ -15,9 +15,9 @@ import stripe
 from aiohttp import web
 
 from app.core.settings import StripeSettings
+from devtools.fakes.stripe.server import StripeQuirksProxy, free_port, sign_webhook, stripe_event
 from payments.provider import HoldRequest, ProviderError, WebhookRejected, idempotency_key
 from payments.stripe import StripeProvider
-from payments.stripe.fake.server import StripeQuirksProxy, free_port, sign_webhook, stripe_event
 
 from .conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET
 

@@ -1,6 +1,6 @@
 """The simulated hardware: configuration, per-connector state and the electrical model.
 
-Nothing here talks to the network; :mod:`ocpp_bridge.simulator.charger` turns this state
+Nothing here talks to the network; :mod:`devtools.simulator.charger` turns this state
 into OCPP messages.
 """
 

@@ -10,9 +10,9 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
-from ocpp_bridge.simulator.charger import SimulatedCharger
-from ocpp_bridge.simulator.faults import FAULTS
-from ocpp_bridge.simulator.model import (
+from devtools.simulator.charger import SimulatedCharger
+from devtools.simulator.faults import FAULTS
+from devtools.simulator.model import (
     AuthorizationRejected,
     ConnectFailed,
     SimConfig,
@@ -53,7 +53,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         "--fault",
         choices=sorted(FAULTS),
         default="internal-error",
-        help="for --scenario scripted: a fault of ocpp_bridge/simulator/faults.py (its OCPP version wins); "
+        help="for --scenario scripted: a fault of devtools/simulator/faults.py (its OCPP version wins); "
         "recovers after --duration unless the CSMS healed it",
     )
     parser.add_argument(

@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from payments.stripe.fake import server as stripe_servers
-from payments.stripe.fake.server import StripeQuirksProxy
+from devtools.fakes.stripe import server as stripe_servers
+from devtools.fakes.stripe.server import StripeQuirksProxy
 
 PAYMENT_ELEMENT_JS = Path(__file__).with_name("payment_element.js")
 _SECRET = f"Bearer {stripe_servers._PROXY_SECRET_KEY}"

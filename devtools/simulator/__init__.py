@@ -7,8 +7,8 @@ await sim.charge(30)
 await sim.close()
 """
 
-from ocpp_bridge.simulator.charger import QueuedCall, Setting, SimulatedCharger
-from ocpp_bridge.simulator.model import (
+from devtools.simulator.charger import QueuedCall, Setting, SimulatedCharger
+from devtools.simulator.model import (
     AuthorizationRejected,
     CallFailed,
     ConnectFailed,

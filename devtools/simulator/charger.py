@@ -3,7 +3,7 @@
 Built on the client side of the ``ocpp`` library: our calls go out with
 ``ChargePoint.call`` while the library's receive loop (``ChargePoint.start``) runs as a
 task and answers the CSMS's calls through the ``@on`` handlers in
-:mod:`ocpp_bridge.simulator.handlers`.
+:mod:`devtools.simulator.handlers`.
 
 Transaction messages (start, meter values, stop) made while offline are queued with the
 timestamps they had when they happened and replayed in order on reconnect, as the spec
@@ -40,9 +40,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
-from ocpp_bridge.simulator import smart, upload
-from ocpp_bridge.simulator.handlers import ChargePoint16, ChargePoint201, SimChargePoint
-from ocpp_bridge.simulator.model import (
+from devtools.simulator import smart, upload
+from devtools.simulator.handlers import ChargePoint16, ChargePoint201, SimChargePoint
+from devtools.simulator.model import (
     ERROR_CODES_16,
     HIGH_TEMPERATURE_C,
     MEASURANDS,

@@ -23,12 +23,12 @@ from ocpp.v201 import ChargePoint as _ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 
-from ocpp_bridge.simulator.model import SIM_VENDOR_ID, STATUS_16_TO_201, Reservation, iso_z, parse_ts
-from ocpp_bridge.simulator.smart import ChargingProfile, Period
+from devtools.simulator.model import SIM_VENDOR_ID, STATUS_16_TO_201, Reservation, iso_z, parse_ts
+from devtools.simulator.smart import ChargingProfile, Period
 
 if TYPE_CHECKING:
-    from ocpp_bridge.simulator.charger import Setting, SimulatedCharger
-    from ocpp_bridge.simulator.model import Connector
+    from devtools.simulator.charger import Setting, SimulatedCharger
+    from devtools.simulator.model import Connector
 
 log = logging.getLogger("laddnat.simulator")
 
