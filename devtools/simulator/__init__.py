@@ -7,7 +7,9 @@ await sim.charge(30)
 await sim.close()
 """
 
-from devtools.simulator.charger import QueuedCall, Setting, SimulatedCharger
+from devtools.simulator.charger import SimulatedCharger
+from devtools.simulator.charger.configuration import Setting
+from devtools.simulator.charger.core import QueuedCall
 from devtools.simulator.model import (
     AuthorizationRejected,
     CallFailed,

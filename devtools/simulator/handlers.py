@@ -27,7 +27,8 @@ from devtools.simulator.model import SIM_VENDOR_ID, STATUS_16_TO_201, Reservatio
 from devtools.simulator.smart import ChargingProfile, Period
 
 if TYPE_CHECKING:
-    from devtools.simulator.charger import Setting, SimulatedCharger
+    from devtools.simulator.charger import SimulatedCharger
+    from devtools.simulator.charger.configuration import Setting
     from devtools.simulator.model import Connector
 
 log = logging.getLogger("laddnat.simulator")
