@@ -11,13 +11,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Subprotocol
 
+from devtools.simulator.charge_point import SimChargePoint
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.handlers import ChargePoint16, ChargePoint201, SimChargePoint
 from devtools.simulator.model import (
     NOMINAL_VOLTAGE_V,
     ConnectFailed,
     SimulatorError,
 )
+from devtools.simulator.v16 import ChargePoint16
+from devtools.simulator.v201 import ChargePoint201
 
 if TYPE_CHECKING:
     from devtools.simulator.charger import SimulatedCharger

@@ -19,8 +19,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.protocol import State
 
 from devtools.simulator import smart
+from devtools.simulator.charge_point import SimChargePoint
 from devtools.simulator.charger.configuration import Setting, default_settings, default_variables
-from devtools.simulator.handlers import SimChargePoint
 from devtools.simulator.model import (
     Clock,
     Connector,
