@@ -15,7 +15,7 @@ from app.core.settings import StripeSettings
 
 if TYPE_CHECKING:  # aiohttp and localstripe come with the dev extra only
     from devtools.fakes.stripe.browser import BrowserStripeProxy
-    from devtools.fakes.stripe.server import LocalStripe
+    from devtools.fakes.stripe.localstripe import LocalStripe
 
 SECRET_KEY = "sk_test_laddnat_demo"
 PUBLISHABLE_KEY = "pk_test_laddnat_demo"
@@ -37,7 +37,7 @@ class DemoStripe:
         """Start localstripe and the proxy (blocking: run it in a thread); Stripe-shaped,
         signed webhooks go to ``webhook_url``."""
         from devtools.fakes.stripe.browser import BrowserStripeProxy
-        from devtools.fakes.stripe.server import LocalStripe
+        from devtools.fakes.stripe.localstripe import LocalStripe
 
         localstripe = LocalStripe()
         localstripe.start()

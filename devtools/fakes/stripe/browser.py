@@ -23,11 +23,11 @@ from typing import Any
 
 from aiohttp import web
 
-from devtools.fakes.stripe import server as stripe_servers
-from devtools.fakes.stripe.server import StripeQuirksProxy
+from devtools.fakes.stripe.params import first, stripe_error
+from devtools.fakes.stripe.proxy import PROXY_SECRET_KEY, StripeQuirksProxy
 
 PAYMENT_ELEMENT_JS = Path(__file__).with_name("payment_element.js")
-_SECRET = f"Bearer {stripe_servers._PROXY_SECRET_KEY}"
+_SECRET = f"Bearer {PROXY_SECRET_KEY}"
 
 
 class BrowserStripeProxy(StripeQuirksProxy):
@@ -53,7 +53,7 @@ class BrowserStripeProxy(StripeQuirksProxy):
         return await super()._handle(request)
 
     async def _route(self, request: web.Request, path: str, pairs: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
-        key = stripe_servers._first(pairs, "key")
+        key = first(pairs, "key")
         if key is None or not key.startswith("pk_"):
             return await super()._route(request, path, pairs)
         # Stripe.js: the publishable key in the form, allowed for these two calls only.
@@ -66,10 +66,10 @@ class BrowserStripeProxy(StripeQuirksProxy):
         match = re.fullmatch(r"/v1/payment_intents/([^/]+)/confirm", path)
         if request.method == "POST" and match is not None:
             intent = await self._get(f"/v1/payment_intents/{match[1]}")
-            if stripe_servers._first(pairs, "client_secret") != intent.get("client_secret"):
-                return stripe_servers._error(400, "invalid_request_error", "The client_secret provided does not match.")
+            if first(pairs, "client_secret") != intent.get("client_secret"):
+                return stripe_error(400, "invalid_request_error", "The client_secret provided does not match.")
             return await self._confirm_payment_intent(match[1], pairs, _SECRET, [])
-        return stripe_servers._error(401, "invalid_request_error", "This call cannot be made with a publishable key.")
+        return stripe_error(401, "invalid_request_error", "This call cannot be made with a publishable key.")
 
 
 def card_expiry_problem(pairs: list[tuple[str, str]], now: datetime) -> tuple[int, dict[str, Any]] | None:
@@ -78,8 +78,8 @@ def card_expiry_problem(pairs: list[tuple[str, str]], now: datetime) -> tuple[in
     localstripe only asserts on them and answers a bare 400 "Bad request"; Stripe names the
     field (402 ``card_error``, ``invalid_expiry_month`` / ``invalid_expiry_year``). A year is
     two or four digits; a date before this month is refused like Stripe does."""
-    month_text = (stripe_servers._first(pairs, "card[exp_month]") or "").strip()
-    year_text = (stripe_servers._first(pairs, "card[exp_year]") or "").strip()
+    month_text = (first(pairs, "card[exp_month]") or "").strip()
+    year_text = (first(pairs, "card[exp_year]") or "").strip()
     if not re.fullmatch(r"\d{1,2}", month_text) or not 1 <= int(month_text) <= 12:
         return _expiry_error("month")
     if not re.fullmatch(r"\d{2}|\d{4}", year_text):
@@ -93,7 +93,7 @@ def card_expiry_problem(pairs: list[tuple[str, str]], now: datetime) -> tuple[in
 
 
 def _expiry_error(field: str) -> tuple[int, dict[str, Any]]:
-    return stripe_servers._error(
+    return stripe_error(
         402,
         "card_error",
         f"Your card's expiration {field} is invalid.",

@@ -32,7 +32,7 @@ from app.sessions.paid import PaidSessionService, PaymentWorker
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
 from devtools.fakes.adyen.server import AdyenFake
-from devtools.fakes.stripe.server import StripeQuirksProxy
+from devtools.fakes.stripe.proxy import StripeQuirksProxy
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
 from payments.models import Payment, PaymentTransition, WebhookEvent

@@ -24,7 +24,8 @@ from app.core.settings import StripeSettings
 from app.sessions.paid import PaymentWorker, StartFailed
 from app.tariffs.pricing import TariffTerms, format_minor
 from devtools.fakes.adyen.server import AdyenFake
-from devtools.fakes.stripe.server import StripeQuirksProxy, sign_webhook, stripe_event
+from devtools.fakes.stripe.proxy import StripeQuirksProxy
+from devtools.fakes.stripe.webhooks import sign_webhook, stripe_event
 from payments.events import PaymentSettled
 from payments.models import Payment, WebhookEvent
 from payments.service import PaymentService, SavedCard

@@ -15,7 +15,9 @@ import stripe
 from aiohttp import web
 
 from app.core.settings import StripeSettings
-from devtools.fakes.stripe.server import StripeQuirksProxy, free_port, sign_webhook, stripe_event
+from devtools.fakes.net import free_port
+from devtools.fakes.stripe.proxy import StripeQuirksProxy
+from devtools.fakes.stripe.webhooks import sign_webhook, stripe_event
 from payments.provider import HoldRequest, ProviderError, WebhookRejected, idempotency_key
 from payments.stripe import StripeProvider
 
