@@ -10,16 +10,16 @@ await sim.close()
 from devtools.simulator.charger import SimulatedCharger
 from devtools.simulator.charger.configuration import Setting
 from devtools.simulator.charger.core import QueuedCall
-from devtools.simulator.model import (
+from devtools.simulator.config import SimConfig
+from devtools.simulator.errors import (
     AuthorizationRejected,
     CallFailed,
     ConnectFailed,
     ConnectionLost,
     NotConnected,
-    Reading,
-    SimConfig,
     SimulatorError,
 )
+from devtools.simulator.model import Reading
 
 __all__ = [
     "AuthorizationRejected",

@@ -11,13 +11,9 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from devtools.simulator.charger import SimulatedCharger
+from devtools.simulator.config import SimConfig
+from devtools.simulator.errors import AuthorizationRejected, ConnectFailed, SimulatorError
 from devtools.simulator.faults import FAULTS
-from devtools.simulator.model import (
-    AuthorizationRejected,
-    ConnectFailed,
-    SimConfig,
-    SimulatorError,
-)
 
 DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
 SCENARIOS = ("charge", "serve", "fault", "error", "overheat", "voltage-sag", "offline", "reboot", "scripted")

@@ -10,12 +10,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from devtools.simulator.charger.core import ChargerCore, QueuedCall
-from devtools.simulator.model import (
-    CallFailed,
-    ConnectionLost,
-    NotConnected,
-    Payload,
-)
+from devtools.simulator.errors import CallFailed, ConnectionLost, NotConnected
+from devtools.simulator.model import Payload
 
 log = logging.getLogger("laddnat.simulator")
 

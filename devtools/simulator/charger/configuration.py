@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devtools.simulator.model import MEASURANDS, SimConfig
+from devtools.simulator.config import SimConfig
+from devtools.simulator.model import MEASURANDS
 
 
 @dataclass

@@ -13,11 +13,8 @@ from websockets.typing import Subprotocol
 
 from devtools.simulator.charge_point import SimChargePoint
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    NOMINAL_VOLTAGE_V,
-    ConnectFailed,
-    SimulatorError,
-)
+from devtools.simulator.errors import ConnectFailed, SimulatorError
+from devtools.simulator.model import NOMINAL_VOLTAGE_V
 from devtools.simulator.v16 import ChargePoint16
 from devtools.simulator.v201 import ChargePoint201
 

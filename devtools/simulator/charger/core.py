@@ -21,17 +21,9 @@ from websockets.protocol import State
 from devtools.simulator import smart
 from devtools.simulator.charge_point import SimChargePoint
 from devtools.simulator.charger.configuration import Setting, default_settings, default_variables
-from devtools.simulator.model import (
-    Clock,
-    Connector,
-    ElectricalModel,
-    Payload,
-    Reading,
-    SimConfig,
-    SimulatorError,
-    iso_z,
-    utc_now,
-)
+from devtools.simulator.config import SimConfig
+from devtools.simulator.errors import SimulatorError
+from devtools.simulator.model import Clock, Connector, ElectricalModel, Payload, Reading, iso_z, utc_now
 
 
 @dataclass

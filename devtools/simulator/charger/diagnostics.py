@@ -13,11 +13,8 @@ from ocpp.v201 import call as call201
 
 from devtools.simulator import upload
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    ConnectionLost,
-    NotConnected,
-    Payload,
-)
+from devtools.simulator.errors import ConnectionLost, NotConnected
+from devtools.simulator.model import Payload
 
 log = logging.getLogger("laddnat.simulator")
 

@@ -7,13 +7,8 @@ import logging
 from ocpp.v201 import call as call201
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    HIGH_TEMPERATURE_C,
-    ConnectionLost,
-    Connector,
-    NotConnected,
-    Payload,
-)
+from devtools.simulator.errors import ConnectionLost, NotConnected
+from devtools.simulator.model import HIGH_TEMPERATURE_C, Connector, Payload
 
 log = logging.getLogger("laddnat.simulator")
 

@@ -13,10 +13,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    ConnectionLost,
-    NotConnected,
-)
+from devtools.simulator.errors import ConnectionLost, NotConnected
 
 log = logging.getLogger("laddnat.simulator")
 

@@ -8,9 +8,7 @@ import logging
 
 from devtools.simulator import smart
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    Connector,
-)
+from devtools.simulator.model import Connector
 
 log = logging.getLogger("laddnat.simulator")
 

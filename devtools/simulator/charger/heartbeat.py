@@ -6,11 +6,7 @@ import asyncio
 import logging
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    ConnectionLost,
-    NotConnected,
-    SimulatorError,
-)
+from devtools.simulator.errors import ConnectionLost, NotConnected, SimulatorError
 
 log = logging.getLogger("laddnat.simulator")
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    Payload,
-)
+from devtools.simulator.model import Payload
 
 log = logging.getLogger("laddnat.simulator")
 

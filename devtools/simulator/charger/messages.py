@@ -9,15 +9,8 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    ERROR_CODES_16,
-    STATUS_16_TO_201,
-    STATUS_201_TO_16,
-    ConnectionLost,
-    Connector,
-    NotConnected,
-    Payload,
-)
+from devtools.simulator.errors import ConnectionLost, NotConnected
+from devtools.simulator.model import ERROR_CODES_16, STATUS_16_TO_201, STATUS_201_TO_16, Connector, Payload
 
 log = logging.getLogger("laddnat.simulator")
 

@@ -8,10 +8,7 @@ import logging
 from ocpp.v201 import call as call201
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    Connector,
-    Reservation,
-)
+from devtools.simulator.model import Connector, Reservation
 
 log = logging.getLogger("laddnat.simulator")
 

@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 
 from devtools.simulator import smart
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    Connector,
-)
+from devtools.simulator.model import Connector
 
 log = logging.getLogger("laddnat.simulator")
 

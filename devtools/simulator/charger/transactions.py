@@ -11,14 +11,11 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from devtools.simulator.charger.core import ChargerCore, QueuedCall
+from devtools.simulator.errors import AuthorizationRejected, ConnectionLost, NotConnected, SimulatorError
 from devtools.simulator.model import (
     START_SOC,
-    AuthorizationRejected,
-    ConnectionLost,
     Connector,
-    NotConnected,
     Payload,
-    SimulatorError,
     Transaction,
     meter_value,
     reason_16,

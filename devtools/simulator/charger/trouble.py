@@ -6,9 +6,7 @@ import asyncio
 import logging
 
 from devtools.simulator.charger.core import ChargerCore
-from devtools.simulator.model import (
-    NOMINAL_VOLTAGE_V,
-)
+from devtools.simulator.model import NOMINAL_VOLTAGE_V
 
 log = logging.getLogger("laddnat.simulator")
 
