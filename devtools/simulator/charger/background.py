@@ -13,7 +13,7 @@ log = logging.getLogger("laddnat.simulator")
 
 
 class BackgroundWorkMixin(ChargerCore):
-    """Background work: what runs after a handler answered, guarded so a failure is recorded."""
+    """SimulatedCharger's background work (see the module docstring)."""
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[None]:
         """Run ``coro`` after a handler answered (never await the CSMS inside a handler)."""

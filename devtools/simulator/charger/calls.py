@@ -17,7 +17,7 @@ log = logging.getLogger("laddnat.simulator")
 
 
 class CallsMixin(ChargerCore):
-    """Calls to the CSMS: one call and its answer, and the offline queue of transaction messages."""
+    """SimulatedCharger's calls to the CSMS and its offline queue (see the module docstring)."""
 
     async def call(self, payload: Any) -> Payload:
         """Send any ``ocpp.v16.call`` / ``ocpp.v201.call`` payload; the answer as a dict."""

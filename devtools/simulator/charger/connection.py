@@ -32,7 +32,7 @@ _HTTP_HINTS = {
 
 
 class ConnectionMixin(ChargerCore):
-    """Connection: open, lose, restore and power-cycle the WebSocket to the CSMS."""
+    """SimulatedCharger's connection (see the module docstring)."""
 
     async def connect(self) -> None:
         """Open the WebSocket and start the library's receive loop."""

@@ -20,7 +20,7 @@ log = logging.getLogger("laddnat.simulator")
 
 
 class DiagnosticsMixin(ChargerCore):
-    """Diagnostics and logs: the generated log, its upload over HTTP(S) and the status notifications."""
+    """SimulatedCharger's diagnostics and logs (see the module docstring)."""
 
     @property
     def upload_busy(self) -> bool:

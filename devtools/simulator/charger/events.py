@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from ocpp.v201 import call as call201
 
 from devtools.simulator.charger.core import ChargerCore
 from devtools.simulator.errors import ConnectionLost, NotConnected
 from devtools.simulator.model import HIGH_TEMPERATURE_C, Connector, Payload
 
-log = logging.getLogger("laddnat.simulator")
-
 
 class Events201Mixin(ChargerCore):
-    """2.0.1 NotifyEvent: connector problems and temperature, which 2.0.1 reports as events."""
+    """SimulatedCharger's 2.0.1 NotifyEvent messages (see the module docstring)."""
 
     def _next_event_id(self) -> int:
         self._counters.event_id += 1

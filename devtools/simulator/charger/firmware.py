@@ -19,7 +19,7 @@ log = logging.getLogger("laddnat.simulator")
 
 
 class FirmwareMixin(ChargerCore):
-    """Firmware updates: the FirmwareStatusNotification steps, then a reboot into the new version."""
+    """SimulatedCharger's firmware updates (see the module docstring)."""
 
     @property
     def firmware_busy(self) -> bool:

@@ -4,13 +4,10 @@ resets, availability, and the settings they change."""
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from devtools.simulator import smart
 from devtools.simulator.charger.core import ChargerCore
 from devtools.simulator.model import Connector
-
-log = logging.getLogger("laddnat.simulator")
 
 
 class HandlerSupportMixin(ChargerCore):

@@ -12,7 +12,7 @@ log = logging.getLogger("laddnat.simulator")
 
 
 class HeartbeatMixin(ChargerCore):
-    """The heartbeat loop: its interval, pausing it (a hung charger) and resuming it."""
+    """SimulatedCharger's heartbeat loop (see the module docstring)."""
 
     def _set_heartbeat_interval(self, seconds: int, *, restart: bool = True) -> None:
         self.heartbeat_interval_s = seconds

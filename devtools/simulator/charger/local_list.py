@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 from devtools.simulator.charger.core import ChargerCore
 from devtools.simulator.model import Payload
 
-log = logging.getLogger("laddnat.simulator")
-
 
 class LocalListMixin(ChargerCore):
-    """The local authorization list (SendLocalList) and offline authorization from it."""
+    """SimulatedCharger's local authorization list (see the module docstring)."""
 
     def update_local_list(self, version: int, *, full: bool, entries: list[tuple[str, Payload | None]]) -> str:
         """SendLocalList: Accepted, or VersionMismatch for a differential update that is not

@@ -19,7 +19,7 @@ _STATUSES_201 = frozenset(STATUS_16_TO_201.values())
 
 
 class PlainMessagesMixin(ChargerCore):
-    """Plain messages: BootNotification, Heartbeat, Authorize and StatusNotification."""
+    """SimulatedCharger's plain messages (see the module docstring)."""
 
     async def boot(self, reason: str = "PowerUp") -> Payload:
         """BootNotification; the answer (status, interval, currentTime)."""

@@ -14,7 +14,7 @@ log = logging.getLogger("laddnat.simulator")
 
 
 class ReservationsMixin(ChargerCore):
-    """Reservations: ReserveNow, CancelReservation and their expiry."""
+    """SimulatedCharger's reservations (see the module docstring)."""
 
     def find_reservation(self, reservation_id: int) -> Connector | None:
         for conn in self.connectors.values():

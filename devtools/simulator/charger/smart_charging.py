@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from devtools.simulator import smart
 from devtools.simulator.charger.core import ChargerCore
 from devtools.simulator.model import Connector
 
-log = logging.getLogger("laddnat.simulator")
-
 
 class SmartChargingMixin(ChargerCore):
-    """Smart charging: installed charging profiles and the power limit they put on each connector."""
+    """SimulatedCharger's smart charging (see the module docstring)."""
 
     def set_charging_profile(self, profile: smart.ChargingProfile) -> str:
         """SetChargingProfile: Accepted, or Rejected (no such connector, a station maximum on

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 
 from ocpp.v16 import call as call16
@@ -24,11 +23,9 @@ from devtools.simulator.model import (
     trigger_for_stop,
 )
 
-log = logging.getLogger("laddnat.simulator")
-
 
 class TransactionsMixin(ChargerCore):
-    """Transactions: start, meter values, stop (1.6 Start/StopTransaction, 2.0.1 TransactionEvent)."""
+    """SimulatedCharger's transactions (see the module docstring)."""
 
     def _tx_ref(self, tx: Transaction) -> tuple[int | None, str | None]:
         """1.6: (CSMS transaction id, None) or (None, local placeholder) while unknown."""

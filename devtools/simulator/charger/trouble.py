@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from devtools.simulator.charger.core import ChargerCore
 from devtools.simulator.model import NOMINAL_VOLTAGE_V
 
-log = logging.getLogger("laddnat.simulator")
-
 
 class ScriptedTroubleMixin(ChargerCore):
-    """Scripted trouble: a fault, overheating, a voltage sag."""
+    """SimulatedCharger's scripted trouble (see the module docstring)."""
 
     async def fault(self, connector: int, error_code: str, info: str | None = None) -> None:
         """The connector goes Faulted with ``error_code`` (energy stops flowing)."""
