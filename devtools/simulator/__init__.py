@@ -5,6 +5,12 @@ await sim.connect()
 await sim.boot()
 await sim.charge(30)
 await sim.close()
+
+The package: ``charger/`` (SimulatedCharger, one module per concern), ``charge_point.py``,
+``v16.py``, ``v201.py`` and ``v201_device_model.py`` (answering the CSMS's calls),
+``model.py`` (connectors and the electrical model), ``config.py``, ``errors.py``,
+``smart.py`` (charging-profile maths), ``upload.py`` (diagnostics uploads), ``faults.py``
+(the scripted fault corpus) and ``cli.py`` (``laddnat simulate``).
 """
 
 from devtools.simulator.charger import SimulatedCharger
