@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/laddnat run
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app ocpp_bridge payments migrations tests bench
+	$(VENV)/bin/ruff check app ocpp_bridge payments devtools migrations tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -28,7 +28,7 @@ test: lint
 	$(PY) -m pytest
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff check --fix app ocpp_bridge payments migrations tests bench
+	$(VENV)/bin/ruff check --fix app ocpp_bridge payments devtools migrations tests bench
 
 # The benchmark: a real bridge process under raw WebSocket load; prints a markdown table
 # (~9 min on 2 cores, the health phase included). `make bench BENCH_ARGS=--quick` for a small run.

@@ -134,7 +134,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ocpp_bridge.simulator.cli import run_simulation
+    from devtools.simulator.cli import run_simulation
 
     return asyncio.run(run_simulation(args))
 
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_users_add)
 
     p = sub.add_parser("simulate", help="run simulated chargers against an OCPP endpoint")
-    from ocpp_bridge.simulator.cli import add_cli_arguments
+    from devtools.simulator.cli import add_cli_arguments
 
     add_cli_arguments(p)
     p.set_defaults(fn=cmd_simulate)

@@ -1,5 +1,5 @@
 """`laddnat run` with no payment provider configured: the loopback Stripe of
-``payments/stripe/fake`` (localstripe + our proxy), so the demo network's web checkout and
+``devtools/fakes/stripe`` (localstripe + our proxy), so the demo network's web checkout and
 app sessions take Stripe's test cards (4242 4242 4242 4242) without any account or key.
 
 Only for `laddnat run` (development); `laddnat api` never starts it, and it stays off
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from app.core.settings import StripeSettings
 
 if TYPE_CHECKING:  # aiohttp and localstripe come with the dev extra only
-    from payments.stripe.fake.browser import BrowserStripeProxy
-    from payments.stripe.fake.server import LocalStripe
+    from devtools.fakes.stripe.browser import BrowserStripeProxy
+    from devtools.fakes.stripe.localstripe import LocalStripe
 
 SECRET_KEY = "sk_test_laddnat_demo"
 PUBLISHABLE_KEY = "pk_test_laddnat_demo"
@@ -36,8 +36,8 @@ class DemoStripe:
     def start(self, webhook_url: str) -> StripeSettings:
         """Start localstripe and the proxy (blocking: run it in a thread); Stripe-shaped,
         signed webhooks go to ``webhook_url``."""
-        from payments.stripe.fake.browser import BrowserStripeProxy
-        from payments.stripe.fake.server import LocalStripe
+        from devtools.fakes.stripe.browser import BrowserStripeProxy
+        from devtools.fakes.stripe.localstripe import LocalStripe
 
         localstripe = LocalStripe()
         localstripe.start()

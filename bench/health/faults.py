@@ -1,4 +1,4 @@
-"""The faults the health phase injects, one script per kind, on ``ocpp_bridge.simulator`` chargers.
+"""The faults the health phase injects, one script per kind, on ``devtools.simulator`` chargers.
 
 Each script takes the faulty charger (connected, booted, Available) and the other chargers
 of its site, does whatever a realistic lead-up needs (a session, normal meter values), and
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ocpp.v201 import call as call201
 
 from app.core.settings import HealthSettings
-from ocpp_bridge.simulator import SimulatedCharger
+from devtools.simulator import SimulatedCharger
 
 SAMPLE_S = 1.0
 FAULT_TAG = "BENCH-FAULT-TAG"

@@ -1,6 +1,6 @@
 """The healthy fleet of the health phase: simulator chargers doing what healthy ones do.
 
-One spawned process per worker, each running its share of ``ocpp_bridge.simulator``
+One spawned process per worker, each running its share of ``devtools.simulator``
 chargers over real sockets, driven over a pipe (``connect``, ``run``, ``stop``, ``exit``)
 like bench/loadgen.py. A healthy charger here, in compressed time (a session lasts
 20-90 s instead of hours):
@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.common import serve_commands
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger, SimulatorError
+from devtools.simulator import SimConfig, SimulatedCharger, SimulatorError
 
 IDLE_MEAN_S = 25.0
 FIRST_SESSION_S = 20.0  # every charger's first session starts within this of the run's start

@@ -22,7 +22,7 @@ from bench.health.fleet import FleetCharger, FleetSpec, quiet_simulator_logs
 from bench.health.receivers import WebhookSink, fleet_workers, merge_fleet
 from bench.health.results import POLL_S, HealthOptions, HealthResult, Injection, own_cpu_s, parse_ts, why
 from bench.procs import ServerProcess, Workers
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger, SimulatorError
+from devtools.simulator import SimConfig, SimulatedCharger, SimulatorError
 
 PASSWORD = "bench-charger-password-0001"
 POLL_LIMIT = 20

@@ -12,7 +12,7 @@ from typing import Any
 from app.core.settings import HealthSettings
 from bench.common import pct
 from bench.health.faults import KINDS, TABLE_ORDER, FaultKind, Onset
-from ocpp_bridge.simulator import SimulatedCharger
+from devtools.simulator import SimulatedCharger
 
 POLL_S = 0.05
 # After the fleet starts, before the first fault: every fleet charger has had its first

@@ -22,9 +22,9 @@ from app.core.settings import HttpSettings, Settings
 from app.drivers.service import UserService
 from app.main import create_app
 from app.runner import _EmbeddedServer
+from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.protocol import Version
 from ocpp_bridge.server import Bridge, create_bridge
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD, charge_point, register, transactions
 from tests.e2e.test_restart import free_port
 from tests.support import RawCharger

@@ -15,7 +15,7 @@ import pytest
 from app.core.bus import Event
 from app.health.events import IncidentOpened, IncidentResolved
 from app.health.playbooks import IncidentActionTaken, PlaybookSettings, Remediator
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
+from devtools.simulator import SimConfig, SimulatedCharger
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, add_token, register
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.chargers.models import ChargerEvent, Connector, Evse
 from app.sessions.models import MeterSample
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
+from devtools.simulator import SimConfig, SimulatedCharger
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, add_token, charge_point, register, samples, transactions
 

@@ -16,9 +16,9 @@ from websockets.exceptions import InvalidMessage, InvalidStatus
 from app.core.bus import InProcessBus, RecordingSubscriber
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import OcppSettings, Settings
+from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.protocol import Version
 from ocpp_bridge.server import create_bridge
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, add_token, register, transactions
 from tests.support import RawCharger, basic_auth

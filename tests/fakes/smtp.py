@@ -12,7 +12,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from payments.stripe.fake.server import free_port
+from devtools.fakes.net import free_port
 
 
 class Inbox:

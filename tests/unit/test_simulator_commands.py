@@ -1,16 +1,16 @@
 """Every CSMS -> charger command against the simulator, in OCPP 1.6J and 2.0.1.
 
-The in-test CSMS of ``test_simulator_roundtrip`` (the ``ocpp`` library's server side on a
-free port) makes the calls; the answers are checked, then the follow-up messages the
-simulator sends once the answer is out. Diagnostics / log uploads go to a tiny stdlib HTTP
-server that records what it received.
+The fake CSMS of ``tests/unit/fake_csms.py`` (the ``ocpp`` library's server side on a
+free port; the ``csms16`` / ``csms201`` fixtures) makes the calls; the answers are checked,
+then the follow-up messages the simulator sends once the answer is out. Diagnostics / log
+uploads go to a tiny stdlib HTTP server that records what it received.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -22,28 +22,10 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from ocpp_bridge.simulator import AuthorizationRejected, SimulatedCharger
-from tests.unit.test_simulator_roundtrip import Csms, _start_csms, make_sim, samples, wait_for
+from devtools.simulator import AuthorizationRejected, SimulatedCharger
+from tests.unit.fake_csms import Csms, make_sim, samples, wait_for
 
 Payload = dict[str, Any]
-
-
-@pytest.fixture
-async def csms16() -> AsyncIterator[Csms]:
-    csms = await _start_csms("1.6")
-    yield csms
-    assert csms.server is not None
-    csms.server.close()
-    await csms.server.wait_closed()
-
-
-@pytest.fixture
-async def csms201() -> AsyncIterator[Csms]:
-    csms = await _start_csms("2.0.1")
-    yield csms
-    assert csms.server is not None
-    csms.server.close()
-    await csms.server.wait_closed()
 
 
 # ---------------------------------------------------------------------------- the upload server

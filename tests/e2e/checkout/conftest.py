@@ -29,10 +29,11 @@ from app.operators.models import Operator
 from app.runner import _EmbeddedServer
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
+from devtools.fakes.adyen.server import AdyenFake
+from devtools.fakes.stripe.browser import BrowserStripeProxy, running_browser_proxy
+from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from payments.models import Payment
-from payments.stripe.fake.browser import BrowserStripeProxy, running_browser_proxy
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.payments.conftest import (
@@ -42,7 +43,6 @@ from tests.e2e.payments.conftest import (
     localstripe_url,  # noqa: F401 (fixture)
 )
 from tests.e2e.test_restart import free_port
-from tests.fakes.adyen_fake import AdyenFake
 
 CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
 

@@ -19,9 +19,9 @@ from playwright.async_api import Browser, expect
 
 from app.checkout.i18n import negotiate
 from app.tariffs.pricing import format_minor
+from devtools.fakes.adyen.server import AdyenFake
 from tests.e2e.checkout.conftest import Site, Stack, screenshot_on_failure
 from tests.e2e.payments.conftest import STRIPE_SECRET_KEY
-from tests.fakes.adyen_fake import AdyenFake
 
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "checkout.png"
 TOKEN_URL = re.compile(r"/c/s/[A-Za-z0-9_-]{43}(\?.*)?$")

@@ -26,7 +26,7 @@ from app.drivers.service import UserService
 from app.health.models import Incident
 from app.main import create_app
 from app.runner import _EmbeddedServer
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
+from devtools.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.test_restart import free_port
 

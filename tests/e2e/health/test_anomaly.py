@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app.core.settings import HealthSettings, Settings
 from app.health.models import HealthBaseline, Incident
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
-from ocpp_bridge.simulator.model import NOMINAL_VOLTAGE_V
+from devtools.simulator import SimConfig, SimulatedCharger
+from devtools.simulator.model import NOMINAL_VOLTAGE_V
 from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
 from tests.e2e.ocpp_helpers import PASSWORD
 

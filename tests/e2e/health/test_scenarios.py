@@ -1,4 +1,4 @@
-"""The scenario corpus: every scripted fault of ocpp_bridge/simulator/faults.py, on simulator
+"""The scenario corpus: every scripted fault of devtools/simulator/faults.py, on simulator
 chargers over real sockets, against the bridge, the API and the health monitor with
 self-healing on. For each fault the incident opens with the right kind and cause, its
 playbook acts (the steps in the incident's trail and the charger's command log), and the
@@ -26,8 +26,8 @@ from app.chargers.models import ChargePoint
 from app.core.settings import HealthSettings, Settings
 from app.drivers.models import IdToken
 from app.health.playbooks import DIAGNOSED_CAUSES
-from ocpp_bridge.simulator import SimulatedCharger
-from ocpp_bridge.simulator.faults import FAULTS, HEALTHY, Fault, Routine, car_tags
+from devtools.simulator import SimulatedCharger
+from devtools.simulator.faults import FAULTS, HEALTHY, Fault, Routine, car_tags
 from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
 
 CORPUS_HEALTH = HealthSettings(
@@ -333,7 +333,7 @@ async def test_a_scripted_fault_through_the_cli(
     """`laddnat simulate --scenario scripted --fault stuck-meter` against a running system."""
     import argparse
 
-    from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_scripted
+    from devtools.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_scripted
     from tests.e2e.ocpp_helpers import PASSWORD
 
     location, [identity] = await corpus.site(1, prefix="CLI")

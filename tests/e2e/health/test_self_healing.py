@@ -70,7 +70,7 @@ async def test_the_fault_scenario_is_healed_through_the_cli(healing: HealthStack
     import asyncio
     import contextlib
 
-    from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_fault
+    from devtools.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_fault
     from tests.e2e.ocpp_helpers import PASSWORD
 
     _, [identity] = await healing.site(1, prefix="CLI")
@@ -123,7 +123,7 @@ async def test_a_fault_mid_session_reaches_the_drivers_live_stream_and_heals(hea
     from app.drivers.models import IdToken
     from app.drivers.service import UserService
     from app.sessions.models import Transaction
-    from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_fault
+    from devtools.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_fault
     from tests.e2e.ocpp_helpers import PASSWORD
 
     _, [identity] = await healing.site(1, prefix="WALK")

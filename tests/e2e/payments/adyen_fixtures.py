@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.core.settings import AdyenSettings
+from devtools.fakes.adyen.server import AdyenFake
 from payments.adyen import AdyenProvider
-from tests.fakes.adyen_fake import AdyenFake
 
 
 @pytest.fixture(scope="module")

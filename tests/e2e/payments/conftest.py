@@ -1,7 +1,7 @@
 """Stripe on loopback: localstripe (once per run) behind the quirks proxy (once per module).
 
 ``stripe_api_base`` is what ``StripeSettings.api_base`` points at: the proxy, so idempotency,
-declines, balance transactions and webhooks behave like Stripe (see payments/stripe/fake/server.py).
+declines, balance transactions and webhooks behave like Stripe (see devtools/fakes/stripe/proxy.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from app.core.settings import StripeSettings
-from payments.stripe.fake.server import StripeQuirksProxy, running_localstripe, running_proxy
+from devtools.fakes.stripe.localstripe import running_localstripe
+from devtools.fakes.stripe.proxy import StripeQuirksProxy, running_proxy
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.payments.paid_stack import smtp, stack  # noqa: F401 (fixtures: the whole paid-session system)
 
@@ -58,6 +59,6 @@ def register_stripe_webhook(stripe_proxy: StripeQuirksProxy) -> Callable[..., No
     are POSTed to ``url`` signed with ``secret``. ``stripe_proxy.deliveries`` records each post.
 
     localstripe can post signed events itself (``register_localstripe_webhook`` in
-    payments/stripe/fake/server.py) but only ``payment_intent.succeeded``/``payment_failed`` (and
+    devtools/fakes/stripe/webhooks.py) but only ``payment_intent.succeeded``/``payment_failed`` (and
     customer/invoice ones), in its 2017 shape without ``amount_received``, a second late."""
     return stripe_proxy.register_webhook

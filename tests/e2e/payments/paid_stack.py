@@ -32,16 +32,16 @@ from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
+from devtools.fakes.adyen.server import AdyenFake
+from devtools.fakes.stripe.proxy import StripeQuirksProxy
+from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
-from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from payments.models import Payment, PaymentTransition, WebhookEvent
 from payments.registry import Providers
 from payments.service import SavedCard
-from payments.stripe.fake.server import StripeQuirksProxy
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.test_restart import free_port
-from tests.fakes.adyen_fake import AdyenFake
 from tests.fakes.smtp import Inbox, running_smtp
 
 T = TypeVar("T")

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
+from devtools.fakes.adyen.server import AdyenFake
 from payments.adyen import AdyenProvider
 from payments.provider import HoldRequest, ProviderError, ProviderEvent, WebhookRejected, idempotency_key
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_provider, adyen_settings
-from tests.fakes.adyen_fake import AdyenFake
 
 __all__ = ["adyen_fake", "adyen_provider", "adyen_settings"]  # fixtures, imported to be found
 

@@ -25,7 +25,7 @@ from app.drivers.models import IdToken
 from app.drivers.service import UserService
 from app.health.events import IncidentOpened
 from app.sessions.models import Transaction
-from ocpp_bridge.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_serve
+from devtools.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_serve
 from tests.e2e.ocpp_helpers import PASSWORD as PASSWORD_CP
 from tests.e2e.payments.paid_stack import Stack, eventually, in_status, stripe_client
 

@@ -25,10 +25,12 @@ from app.billing.service import BillingService
 from app.billing.worker import PaymentWorker
 from app.core.settings import StripeSettings
 from app.tariffs.pricing import TariffTerms, format_minor
+from devtools.fakes.adyen.server import AdyenFake
+from devtools.fakes.stripe.proxy import StripeQuirksProxy
+from devtools.fakes.stripe.webhooks import sign_webhook, stripe_event
 from payments.events import PaymentSettled
 from payments.models import Payment, WebhookEvent
 from payments.service import PaymentService, SavedCard
-from payments.stripe.fake.server import StripeQuirksProxy, sign_webhook, stripe_event
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.paid_stack import (
     TERMS,
@@ -43,7 +45,6 @@ from tests.e2e.payments.paid_stack import (
     saved_visa,
     stripe_client,
 )
-from tests.fakes.adyen_fake import AdyenFake
 from tests.support import RawCharger
 
 

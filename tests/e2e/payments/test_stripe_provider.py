@@ -15,9 +15,11 @@ import stripe
 from aiohttp import web
 
 from app.core.settings import StripeSettings
+from devtools.fakes.net import free_port
+from devtools.fakes.stripe.proxy import StripeQuirksProxy
+from devtools.fakes.stripe.webhooks import sign_webhook, stripe_event
 from payments.provider import HoldRequest, ProviderError, WebhookRejected, idempotency_key
 from payments.stripe import StripeProvider
-from payments.stripe.fake.server import StripeQuirksProxy, free_port, sign_webhook, stripe_event
 
 from .conftest import STRIPE_PUBLISHABLE_KEY, STRIPE_WEBHOOK_SECRET
 

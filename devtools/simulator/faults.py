@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from ocpp_bridge.simulator.charger import SimulatedCharger
-from ocpp_bridge.simulator.model import NOMINAL_FREQUENCY_HZ, NOMINAL_VOLTAGE_V, utc_now
+from devtools.simulator.charger import SimulatedCharger
+from devtools.simulator.model import NOMINAL_FREQUENCY_HZ, NOMINAL_VOLTAGE_V, utc_now
 
 Script = Callable[[SimulatedCharger], Awaitable[None]]
 

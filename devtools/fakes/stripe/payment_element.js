@@ -1,5 +1,5 @@
-/* Appended, in the tests only, to localstripe's fake Stripe.js (served through the test's
- * Stripe proxy): the part of Stripe.js's Payment Element API the checkout page calls.
+/* Appended, in the demo and the tests only, to localstripe's fake Stripe.js (served through the
+ * fake Stripe's browser proxy): the part of Stripe.js's Payment Element API the checkout page calls.
  *
  * localstripe's fake knows only the Card Element era: elements() without options,
  * create(type) that always makes its own card inputs, confirmCardPayment() that ignores
@@ -11,6 +11,31 @@
  * confirmPayment({elements, confirmParams: {return_url}})) runs unchanged.
  */
 (function () {
+  // localstripe's card inputs are bare boxes: its exp_year glues '20' in front of whatever
+  // is typed, so a four-digit year (2030 -> 202030) came back as "Bad request". Read what
+  // was typed and accept what the demo banner invites ("any future date"): MM/YY or
+  // MM/YYYY, with or without spaces, split over the two boxes or typed whole into either.
+  // Anything else is refused here with a message that says what is wrong.
+  function expiry(monthText, yearText, now) {
+    const parts = (String(monthText || '') + '/' + String(yearText || ''))
+      .replace(/\s/g, '')
+      .split('/')
+      .filter(Boolean);
+    if (parts.length !== 2 || !/^\d{1,2}$/.test(parts[0]) || !/^(\d{2}|\d{4})$/.test(parts[1])) {
+      return {error: 'The expiry date is incomplete or not a date: type it as MM/YY or MM/YYYY, e.g. 12/34.'};
+    }
+    const month = parseInt(parts[0], 10);
+    const year = parts[1].length === 2 ? 2000 + parseInt(parts[1], 10) : parseInt(parts[1], 10);
+    if (month < 1 || month > 12) {
+      return {error: 'The expiry month must be between 01 and 12.'};
+    }
+    const thisYear = now.getFullYear();
+    if (year < thisYear || (year === thisYear && month < now.getMonth() + 1)) {
+      return {error: 'The expiry date ' + parts[0].padStart(2, '0') + '/' + year + ' is in the past.'};
+    }
+    return {month: String(month), year: String(year)};
+  }
+
   const fakeStripe = Stripe;
   Stripe = function (key) {
     const stripe = fakeStripe(key);
@@ -36,11 +61,20 @@
       const clientSecret = elements._clientSecret;
       const element = elements.getElement('payment');
       const card = (element && element.value && element.value.card) || {};
+      const typed = (element && element._inputs) || {};  // the raw boxes, before localstripe's '20'
+      const expires = expiry(
+        typed.exp_month ? typed.exp_month.value : card.exp_month,
+        typed.exp_year ? typed.exp_year.value : String(card.exp_year || '').replace(/^20/, ''),
+        new Date(),
+      );
+      if (expires.error) {
+        return {error: {type: 'validation_error', code: 'invalid_expiry', message: expires.error}};
+      }
       const method = await post('/v1/payment_methods', {
         'type': 'card',
         'card[number]': String(card.number || '').replace(/\s/g, ''),
-        'card[exp_month]': card.exp_month || '',
-        'card[exp_year]': card.exp_year || '',
+        'card[exp_month]': expires.month,
+        'card[exp_year]': expires.year,
         'card[cvc]': card.cvc || '',
       });
       if (method.error) {

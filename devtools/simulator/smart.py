@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ocpp_bridge.simulator.model import NOMINAL_VOLTAGE_V, Payload, parse_ts
+from devtools.simulator.model import NOMINAL_VOLTAGE_V, Payload, parse_ts
 
 MAX = "Max"
 TX_DEFAULT = "TxDefault"

@@ -10,14 +10,10 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
-from ocpp_bridge.simulator.charger import SimulatedCharger
-from ocpp_bridge.simulator.faults import FAULTS
-from ocpp_bridge.simulator.model import (
-    AuthorizationRejected,
-    ConnectFailed,
-    SimConfig,
-    SimulatorError,
-)
+from devtools.simulator.charger import SimulatedCharger
+from devtools.simulator.config import SimConfig
+from devtools.simulator.errors import AuthorizationRejected, ConnectFailed, SimulatorError
+from devtools.simulator.faults import FAULTS
 
 DEFAULT_URL = "ws://127.0.0.1:9000/ocpp"
 SCENARIOS = ("charge", "serve", "fault", "error", "overheat", "voltage-sag", "offline", "reboot", "scripted")
@@ -53,7 +49,7 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         "--fault",
         choices=sorted(FAULTS),
         default="internal-error",
-        help="for --scenario scripted: a fault of ocpp_bridge/simulator/faults.py (its OCPP version wins); "
+        help="for --scenario scripted: a fault of devtools/simulator/faults.py (its OCPP version wins); "
         "recovers after --duration unless the CSMS healed it",
     )
     parser.add_argument(

@@ -1,12 +1,12 @@
-"""The simulated hardware: configuration, per-connector state and the electrical model.
+"""The simulated hardware: per-connector state and the electrical model, and the OCPP names
+and time formats it is reported in (configuration: config.py; errors: errors.py).
 
-Nothing here talks to the network; :mod:`ocpp_bridge.simulator.charger` turns this state
+Nothing here talks to the network; :mod:`devtools.simulator.charger` turns this state
 into OCPP messages.
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +15,6 @@ from typing import Any
 Clock = Callable[[], datetime]
 Payload = dict[str, Any]
 
-VERSIONS = ("1.6", "2.0.1")
 NOMINAL_VOLTAGE_V = 230.0
 NOMINAL_FREQUENCY_HZ = 50.0
 #: A phase under this carries no current: it is lost.
@@ -29,89 +28,6 @@ BATTERY_KWH = 60.0
 START_SOC = 20.0
 #: DataTransfer with this vendorId is answered Accepted (the data echoed); others UnknownVendorId.
 SIM_VENDOR_ID = "com.laddnat.sim"
-
-
-class SimulatorError(Exception):
-    """Something the simulated charger could not do."""
-
-
-class ConnectFailed(SimulatorError):
-    """The WebSocket could not be opened; ``status_code`` is set when the server answered HTTP."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class NotConnected(SimulatorError):
-    """A call that needs the socket while the charger is offline."""
-
-
-class ConnectionLost(SimulatorError):
-    """The socket closed while a call was waiting for its answer."""
-
-
-class CallFailed(SimulatorError):
-    """The CSMS answered a call with CALLERROR (or with something invalid)."""
-
-    def __init__(self, action: str, code: str, description: str = "") -> None:
-        super().__init__(f"{action} failed: {code} {description}".strip())
-        self.action = action
-        self.code = code
-        self.description = description
-
-
-class AuthorizationRejected(SimulatorError):
-    """The CSMS did not accept the id tag."""
-
-    def __init__(self, id_tag: str, status: str) -> None:
-        super().__init__(f"id tag {id_tag} not accepted: {status}")
-        self.id_tag = id_tag
-        self.status = status
-
-
-@dataclass
-class SimConfig:
-    url: str  # base, e.g. "ws://127.0.0.1:9000/ocpp"; the identity is appended
-    identity: str
-    password: str | None
-    version: str = "1.6"  # "1.6" or "2.0.1"
-    id_tag: str = "DEMO-TAG-0001"
-    power_kw: float = 11.0
-    meter_interval_s: float = 5.0
-    connectors: int = 1
-    meter_start_wh: int = 0  # initial register of every connector
-    ssl_context: ssl.SSLContext | None = None
-    #: @on handlers sleep this long before answering the CSMS (a slow charger).
-    slow_answers_s: float = 0.0
-    #: Simulated seconds per real second: energy advances meter_interval_s * time_scale per sample.
-    time_scale: float = 1.0
-    phases: int = 3
-    #: Send Heartbeat every interval the CSMS gave in the BootNotification answer.
-    auto_heartbeat: bool = True
-    response_timeout_s: float = 30.0
-    connect_timeout_s: float = 10.0
-    vendor: str = "Laddnät"
-    model: str = "Sim-22"
-    firmware_version: str = "sim-1.0"
-    #: Each stage of a firmware update (download, install) takes this long; tiny in tests.
-    firmware_step_s: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.version not in VERSIONS:
-            raise ValueError(f"version must be one of {VERSIONS}, not {self.version!r}")
-        if self.connectors < 1:
-            raise ValueError("a charger needs at least one connector")
-        if self.phases not in (1, 3):
-            raise ValueError("phases must be 1 or 3")
-
-    @property
-    def subprotocol(self) -> str:
-        return f"ocpp{self.version}"
-
-    @property
-    def endpoint(self) -> str:
-        return f"{self.url.rstrip('/')}/{self.identity}"
 
 
 def utc_now() -> datetime:

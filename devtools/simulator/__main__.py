@@ -1,15 +1,15 @@
-"""`python -m ocpp_bridge.simulator ...`: the same as `laddnat simulate ...`."""
+"""`python -m devtools.simulator ...`: the same as `laddnat simulate ...`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
-from ocpp_bridge.simulator.cli import add_cli_arguments, run_simulation
+from devtools.simulator.cli import add_cli_arguments, run_simulation
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ocpp_bridge.simulator")
+    parser = argparse.ArgumentParser(prog="python -m devtools.simulator")
     add_cli_arguments(parser)
     try:
         return asyncio.run(run_simulation(parser.parse_args(argv)))

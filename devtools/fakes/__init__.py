@@ -1,0 +1,1 @@
+"""Loopback fakes of the payment providers (Stripe, Adyen) for the demo and the tests."""
