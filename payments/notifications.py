@@ -24,6 +24,9 @@ from payments.provider import ProviderEvent
 
 
 class NotificationService:
+    """Stores (``record``) and applies (``process``) the PSPs' verified notifications.
+    Needs no provider: the webhook controller has verified and parsed them already."""
+
     def __init__(self, db: AsyncSession, bus: Bus, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
@@ -53,7 +56,8 @@ class NotificationService:
         return new
 
     async def process(self, row_id: int) -> str | None:
-        """Apply one stored notification once; returns what it did."""
+        """Apply one stored notification once; returns what it did (None: another worker has
+        it). If applying fails, the row is left unprocessed for the sweeper and the error raised."""
         claimed = await self.db.execute(
             update(WebhookEvent)
             .where(WebhookEvent.id == row_id, WebhookEvent.processed_at.is_(None))
