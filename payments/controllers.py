@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.http import problems
 from payments.errors import InvalidWebhook, PaymentsNotConfigured, UnknownProvider
+from payments.notifications import NotificationService
 from payments.provider import WebhookRejected
 from payments.registry import Providers
 from payments.schemas import WebhookAckOut
-from payments.service import PaymentService
 
 log = logging.getLogger("laddnat.payments")
 
@@ -26,10 +26,10 @@ async def process_later(maker: async_sessionmaker[AsyncSession], state: State, r
     """After the PSP has its 2xx: apply the stored notifications. What fails here stays
     unprocessed in the table and the sweeper applies it later."""
     async with maker() as db:
-        payments = PaymentService(db, state.bus, state.providers)
+        notifications = NotificationService(db, state.bus)
         for row_id in row_ids:
             try:
-                await payments.process_notification(row_id)
+                await notifications.process(row_id)
             except Exception:
                 log.exception("notification %s failed; the sweeper retries it", row_id)
 
@@ -47,7 +47,7 @@ async def _receive(provider_name: str, request: Request[Any, Any, Any], state: S
     except WebhookRejected as err:
         raise InvalidWebhook(str(err) or None) from err
     async with state.sessionmaker() as db:
-        new = await PaymentService(db, state.bus, providers).record_notifications(events)
+        new = await NotificationService(db, state.bus).record(events)
     return len(events), new
 
 

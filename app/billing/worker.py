@@ -32,6 +32,7 @@ from app.sessions.models import Transaction
 from payments import state
 from payments.events import PaymentAuthorised
 from payments.models import Payment
+from payments.notifications import NotificationService
 from payments.registry import Providers
 
 log = logging.getLogger("laddnat.payments")
@@ -198,8 +199,9 @@ class PaymentWorker(PollingWorker):
         async with self.maker() as db:
             billing = self._billing(db)
             payments = billing.payments
-            for row_id in await payments.unprocessed_notifications():
-                await payments.process_notification(row_id)
+            notifications = NotificationService(db, self.bus, clock=self.clock)
+            for row_id in await notifications.unprocessed():
+                await notifications.process(row_id)
             for payment_id in await billing.due_for_settlement():
                 await billing.settle(payment_id, source="sweeper")
             await payments.resend_refunds()
