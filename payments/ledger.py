@@ -150,12 +150,16 @@ class PaymentLedger:
         try:
             await self.db.commit()
         except IntegrityError:
-            self._events.clear()
-            await self.db.rollback()
+            await self.rollback()
             raise
         events, self._events = self._events, []
         for event in events:
             self.bus.publish(event)
+
+    async def rollback(self) -> None:
+        """Roll back, and drop the queued events: they announce what was just undone."""
+        self._events.clear()
+        await self.db.rollback()
 
 
 def remember_method(payment: Payment, method: PaymentMethod | None) -> None:

@@ -72,7 +72,7 @@ class NotificationService:
         try:
             outcome = await self._apply(event)
         except Exception:
-            await self.db.rollback()
+            await self.ledger.rollback()
             await self.db.execute(update(WebhookEvent).where(WebhookEvent.id == row_id).values(processed_at=None))
             await self.db.commit()
             raise
