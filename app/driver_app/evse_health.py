@@ -50,9 +50,6 @@ FAULTED_REASON = "Out of order."
 UNAVAILABLE_REASON = "Taken out of service by the operator."
 
 
-# -- health ------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class Health:
     state: HealthState
