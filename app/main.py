@@ -19,14 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.billing.invoices.controllers import FleetAccountController, InvoiceController
 from app.billing.payment_controllers import PaymentController
-from app.billing.receipts.controllers import DriverReceiptController, ReceiptController
+from app.billing.receipts.controllers import ReceiptController
 from app.billing.receipts.mail import ReceiptMailer
 from app.billing.reconcile.controllers import ReconciliationController
 from app.billing.reports.controllers import ReportController
 from app.billing.worker import PaymentWorker
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
-from app.chargers.driver_controllers import DriverChargerController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
 from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, requires_operator
 from app.core.bus import Bus, create_bus
@@ -35,6 +34,10 @@ from app.core.errors import DatabaseUnavailable
 from app.core.http import EXCEPTION_HANDLERS, document_problems, problems, provide_page
 from app.core.metrics import render
 from app.core.settings import Settings
+from app.driver_app.charger_controllers import DriverChargerController
+from app.driver_app.live import LiveHub
+from app.driver_app.receipt_controllers import DriverReceiptController
+from app.driver_app.session_controllers import DriverSessionController, live_session
 from app.drivers.controllers import (
     AuthController,
     IdTokenController,
@@ -51,9 +54,8 @@ from app.notify.operator_webhooks import WebhookDispatcher
 from app.notify.outbox import MailWorker
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.sessions.command_controllers import SendCommandController
 from app.sessions.controllers import TransactionController
-from app.sessions.driver_controllers import DriverSessionController, live_session
-from app.sessions.live import LiveHub
 from app.tariffs.controllers import TariffAssignmentController, TariffController
 from app.uptime.controllers import UPTIME_CONTROLLERS
 from payments.controllers import WebhookController
@@ -164,6 +166,7 @@ def create_app(
         route_handlers=[
             ChargerController,
             CommandController,
+            SendCommandController,
             LocationController,
             QrCodeController,
             TransactionController,

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import StartFailed
 from app.billing.service import BillingService
-from app.chargers.command_service import CommandService
 from app.chargers.models import Evse
 from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
+from app.sessions.commands import CommandService
 from payments import state
 from payments.models import Payment
 from payments.registry import Providers

@@ -19,13 +19,13 @@ from app.billing.errors import StartFailed
 from app.billing.events import HoldLimitReached
 from app.billing.paid_sessions import PaidSessionService
 from app.billing.service import BillingService
-from app.chargers.command_service import CommandService
 from app.chargers.models import ChargePoint
 from app.core.bus import Bus, Event
 from app.core.database import claim, utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
 from app.core.workers import PollingWorker
+from app.sessions.commands import CommandService
 from app.sessions.costs import cost_so_far, latest_power_w, terms_of
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.models import Transaction

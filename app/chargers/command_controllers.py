@@ -1,26 +1,21 @@
-"""HTTP: commands to chargers (operator), and the upload URLs chargers send diagnostics to."""
+"""HTTP: the command audit log and diagnostics files of a charger (operator), and the upload
+URLs chargers send diagnostics to. Sending a command is app/sessions/command_controllers.py:
+a remote stop names our transaction, which only the sessions' area knows."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chargers.command_service import MAX_UPLOAD_BYTES, CommandService, DiagnosticsService
-from app.chargers.commands import COMMANDS
+from app.chargers.command_service import MAX_UPLOAD_BYTES, ChargerCommandService, DiagnosticsService
 from app.chargers.errors import (
-    ChargerCallError,
     ChargerNotFound,
-    ChargerOffline,
-    ChargerTimeout,
-    CommandNotSupported,
-    UnknownCommand,
     UploadAlreadyDone,
     UploadNotFound,
     UploadTooLarge,
@@ -29,29 +24,14 @@ from app.chargers.schemas import CommandOut, CommandPageOut, DiagnosticsFileList
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
-from app.drivers.models import User
-from app.sessions.errors import TransactionNotActive, TransactionNotFound
 
 
-def provide_commands(db: NamedDependency[AsyncSession], state: State) -> CommandService:
-    return CommandService.of(db, state.bus, state.settings)
+def provide_commands(db: NamedDependency[AsyncSession], state: State) -> ChargerCommandService:
+    return ChargerCommandService.of(db, state.bus, state.settings)
 
 
 def provide_diagnostics(db: NamedDependency[AsyncSession], state: State) -> DiagnosticsService:
     return DiagnosticsService(db, state.bus)
-
-
-async def _json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    body = await request.body()
-    if not body.strip():
-        return {}
-    try:
-        value = msgspec.json.decode(body)
-    except msgspec.DecodeError as err:
-        raise InvalidInput(f"the body is not JSON: {err}") from None
-    if not isinstance(value, dict):
-        raise InvalidInput("the body must be a JSON object of the command's arguments")
-    return value
 
 
 class CommandController(Controller):
@@ -61,41 +41,6 @@ class CommandController(Controller):
         "commands": Provide(provide_commands, sync_to_thread=False),
         "diagnostics": Provide(provide_diagnostics, sync_to_thread=False),
     }
-
-    @post(
-        "/commands/{name:str}",
-        operation_id="SendCommand",
-        summary="Send a command to the charger and return its answer",
-        description=(
-            f"`name` is one of: {', '.join(COMMANDS)} (unknown: 404 command.unknown). "
-            "The body is the command's arguments (a JSON object; see the README for each command). "
-            "Offline: 409 charger.offline. No answer in time: 504 charger.timeout. CALLERROR from the "
-            "charger: 502 charger.error with ocppErrorCode. Invalid arguments: 422 request.invalid with the field. "
-            "Every attempt is in the audit log (GET .../commands)."
-        ),
-        status_code=200,
-        responses=problems(
-            *OPERATOR_PROBLEMS,
-            ChargerNotFound,
-            UnknownCommand,
-            CommandNotSupported,
-            TransactionNotFound,
-            TransactionNotActive,
-            ChargerOffline,
-            ChargerTimeout,
-            ChargerCallError,
-        ),
-    )
-    async def send(
-        self,
-        charger_id: FromPath[uuid.UUID],
-        name: FromPath[str],
-        request: Request[Any, Any, Any],
-        commands: NamedDependency[CommandService],
-        current_user: NamedDependency[User],
-    ) -> CommandOut:
-        args = await _json_object(request)
-        return CommandOut.of(await commands.send(charger_id, name, args, by=current_user.id))
 
     @get(
         "/commands",
@@ -107,7 +52,7 @@ class CommandController(Controller):
         self,
         charger_id: FromPath[uuid.UUID],
         page: NamedDependency[PageParams],
-        commands: NamedDependency[CommandService],
+        commands: NamedDependency[ChargerCommandService],
     ) -> CommandPageOut:
         rows = await commands.history(charger_id, limit=page.limit, offset=page.offset)
         return CommandPageOut(

@@ -1,8 +1,10 @@
 """Commands to chargers: validate, record in the audit log, send over the bus, record the answer.
 
-Other domain code (sessions, health) calls ``CommandService.send`` exactly as the operator
-API does; only ``by``/``origin`` differ in the audit log. The calls the bridge makes on its
-own after a boot (the configuration profile) are audited by ``BootConfigurationRecorder``.
+``ChargerCommandService`` speaks the charger's own terms: a remote stop carries the
+charger's transaction id (``chargerTransactionId``). Callers name our transaction instead
+and go through ``app.sessions.commands.CommandService``, which resolves it and sends the
+command here; only ``by``/``origin`` differ in the audit log. The calls the bridge makes on
+its own after a boot (the configuration profile) are audited by ``BootConfigurationRecorder``.
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ from app.core.bus import Bus, NoResponders
 from app.core.database import new_id, next_number, utcnow
 from app.core.errors import InvalidInput
 from app.core.settings import Settings
-from app.sessions.errors import TransactionNotActive, TransactionNotFound
-from app.sessions.models import Transaction
 
 UPLOAD_TTL = timedelta(hours=24)
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -80,7 +80,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class CommandService:
+class ChargerCommandService:
     def __init__(
         self,
         db: AsyncSession,
@@ -99,7 +99,7 @@ class CommandService:
     @classmethod
     def of(
         cls, db: AsyncSession, bus: Bus, settings: Settings, *, clock: Callable[[], datetime] = utcnow
-    ) -> CommandService:
+    ) -> ChargerCommandService:
         """The service as configured (upload URLs from the public base URL, the command timeout)."""
         return cls(
             db,
@@ -109,24 +109,30 @@ class CommandService:
             clock=clock,
         )
 
+    async def charger(self, charger_id: uuid.UUID) -> ChargePoint:
+        """The charge point commands go to; ChargerNotFound if there is none."""
+        cp = await self.db.get(ChargePoint, charger_id)
+        if cp is None:
+            raise ChargerNotFound()
+        return cp
+
     async def send(
         self,
         charger_id: uuid.UUID,
         name: str,
-        raw_args: Any = None,
+        args: Args,
         *,
         by: uuid.UUID | None = None,
         origin: str = "operator",
     ) -> CommandLog:
-        """Send a command and return its audit entry with the charger's answer.
+        """Send a command (its arguments from ``parse_args``) and return its audit entry with
+        the charger's answer.
 
-        Raises ChargerOffline (409), ChargerTimeout (504), ChargerCallError (502) or an
-        InvalidInput (422) after recording the attempt, so the audit log has it too.
+        Raises ChargerNotFound (404) or, after recording the attempt so the audit log has it
+        too, ChargerOffline (409), ChargerTimeout (504), ChargerCallError (502) or an
+        InvalidInput (422).
         """
-        args = parse_args(name, raw_args)
-        cp = await self.db.get(ChargePoint, charger_id)
-        if cp is None:
-            raise ChargerNotFound()
+        cp = await self.charger(charger_id)
         args = await self._complete(cp, name, args)
         entry = CommandLog(
             charge_point_id=cp.id,
@@ -170,18 +176,10 @@ class CommandService:
         return entry
 
     async def _complete(self, cp: ChargePoint, name: str, args: Args) -> Args:
-        """Fill in what only the CSMS knows: the charger's transaction id, request ids, URLs."""
-        if isinstance(args, RemoteStopArgs):
-            try:
-                tx_id = uuid.UUID(args.transaction_id)
-            except ValueError:
-                raise InvalidInput("transactionId: not a transaction id", field="transactionId") from None
-            tx = await self.db.get(Transaction, tx_id)
-            if tx is None or tx.charge_point_id != cp.id:
-                raise TransactionNotFound()
-            if tx.status != "active":
-                raise TransactionNotActive()
-            return msgspec.structs.replace(args, charger_transaction_id=tx.charger_transaction_id)
+        """Fill in what only the CSMS knows: request ids, URLs."""
+        if isinstance(args, RemoteStopArgs) and args.charger_transaction_id is None:
+            # Resolved by the caller (app.sessions.commands): never sent without it.
+            raise InvalidInput("chargerTransactionId: required", field="chargerTransactionId")
         if isinstance(args, RemoteStartArgs) and args.remote_start_id is None:
             return msgspec.structs.replace(args, remote_start_id=await next_number(self.db, "remote_start"))
         if isinstance(args, ReserveNowArgs) and args.reservation_id is None:

@@ -25,7 +25,7 @@ class RemoteStartArgs(Args, frozen=True, kw_only=True):
 
 
 class RemoteStopArgs(Args, frozen=True, kw_only=True):
-    # Our transaction id (uuid) from the API; the service resolves the charger's own id.
+    # Our transaction id (uuid) from the API; app.sessions.commands resolves the charger's own id.
     transaction_id: str
     charger_transaction_id: str | None = None
 

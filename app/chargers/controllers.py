@@ -20,6 +20,7 @@ from app.chargers.errors import (
     LocationNotFound,
     WeakChargerPassword,
 )
+from app.chargers.evse_ids import EvseIds
 from app.chargers.qr import qr_png, qr_sheet_pdf, qr_svg, qr_url
 from app.chargers.schemas import (
     ChargerIn,
@@ -29,7 +30,6 @@ from app.chargers.schemas import (
     LocationOut,
     LocationPageOut,
 )
-from app.chargers.search import ChargerFinder
 from app.chargers.service import ChargerService, LocationService
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.http import PageParams, problems
@@ -144,8 +144,8 @@ class LocationController(Controller):
         return LocationOut.of(await locations.get(location_id))
 
 
-def provide_finder(db: NamedDependency[AsyncSession]) -> ChargerFinder:
-    return ChargerFinder(db)
+def provide_evses(db: NamedDependency[AsyncSession]) -> EvseIds:
+    return EvseIds(db)
 
 
 EvseIdParam = Annotated[str, PathParameter(description="eMI3 EVSE ID, any case; `*` may be sent as %2A")]
@@ -156,7 +156,7 @@ class QrCodeController(Controller):
 
     path = "/"
     tags = ("qr codes",)
-    dependencies = {"finder": Provide(provide_finder, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+    dependencies = {"evses": Provide(provide_evses, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     @get(
         "/evses/{evse_id:str}/qr.svg",
@@ -166,10 +166,8 @@ class QrCodeController(Controller):
         response_description="SVG (sizes in mm: one module is 1 mm)",
         responses=problems(*OPERATOR_PROBLEMS, EvseNotFound),
     )
-    async def evse_svg(
-        self, evse_id: EvseIdParam, finder: NamedDependency[ChargerFinder], state: State
-    ) -> Response[bytes]:
-        label = await finder.canonical_evse_id(evse_id)
+    async def evse_svg(self, evse_id: EvseIdParam, evses: NamedDependency[EvseIds], state: State) -> Response[bytes]:
+        label = await evses.canonical(evse_id)
         body = await asyncio.to_thread(qr_svg, qr_url(state.settings.http.public_base_url, label), label)
         return Response(body, media_type="image/svg+xml")
 
@@ -181,10 +179,8 @@ class QrCodeController(Controller):
         response_description="PNG, 10 px per module",
         responses=problems(*OPERATOR_PROBLEMS, EvseNotFound),
     )
-    async def evse_png(
-        self, evse_id: EvseIdParam, finder: NamedDependency[ChargerFinder], state: State
-    ) -> Response[bytes]:
-        label = await finder.canonical_evse_id(evse_id)
+    async def evse_png(self, evse_id: EvseIdParam, evses: NamedDependency[EvseIds], state: State) -> Response[bytes]:
+        label = await evses.canonical(evse_id)
         body = await asyncio.to_thread(qr_png, qr_url(state.settings.http.public_base_url, label), label)
         return Response(body, media_type="image/png")
 
@@ -197,9 +193,9 @@ class QrCodeController(Controller):
         responses=problems(*OPERATOR_PROBLEMS, LocationNotFound),
     )
     async def location_sheet(
-        self, location_id: FromPath[uuid.UUID], finder: NamedDependency[ChargerFinder], state: State
+        self, location_id: FromPath[uuid.UUID], evses: NamedDependency[EvseIds], state: State
     ) -> Response[bytes]:
-        location, evse_ids = await finder.location_evse_ids(location_id)
+        location, evse_ids = await evses.at_location(location_id)
         base = state.settings.http.public_base_url
         subtitle = ", ".join(part for part in (location.address, location.postal_code, location.city) if part)
         body = await asyncio.to_thread(

@@ -20,9 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.paid_sessions import PaidSessionService
-from app.chargers.command_service import CommandService
 from app.chargers.models import ChargePoint, Connector, Evse, Location
-from app.chargers.search import incidents_keeping_drivers_away
 from app.checkout.errors import CheckoutNotFound
 from app.checkout.i18n import Translator
 from app.checkout.models import CheckoutLink
@@ -30,10 +28,12 @@ from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
+from app.health.driver_impact import incidents_keeping_drivers_away
 from app.health.models import Incident
 from app.health.service import SEVERITY_RANK
 from app.health.words import PAYMENT_WORDS, for_driver
 from app.operators.models import Operator
+from app.sessions.commands import CommandService
 from app.sessions.costs import cost_so_far
 from app.sessions.models import MeterSample, Transaction
 from app.tariffs.pricing import TariffTerms

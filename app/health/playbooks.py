@@ -28,7 +28,6 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.chargers.command_service import CommandService
 from app.chargers.events import DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, Connector, DiagnosticsFile, Evse
 from app.core.bus import Bus, Event
@@ -38,6 +37,7 @@ from app.core.settings import Settings
 from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.health.models import Incident
 from app.health.service import IncidentService
+from app.sessions.commands import CommandService
 from app.sessions.models import Transaction
 
 log = logging.getLogger("laddnat.health")

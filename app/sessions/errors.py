@@ -27,7 +27,7 @@ class SessionNotFound(NotFound):
 
 class EvseUnavailable(Conflict):
     """Why a session cannot start here now; ``reason``: offline, out_of_order, in_use,
-    reserved or unknown (the EVSE's health, app/chargers/search.py)."""
+    reserved or unknown (the EVSE's health, app/driver_app/evse_health.py)."""
 
     code = "session.evse_unavailable"
     status = 409

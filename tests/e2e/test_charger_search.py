@@ -19,10 +19,11 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.chargers.models import ChargePoint, Connector, Evse, Location
-from app.chargers.search import ERROR_REASONS, FAULTED_REASON, UNAVAILABLE_REASON, distance_km
 from app.core.bus import Bus
 from app.core.database import create_engine
 from app.core.settings import Settings
+from app.driver_app.evse_health import ERROR_REASONS, FAULTED_REASON, UNAVAILABLE_REASON
+from app.driver_app.geometry import distance_km
 from app.drivers.service import UserService
 from app.health.models import Incident
 from app.health.words import for_driver

@@ -14,7 +14,6 @@ import httpx
 import pytest
 import uvicorn
 
-from app.chargers.command_service import CommandService
 from app.chargers.errors import ChargerTimeout
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
@@ -22,6 +21,7 @@ from app.core.settings import HttpSettings, Settings
 from app.drivers.service import UserService
 from app.main import create_app
 from app.runner import _EmbeddedServer
+from app.sessions.commands import CommandService
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.protocol import Version
 from ocpp_bridge.server import Bridge, create_bridge

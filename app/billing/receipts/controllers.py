@@ -1,5 +1,5 @@
-"""HTTP: receipts for operators (by payment or session, ``/api/v1/operator/...``) and for
-drivers (their own sessions, ``/api/v1/sessions/{id}/receipt``).
+"""HTTP: receipts for operators (by payment or session, ``/api/v1/operator/...``); drivers
+get those of their own sessions from the driver app (app/driver_app/receipt_controllers.py).
 
 A receipt comes as JSON at the resource path and as a file at a last segment that reads
 like a file name: ``.../receipt`` (JSON), ``.../receipt.html``, ``.../receipt.pdf``.
@@ -21,10 +21,8 @@ from app.billing.files import HTML, PDF, file_response
 from app.billing.receipts.render import receipt_filename, render_receipt_html, render_receipt_pdf
 from app.billing.receipts.schemas import ReceiptOut
 from app.billing.receipts.service import ReceiptService
-from app.core.auth import AUTH_PROBLEMS, OPERATOR_PROBLEMS, requires_user
+from app.core.auth import OPERATOR_PROBLEMS
 from app.core.http import problems
-from app.drivers.models import User
-from app.sessions.driver import DriverSessionService, SessionNotFound
 
 
 def receipt_response(receipt: ReceiptOut, ext: Literal["html", "pdf"]) -> Response[bytes]:
@@ -117,83 +115,3 @@ class ReceiptController(Controller):
         self, transaction_id: FromPath[uuid.UUID], receipts: NamedDependency[ReceiptService]
     ) -> Response[bytes]:
         return receipt_response(await receipts.for_transaction(transaction_id), "pdf")
-
-
-# -- driver -----------------------------------------------------------------------------------
-
-
-def provide_driver_sessions(db: NamedDependency[AsyncSession], state: State) -> DriverSessionService:
-    return DriverSessionService(db, state.bus, state.providers, state.settings)
-
-
-async def _driver_receipt(
-    sessions: DriverSessionService, driver: User, session_id: uuid.UUID, receipts: ReceiptService
-) -> ReceiptOut:
-    view = await sessions.get(driver, session_id)  # 404 unless it is the driver's
-    if view.kind == "paid":
-        return await receipts.for_payment(view.id)
-    assert view.transaction_id is not None
-    return await receipts.for_transaction(view.transaction_id)
-
-
-_DRIVER_RECEIPT_PROBLEMS = problems(*AUTH_PROBLEMS, SessionNotFound, ReceiptNotFound)
-
-
-class DriverReceiptController(Controller):
-    """Driver: the receipt of one of their own sessions; another driver's session is a 404
-    ``session.not_found``, never their receipt."""
-
-    path = "/api/v1/sessions"
-    tags = ("sessions (driver)",)
-    guards = [requires_user]  # noqa: RUF012 (read once by Litestar)
-    dependencies = {  # noqa: RUF012 (read once by Litestar)
-        "sessions": Provide(provide_driver_sessions, sync_to_thread=False),
-        "receipts": Provide(provide_receipts, sync_to_thread=False),
-    }
-
-    @get(
-        "/{session_id:uuid}/receipt",
-        operation_id="GetSessionReceipt",
-        summary="The receipt of a paid session",
-        responses=_DRIVER_RECEIPT_PROBLEMS,
-    )
-    async def receipt(
-        self,
-        session_id: FromPath[uuid.UUID],
-        sessions: NamedDependency[DriverSessionService],
-        receipts: NamedDependency[ReceiptService],
-        current_user: NamedDependency[User],
-    ) -> ReceiptOut:
-        return await _driver_receipt(sessions, current_user, session_id, receipts)
-
-    @get(
-        "/{session_id:uuid}/receipt.html",
-        operation_id="GetSessionReceiptHtml",
-        summary="The receipt as a printable page",
-        media_type=HTML,
-        responses=_DRIVER_RECEIPT_PROBLEMS,
-    )
-    async def receipt_html(
-        self,
-        session_id: FromPath[uuid.UUID],
-        sessions: NamedDependency[DriverSessionService],
-        receipts: NamedDependency[ReceiptService],
-        current_user: NamedDependency[User],
-    ) -> Response[bytes]:
-        return receipt_response(await _driver_receipt(sessions, current_user, session_id, receipts), "html")
-
-    @get(
-        "/{session_id:uuid}/receipt.pdf",
-        operation_id="GetSessionReceiptPdf",
-        summary="The receipt as a PDF",
-        media_type=PDF,
-        responses=_DRIVER_RECEIPT_PROBLEMS,
-    )
-    async def receipt_pdf(
-        self,
-        session_id: FromPath[uuid.UUID],
-        sessions: NamedDependency[DriverSessionService],
-        receipts: NamedDependency[ReceiptService],
-        current_user: NamedDependency[User],
-    ) -> Response[bytes]:
-        return receipt_response(await _driver_receipt(sessions, current_user, session_id, receipts), "pdf")

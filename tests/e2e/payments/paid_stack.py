@@ -147,7 +147,7 @@ class Stack:
 
     async def stop(self, tx: Transaction) -> None:
         async with self.maker() as db:
-            from app.chargers.command_service import CommandService
+            from app.sessions.commands import CommandService
 
             await CommandService(db, self.bus, public_base_url=self.base_url, timeout_s=10).send(
                 tx.charge_point_id, "remote-stop", {"transactionId": str(tx.id)}

@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.chargers.models import Location
-from app.chargers.search import ConnectorView, EvseDetail, EvseView, Health, LocationHit, Payment
 from app.core.http import Page
+from app.driver_app.evse_health import ConnectorView, Health
+from app.driver_app.finder import EvseDetail, EvseView, LocationHit, Payment
 
 HealthStateOut = Literal["working", "in_use", "reserved", "out_of_order", "offline", "unknown"]
 

@@ -23,10 +23,10 @@ from app.billing.events import HoldLimitReached
 from app.chargers.events import ChargerConnected, ChargerDisconnected, ConnectorStatusChanged
 from app.chargers.models import ChargePoint, Evse
 from app.core.bus import Bus, Event
+from app.driver_app.sessions import DriverSessionService, SessionOut
 from app.drivers.models import User
 from app.health.events import IncidentOpened, IncidentResolved
 from app.health.words import PAYMENT_WORDS, for_driver
-from app.sessions.driver import DriverSessionService, SessionOut
 from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted, TransactionUpdated
 from app.sessions.models import Transaction
 from payments.events import PaymentAuthorised, PaymentFailed, PaymentSettled

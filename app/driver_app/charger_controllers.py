@@ -9,11 +9,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chargers.driver_schemas import EvseDetailOut, NearbyLocationOut, NearbyLocationPageOut
 from app.chargers.errors import EvseNotFound
-from app.chargers.search import ChargerFinder, SearchQuery
 from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, requires_user
 from app.core.http import problems
+from app.driver_app.charger_schemas import EvseDetailOut, NearbyLocationOut, NearbyLocationPageOut
+from app.driver_app.finder import ChargerFinder, SearchQuery
 
 # A page of locations with their EVSEs stays a few tens of kB; the radius keeps the
 # bounding box (everything read before paging) to a city's worth of locations.

@@ -1,5 +1,5 @@
 """HTTP (driver app): start a paid session, watch it live, stop it, its history (receipts:
-``app.billing.receipts.controllers``).
+receipt_controllers.py).
 
 Every route takes the signed-in user and looks the session up by id *and* owner: another
 driver's session is a 404 ``session.not_found``, never their data.
@@ -25,13 +25,13 @@ from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout
 from app.core.auth import AUTH_PROBLEMS, requires_user
 from app.core.errors import DomainError, InvalidInput
 from app.core.http import PageParams, problems
+from app.driver_app.live import LiveFeed
+from app.driver_app.sessions import DriverSessionService, SessionOut, SessionPageOut
 from app.drivers.deps import signed_in_user
 from app.drivers.errors import PaymentMethodNotFound
 from app.drivers.models import User
 from app.drivers.service import UserService
-from app.sessions.driver import DriverSessionService, SessionOut, SessionPageOut
 from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
-from app.sessions.live import LiveFeed
 from payments.errors import PaymentDeclined, PaymentsNotConfigured, ProviderUnavailable
 
 

@@ -10,208 +10,44 @@ A search costs the same five queries whatever the fleet's size or the page's:
 4. those EVSEs' connectors;
 5. the tariffs in force for them, EVSE, location and operator level at once.
 
-Health is said in the driver's terms (``health_of``); ``available_now`` filters in SQL on
-exactly what ``health_of`` calls ``working``. An open incident that keeps drivers away
-(app/health/words.py) makes the EVSE out of order, read in query 3 as a subquery.
+Health is said in the driver's terms (``health_of``, evse_health.py); ``available_now``
+filters in SQL on exactly what ``health_of`` calls ``working``. An open incident that keeps
+drivers away (app/health/driver_impact.py) makes the EVSE out of order, read in query 3 as
+a subquery.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy.orm import aliased
 
-from app.chargers.errors import EvseNotFound, LocationNotFound
+from app.chargers.errors import EvseNotFound
+from app.chargers.evse_ids import spellings
 from app.chargers.models import ChargePoint, Connector, Evse, Location
-from app.health.models import Incident
-from app.health.words import OUT_OF_ORDER_KINDS, for_driver
+from app.driver_app.evse_health import (
+    CannotStart,
+    ConnectorView,
+    Health,
+    can_start,
+    health_of,
+    incidents_sql,
+    working_sql,
+)
+from app.driver_app.geometry import bounding_box, distance_km
 from app.tariffs import TariffTerms, price_text
 from app.tariffs.models import Tariff, TariffAssignment
 from app.tariffs.service import DEFAULT_TIME_ZONE, terms_of
 
-EARTH_RADIUS_KM = 6371.0088
-
-HealthState = Literal["working", "in_use", "reserved", "out_of_order", "offline", "unknown"]
-CannotStart = Literal["offline", "out_of_order", "in_use", "reserved", "unknown"]
-
-# OCPP statuses (1.6 and 2.0.1) as a driver reads them.
-IN_USE_STATUSES = frozenset({"Occupied", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Preparing"})
-FAULT_STATUSES = frozenset({"Faulted", "Unavailable"})
-# Any of these on the EVSE or one of its connectors: not free to use.
-BUSY_STATUSES = FAULT_STATUSES | IN_USE_STATUSES | {"Reserved"}
-
-# OCPP 1.6 ChargePointErrorCode (2.0.1 reports only "Faulted") -> what a driver is told.
-ERROR_REASONS = {
-    "ConnectorLockFailure": "The cable lock is broken.",
-    "EVCommunicationError": "The charger cannot talk to cars.",
-    "GroundFailure": "Electrical fault (earth leakage).",
-    "HighTemperature": "The charger is overheated.",
-    "InternalError": "Internal fault in the charger.",
-    "LocalListConflict": "Authorisation fault in the charger.",
-    "OtherError": "Fault in the charger.",
-    "OverCurrentFailure": "Electrical fault (overcurrent).",
-    "OverVoltage": "The grid voltage is too high.",
-    "PowerMeterFailure": "The energy meter is broken.",
-    "PowerSwitchFailure": "The power switch is broken.",
-    "ReaderFailure": "The card reader is broken.",
-    "ResetFailure": "The charger failed to restart.",
-    "UnderVoltage": "The grid voltage is too low.",
-    "WeakSignal": "The charger has a poor network connection.",
-}
-FAULTED_REASON = "Out of order."
-UNAVAILABLE_REASON = "Taken out of service by the operator."
 # What the app may offer to pay with when a tariff asks for a hold.
 PAYMENT_METHODS = ("card", "apple_pay", "google_pay")
-
-
-# -- health ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    state: HealthState
-    # out_of_order: a short sentence; offline: None.
-    reason: str | None = None
-    # offline: when the charger was last heard from; otherwise when the status last changed.
-    since: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorView:
-    number: int
-    standard: str
-    power_type: str
-    max_kw: float
-    status: str
-    error_code: str | None
-
-
-def health_of(
-    *,
-    connected: bool,
-    last_seen_at: datetime | None,
-    evse_status: str,
-    status_updated_at: datetime | None,
-    connectors: Sequence[ConnectorView],
-    incident_cause: str | None = None,
-) -> Health:
-    """The EVSE's state for a driver, most telling first: offline, out of order, in use,
-    reserved, working; ``unknown`` while a connected charger has not reported it.
-    ``incident_cause``: the cause of an open incident that keeps drivers away."""
-    if not connected:
-        return Health("offline", since=last_seen_at)
-    statuses = {evse_status, *(c.status for c in connectors)}
-    if statuses & FAULT_STATUSES:
-        codes = [c.error_code for c in connectors if c.status in FAULT_STATUSES and c.error_code]
-        codes += [c.error_code for c in connectors if c.error_code and c.error_code not in codes]
-        if codes:
-            reason = ERROR_REASONS.get(codes[0], FAULTED_REASON)
-        elif "Faulted" in statuses:
-            reason = FAULTED_REASON
-        else:
-            reason = UNAVAILABLE_REASON
-        return Health("out_of_order", reason=reason, since=status_updated_at)
-    if incident_cause is not None:
-        return Health("out_of_order", reason=for_driver(incident_cause), since=status_updated_at)
-    if statuses & IN_USE_STATUSES:
-        return Health("in_use", since=status_updated_at)
-    if "Reserved" in statuses:
-        return Health("reserved", since=status_updated_at)
-    if "Available" in statuses:
-        return Health("working", since=status_updated_at)
-    return Health("unknown")
-
-
-def can_start(health: Health, evse_status: str, connectors: Sequence[ConnectorView]) -> tuple[bool, CannotStart | None]:
-    """Whether a session may be started now, else why not (the health state as a code).
-
-    ``Preparing`` (a cable plugged in, no session yet) is ``in_use`` to someone searching,
-    but to the driver who plugged in and then scanned the code it is their own car: it may
-    start.
-    """
-    if health.state == "working":
-        return True, None
-    statuses = {evse_status, *(c.status for c in connectors)}
-    if health.state == "in_use" and statuses & IN_USE_STATUSES == {"Preparing"}:
-        return True, None
-    return False, health.state
-
-
-def incidents_keeping_drivers_away(
-    charger: uuid.UUID | QueryableAttribute[uuid.UUID], evse: int | QueryableAttribute[int]
-) -> Select[str]:
-    """The causes of the open incidents on this EVSE (or its whole charger) that keep
-    drivers away, oldest first."""
-    return (
-        select(Incident.cause)
-        .where(
-            Incident.open_key.is_not(None),
-            Incident.charge_point_id == charger,
-            or_(Incident.evse.is_(None), Incident.evse == evse),
-            or_(Incident.severity == "critical", Incident.kind.in_(sorted(OUT_OF_ORDER_KINDS))),
-        )
-        .order_by(Incident.opened_at)
-    )
-
-
-def _incident_sql() -> Select[str]:
-    """``incidents_keeping_drivers_away`` for the ``Evse`` of the enclosing query."""
-    return incidents_keeping_drivers_away(ChargePoint.id, Evse.evse_number).correlate(ChargePoint, Evse)
-
-
-def _working_sql() -> ColumnElement[bool]:
-    """SQL over ``Evse``/``ChargePoint`` true exactly when ``health_of`` says ``working``."""
-    busy = aliased(Connector)
-    free = aliased(Connector)
-    return and_(
-        ChargePoint.connected.is_(True),
-        ~_incident_sql().exists(),
-        Evse.status.not_in(sorted(BUSY_STATUSES)),
-        ~exists().where(busy.evse_pk == Evse.id, busy.status.in_(sorted(BUSY_STATUSES))),
-        or_(Evse.status == "Available", exists().where(free.evse_pk == Evse.id, free.status == "Available")),
-    )
-
-
-# -- geometry ----------------------------------------------------------------------------
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance on the mean Earth sphere."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
-def bounding_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, list[tuple[float, float]]]:
-    """(lat_min, lat_max, longitude ranges) enclosing every point within ``radius_km``;
-    two longitude ranges across the antimeridian, the whole circle near a pole."""
-    angular = radius_km / EARTH_RADIUS_KM
-    dlat = math.degrees(angular)
-    lat_min, lat_max = lat - dlat, lat + dlat
-    if lat_min <= -90 or lat_max >= 90:
-        return max(lat_min, -90.0), min(lat_max, 90.0), [(-180.0, 180.0)]
-    ratio = math.sin(angular) / math.cos(math.radians(lat))
-    if ratio >= 1:
-        return lat_min, lat_max, [(-180.0, 180.0)]
-    dlon = math.degrees(math.asin(ratio))
-    lo, hi = lon - dlon, lon + dlon
-    if lo < -180:
-        return lat_min, lat_max, [(lo + 360, 180.0), (-180.0, hi)]
-    if hi > 180:
-        return lat_min, lat_max, [(lo, 180.0), (-180.0, hi - 360)]
-    return lat_min, lat_max, [(lo, hi)]
-
-
-# -- results -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +197,7 @@ class ChargerFinder:
         Our eMI3 IDs are upper case (country, party, ``E`` + number), so the lookup stays
         on the unique index: the ID as given or upper-cased.
         """
-        rows = await self._evses(Evse.evse_id.in_(sorted({evse_id, evse_id.upper()})))
+        rows = await self._evses(Evse.evse_id.in_(spellings(evse_id)))
         if not rows:
             raise EvseNotFound(f"no EVSE {evse_id!r}")
         row = rows[0]
@@ -369,26 +205,6 @@ class ChargerFinder:
         (view,) = await self._views([row], {location.id: location} if location is not None else {})
         ok, reason = can_start(view.health, view.status, view.connectors)
         return EvseDetail(evse=view, location=location, payment=payment_for(view.terms), can_start=ok, reason=reason)
-
-    async def canonical_evse_id(self, evse_id: str) -> str:
-        """The stored spelling of ``evse_id`` (see ``evse``); EvseNotFound if none."""
-        found = await self.db.scalar(select(Evse.evse_id).where(Evse.evse_id.in_(sorted({evse_id, evse_id.upper()}))))
-        if found is None:
-            raise EvseNotFound(f"no EVSE {evse_id!r}")
-        return found
-
-    async def location_evse_ids(self, location_id: uuid.UUID) -> tuple[Location, list[str]]:
-        """A location and the eMI3 IDs of its EVSEs, by charger and EVSE number."""
-        location = await self.db.get(Location, location_id)
-        if location is None:
-            raise LocationNotFound()
-        ids = await self.db.scalars(
-            select(Evse.evse_id)
-            .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
-            .where(ChargePoint.location_id == location_id)
-            .order_by(ChargePoint.number, Evse.evse_number)
-        )
-        return location, list(ids)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -406,7 +222,7 @@ class ChargerFinder:
                 wanted.append(plug.max_kw >= query.min_kw)
             conditions.append(exists().where(*wanted))
         if query.available_now:
-            conditions.append(_working_sql())
+            conditions.append(working_sql())
         return conditions
 
     async def _evses(self, *where: ColumnElement[bool]) -> list[_EvseRow]:
@@ -419,7 +235,7 @@ class ChargerFinder:
                 ChargePoint.location_id,
                 ChargePoint.connected,
                 ChargePoint.last_seen_at,
-                _incident_sql().limit(1).scalar_subquery(),
+                incidents_sql().limit(1).scalar_subquery(),
             )
             .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
             .where(*where)

@@ -15,13 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.paid_sessions import PaidSessionService
-from app.chargers.command_service import CommandService
 from app.chargers.models import Evse
-from app.chargers.search import ChargerFinder
 from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.settings import Settings
+from app.driver_app.finder import ChargerFinder
 from app.drivers.models import IdToken, User
+from app.sessions.commands import CommandService
 from app.sessions.costs import cost_so_far, latest_power_w
 from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
 from app.sessions.models import Transaction
@@ -265,4 +265,3 @@ class DriverSessionService:
 
 def _release_reason(status: str) -> str:
     return {"cancelled": "released", "cancelling": "released", "failed": "payment_failed"}.get(status, status)
-
