@@ -8,7 +8,15 @@ STAMP := $(VENV)/.installed-stamp
 LADDNAT_TEST_DATABASE_URL ?=
 export LADDNAT_TEST_DATABASE_URL
 
-.PHONY: run test lint fmt bench openapi clean
+# The suite runs on pytest-xdist workers, a module per worker at a time (its fixtures are
+# module-scoped). More workers than cores pays: the e2e tests mostly wait on sockets.
+PYTEST_WORKERS ?= 3
+PYTEST_ARGS ?=
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+# The slow groups (markers applied in tests/conftest.py) that `make test-fast` leaves out.
+SLOW_MARKERS := browser or subprocess or bench
+
+.PHONY: run test test-suite test-fast lint fmt bench openapi clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +31,17 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check app ocpp_bridge payments migrations tests bench
 	$(VENV)/bin/mypy
 
+# Everything: lint, then the whole suite.
 test: lint
-	$(PY) -m pytest
+	$(PYTEST)
+
+# The whole suite without lint (.ci/run lints once, then runs the suite on each database).
+test-suite: $(STAMP)
+	$(PYTEST)
+
+# The developer's loop: everything but the browser, subprocess and bench tests, no lint.
+test-fast: $(STAMP)
+	$(PYTEST) -m "not ($(SLOW_MARKERS))"
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix app ocpp_bridge payments migrations tests bench
