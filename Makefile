@@ -9,10 +9,11 @@ LADDNAT_TEST_DATABASE_URL ?=
 export LADDNAT_TEST_DATABASE_URL
 
 # The suite runs on pytest-xdist workers, a module per worker at a time (its fixtures are
-# module-scoped). More workers than cores pays: the e2e tests mostly wait on sockets.
+# module-scoped), longest first in the order tests/conftest.py sorts them. More workers
+# than cores pays: the e2e tests mostly wait on sockets and child processes.
 PYTEST_WORKERS ?= 3
 PYTEST_ARGS ?=
-PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 # The slow groups (markers applied in tests/conftest.py) that `make test-fast` leaves out.
 SLOW_MARKERS := browser or subprocess or bench
 

@@ -8,8 +8,10 @@ Under pytest-xdist every worker has its own databases, and a module runs on one 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,7 +39,10 @@ SUBPROCESS_MODULES = frozenset(
     }
 )
 BENCH_MODULES = frozenset({"e2e/test_bench_smoke.py"})
-BROWSER_FIXTURE = "browser"  # tests/e2e/checkout/conftest.py: Chromium through Playwright
+# Tests that drive Chromium through Playwright: they need Debian's Chromium
+# (tests/e2e/checkout/conftest.py; not "browser", a Stripe.js stand-in has that name too).
+CHROMIUM_FIXTURE = "chromium_path"
+SLOW_FIRST = ("bench", "subprocess", "browser")  # the order the slow groups are handed out in
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,15 +53,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow groups, then put the modules most likely to take longest first (the
+    slow groups, then the modules with most tests): xdist hands out whole modules in this
+    order (``--no-loadscope-reorder``), so no long module starts last and runs alone."""
     tests_dir = config.rootpath / "tests"
     for item in items:
         module = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
-        if BROWSER_FIXTURE in getattr(item, "fixturenames", ()):
+        if CHROMIUM_FIXTURE in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
         if module in SUBPROCESS_MODULES:
             item.add_marker(pytest.mark.subprocess)
         if module in BENCH_MODULES:
             item.add_marker(pytest.mark.bench)
+    tests_in: Counter[Path] = Counter(item.path for item in items)
+    slow_groups: dict[Path, int] = {}
+    for item in items:
+        group = next((rank for rank, name in enumerate(SLOW_FIRST) if item.get_closest_marker(name)), len(SLOW_FIRST))
+        slow_groups[item.path] = min(group, slow_groups.get(item.path, group))
+    first_seen = {path: index for index, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (slow_groups[item.path], -tests_in[item.path], first_seen[item.path]))
 
 
 @pytest.fixture(scope="session")
