@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed-stamp
 LADDNAT_TEST_DATABASE_URL ?=
 export LADDNAT_TEST_DATABASE_URL
 
-# The suite runs on pytest-xdist workers, a module per worker at a time (its fixtures are
-# module-scoped), longest first in the order tests/conftest.py sorts them. More workers
-# than cores pays, as the e2e tests mostly wait on sockets and child processes: on 2 cores
-# 4 workers beat 3 and 6 (the whole suite: 2m52s against 4m04s and 3m21s).
+# The suite runs on pytest-xdist workers, each module whole on one worker (its fixtures are
+# module-scoped: --dist in pyproject.toml), longest first (tests/conftest.py sorts them).
+# More workers than cores pays, as the e2e tests mostly wait on sockets and child
+# processes: on 2 cores 4 workers beat 3 and 6 (whole suite 2m52s, 4m04s, 3m21s).
 PYTEST_WORKERS ?= 4
 PYTEST_ARGS ?=
-PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 # The slow groups (markers applied in tests/conftest.py) that `make test-fast` leaves out.
 SLOW_MARKERS := browser or subprocess or bench
 

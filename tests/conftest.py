@@ -27,7 +27,7 @@ TEST_SECRET = "test-secret-key-0123456789abcdef-xyz"
 # Read like `laddnat` reads its own, so the low costs are checked like any setting.
 TEST_AUTH = Settings.from_env({"LADDNAT_SECRET_KEY": TEST_SECRET, **LOW_HASH_COST_ENV}).auth
 
-# The slow groups, deselected by `make test-fast` (-m "not browser and not subprocess and not bench").
+# The slow groups, deselected by `make test-fast` (-m "not (browser or subprocess or bench)").
 # Modules (relative to tests/) whose tests start processes of their own: `laddnat`, the bench.
 SUBPROCESS_MODULES = frozenset(
     {
