@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ from app.main import create_app
 from app.runner import _EmbeddedServer
 from ocpp_bridge.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD
-from tests.e2e.test_restart import free_port
 
 T = TypeVar("T")
 
@@ -157,7 +157,11 @@ async def running_health_stack(settings: Settings, health: HealthSettings) -> As
     """The bridge, the API (with the health monitor) and a database, on free ports."""
     from ocpp_bridge.server import create_bridge
 
-    port = free_port()
+    # The API's socket is bound here and handed to uvicorn: no other test (or xdist worker)
+    # can take the port between choosing it and serving on it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     settings = dataclasses.replace(
         settings,
         http=HttpSettings(port=port, public_base_url=f"http://127.0.0.1:{port}"),
@@ -175,7 +179,7 @@ async def running_health_stack(settings: Settings, health: HealthSettings) -> As
     monitor = HealthMonitor(maker, bus, settings, clock=clock)
     app = create_app(settings, engine=engine, bus=bus, health_monitor=monitor)
     server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         await asyncio.sleep(0.02)
     stack = HealthStack(settings, maker, bus, bridge.port, port, clock, monitor)
