@@ -14,11 +14,16 @@ from app.core.settings import Settings, SettingsError
 
 
 def _settings(*, dev: bool) -> Settings:
+    """The settings from LADDNAT_*, with the password hashing cost they give applied."""
+    from app.core.security import configure_password_hashing
+
     try:
-        return Settings.from_env(dev=dev)
+        settings = Settings.from_env(dev=dev)
     except SettingsError as err:
         print(f"laddnat: configuration error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    configure_password_hashing(settings.auth)
+    return settings
 
 
 async def _with_db(settings: Settings, fn: Callable[..., Awaitable[int]]) -> int:

@@ -116,10 +116,12 @@ def create_app(
     engine: AsyncEngine | None = None,
     bus: Bus | None = None,
     providers: Providers | None = None,
+    health_monitor: HealthMonitor | None = None,
 ) -> Litestar:
     """The API over ``engine`` and ``bus``; what it creates itself it also closes.
 
-    A given bus is the caller's to start and close (the bridge may share it).
+    A given bus is the caller's to start and close (the bridge may share it). A given
+    health monitor (tests: one on a hand-moved clock) runs in the API's lifespan like its own.
     """
     own_engine, own_bus = engine is None, bus is None
     db_engine = engine if engine is not None else create_engine(settings.db)
@@ -134,7 +136,8 @@ def create_app(
     ReceiptMailer(maker, app_bus, psps, mail_worker).subscribe()
     webhook_worker = WebhookWorker(maker, settings.auth.secret_key)
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
-    health_monitor = HealthMonitor(maker, app_bus, settings)
+    if health_monitor is None:
+        health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
     remediator = Remediator(maker, app_bus, settings)
     if settings.health.enabled and (settings.health.self_healing or settings.health.collect_diagnostics):

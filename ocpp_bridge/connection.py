@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +25,7 @@ from app.chargers.service import ChargerRef, ChargerService
 from app.chargers.telemetry import ChargerTelemetry
 from app.core.batching import GroupCommit
 from app.core.bus import Bus
+from app.core.database import utcnow
 from app.core.errors import DomainError, InvalidInput
 from app.core.metrics import DB_ERRORS, count_message
 from app.core.settings import OcppSettings
@@ -99,13 +101,23 @@ class Domain:
     group-commit writer; transactions and everything rarer through plain services.
     """
 
-    def __init__(self, maker: async_sessionmaker[AsyncSession], bus: Bus, settings: OcppSettings) -> None:
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        settings: OcppSettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.maker = maker
         self.bus = bus
         self.settings = settings
         dialect = maker.kw["bind"].dialect.name
         self.writer = GroupCommit(maker, workers=1 if dialect == "sqlite" else 3)
-        self.telemetry = ChargerTelemetry(self.writer, bus, dialect, heartbeat_interval_s=settings.heartbeat_interval_s)
+        # ``clock``: when chargers were seen, connected, booted (tests share one with the health monitor).
+        self.telemetry = ChargerTelemetry(
+            self.writer, bus, dialect, heartbeat_interval_s=settings.heartbeat_interval_s, clock=clock
+        )
         self.meters = MeterRecorder(self.writer, bus, dialect)
         self.boot_configurations = BootConfigurationRecorder(self.writer)
         self.credentials = CredentialCache()

@@ -15,7 +15,8 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from urllib.parse import unquote
 
 import msgspec
@@ -32,6 +33,7 @@ from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
 from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.service import ChargerRef, check_credentials
 from app.core.bus import Bus, Event, RequestHandler
+from app.core.database import utcnow
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
 from app.core.settings import OcppSettings
 from ocpp_bridge.commands import answer_status, build_call
@@ -75,9 +77,16 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
 class Bridge:
     """Holds the open sockets of this process; everything else lives in the database."""
 
-    def __init__(self, settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus) -> None:
+    def __init__(
+        self,
+        settings: OcppSettings,
+        maker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.settings = settings
-        self.domain = Domain(maker, bus, settings)
+        self.domain = Domain(maker, bus, settings, clock=clock)
         self.connections: dict[str, Connection] = {}
         self.credentials = self.domain.credentials
         self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
@@ -286,5 +295,11 @@ async def run_command(conn: Connection, request: CommandRequest) -> CommandReply
     return CommandReply(outcome="answered", status=answer_status(action, answer), data=answer)
 
 
-def create_bridge(settings: OcppSettings, maker: async_sessionmaker[AsyncSession], bus: Bus) -> Bridge:
-    return Bridge(settings, maker, bus)
+def create_bridge(
+    settings: OcppSettings,
+    maker: async_sessionmaker[AsyncSession],
+    bus: Bus,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> Bridge:
+    return Bridge(settings, maker, bus, clock=clock)

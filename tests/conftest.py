@@ -1,29 +1,83 @@
 """Settings per run; a fresh database per module on SQLite or PostgreSQL; no mocks of our code.
 
 Set LADDNAT_TEST_DATABASE_URL=postgresql+asyncpg://... to run everything on PostgreSQL.
+Under pytest-xdist every worker has its own databases, and a module runs on one worker
+(``--dist loadfile``), so module-scoped fixtures stay per module.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.bus import InProcessBus, RecordingSubscriber
 from app.core.database import create_engine, create_sessionmaker
-from app.core.settings import AuthSettings, DatabaseSettings, OcppSettings, Settings
+from app.core.security import configure_password_hashing
+from app.core.settings import DatabaseSettings, OcppSettings, Settings
 from ocpp_bridge.server import Bridge, create_bridge
-from tests.support import PG_ENV, DatabaseFactory
+from tests.support import LOW_HASH_COST_ENV, PG_ENV, DatabaseFactory
 
 TEST_SECRET = "test-secret-key-0123456789abcdef-xyz"
+# Read like `laddnat` reads its own, so the low costs are checked like any setting.
+TEST_AUTH = Settings.from_env({"LADDNAT_SECRET_KEY": TEST_SECRET, **LOW_HASH_COST_ENV}).auth
+
+# The slow groups, deselected by `make test-fast` (-m "not (browser or subprocess or bench)").
+# Modules (relative to tests/) whose tests start processes of their own: `laddnat`, the bench.
+SUBPROCESS_MODULES = frozenset(
+    {
+        "e2e/test_cli.py",
+        "e2e/test_restart.py",
+        "e2e/test_run_demo.py",
+        "e2e/checkout/test_make_run_demo.py",
+        "e2e/test_bench_smoke.py",
+    }
+)
+BENCH_MODULES = frozenset({"e2e/test_bench_smoke.py"})
+# Tests that drive Chromium through Playwright: they need Debian's Chromium
+# (tests/e2e/checkout/conftest.py; not "browser", a Stripe.js stand-in has that name too).
+CHROMIUM_FIXTURE = "chromium_path"
+SLOW_FIRST = ("bench", "subprocess", "browser")  # the order the slow groups are handed out in
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every password this process hashes, and every `laddnat` child it starts (they inherit
+    # the environment), at the lowest argon2 cost: what the tests check does not depend on it.
+    os.environ.update(LOW_HASH_COST_ENV)
+    configure_password_hashing(TEST_AUTH)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow groups, then put the modules most likely to take longest first (the
+    slow groups, then the modules with most tests): xdist hands out whole modules in this
+    order (``--no-loadscope-reorder``), so no long module starts last and runs alone."""
+    tests_dir = config.rootpath / "tests"
+    for item in items:
+        module = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
+        if CHROMIUM_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if module in SUBPROCESS_MODULES:
+            item.add_marker(pytest.mark.subprocess)
+        if module in BENCH_MODULES:
+            item.add_marker(pytest.mark.bench)
+    tests_in: Counter[Path] = Counter(item.path for item in items)
+    slow_groups: dict[Path, int] = {}
+    for item in items:
+        group = next((rank for rank, name in enumerate(SLOW_FIRST) if item.get_closest_marker(name)), len(SLOW_FIRST))
+        slow_groups[item.path] = min(group, slow_groups.get(item.path, group))
+    first_seen = {path: index for index, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (slow_groups[item.path], -tests_in[item.path], first_seen[item.path]))
 
 
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
-    factory = DatabaseFactory(os.environ.get(PG_ENV) or None, tmp_path_factory.mktemp("db"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under pytest-xdist
+    factory = DatabaseFactory(os.environ.get(PG_ENV) or None, tmp_path_factory.mktemp("db"), worker)
     yield factory
     factory.drop_all()
 
@@ -40,7 +94,7 @@ def settings(database_url: str) -> Settings:
         db=DatabaseSettings(url=database_url),
         # Boot-time configuration is off here: the raw test chargers never answer it.
         ocpp=OcppSettings(port=0, heartbeat_interval_s=60, push_boot_config=False, validate_replies=True),
-        auth=AuthSettings(secret_key=TEST_SECRET),
+        auth=TEST_AUTH,
     )
 
 

@@ -21,6 +21,14 @@ from ocpp_bridge.protocol import Version, validate
 
 T = TypeVar("T")
 PG_ENV = "LADDNAT_TEST_DATABASE_URL"
+# argon2 at (about) its lowest cost: the suite hashes hundreds of passwords, and what it
+# checks (a hash verifies its own password and no other) does not depend on the cost.
+LOW_HASH_COST_ENV = {
+    "LADDNAT_PASSWORD_TIME_COST": "1",
+    "LADDNAT_PASSWORD_MEMORY_KIB": "32",
+    "LADDNAT_CHARGER_PASSWORD_TIME_COST": "1",
+    "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB": "8",
+}
 
 
 def run_in_thread(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -59,12 +67,14 @@ async def _pg(url: str, *statements: str) -> None:
 
 
 class DatabaseFactory:
-    """Migrates one template database per run, then hands out copies of it per module."""
+    """Migrates one template database per run (per xdist worker), then hands out copies of it
+    per module. Names hold the worker and a random run id: parallel workers, and other runs
+    on the same PostgreSQL, never share a database."""
 
-    def __init__(self, pg_url: str | None, workdir: Path) -> None:
+    def __init__(self, pg_url: str | None, workdir: Path, worker: str = "main") -> None:
         self.pg_url = pg_url
         self.workdir = workdir
-        self.run_id = uuid.uuid4().hex[:10]
+        self.run_id = f"{worker}_{uuid.uuid4().hex[:10]}"
         self.created: list[str] = []
         if pg_url:
             self.template = f"laddnat_tpl_{self.run_id}"
@@ -86,7 +96,7 @@ class DatabaseFactory:
             run_in_thread(lambda: _pg(pg_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
             self.created.append(name)
             return _with_database(self.pg_url, name)
-        path = self.workdir / f"db-{uuid.uuid4().hex[:8]}.sqlite3"
+        path = self.workdir / f"db-{self.run_id}-{uuid.uuid4().hex[:8]}.sqlite3"
         shutil.copyfile(self.template_file, path)
         return f"sqlite+aiosqlite:///{path}"
 

@@ -60,12 +60,16 @@ class InProcessBus:
         self._servers: dict[str, RequestHandler] = {}
         self._pending_handlers: list[tuple[asyncio.Queue[Event], EventHandler]] = []
         self._started = False
+        # Deliveries queued and not yet handled; ``idle`` waits for none.
+        self._unhandled = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def publish(self, event: Event) -> None:
-        for queue in self._subscribers.get(event.subject, ()):
+        for queue in (*self._subscribers.get(event.subject, ()), *self._subscribers.get("*", ())):
             queue.put_nowait(event)
-        for queue in self._subscribers.get("*", ()):
-            queue.put_nowait(event)
+            self._unhandled += 1
+            self._idle.clear()
 
     def subscribe(self, subject: str, handler: EventHandler) -> None:
         queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -82,6 +86,16 @@ class InProcessBus:
                 await handler(event)
             except Exception:
                 log.exception("event handler failed", extra={"subject": event.subject})
+            finally:
+                self._unhandled -= 1
+                if self._unhandled == 0:
+                    self._idle.set()
+
+    async def idle(self) -> None:
+        """Return once every event published so far, and every event their handlers
+        published in turn, has been handled by every subscriber (tests await it instead
+        of sleeping: "nothing happened" then means the handlers saw it and did nothing)."""
+        await self._idle.wait()
 
     async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes:
         handler = self._servers.get(subject)

@@ -17,11 +17,48 @@ from app.core.settings import AuthSettings
 
 T = TypeVar("T")
 
-# People choose weak passwords: argon2id with the library's recommended cost.
-_user_hasher = PasswordHasher()
-# Charger passwords are machine-generated, 16-40 random characters (OCPP security
-# profile 2), so a light argon2id is ample, and a city's reconnect storm stays cheap.
-_charger_hasher = PasswordHasher(time_cost=1, memory_cost=2048, parallelism=1)
+
+class PasswordHashing:
+    """argon2id hashers for users' and chargers' passwords, at the costs in AuthSettings.
+
+    Verifying reads the parameters from the stored hash, so a hash made at another cost
+    still verifies: the cost applies to new hashes only.
+    """
+
+    def __init__(self, auth: AuthSettings) -> None:
+        # People choose weak passwords: the library's recommended cost unless set.
+        library = PasswordHasher()
+        time_cost, memory_kib = auth.password_time_cost, auth.password_memory_kib
+        self.user = PasswordHasher(
+            time_cost=library.time_cost if time_cost is None else time_cost,
+            memory_cost=library.memory_cost if memory_kib is None else memory_kib,
+            parallelism=library.parallelism,
+        )
+        self.charger = PasswordHasher(
+            time_cost=auth.charger_password_time_cost, memory_cost=auth.charger_password_memory_kib, parallelism=1
+        )
+        self._dummy_user_hash: str | None = None
+
+    @property
+    def dummy_user_hash(self) -> str:
+        """A hash to verify against when the user does not exist, so the answer takes as
+        long as for a wrong password and does not reveal which emails are registered."""
+        if self._dummy_user_hash is None:
+            self._dummy_user_hash = self.user.hash("not-a-real-password")
+        return self._dummy_user_hash
+
+
+# Process-wide like the KDF pool: the services that hash are built in many places, and the
+# cost is fixed at start-up (`laddnat` reads it from LADDNAT_*; the test suite lowers it).
+_hashing = PasswordHashing(AuthSettings())
+
+
+def configure_password_hashing(auth: AuthSettings) -> None:
+    """Hash new passwords at the costs in ``auth`` from now on (call at start-up)."""
+    global _hashing
+    _hashing = PasswordHashing(auth)
+
+
 # Its own two threads: password checks never queue behind (or bloat) the default pool.
 _kdf_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kdf")
 
@@ -34,30 +71,30 @@ JWT_ALGORITHM = "HS256"
 
 
 def hash_user_password(password: str) -> str:
-    return _user_hasher.hash(password)
+    return _hashing.user.hash(password)
 
 
 def verify_user_password(password_hash: str, password: str) -> bool:
     try:
-        return _user_hasher.verify(password_hash, password)
+        return _hashing.user.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
 
+def dummy_user_hash() -> str:
+    """The hash an unknown user's sign-in is checked against (see PasswordHashing)."""
+    return _hashing.dummy_user_hash
+
+
 def hash_charger_password(password: str) -> str:
-    return _charger_hasher.hash(password)
+    return _hashing.charger.hash(password)
 
 
 def verify_charger_password(password_hash: str, password: str) -> bool:
     try:
-        return _charger_hasher.verify(password_hash, password)
+        return _hashing.charger.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-# A fixed hash to verify against when the user does not exist, so the answer takes
-# as long as for a wrong password and does not reveal which emails are registered.
-DUMMY_USER_HASH = _user_hasher.hash("not-a-real-password")
 
 
 class TokenError(Exception):

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 
 class SettingsError(ValueError):
@@ -16,6 +17,8 @@ class SettingsError(ValueError):
 
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/laddnat.sqlite3"
+CHARGER_PASSWORD_TIME_COST, CHARGER_PASSWORD_MEMORY_KIB = 1, 2048
+Getter = Callable[[str, str | None], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,16 @@ class AuthSettings:
     audience: str = "laddnat-api"
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # argon2id cost of users' password hashes (people choose weak passwords); None: the
+    # argon2-cffi default (RFC 9106 low-memory profile: 3 passes over 64 MiB, 4 lanes).
+    # Only the test suite lowers it. A hash keeps its own parameters, so a change applies
+    # to new hashes and every stored one still verifies.
+    password_time_cost: int | None = None
+    password_memory_kib: int | None = None
+    # Charger passwords are machine-generated, 16-40 random characters (OCPP security
+    # profile 2): a light cost is ample, and a city's reconnect storm stays cheap.
+    charger_password_time_cost: int = CHARGER_PASSWORD_TIME_COST
+    charger_password_memory_kib: int = CHARGER_PASSWORD_MEMORY_KIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +380,15 @@ class Settings:
                 secret_key=secret,
                 access_token_ttl_s=positive_int("LADDNAT_ACCESS_TOKEN_TTL_S", 900),
                 refresh_token_ttl_s=positive_int("LADDNAT_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+                # argon2 needs 8 KiB per lane: users' hashes use the library's 4 lanes, chargers' 1.
+                password_time_cost=_argon2_cost(get, "LADDNAT_PASSWORD_TIME_COST", 1),
+                password_memory_kib=_argon2_cost(get, "LADDNAT_PASSWORD_MEMORY_KIB", 8 * 4),
+                charger_password_time_cost=_argon2_cost(
+                    get, "LADDNAT_CHARGER_PASSWORD_TIME_COST", 1, CHARGER_PASSWORD_TIME_COST
+                ),
+                charger_password_memory_kib=_argon2_cost(
+                    get, "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB", 8, CHARGER_PASSWORD_MEMORY_KIB
+                ),
             ),
             payments=payments,
             mail=_mail_settings(get),
@@ -400,6 +422,24 @@ def _health_settings(get: Callable[[str, str | None], str | None], flag: Callabl
             raise SettingsError(f"{var}={value} must not be negative")
         values[name] = value
     return HealthSettings(**values)  # type: ignore[arg-type]
+
+
+@overload
+def _argon2_cost(get: Getter, var: str, minimum: int, default: int) -> int: ...
+@overload
+def _argon2_cost(get: Getter, var: str, minimum: int, default: None = None) -> int | None: ...
+def _argon2_cost(get: Getter, var: str, minimum: int, default: int | None = None) -> int | None:
+    """An argon2 cost from ``var``, an integer of at least ``minimum``; ``default`` when unset."""
+    raw = get(var, None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{var}={value} must be at least {minimum}")
+    return value
 
 
 def _mail_settings(get: Callable[[str, str | None], str | None]) -> MailSettings:

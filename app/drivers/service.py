@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.database import claim, utcnow
 from app.core.errors import InvalidToken
 from app.core.security import (
-    DUMMY_USER_HASH,
     TokenError,
     decode_token,
+    dummy_user_hash,
     hash_user_password,
     in_kdf_pool,
     issue_access_token,
@@ -152,7 +152,7 @@ class UserService:
         the answer's timing does not tell which emails are registered.
         """
         user = await self.db.scalar(select(User).where(User.email == email.strip().lower()))
-        password_hash = user.password_hash if user is not None else DUMMY_USER_HASH
+        password_hash = user.password_hash if user is not None else dummy_user_hash()
         ok = await in_kdf_pool(verify_user_password, password_hash, password)
         if user is None or not ok or not user.active:
             raise InvalidCredentials()

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.chargers.models import ChargePoint, Location
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import DatabaseSettings
+from tests.support import LOW_HASH_COST_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARGER_PASSWORD = "cli-charger-pass-0020"  # 21 characters
@@ -37,7 +38,7 @@ class Result:
 def clean_env(**extra: str) -> dict[str, str]:
     """The parent's environment without any LADDNAT_* setting of the developer's, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LADDNAT_")}
-    return {**env, "LADDNAT_LOG_LEVEL": "WARNING", **extra}
+    return {**env, **LOW_HASH_COST_ENV, "LADDNAT_LOG_LEVEL": "WARNING", **extra}
 
 
 async def laddnat(*args: str, env: dict[str, str], limit_s: float = 60) -> Result:

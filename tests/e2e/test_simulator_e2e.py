@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from app.chargers.models import ChargerEvent, Connector, Evse
@@ -14,6 +15,7 @@ TAG = "SIM-E2E-TAG"
 
 
 async def simulator(system: System, version: str, **kwargs: object) -> SimulatedCharger:
+    """A connected, booted simulator presenting TAG (accepted by the ``accepted_tag`` fixture)."""
     identity = await register(system)
     config = SimConfig(
         url=system.ocpp_url,
@@ -39,10 +41,14 @@ async def kinds_and_codes(system: System, identity: str) -> set[tuple[str, str |
         return {(kind, code) for kind, code in result}
 
 
-async def test_tokens_exist(system: System) -> None:
+@pytest.fixture(scope="module")
+async def accepted_tag(system: System) -> str:
+    """TAG, the id tag the simulators present, accepted by the CSMS: tests that charge use it."""
     await add_token(system, TAG)
+    return TAG
 
 
+@pytest.mark.usefixtures("accepted_tag")
 async def test_v16_session_energy_matches_the_charger(system: System) -> None:
     sim = await simulator(system, "1.6")
     await sim.charge(0.4)
@@ -55,6 +61,7 @@ async def test_v16_session_energy_matches_the_charger(system: System) -> None:
     assert {"Energy.Active.Import.Register", "Power.Active.Import", "Voltage", "Temperature"} <= measurands
 
 
+@pytest.mark.usefixtures("accepted_tag")
 async def test_v201_session_energy_matches_the_charger(system: System) -> None:
     sim = await simulator(system, "2.0.1")
     await sim.charge(0.4)
@@ -65,6 +72,7 @@ async def test_v201_session_energy_matches_the_charger(system: System) -> None:
     assert tx.evse_number == 1
 
 
+@pytest.mark.usefixtures("accepted_tag")
 async def test_offline_queue_replays_exactly_once(system: System) -> None:
     for version in ("1.6", "2.0.1"):
         sim = await simulator(system, version)
@@ -85,6 +93,7 @@ async def test_offline_queue_replays_exactly_once(system: System) -> None:
         assert txs[0].stopped_at is not None and txs[0].stopped_at <= txs[1].started_at
 
 
+@pytest.mark.usefixtures("accepted_tag")
 async def test_fault_and_trouble_reach_the_event_log(system: System) -> None:
     sim16 = await simulator(system, "1.6", connectors=2)
     await sim16.fault(2, "GroundFailure", info="RCD tripped")

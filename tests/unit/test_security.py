@@ -10,10 +10,12 @@ import jwt
 import pytest
 
 from app.core.security import (
-    DUMMY_USER_HASH,
     JWT_ALGORITHM,
+    PasswordHashing,
     TokenError,
+    configure_password_hashing,
     decode_token,
+    dummy_user_hash,
     hash_charger_password,
     hash_user_password,
     issue_access_token,
@@ -22,6 +24,7 @@ from app.core.security import (
     verify_user_password,
 )
 from app.core.settings import AuthSettings
+from tests.conftest import TEST_AUTH
 
 AUTH = AuthSettings(secret_key="unit-test-secret-key-0123456789abcdef-0123456789abcdef-0123456789")
 USER = uuid.UUID("6a0f6f0e-8d52-4c8e-9a53-0c3c4a3f6b11")
@@ -48,13 +51,32 @@ def test_user_password_verifies_only_itself() -> None:
     assert verify_user_password(hashed, "correct horse battery")
     assert not verify_user_password(hashed, "correct horse battery!")
     assert not verify_user_password("not-a-hash", "correct horse battery")
-    assert not verify_user_password(DUMMY_USER_HASH, "correct horse battery")
+    assert not verify_user_password(dummy_user_hash(), "correct horse battery")
 
 
 def test_charger_password_verifies_only_itself() -> None:
     hashed = hash_charger_password("charger-password-0123")
     assert verify_charger_password(hashed, "charger-password-0123")
     assert not verify_charger_password(hashed, "charger-password-0124")
+
+
+def test_production_hashes_users_at_the_library_cost_and_chargers_lightly() -> None:
+    hashing = PasswordHashing(AuthSettings())
+    assert hashing.user.hash("correct horse battery").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert hashing.charger.hash("charger-password-0123").startswith("$argon2id$v=19$m=2048,t=1,p=1$")
+
+
+def test_the_cost_is_a_setting_and_older_hashes_still_verify() -> None:
+    strong = PasswordHashing(AuthSettings()).user.hash("correct horse battery")
+    light = AuthSettings(password_time_cost=1, password_memory_kib=64, charger_password_memory_kib=16)
+    try:
+        configure_password_hashing(light)
+        assert hash_user_password("correct horse battery").startswith("$argon2id$v=19$m=64,t=1,p=4$")
+        assert hash_charger_password("charger-password-0123").startswith("$argon2id$v=19$m=16,t=1,p=1$")
+        assert dummy_user_hash().startswith("$argon2id$v=19$m=64,t=1,p=4$")
+        assert verify_user_password(strong, "correct horse battery")
+    finally:
+        configure_password_hashing(TEST_AUTH)
 
 
 def test_access_token_round_trips_its_claims() -> None:

@@ -16,6 +16,23 @@ def test_defaults() -> None:
     assert s.ocpp.tls_enabled is False
 
 
+def test_password_hashing_costs_default_to_the_library_for_users_and_light_for_chargers() -> None:
+    auth = Settings.from_env(SECRET).auth
+    assert (auth.password_time_cost, auth.password_memory_kib) == (None, None)
+    assert (auth.charger_password_time_cost, auth.charger_password_memory_kib) == (1, 2048)
+    low = Settings.from_env(
+        {
+            **SECRET,
+            "LADDNAT_PASSWORD_TIME_COST": "2",
+            "LADDNAT_PASSWORD_MEMORY_KIB": "1024",
+            "LADDNAT_CHARGER_PASSWORD_TIME_COST": "3",
+            "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB": "8",
+        }
+    ).auth
+    assert (low.password_time_cost, low.password_memory_kib) == (2, 1024)
+    assert (low.charger_password_time_cost, low.charger_password_memory_kib) == (3, 8)
+
+
 def test_dev_mode_supplies_a_secret() -> None:
     assert len(Settings.from_env({}, dev=True).auth.secret_key) >= 32
 
@@ -32,6 +49,10 @@ def test_dev_mode_supplies_a_secret() -> None:
         ({**SECRET, "LADDNAT_OCPP_TLS_CERT": "/nonexistent.pem"}, "LADDNAT_OCPP_TLS_CERT"),
         ({**SECRET, "LADDNAT_LOG_LEVEL": "LOUD"}, "LADDNAT_LOG_LEVEL"),
         ({**SECRET, "LADDNAT_HEARTBEAT_INTERVAL_S": "0"}, "LADDNAT_HEARTBEAT_INTERVAL_S"),
+        ({**SECRET, "LADDNAT_PASSWORD_TIME_COST": "0"}, "LADDNAT_PASSWORD_TIME_COST"),
+        ({**SECRET, "LADDNAT_PASSWORD_MEMORY_KIB": "16"}, "LADDNAT_PASSWORD_MEMORY_KIB"),
+        ({**SECRET, "LADDNAT_CHARGER_PASSWORD_TIME_COST": "one"}, "LADDNAT_CHARGER_PASSWORD_TIME_COST"),
+        ({**SECRET, "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB": "4"}, "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:

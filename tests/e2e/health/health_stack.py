@@ -1,14 +1,21 @@
 """The health stack for end-to-end tests: the bridge, the API (whose lifespan runs the
-health monitor) and simulator chargers over real sockets, on a real database."""
+health monitor) and simulator chargers over real sockets, on a real database.
+
+The bridge and the monitor share one clock that the tests move on by hand
+(``HealthStack.advance``): "nothing opened after N seconds" is asserted after the monitor's
+pass at a time N seconds on, whatever the machine's speed, never after a sleep.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -19,18 +26,32 @@ from sqlalchemy import select
 from app.chargers.models import Location
 from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
-from app.core.database import create_engine, create_sessionmaker
+from app.core.database import create_engine, create_sessionmaker, utcnow
 from app.core.settings import HealthSettings, HttpSettings, Settings
 from app.drivers.models import IdToken
 from app.drivers.service import UserService
 from app.health.models import Incident
+from app.health.monitor import HealthMonitor
 from app.main import create_app
 from app.runner import _EmbeddedServer
 from devtools.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD
-from tests.e2e.test_restart import free_port
 
 T = TypeVar("T")
+
+
+class StackClock:
+    """The stack's time: the wall clock (the simulators live in it) plus what the tests
+    moved it on by hand. Moving it on only ever brings thresholds closer."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.ahead
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += timedelta(seconds=seconds)
 
 
 @dataclass
@@ -40,7 +61,28 @@ class HealthStack:
     bus: InProcessBus
     bridge_port: int
     port: int
+    clock: StackClock
+    monitor: HealthMonitor
     sims: list[SimulatedCharger] = dataclasses.field(default_factory=list)
+
+    async def settle(self) -> None:
+        """Every event published so far handled, then a pass of the monitor at the clock's
+        time (what time alone reveals), then what that pass set off handled."""
+        await self.bus.idle()
+        await self.monitor.tick()
+        await self.bus.idle()
+
+    async def advance(self, seconds: float, *, step_s: float = 0.5) -> None:
+        """Move the clock on by ``seconds``, in steps shorter than a heartbeat interval: at
+        each, every connected simulator sends a Heartbeat (as it would have meanwhile) and
+        the monitor makes its pass. A simulator that is offline stays silent."""
+        left = seconds
+        while left > 0:
+            step = min(step_s, left)
+            self.clock.advance(step)
+            left -= step
+            await asyncio.gather(*(sim.heartbeat() for sim in self.sims if sim.online))
+            await self.settle()
 
     @property
     def base_url(self) -> str:
@@ -115,7 +157,11 @@ async def running_health_stack(settings: Settings, health: HealthSettings) -> As
     """The bridge, the API (with the health monitor) and a database, on free ports."""
     from ocpp_bridge.server import create_bridge
 
-    port = free_port()
+    # The API's socket is bound here and handed to uvicorn: no other test (or xdist worker)
+    # can take the port between choosing it and serving on it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     settings = dataclasses.replace(
         settings,
         http=HttpSettings(port=port, public_base_url=f"http://127.0.0.1:{port}"),
@@ -127,14 +173,16 @@ async def running_health_stack(settings: Settings, health: HealthSettings) -> As
     maker = create_sessionmaker(engine)
     bus = InProcessBus()
     await bus.start()
-    bridge = create_bridge(settings.ocpp, maker, bus)
+    clock = StackClock()
+    bridge = create_bridge(settings.ocpp, maker, bus, clock=clock)
     await bridge.start()
-    app = create_app(settings, engine=engine, bus=bus)
+    monitor = HealthMonitor(maker, bus, settings, clock=clock)
+    app = create_app(settings, engine=engine, bus=bus, health_monitor=monitor)
     server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         await asyncio.sleep(0.02)
-    stack = HealthStack(settings, maker, bus, bridge.port, port)
+    stack = HealthStack(settings, maker, bus, bridge.port, port, clock, monitor)
     try:
         yield stack
     finally:

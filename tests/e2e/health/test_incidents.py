@@ -51,7 +51,7 @@ async def test_voltage_sag_on_two_chargers_of_a_site_is_one_grid_supply_incident
     incident = await one(health, "a site incident", location_id=location, kind="power_supply")
     assert incident.charge_point_id is None and incident.cause == "grid_supply"
     assert set(incident.evidence["site"]["chargers"]) == set(identities)
-    await asyncio.sleep(1.5)  # past the correlation window: nothing else opens
+    await health.advance(1.5)  # past the correlation window: nothing else opens
     assert len(await health.incidents(location_id=location)) == 1
 
 
@@ -71,7 +71,7 @@ async def test_a_whole_site_going_dark_is_one_site_incident(health: HealthStack)
     await asyncio.gather(*(sim.go_offline() for sim in sims))
     incident = await one(health, "a site incident", location_id=location, kind="offline")
     assert incident.charge_point_id is None and incident.cause == "site_network"
-    await asyncio.sleep(2.0)  # every charger's own offline signal has come and joined it
+    await health.advance(2.0)  # every charger's own offline signal has come and joined it
     assert [i.id for i in await health.incidents(location_id=location)] == [incident.id]
     await asyncio.gather(*(sim.come_online() for sim in sims))
     await one(health, "all back: resolved", id=incident.id, state="resolved")
@@ -124,7 +124,8 @@ async def test_healthy_chargers_open_nothing(health: HealthStack) -> None:
         await sim.stop_transaction(1)
 
     await asyncio.gather(*(session(sim) for sim in sims))
-    await asyncio.sleep(1.5)  # idle past the offline threshold, heartbeats only
+    # Idle past the offline threshold (two heartbeat intervals and the grace), heartbeats only.
+    await health.advance(2 * health.settings.ocpp.heartbeat_interval_s + health.settings.health.offline_grace_s + 0.5)
     assert await health.incidents(location_id=location) == []
     for identity in identities:
         assert await health.incidents(identity=identity) == []

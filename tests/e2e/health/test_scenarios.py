@@ -306,14 +306,15 @@ class Control:
 
 @pytest.fixture(scope="module")
 async def controls(corpus: HealthStack) -> dict[str, Control]:
-    """Every healthy routine at once, each on a site of its own; then quiet past every
-    threshold that time alone trips (offline: 3 s of silence; a boot loop's window)."""
+    """Every healthy routine at once, each on a site of its own; then the clock moved on,
+    heartbeats only, past every threshold that time alone trips (offline: 3 s of silence;
+    a boot loop's window), the monitor's pass made at each step."""
     out: dict[str, Control] = {}
     for routine in HEALTHY.values():
         location, sims = await chargers(corpus, routine, 2 if routine.name == "idle" else 1)
         out[routine.name] = Control(routine, location, sims)
     await asyncio.gather(*(control.routine.run(sim) for control in out.values() for sim in control.sims))
-    await asyncio.sleep(2 * 1 + CORPUS_HEALTH.offline_grace_s + 1.0)
+    await corpus.advance(max(2 * 1 + CORPUS_HEALTH.offline_grace_s, CORPUS_HEALTH.boot_loop_window_s) + 1.0)
     return out
 
 

@@ -38,13 +38,13 @@ async def test_a_site_going_dark_after_one_charger_folds_its_incident_in(health:
     assert folded.resolution == "merged"
     [site_now] = await health.incidents(id=site_incident.id)
     assert site_now.evidence["absorbed"] == [str(own.id)]
-    await asyncio.sleep(1.5)  # the others' own signals join the site incident; nothing else opens
+    await health.advance(1.5)  # the others' own signals join the site incident; nothing else opens
     active = [i for i in await health.incidents(location_id=location) if i.state != "resolved"]
     assert [i.id for i in active] == [site_incident.id]
 
     # Two back: the site is still dark for the first one.
     await asyncio.gather(*(sim.come_online() for sim in rest))
-    await asyncio.sleep(1.0)
+    await health.advance(1.0)
     [site_now] = await health.incidents(id=site_incident.id)
     assert site_now.state == "open"
     await first.come_online()
