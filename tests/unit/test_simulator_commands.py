@@ -526,6 +526,8 @@ async def test_v16_get_diagnostics_uploads_multipart(csms16: Csms, upload_server
         assert failed.file_name
         await wait_for(lambda: csms16.of("DiagnosticsStatusNotification")[-1]["status"] == "UploadFailed")
         assert sim.uploads[-1][1:] == (500, False)
+        # The charger is idle once the CSMS has answered its UploadFailed, not before.
+        await wait_for(lambda: sim.diagnostics_status == "Idle")
         await server.call(call16.TriggerMessage(requested_message="DiagnosticsStatusNotification"))
         await wait_for(lambda: csms16.of("DiagnosticsStatusNotification")[-1]["status"] == "Idle")
         assert sim.errors == []
