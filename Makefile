@@ -10,8 +10,8 @@ export LADDNAT_TEST_DATABASE_URL
 
 # The suite runs on pytest-xdist workers, each module whole on one worker (its fixtures are
 # module-scoped: --dist in pyproject.toml), longest first (tests/conftest.py sorts them).
-# More workers than cores pays, as the e2e tests mostly wait on sockets and child
-# processes: on 2 cores 4 workers beat 3 and 6 (whole suite 2m52s, 4m04s, 3m21s).
+# The e2e tests often wait on sockets and child processes: on 2 cores 4 workers were as
+# fast as 2 on a quiet machine and faster than 3 or 6 on a busy one (~2.5 min on SQLite).
 PYTEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
