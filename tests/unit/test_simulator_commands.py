@@ -621,6 +621,8 @@ async def test_v201_update_firmware(csms201: Csms) -> None:
         assert (await server.call(call201.UpdateFirmware(request_id=10, firmware=failing))).status == "Accepted"
         await wait_for(lambda: csms201.of("FirmwareStatusNotification")[-1]["status"] == "DownloadFailed")
         assert csms201.of("FirmwareStatusNotification")[-1]["requestId"] == 10
+        # The update is over once the CSMS has answered its DownloadFailed, not before.
+        await wait_for(lambda: not sim.firmware_busy)
         # A second update while one is scheduled cancels the first.
         slow = {"location": "https://fw.example/a.bin", "retrieve_date_time": later(30)}
         assert (await server.call(call201.UpdateFirmware(request_id=11, firmware=slow))).status == "Accepted"
