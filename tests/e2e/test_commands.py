@@ -352,10 +352,14 @@ async def test_boot_configuration_is_not_pushed_again_when_nothing_changed(stack
         return len(await entries()) == 3
 
     await eventually(pushed)
+    before_reboot = len(charger.received)
     await charger.reboot()
     await charger.heartbeat()  # the reboot's boot reply, and anything after it, have been handled
-    await asyncio.sleep(0.3)
-    assert len(await entries()) == 3
+    # A command waits behind any CALL the bridge already makes to this charger (one at a time),
+    # so once it is answered a push started by the reboot would have reached the charger.
+    await stack.ok(cp_id, "clear-cache")
+    assert [action for action, _ in charger.received[before_reboot:]] == ["ClearCache"]
+    assert len([e for e in await entries() if e["origin"] == "boot-configuration"]) == 3
     await charger.close()
 
 
