@@ -81,8 +81,9 @@ async def test_new_connection_replaces_the_old_one(system: System) -> None:
             break
         await asyncio.sleep(0.02)
     assert system.bridge.connection(identity) is None
-    assert (await charge_point(system, identity)).connected is False
+    # Published once the row is written (group commit), so the row is read after it.
     await system.events.wait_for(lambda e: isinstance(e, ChargerDisconnected) and e.identity == identity)
+    assert (await charge_point(system, identity)).connected is False
 
 
 async def test_changed_password_is_checked_again_despite_the_cache(system: System) -> None:
