@@ -198,9 +198,26 @@ class NotificationService:
                 .order_by(Refund.seq)
                 .limit(1)
             )
-        return await self.db.scalar(
+        refund = await self.db.scalar(
             select(Refund).where(Refund.payment_id == payment.id, Refund.provider_ref == event.action_ref)
         )
+        if refund is None:
+            # The PSP's notification can overtake its answer to our own refund call, which is
+            # what stores the refund's id: then it is the oldest of that amount still without one.
+            refund = await self.db.scalar(
+                select(Refund)
+                .where(
+                    Refund.payment_id == payment.id,
+                    Refund.status == "requested",
+                    Refund.provider_ref.is_(None),
+                    Refund.amount_minor == (event.amount_minor or 0),
+                )
+                .order_by(Refund.seq)
+                .limit(1)
+            )
+            if refund is not None:
+                refund.provider_ref = event.action_ref
+        return refund
 
     async def _payment_for(self, event: ProviderEvent) -> Payment | None:
         payment = None

@@ -29,7 +29,9 @@ from devtools.fakes.adyen.server import AdyenFake
 from devtools.fakes.stripe.proxy import StripeQuirksProxy
 from devtools.fakes.stripe.webhooks import sign_webhook, stripe_event
 from payments.events import PaymentSettled
-from payments.models import Payment, WebhookEvent
+from payments.models import Payment, Refund, WebhookEvent
+from payments.notifications import NotificationService
+from payments.provider import ProviderEvent
 from payments.service import PaymentService, SavedCard
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.paid_stack import (
@@ -126,6 +128,51 @@ async def test_refunds_through_the_api_never_exceed_the_capture(stack: Stack, st
         stripe_client(stripe_settings).v1.payment_intents.retrieve, captured.provider_ref, {"expand": ["latest_charge"]}
     )
     assert intent.amount_received == captured.captured_minor
+
+
+async def test_a_refund_notification_that_overtakes_the_psps_answer_counts_once(
+    stack: Stack, stripe_settings: StripeSettings
+) -> None:
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    try:
+        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
+        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
+        await sim.send_meter_values(seconds=900)
+        await stack.stop(linked)
+        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
+    finally:
+        await sim.close()
+    # Our refund is recorded and counted, and the PSP's answer with its id is still on its way
+    # (what PaymentService.refund has committed before it calls the PSP).
+    async with stack.maker() as db:
+        row = await db.get(Payment, captured.id)
+        assert row is not None
+        row.refunded_minor, row.status = 100, "partially_refunded"
+        db.add(Refund(payment_id=captured.id, seq=1, amount_minor=100, reason="slow charging"))
+        await db.commit()
+    notification = ProviderEvent(
+        provider="stripe",
+        event_id="evt_refund_overtakes_answer",
+        kind="refunded",
+        raw_type="refund.created",
+        payment_id=captured.id,
+        provider_ref=captured.provider_ref,
+        action_ref="re_overtakes_answer",
+        amount_minor=100,
+        currency=captured.currency,
+    )
+    async with stack.maker() as db:
+        notifications = NotificationService(db, stack.bus)
+        (row_id,) = await notifications.record([notification])
+        assert await notifications.process(row_id) == "refund confirmed"
+    async with stack.maker() as db:
+        refunds = (await db.scalars(select(Refund).where(Refund.payment_id == captured.id))).all()
+        assert [(r.amount_minor, r.status, r.provider_ref) for r in refunds] == [
+            (100, "succeeded", "re_overtakes_answer")
+        ]
+        row = await db.get(Payment, captured.id, populate_existing=True)
+        assert row is not None and row.refunded_minor == 100
 
 
 async def test_capture_notifications_twice_and_out_of_order_count_once(
