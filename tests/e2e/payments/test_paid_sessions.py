@@ -95,16 +95,7 @@ async def test_stripe_saved_card_session_captures_the_exact_price(
 
 
 async def test_refunds_through_the_api_never_exceed_the_capture(stack: Stack, stripe_settings: StripeSettings) -> None:
-    site = await stack.site("STR")
-    sim = await stack.charger(site)
-    try:
-        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.send_meter_values(seconds=1200)
-        await stack.stop(linked)
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
-    finally:
-        await sim.close()
+    captured = await captured_session(stack, stripe_settings, seconds=1200)
     headers = await operator_headers(stack)
     path = f"/api/v1/operator/payments/{captured.id}/refunds"
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
@@ -133,16 +124,7 @@ async def test_refunds_through_the_api_never_exceed_the_capture(stack: Stack, st
 async def test_a_refund_notification_that_overtakes_the_psps_answer_counts_once(
     stack: Stack, stripe_settings: StripeSettings
 ) -> None:
-    site = await stack.site("STR")
-    sim = await stack.charger(site)
-    try:
-        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.send_meter_values(seconds=900)
-        await stack.stop(linked)
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
-    finally:
-        await sim.close()
+    captured = await captured_session(stack, stripe_settings, seconds=900)
     # Our refund is recorded and counted, and the PSP's answer with its id is still on its way
     # (what PaymentService.refund has committed before it calls the PSP).
     async with stack.maker() as db:
@@ -178,16 +160,7 @@ async def test_a_refund_notification_that_overtakes_the_psps_answer_counts_once(
 async def test_capture_notifications_twice_and_out_of_order_count_once(
     stack: Stack, stripe_settings: StripeSettings
 ) -> None:
-    site = await stack.site("STR")
-    sim = await stack.charger(site)
-    try:
-        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.send_meter_values(seconds=900)
-        await stack.stop(linked)
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
-    finally:
-        await sim.close()
+    captured = await captured_session(stack, stripe_settings, seconds=900)
     intent = {
         "id": captured.provider_ref,
         "object": "payment_intent",
@@ -384,17 +357,8 @@ async def test_a_hold_whose_session_never_starts_is_released_by_the_sweeper(
 
 
 async def test_the_receipt_is_emailed_once_to_the_payer(stack: Stack, stripe_settings: StripeSettings) -> None:
-    site = await stack.site("STR")
-    sim = await stack.charger(site)
     email = f"payer-{uuid.uuid4().hex[:6]}@example.test"
-    try:
-        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings), payer_email=email)
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.send_meter_values(seconds=900)
-        await stack.stop(linked)
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
-    finally:
-        await sim.close()
+    captured = await captured_session(stack, stripe_settings, seconds=900, payer_email=email)
     (mail,) = await eventually(lambda: _inbox(stack, email), "the receipt reaches the SMTP server")
     amount = format_minor(captured.captured_minor, "SEK")
     assert mail["Subject"] == f"Your charging receipt: {amount}"
@@ -424,16 +388,7 @@ async def _inbox(stack: Stack, address: str) -> list[Any] | None:
 async def test_a_refund_the_psp_did_not_answer_is_sent_again_once(
     stack: Stack, stripe_settings: StripeSettings, stripe_proxy: StripeQuirksProxy
 ) -> None:
-    site = await stack.site("STR")
-    sim = await stack.charger(site)
-    try:
-        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.send_meter_values(seconds=900)
-        await stack.stop(linked)
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
-    finally:
-        await sim.close()
+    captured = await captured_session(stack, stripe_settings, seconds=900)
     headers = await operator_headers(stack)
     refunds_before = stripe_proxy.upstream_count("POST", "/v1/refunds")
     stripe_proxy.fail_next(r"/v1/refunds", 1, mode="500")
@@ -447,3 +402,21 @@ async def test_a_refund_the_psp_did_not_answer_is_sent_again_once(
     assert [(r.amount_minor, r.status) for r in refunds] == [(100, "succeeded")]
     # The first attempt never reached Stripe (the injected 500); the resend did, once.
     assert stripe_proxy.upstream_count("POST", "/v1/refunds") == refunds_before + 1
+
+
+async def captured_session(
+    stack: Stack, stripe_settings: StripeSettings, *, seconds: int, payer_email: str | None = None
+) -> Payment:
+    """A saved-card session charged for ``seconds`` of meter time, stopped and captured."""
+    site = await stack.site("STR")
+    sim = await stack.charger(site)
+    try:
+        payment = await stack.start(
+            site, saved_card=await saved_visa(stack, stripe_settings), payer_email=payer_email
+        )
+        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
+        await sim.send_meter_values(seconds=seconds)
+        await stack.stop(linked)
+        return await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
+    finally:
+        await sim.close()
