@@ -27,18 +27,8 @@ TEST_SECRET = "test-secret-key-0123456789abcdef-xyz"
 # Read like `laddnat` reads its own, so the low costs are checked like any setting.
 TEST_AUTH = Settings.from_env({"LADDNAT_SECRET_KEY": TEST_SECRET, **LOW_HASH_COST_ENV}).auth
 
-# The slow groups, deselected by `make test-fast` (-m "not (browser or subprocess or bench)").
-# Modules (relative to tests/) whose tests start processes of their own: `laddnat`, the bench.
-SUBPROCESS_MODULES = frozenset(
-    {
-        "e2e/test_cli.py",
-        "e2e/test_restart.py",
-        "e2e/test_run_demo.py",
-        "e2e/checkout/test_make_run_demo.py",
-        "e2e/test_bench_smoke.py",
-    }
-)
-BENCH_MODULES = frozenset({"e2e/test_bench_smoke.py"})
+# The slow groups, deselected by `make test-fast` (-m "not (browser or subprocess or bench)"):
+# `subprocess` and `bench` are set by the modules themselves (pytestmark), `browser` here.
 # Tests that drive Chromium through Playwright: they need Debian's Chromium
 # (tests/e2e/checkout/conftest.py; not "browser", a Stripe.js stand-in has that name too).
 CHROMIUM_FIXTURE = "chromium_path"
@@ -56,15 +46,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark the slow groups, then put the modules most likely to take longest first (the
     slow groups, then the modules with most tests): xdist hands out whole modules in this
     order (``--no-loadscope-reorder``), so no long module starts last and runs alone."""
-    tests_dir = config.rootpath / "tests"
     for item in items:
-        module = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
         if CHROMIUM_FIXTURE in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
-        if module in SUBPROCESS_MODULES:
-            item.add_marker(pytest.mark.subprocess)
-        if module in BENCH_MODULES:
-            item.add_marker(pytest.mark.bench)
     tests_in: Counter[Path] = Counter(item.path for item in items)
     slow_groups: dict[Path, int] = {}
     for item in items:

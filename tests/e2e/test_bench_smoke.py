@@ -11,6 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Starts the bench's processes: left out of `make test-fast` (see tests/conftest.py).
+pytestmark = [pytest.mark.subprocess, pytest.mark.bench]
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_ENV = "LADDNAT_TEST_DATABASE_URL"
 

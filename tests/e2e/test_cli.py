@@ -12,12 +12,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from app.chargers.models import ChargePoint, Location
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import DatabaseSettings
 from tests.support import LOW_HASH_COST_ENV
+
+# Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
+pytestmark = pytest.mark.subprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARGER_PASSWORD = "cli-charger-pass-0020"  # 21 characters

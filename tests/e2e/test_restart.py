@@ -20,6 +20,9 @@ from ocpp_bridge.protocol import Version
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.support import RawCharger
 
+# Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

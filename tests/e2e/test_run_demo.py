@@ -16,6 +16,9 @@ import pytest
 
 from tests.e2e.test_restart import free_port
 
+# Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

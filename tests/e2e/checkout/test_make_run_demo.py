@@ -17,6 +17,9 @@ from playwright.async_api import Browser, expect
 from tests.e2e.checkout.conftest import screenshot_on_failure
 from tests.e2e.test_run_demo import ROOT, RunProcess, line_with
 
+# Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
+pytestmark = pytest.mark.subprocess
+
 
 @pytest.fixture(scope="module")
 async def running(database_url: str) -> AsyncIterator[RunProcess]:
