@@ -187,15 +187,13 @@ class PaymentService:
             if err.retryable:
                 log.warning("capture of %s not answered (%s); the sweeper retries", payment.id, err)
                 return payment
-            await self.db.refresh(payment)
-            if payment.status == state.CAPTURING:
+            if await self._still(payment, state.CAPTURING):
                 payment.failure_code, payment.failure_message = err.code[:64], err.message[:255]
                 self.ledger.move(payment, state.FAILED, "capture", source, amount=amount, detail=err.code)
                 self.ledger.publish_after_commit(failed_event(payment))
                 await self.ledger.commit()
             return payment
-        await self.db.refresh(payment)
-        if payment.status == state.CAPTURING:  # a notification may have got here first
+        if await self._still(payment, state.CAPTURING):  # a notification may have got here first
             payment.captured_minor = amount
             payment.settled_at = self.clock()
             if outcome.status == "done":
@@ -209,8 +207,7 @@ class PaymentService:
         provider = self.providers.get(payment.provider)
         if payment.provider_ref is None:
             # An Adyen Drop-in session that was never paid: nothing is held.
-            await self.db.refresh(payment)
-            if payment.status == state.CANCELLING:
+            if await self._still(payment, state.CANCELLING):
                 self.ledger.move(payment, state.CANCELLED, "cancel", source, detail=reason)
                 payment.settled_at = self.clock()
                 await self.ledger.commit()
@@ -223,13 +220,23 @@ class PaymentService:
                 return payment
             # A refused cancel (already expired or cancelled at the PSP) leaves nothing held.
             log.warning("cancel of %s refused: %s", payment.id, err)
-        await self.db.refresh(payment)
-        if payment.status == state.CANCELLING:
+        if await self._still(payment, state.CANCELLING):
             self.ledger.move(payment, state.CANCELLED, "cancel", source, detail=reason)
             payment.settled_at = self.clock()
             self.ledger.publish_after_commit(settled_event(payment))
             await self.ledger.commit()
         return payment
+
+    async def _still(self, payment: Payment, status: str) -> bool:
+        """Re-read the payment under a row lock: True if it is still ``status``, and the lock
+        is held to the caller's commit, so a PSP notification applying the same outcome at
+        the same moment (it locks the row too) waits and finds it done: the move is recorded
+        once. Otherwise the lock is let go at once."""
+        await self.db.refresh(payment, with_for_update=True)
+        if payment.status == status:
+            return True
+        await self.db.commit()  # nothing written: only releases the lock
+        return False
 
     # -- refunds ---------------------------------------------------------------------
 
