@@ -4,6 +4,7 @@ with 50,000 EVSEs in the database. The real app over ASGI, a real migrated datab
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import uuid
@@ -608,9 +609,13 @@ async def grid(driver: Driver) -> None:
 
 
 class StatementLog:
+    """The statements this task runs on ``engine``: the request is served in the test's own
+    task (ASGI transport), while the app's background workers poll from theirs."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine.sync_engine
         self.statements: list[tuple[str, Sequence[Any]]] = []
+        self.task = asyncio.current_task()
 
     def __enter__(self) -> StatementLog:
         event.listen(self.engine, "before_cursor_execute", self._record)
@@ -620,6 +625,8 @@ class StatementLog:
         event.remove(self.engine, "before_cursor_execute", self._record)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if asyncio.current_task() is not self.task:
+            return
         self.statements.append((statement, tuple(parameters or ())))
 
     def about(self, table: str) -> list[tuple[str, Sequence[Any]]]:
