@@ -88,8 +88,7 @@ async def seed_demo(maker: async_sessionmaker[AsyncSession], bus: Bus) -> bool:
                 )
             )
         users = UserService(db)
-        operator_user = await users.create_user(DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, "operator")
-        operator_user.operator_id = operator.id
+        await users.create_user(DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, "admin", operator_id=operator.id)
         driver = await users.create_user(DEMO_DRIVER_EMAIL, DEMO_DRIVER_PASSWORD, "driver")
         for tag in DEMO_ID_TAGS:
             db.add(IdToken(token=tag, type="ISO14443", status="Accepted", user_id=driver.id, label="Demo card"))

@@ -27,7 +27,7 @@ from app.billing.worker import PaymentWorker
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
-from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, requires_operator
+from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, can_read, provide_caller, provide_tenant_id
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
 from app.core.errors import DatabaseUnavailable
@@ -186,7 +186,7 @@ def create_app(
             *UPTIME_CONTROLLERS,
             WebhookEndpointController,
         ],
-        guards=[requires_operator],
+        guards=[can_read],
         security=BEARER_SECURITY,
     )
     app = Litestar(
@@ -211,6 +211,8 @@ def create_app(
         dependencies={
             "db": Provide(provide_db),
             "current_user": Provide(provide_current_user),
+            "caller": Provide(provide_caller),
+            "tenant_id": Provide(provide_tenant_id),
             "page": Provide(provide_page, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,

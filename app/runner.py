@@ -55,9 +55,7 @@ def _uvicorn(settings: Settings, engine: AsyncEngine, bus: Bus) -> uvicorn.Serve
     return _EmbeddedServer(config)
 
 
-async def run_all(
-    settings: Settings, *, migrate: bool = True, seed: bool = True, demo_payments: bool = True
-) -> None:
+async def run_all(settings: Settings, *, migrate: bool = True, seed: bool = True, demo_payments: bool = True) -> None:
     """`laddnat run`: API + bridge + in-process bus in one process."""
     tune_gc()
     demo_stripe = None

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.core.migrate import upgrade_sync
 from app.core.settings import DatabaseSettings
+from app.drivers.models import User
 from ocpp_bridge.protocol import Version, validate
 
 T = TypeVar("T")
@@ -164,3 +167,21 @@ class RawCharger:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def create_staff(
+    db: AsyncSession, email: str, password: str, role: str = "admin", operator_id: uuid.UUID | None = None
+) -> User:
+    """A user of an operator company (tenant): of ``operator_id``, else of the database's
+    first operator, created when there is none."""
+    from app.drivers.service import UserService
+    from app.operators.models import Operator
+
+    if operator_id is None:
+        operator = await db.scalar(select(Operator).order_by(Operator.created_at).limit(1))
+        if operator is None:
+            operator = Operator(name="Test CPO", country_code="SE", party_id="TST")
+            db.add(operator)
+            await db.commit()
+        operator_id = operator.id
+    return await UserService(db).create_user(email, password, role, operator_id=operator_id)

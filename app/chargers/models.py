@@ -38,6 +38,8 @@ class ChargePoint(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     number: Mapped[int] = mapped_column(Integer, unique=True)
     identity: Mapped[str] = mapped_column(String(48), unique=True)
+    # The operator company (tenant) that owns it; its location, when it has one, is the same one's.
+    operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"), index=True)
     location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     vendor: Mapped[str | None] = mapped_column(String(50))

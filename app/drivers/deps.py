@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import authenticate
+from app.core.auth import authenticated_user
 from app.drivers.models import User
 from app.drivers.service import UserService
 
@@ -21,7 +21,7 @@ async def load_active_user(db: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 async def signed_in_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     """The caller of a request or WebSocket (resolved by a guard, or here)."""
-    user = await authenticate(connection)
+    user = await authenticated_user(connection)
     assert isinstance(user, User)  # load_active_user is the only loader: it returns Users
     return user
 

@@ -18,7 +18,9 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))  # operator | driver
+    # driver | platform_admin | admin | operations | finance | read_only (app/core/auth.py)
+    role: Mapped[str] = mapped_column(String(16))
+    # The tenant of an operator company's staff; None for drivers and platform admins.
     operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"))
     active: Mapped[bool] = mapped_column(default=True)
     # Every access token carries the version it was issued under (claim "ver"); bumping
@@ -52,6 +54,8 @@ class IdToken(Base):
     status: Mapped[str] = mapped_column(String(16), default="Accepted")  # Accepted|Blocked|Expired
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The operator company that registered the card (operator API); None for a driver's own.
+    operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"), index=True)
     group_token: Mapped[str | None] = mapped_column(String(36))
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -23,6 +23,7 @@ from payments.service import SavedCard
 
 log = logging.getLogger("laddnat.payments")
 
+
 class PaymentMethodService:
     def __init__(self, db: AsyncSession, providers: Providers | None) -> None:
         self.db = db

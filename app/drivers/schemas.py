@@ -56,7 +56,7 @@ class TokenOut(msgspec.Struct, kw_only=True, rename="camel"):
 class UserOut(msgspec.Struct, kw_only=True, rename="camel"):
     id: uuid.UUID
     email: str
-    role: Literal["operator", "driver"]
+    role: Literal["driver", "platform_admin", "admin", "operations", "finance", "read_only"]
     operator_id: uuid.UUID | None
     active: bool
     created_at: datetime

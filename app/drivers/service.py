@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.auth import ROLES, TENANT_ROLES
 from app.core.database import claim, utcnow
 from app.core.errors import InvalidToken
 from app.core.security import (
@@ -52,7 +53,6 @@ from app.drivers.throttle import DEFAULT_LOGIN_LIMITS, LoginLimits, LoginThrottl
 from payments.registry import Providers
 from payments.service import SavedCard
 
-ROLES = frozenset({"operator", "driver"})
 MIN_PASSWORD_LENGTH = 10
 # argon2 hashes whatever it is given; a cap keeps a megabyte "password" from costing us.
 MAX_PASSWORD_LENGTH = 1024
@@ -121,7 +121,9 @@ class UserService:
         email = normalize_email(email)
         validate_password(password, email)
         if role not in ROLES:
-            raise InvalidRole(f"{role!r}: use operator or driver", field="role")
+            raise InvalidRole(f"{role!r}: use one of {', '.join(sorted(ROLES))}", field="role")
+        if (role in TENANT_ROLES) != (operator_id is not None):
+            raise InvalidRole(f"{role!r}: staff roles belong to an operator company, others to none", field="role")
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise UserAlreadyExists(f"{email} is already registered", field="email")
         password_hash = await in_kdf_pool(hash_user_password, password)

@@ -142,9 +142,7 @@ class IncidentService:
         if not keys:
             return []
         events: list[Event] = []
-        absorbed = (
-            await self.db.scalars(select(Incident).where(Incident.open_key.in_(keys)).with_for_update())
-        ).all()
+        absorbed = (await self.db.scalars(select(Incident).where(Incident.open_key.in_(keys)).with_for_update())).all()
         for incident in absorbed:
             note = f"merged into site incident {site.id}"
             events += self._resolve(incident, now, by=None, note=note, resolution="merged")

@@ -26,9 +26,7 @@ class Outbox:
         self.db = db
         self.clock = clock
 
-    async def enqueue(
-        self, *, kind: str, key: str, to: str, subject: str, text: str, html: str | None = None
-    ) -> bool:
+    async def enqueue(self, *, kind: str, key: str, to: str, subject: str, text: str, html: str | None = None) -> bool:
         """Store a message to send (in the caller's transaction; the caller commits).
         False: a message with this key was already queued."""
         return await claim(

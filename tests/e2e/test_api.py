@@ -26,6 +26,7 @@ from app.drivers.models import RefreshToken, User
 from app.drivers.service import UserService
 from app.main import create_app
 from app.sessions.models import MeterSample, Transaction
+from tests.support import create_staff
 
 OPERATOR_EMAIL, OPERATOR_PASSWORD = "Ops@Example.se", "operator-password-1"
 DRIVER_EMAIL, DRIVER_PASSWORD = "driver@example.se", "driver-password-1"
@@ -87,7 +88,7 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings, engine=engine)
     maker = app.state.sessionmaker
     async with maker() as db:
-        operator = await UserService(db).create_user(OPERATOR_EMAIL, OPERATOR_PASSWORD, "operator")
+        operator = await create_staff(db, OPERATOR_EMAIL, OPERATOR_PASSWORD)
         driver = await UserService(db).create_user(DRIVER_EMAIL, DRIVER_PASSWORD, "driver")
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:
@@ -171,7 +172,7 @@ async def test_sign_in_returns_a_bearer_pair_and_email_case_does_not_matter(api:
     r = await api.client.get("/api/v1/me", headers=bearer(body["accessToken"]))
     assert r.status_code == 200
     me = r.json()
-    assert (me["email"], me["role"], me["active"]) == (OPERATOR_EMAIL.lower(), "operator", True)
+    assert (me["email"], me["role"], me["active"]) == (OPERATOR_EMAIL.lower(), "admin", True)
     assert "passwordHash" not in me
 
 
@@ -298,7 +299,7 @@ async def test_forged_expired_and_wrong_type_tokens_are_401(api: Api) -> None:
 
 async def test_a_deactivated_users_token_stops_working(api: Api) -> None:
     async with api.maker() as db:
-        user = await UserService(db).create_user(f"{uuid.uuid4().hex[:8]}@example.se", "password-123", "operator")
+        user = await create_staff(db, f"{uuid.uuid4().hex[:8]}@example.se", "password-123")
     token = (await api.login(user.email, "password-123"))["accessToken"]
     assert (await api.client.get("/api/v1/me", headers=bearer(token))).status_code == 200
     async with api.maker() as db:

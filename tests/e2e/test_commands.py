@@ -18,7 +18,6 @@ from app.chargers.errors import ChargerTimeout
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import HttpSettings, Settings
-from app.drivers.service import UserService
 from app.main import create_app
 from app.runner import _EmbeddedServer
 from app.sessions.commands import CommandService
@@ -27,7 +26,7 @@ from ocpp_bridge.protocol import Version
 from ocpp_bridge.server import Bridge, create_bridge
 from tests.e2e.ocpp_helpers import PASSWORD, charge_point, register, transactions
 from tests.e2e.test_restart import free_port
-from tests.support import RawCharger
+from tests.support import RawCharger, create_staff
 
 OPERATOR = ("ops@commands.test", "ops-password-123")
 TAG = "CMD-TAG"
@@ -79,7 +78,7 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
     while not server.started:
         await asyncio.sleep(0.02)
     async with maker() as db:
-        await UserService(db).create_user(*OPERATOR, "operator")
+        await create_staff(db, *OPERATOR)
     await add_token_via(maker, TAG)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         token = (await http.post("/api/v1/auth/token", json={"email": OPERATOR[0], "password": OPERATOR[1]})).json()

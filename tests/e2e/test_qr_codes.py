@@ -28,6 +28,7 @@ from app.core.settings import HttpSettings, Settings
 from app.drivers.service import UserService
 from app.main import create_app
 from tests.e2e.test_api import CHARGER_PASSWORD, problem, running
+from tests.support import create_staff
 
 OPS = "/api/v1/operator"
 BASE_URL = "https://laddnat.example"
@@ -117,7 +118,7 @@ async def ops(settings: Settings) -> AsyncIterator[Ops]:
     engine = create_engine(configured.db)
     app = create_app(configured, engine=engine)
     async with app.state.sessionmaker() as db:
-        await UserService(db).create_user(*OPERATOR, "operator")
+        await create_staff(db, *OPERATOR)
         await UserService(db).create_user(*DRIVER, "driver")
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:

@@ -411,9 +411,7 @@ async def test_exclusion_validation_errors(env: Env) -> None:
         "uptime.invalid_period",
         "endsAt",
     )
-    problem(
-        await env.post("/uptime/exclusions", exclusion(port, reason="bad_luck")), 422, "request.invalid", "reason"
-    )
+    problem(await env.post("/uptime/exclusions", exclusion(port, reason="bad_luck")), 422, "request.invalid", "reason")
     problem(await env.post("/uptime/exclusions", exclusion(port, reason="other")), 422, "uptime.note_required", "note")
     problem(
         await env.post("/uptime/exclusions", exclusion(port, startsAt="2025-08-01T00:00:00")),

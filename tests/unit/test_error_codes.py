@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # `area.what`: two or more dotted parts, each lower snake case.
 CODE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*(\.[a-z][a-z0-9]*(_[a-z0-9]+)*)+")
 
+
 def _name(cls: type[DomainError]) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 

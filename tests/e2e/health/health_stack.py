@@ -29,13 +29,13 @@ from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker, utcnow
 from app.core.settings import HealthSettings, HttpSettings, Settings
 from app.drivers.models import IdToken
-from app.drivers.service import UserService
 from app.health.models import Incident
 from app.health.monitor import HealthMonitor
 from app.main import create_app
 from app.runner import _EmbeddedServer
 from devtools.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD
+from tests.support import create_staff
 
 T = TypeVar("T")
 
@@ -133,7 +133,7 @@ class HealthStack:
     async def operator_headers(self) -> dict[str, str]:
         email = f"ops-{uuid.uuid4().hex[:6]}@health.test"
         async with self.maker() as db:
-            await UserService(db).create_user(email, "ops-password-123", "operator")
+            await create_staff(db, email, "ops-password-123")
         async with httpx.AsyncClient(base_url=self.base_url) as http:
             answer = await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})
         return {"Authorization": f"Bearer {answer.json()['accessToken']}"}

@@ -24,7 +24,6 @@ from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import AdyenSettings, HttpSettings, MailSettings, PaymentSettings, Settings, StripeSettings
-from app.drivers.service import UserService
 from app.main import create_app
 from app.notify.outbox import MailWorker
 from app.operators.models import Operator
@@ -43,6 +42,7 @@ from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.test_restart import free_port
 from tests.fakes.smtp import Inbox, running_smtp
+from tests.support import create_staff
 
 T = TypeVar("T")
 
@@ -252,7 +252,7 @@ async def saved_visa(stack: Stack, stripe_settings: StripeSettings) -> SavedCard
 async def operator_headers(stack: Stack) -> dict[str, str]:
     email = f"ops-{uuid.uuid4().hex[:6]}@pay.test"
     async with stack.maker() as db:
-        await UserService(db).create_user(email, "ops-password-123", "operator")
+        await create_staff(db, email, "ops-password-123")
     async with httpx.AsyncClient(base_url=stack.base_url) as http:
         token = (await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})).json()
     return {"Authorization": f"Bearer {token['accessToken']}"}

@@ -411,9 +411,7 @@ async def captured_session(
     site = await stack.site("STR")
     sim = await stack.charger(site)
     try:
-        payment = await stack.start(
-            site, saved_card=await saved_visa(stack, stripe_settings), payer_email=payer_email
-        )
+        payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings), payer_email=payer_email)
         linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
         await sim.send_meter_values(seconds=seconds)
         await stack.stop(linked)
