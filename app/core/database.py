@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, String, event, text, update
+from sqlalchemy import BigInteger, DateTime, MetaData, Select, String, event, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Dialect
@@ -118,6 +118,15 @@ async def claim(db: AsyncSession, stmt: Executable) -> bool:
     rolling back or retrying is the caller's choice."""
     result = cast(CursorResult[Any], await db.execute(stmt))
     return result.rowcount > 0
+
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
+
+def scoped(stmt: SelectT, operator_column: Any, tenant_id: uuid.UUID | None) -> SelectT:
+    """``stmt`` narrowed to one tenant's rows; ``tenant_id=None`` is the system's own view
+    (the bridge, workers), never an operator's: the ``tenant_id`` dependency is never None."""
+    return stmt if tenant_id is None else stmt.where(operator_column == tenant_id)
 
 
 class Counter(Base):
