@@ -24,9 +24,12 @@ from app.core.security import hash_charger_password
 from app.core.settings import DatabaseSettings
 from app.drivers.models import IdToken
 from app.drivers.service import UserService
+from app.operators.models import Operator
 from bench.loadgen import ID_TAG
 
 BATCH = 2000
+# The one operator company (tenant) that owns every bench site and charger.
+BENCH_OPERATOR_ID = uuid.UUID("00000000-0000-4000-8000-00000000be9c")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ async def _register(
                 "id": cp_id,
                 "number": c.number,
                 "identity": c.identity,
+                "operator_id": BENCH_OPERATOR_ID,
                 "location_id": c.location_id,
                 "password_hash": password_hash,
                 "registration_status": "Pending",
@@ -146,9 +150,22 @@ async def _register(
         )
     try:
         async with engine.begin() as conn:
+            await conn.execute(
+                insert(_table(Operator)),
+                [
+                    {
+                        "id": BENCH_OPERATOR_ID,
+                        "name": "Bench CPO",
+                        "country_code": "SE",
+                        "party_id": "LAD",
+                        "created_at": now,
+                    }
+                ],
+            )
             if sites:
                 await conn.execute(
-                    insert(_table(Location)), [{"id": s.id, "name": s.name, "created_at": now} for s in sites]
+                    insert(_table(Location)),
+                    [{"id": s.id, "name": s.name, "operator_id": BENCH_OPERATOR_ID, "created_at": now} for s in sites],
                 )
             for table, rows in (
                 (_table(ChargePoint), cp_rows),
@@ -190,11 +207,12 @@ async def _create_operator(url: str, email: str, password: str) -> None:
     engine = create_engine(DatabaseSettings(url=url))
     try:
         async with create_sessionmaker(engine)() as db:
-            await UserService(db).create_user(email, password, "operator")
+            await UserService(db).create_user(email, password, "admin", operator_id=BENCH_OPERATOR_ID)
     finally:
         await engine.dispose()
 
 
 def create_operator(url: str, email: str, password: str) -> None:
-    """The operator user the bench signs in as to send commands."""
+    """The operator company's admin the bench signs in as to send commands (after
+    ``register_chargers``, which creates the company)."""
     asyncio.run(_create_operator(url, email, password))

@@ -177,9 +177,7 @@ class HealthPhase:
             for i in range(n)
         ]
 
-    async def measure(
-        self, server: ServerProcess, sink: WebhookSink, workers: Workers, result: HealthResult
-    ) -> None:
+    async def measure(self, server: ServerProcess, sink: WebhookSink, workers: Workers, result: HealthResult) -> None:
         o = self.o
         async with httpx.AsyncClient(base_url=server.api_url, timeout=30.0) as http:
             answer = await http.post(

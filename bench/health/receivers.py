@@ -82,5 +82,3 @@ def merge_fleet(results: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 out[k] = out.get(k, 0) + v
     return out
-
-

@@ -304,5 +304,3 @@ def own_cpu_s() -> float:
 
 def parse_ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
