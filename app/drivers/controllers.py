@@ -22,6 +22,7 @@ from app.drivers.errors import (
     EmailTaken,
     IdTokenAlreadyExists,
     IdTokenNotFound,
+    IdTokenOperatorCard,
     IdTokenTaken,
     InvalidCredentials,
     InvalidEmail,
@@ -227,9 +228,10 @@ class MyIdTokenController(Controller):
         "/",
         operation_id="LinkMyIdToken",
         summary="Link an RFID card or app token to my account",
-        description="A new token is registered; one the operator registered without an owner is linked; "
-        "linking my own again updates its label. Sessions started with it show up as mine.",
-        responses=problems(*AUTH_PROBLEMS, InvalidIdToken, IdTokenTaken),
+        description="A new token is registered; linking my own again updates its label. A card another "
+        "driver holds is 409 `id_token.taken`; one an operator registered is 409 `id_token.operator_card` "
+        "(the operator assigns it). Sessions started with it while it is mine show up as mine.",
+        responses=problems(*AUTH_PROBLEMS, InvalidIdToken, IdTokenTaken, IdTokenOperatorCard),
     )
     async def link_my_id_token(
         self,
@@ -244,7 +246,8 @@ class MyIdTokenController(Controller):
         "/{id_token_id:uuid}",
         operation_id="DeleteMyIdToken",
         summary="Remove one of my id tokens",
-        description="Chargers stop accepting it (a lost card); past sessions stay.",
+        description="My own card is deleted: chargers stop accepting it (a lost card). A card an operator "
+        "registered is only unlinked from me and stays the operator's. Past sessions stay mine.",
         responses=problems(*AUTH_PROBLEMS, IdTokenNotFound),
     )
     async def delete_my_id_token(

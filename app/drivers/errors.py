@@ -117,6 +117,15 @@ class IdTokenTaken(Conflict):
     title = "This id token belongs to another account"
 
 
+class IdTokenOperatorCard(Conflict):
+    """The card is an operator's (its fleet or its own customers): a driver cannot link it
+    by its number; the operator assigns it to the driver."""
+
+    code = "id_token.operator_card"
+    status = 409
+    title = "This card is registered by an operator; ask the operator to assign it to you"
+
+
 # -- saved payment methods --------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 from sqlalchemy import delete, func, select, update
@@ -33,6 +34,7 @@ from app.drivers.errors import (
     EmailTaken,
     IdTokenAlreadyExists,
     IdTokenNotFound,
+    IdTokenOperatorCard,
     IdTokenTaken,
     InvalidCredentials,
     InvalidEmail,
@@ -424,46 +426,46 @@ class IdTokenService:
         return int(await self.db.scalar(stmt) or 0)
 
     async def link(self, user_id: uuid.UUID, token: str, *, type: str, label: str | None = None) -> IdToken:
-        """Link ``token`` to the user: a new one is registered, an unowned one the operator
-        registered is taken over (its type and status stay the operator's), the user's own
-        is returned (label updated). Someone else's is IdTokenTaken."""
+        """Link ``token`` to the user: a new one is registered, the user's own is returned
+        (label updated). Someone else's is IdTokenTaken; one an operator registered (or,
+        from before cards had an operator, one nobody owns) is IdTokenOperatorCard: a card
+        number is no proof of holding the card, so it is never taken over."""
         if not 1 <= len(token) <= MAX_ID_TOKEN_LENGTH or token != token.strip():
             raise InvalidIdToken(f"token: 1 to {MAX_ID_TOKEN_LENGTH} characters, no surrounding spaces", field="token")
         if type not in ID_TOKEN_TYPES:
             raise InvalidIdToken(f"type: one of {', '.join(sorted(ID_TOKEN_TYPES))}", field="type")
-        for _ in range(2):  # a second round only after losing a race for the same token
-            row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
-            if row is None:
-                row = IdToken(token=token, type=type, user_id=user_id, label=label)
-                self.db.add(row)
-                try:
-                    await self.db.commit()
-                except IntegrityError:
-                    await self.db.rollback()
-                    continue
-                return row
-            if row.user_id is not None and row.user_id != user_id:
-                raise IdTokenTaken(field="token")
-            # Conditional, so of two drivers linking one unowned card only one gets it.
-            linked = await claim(
-                self.db,
-                update(IdToken)
-                .where(IdToken.id == row.id, (IdToken.user_id.is_(None)) | (IdToken.user_id == user_id))
-                .values(user_id=user_id, label=label if label is not None else row.label),
-            )
-            if not linked:
+        row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
+        if row is None:
+            row = IdToken(token=token, type=type, user_id=user_id, label=label)
+            self.db.add(row)
+            try:
+                await self.db.commit()
+            except IntegrityError:
+                # Registered at the same moment by someone else (a driver or an operator).
                 await self.db.rollback()
-                continue
-            await self.db.commit()
-            await self.db.refresh(row)
+                raise IdTokenTaken(field="token") from None
             return row
+        if row.user_id == user_id:
+            if label is not None:
+                row.label = label
+            await self.db.commit()
+            return row
+        if row.user_id is None:
+            raise IdTokenOperatorCard(field="token")
         raise IdTokenTaken(field="token")
 
     async def remove_for_user(self, user_id: uuid.UUID, id_token_id: uuid.UUID) -> None:
-        """Delete the user's token, so chargers stop accepting it (a lost card); someone
-        else's is IdTokenNotFound. Past sessions keep the token's text."""
-        removed = await claim(self.db, delete(IdToken).where(IdToken.id == id_token_id, IdToken.user_id == user_id))
-        if not removed:
+        """Chargers stop accepting the user's own card (a lost card): it is deleted. A card
+        an operator registered and gave the user is only unlinked: the operator's record
+        stays. Someone else's is IdTokenNotFound. Past sessions stay the user's."""
+        row = await self.db.scalar(select(IdToken).where(IdToken.id == id_token_id, IdToken.user_id == user_id))
+        if row is None:
+            raise IdTokenNotFound()
+        if row.operator_id is not None:
+            stmt: Any = update(IdToken).where(IdToken.id == row.id, IdToken.user_id == user_id).values(user_id=None)
+        else:
+            stmt = delete(IdToken).where(IdToken.id == row.id, IdToken.user_id == user_id)
+        if not await claim(self.db, stmt):
             await self.db.rollback()
             raise IdTokenNotFound()
         await self.db.commit()
