@@ -243,8 +243,11 @@ class UserService:
         try:
             claims = decode_token(self.auth, token, expected_type="verify")
             user_id = uuid.UUID(str(claims["sub"]))
+            expired = int(claims["exp"]) <= self.clock().timestamp()  # our clock, not only the wall's
         except (TokenError, KeyError, ValueError):
             raise InvalidVerification() from None
+        if expired:
+            raise InvalidVerification()
         user = await self.db.get(User, user_id)
         if user is None or user.verified_at is not None or not user.active:
             raise InvalidVerification()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
