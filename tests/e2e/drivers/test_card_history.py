@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.chargers.service import ChargerRef, ChargerService
 from app.sessions.models import Transaction
 from app.sessions.service import TransactionService
-from app.sessions.types import StartRequest, StopRequest
+from app.sessions.types import StartRequest, StopRequest, TransactionEventIn
 from tests.e2e.drivers.conftest import DriverApi
 from tests.e2e.test_api import bearer, problem
 
@@ -79,3 +79,43 @@ async def test_a_cards_past_sessions_stay_with_the_driver_who_held_it(drivers: D
     bobs = await charge(drivers, charger, uid, start + timedelta(days=1))
     assert await session_ids(drivers, bob) == [str(bobs)]
     assert await session_ids(drivers, alice) == [str(alices)]
+
+
+async def test_a_201_session_belongs_to_the_cards_holder_when_it_started(drivers: DriverApi) -> None:
+    identity = f"HIST-{uuid.uuid4().hex[:8].upper()}"
+    async with drivers.maker() as db:
+        cp = await ChargerService(db, drivers.app.state.bus).register(identity, "hist-charger-pw-0001", evse_count=1)
+        await db.commit()
+        charger = ChargerRef(id=cp.id, identity=identity)
+    alice, bob = await new_driver(drivers), await new_driver(drivers)
+    uid = uuid.uuid4().hex[:14].upper()
+    card_id = (await drivers.client.post(URL, json={"token": uid}, headers=alice)).json()["id"]
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    events = [
+        TransactionEventIn(
+            event_type="Started",
+            charger_transaction_id="T-1",
+            seq_no=0,
+            at=at,
+            trigger_reason="Authorized",
+            evse=1,
+            connector=1,
+            token=uid,
+            token_type="ISO14443",
+        ),
+        TransactionEventIn(
+            event_type="Ended",
+            charger_transaction_id="T-1",
+            seq_no=1,
+            at=at + timedelta(minutes=5),
+            trigger_reason="StopAuthorized",
+            stopped_reason="Local",
+        ),
+    ]
+    for event in events:
+        async with drivers.maker() as db:
+            await TransactionService(db, drivers.app.state.bus).transaction_event(charger, event)
+    assert (await drivers.client.delete(f"{URL}/{card_id}", headers=alice)).status_code == 204
+    assert (await drivers.client.post(URL, json={"token": uid}, headers=bob)).status_code == 201
+    assert len(await session_ids(drivers, alice)) == 1
+    assert await session_ids(drivers, bob) == []
