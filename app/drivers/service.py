@@ -200,9 +200,10 @@ class UserService:
         """Ask for a driver account; the answer never tells whether the email is taken.
 
         A new email gets an unverified account and ``mail`` a verification link (a token
-        good for VERIFICATION_TTL_S); signing in waits for ``verify``. An email with an
-        unverified account gets a new link, and the account this password (the link is
-        useless without it, so a stranger's sign-up cannot hand the owner their password).
+        good for VERIFICATION_TTL_S); signing in waits for ``verify``. An email whose
+        account is still unverified gets a new link and the account takes this password;
+        a link works only with the latest password, so a stranger's sign-up for someone
+        else's address cannot leave the owner with a password the stranger knows.
         A verified account's owner is told by mail that someone tried. Every sign-up from
         an address counts against its limit, whatever the outcome. ``mail`` queues in
         this transaction, which commits at the end.
