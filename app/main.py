@@ -38,6 +38,7 @@ from app.driver_app.charger_controllers import DriverChargerController
 from app.driver_app.live import LiveHub
 from app.driver_app.receipt_controllers import DriverReceiptController
 from app.driver_app.session_controllers import DriverSessionController, live_session
+from app.driver_app.signup_controllers import SignUpController
 from app.drivers.controllers import (
     AuthController,
     IdTokenController,
@@ -195,6 +196,7 @@ def create_app(
             readyz,
             metrics,
             AuthController,
+            SignUpController,
             MeController,
             DriverChargerController,
             MyIdTokenController,

@@ -1,6 +1,7 @@
 """Sessions as a driver sees them: one started from the app (a card payment and, once the
 charger starts, its transaction) or with the driver's own RFID card or app token (a
-transaction on the account). Object-level authorisation lives here: every lookup is by
+transaction on the account: ``Transaction.user_id``, the card's holder when it started).
+Object-level authorisation lives here: every lookup is by
 id *and* owner, so someone else's session is simply not found."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.settings import Settings
 from app.driver_app.finder import ChargerFinder
-from app.drivers.models import IdToken, User
+from app.drivers.models import User
 from app.sessions.commands import CommandService
 from app.sessions.costs import cost_so_far, latest_power_w
 from app.sessions.errors import EvseUnavailable, SessionNotActive, SessionNotFound
@@ -133,20 +134,19 @@ class DriverSessionService:
         return await self.view_transaction(tx)
 
     async def history(self, driver: User, *, limit: int, offset: int) -> list[SessionOut]:
-        """Newest first: sessions paid from the app, and those started with the driver's
-        own cards and tokens (each once)."""
+        """Newest first: sessions paid from the app, and those started with a card or token
+        the driver held at the time (each once)."""
         window = limit + offset
         payments = (
             await self.db.scalars(
                 select(Payment).where(Payment.user_id == driver.id).order_by(Payment.created_at.desc()).limit(window)
             )
         ).all()
-        tokens = select(IdToken.token).where(IdToken.user_id == driver.id).scalar_subquery()
         txs = (
             await self.db.scalars(
                 select(Transaction)
                 .outerjoin(Payment, Payment.transaction_id == Transaction.id)
-                .where(Transaction.id_token.in_(tokens), Payment.id.is_(None))
+                .where(Transaction.user_id == driver.id, Payment.id.is_(None))
                 .order_by(Transaction.started_at.desc())
                 .limit(window)
             )
@@ -160,9 +160,10 @@ class DriverSessionService:
         if payment is not None:
             tx = await self.db.get(Transaction, payment.transaction_id) if payment.transaction_id else None
             return payment, tx
-        tokens = select(IdToken.token).where(IdToken.user_id == driver.id).scalar_subquery()
+        # By the owner recorded at the start, never by the card's text: a card removed and
+        # linked by someone else must not carry its history along.
         tx = await self.db.scalar(
-            select(Transaction).where(Transaction.id == session_id, Transaction.id_token.in_(tokens))
+            select(Transaction).where(Transaction.id == session_id, Transaction.user_id == driver.id)
         )
         if tx is None:
             raise SessionNotFound()

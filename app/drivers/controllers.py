@@ -1,4 +1,5 @@
-"""HTTP: sign-up, sign-in, refresh and logout; the current user, their password, id tokens
+"""HTTP: sign-in, sign-up verification, refresh and logout (sign-up itself mails, so it is
+app/driver_app/signup_controllers.py); the current user, their password, id tokens
 and saved cards (/api/v1/me, any role); id tokens for operators."""
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from app.core.database import utcnow
 from app.core.errors import InvalidToken
 from app.core.http import PageParams, problem_response, problems
 from app.drivers.errors import (
-    EmailTaken,
     IdTokenAlreadyExists,
     IdTokenNotFound,
+    IdTokenOperatorCard,
     IdTokenTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidIdToken,
+    InvalidVerification,
     LoginRateLimited,
     PasswordIsEmail,
     PasswordTooLong,
@@ -50,9 +52,9 @@ from app.drivers.schemas import (
     PaymentMethodOut,
     PaymentMethodSetupOut,
     RefreshIn,
-    SignUpIn,
     TokenOut,
     UserOut,
+    VerifyIn,
 )
 from app.drivers.service import IdTokenService, UserService
 from payments.errors import PaymentsNotConfigured, ProviderUnavailable
@@ -101,8 +103,10 @@ class AuthController(Controller):
         operation_id="IssueToken",
         status_code=200,
         summary="Sign in with email and password",
-        description="Failed attempts are limited per account and per client address; over a limit the "
-        "answer is 429 with Retry-After, whatever the password.",
+        description="Failed attempts of one account from one client address back off (5 free, then a "
+        "wait that doubles from 30 s to 15 min); failures from one address over all accounts are limited "
+        "too. While limited the answer is 429 `auth.rate_limited` with Retry-After, whatever the password. "
+        "The account is never locked for everyone: the right password from another address works.",
         responses=problems(InvalidCredentials, LoginRateLimited),
     )
     async def issue_token(
@@ -111,17 +115,19 @@ class AuthController(Controller):
         return TokenOut.of(await users.sign_in(data.email, data.password, address=client_address(request)))
 
     @post(
-        "/signup",
-        operation_id="SignUp",
-        status_code=201,
-        summary="Create a driver account and sign in",
-        description="Passwords are 10 to 1024 characters and not the email address.",
-        responses=problems(*PASSWORD_PROBLEMS, EmailTaken, LoginRateLimited),
+        "/verify",
+        operation_id="VerifySignUp",
+        status_code=200,
+        summary="Follow the sign-up link: verify the email and sign in",
+        description="The token from the mailed link and the password chosen at sign-up. A link that is "
+        "unknown, expired or used, or a wrong password, is 400 `auth.invalid_verification`; wrong "
+        "passwords count like failed sign-ins.",
+        responses=problems(InvalidVerification, LoginRateLimited),
     )
-    async def sign_up(
-        self, request: Request[Any, Any, Any], data: JSONBody[SignUpIn], users: NamedDependency[UserService]
+    async def verify(
+        self, request: Request[Any, Any, Any], data: JSONBody[VerifyIn], users: NamedDependency[UserService]
     ) -> TokenOut:
-        return TokenOut.of(await users.sign_up(data.email, data.password, address=client_address(request)))
+        return TokenOut.of(await users.verify(data.token, data.password, address=client_address(request)))
 
     @post(
         "/refresh",
@@ -227,9 +233,10 @@ class MyIdTokenController(Controller):
         "/",
         operation_id="LinkMyIdToken",
         summary="Link an RFID card or app token to my account",
-        description="A new token is registered; one the operator registered without an owner is linked; "
-        "linking my own again updates its label. Sessions started with it show up as mine.",
-        responses=problems(*AUTH_PROBLEMS, InvalidIdToken, IdTokenTaken),
+        description="A new token is registered; linking my own again updates its label. A card another "
+        "driver holds is 409 `id_token.taken`; one an operator registered is 409 `id_token.operator_card` "
+        "(the operator assigns it). Sessions started with it while it is mine show up as mine.",
+        responses=problems(*AUTH_PROBLEMS, InvalidIdToken, IdTokenTaken, IdTokenOperatorCard),
     )
     async def link_my_id_token(
         self,
@@ -244,7 +251,8 @@ class MyIdTokenController(Controller):
         "/{id_token_id:uuid}",
         operation_id="DeleteMyIdToken",
         summary="Remove one of my id tokens",
-        description="Chargers stop accepting it (a lost card); past sessions stay.",
+        description="My own card is deleted: chargers stop accepting it (a lost card). A card an operator "
+        "registered is only unlinked from me and stays the operator's. Past sessions stay mine.",
         responses=problems(*AUTH_PROBLEMS, IdTokenNotFound),
     )
     async def delete_my_id_token(

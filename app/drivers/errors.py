@@ -22,18 +22,31 @@ class RefreshTokenReused(DomainError):
 
 
 class LoginRateLimited(DomainError):
-    """Too many failed sign-ins for this account or from this address; ``retry_after_s``
-    (also sent as Retry-After) says when the window ends."""
+    """Too many failed sign-ins for this account from this address (back-off), or from
+    this address over all accounts; ``retry_after_s`` (also sent as Retry-After) says when
+    to try again."""
 
     code = "auth.rate_limited"
     status = 429
     title = "Too many failed attempts; try again later"
 
 
-class EmailTaken(DomainError):
-    code = "auth.email_taken"
-    status = 409
-    title = "An account with this email already exists"
+class SignUpRateLimited(LoginRateLimited):
+    """Too many sign-ups from this address; ``retry_after_s`` (also sent as Retry-After)
+    says when the window ends."""
+
+    code = "auth.signup_rate_limited"
+    status = 429
+    title = "Too many sign-ups from this address; try again later"
+
+
+class InvalidVerification(DomainError):
+    """The sign-up link is unknown, expired, already used, or the password is not the one
+    chosen at sign-up (one answer for all, so it tells nothing about the account)."""
+
+    code = "auth.invalid_verification"
+    status = 400
+    title = "The verification link or the password is not valid"
 
 
 class WrongPassword(DomainError):
@@ -115,6 +128,15 @@ class IdTokenTaken(Conflict):
     code = "id_token.taken"
     status = 409
     title = "This id token belongs to another account"
+
+
+class IdTokenOperatorCard(Conflict):
+    """The card is an operator's (its fleet or its own customers): a driver cannot link it
+    by its number; the operator assigns it to the driver."""
+
+    code = "id_token.operator_card"
+    status = 409
+    title = "This card is registered by an operator; ask the operator to assign it to you"
 
 
 # -- saved payment methods --------------------------------------------------------------

@@ -23,6 +23,9 @@ class User(Base):
     # The tenant of an operator company's staff; None for drivers and platform admins.
     operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # When the owner of the e-mail address proved it (the sign-up link); None until then,
+    # and such an account cannot sign in. Accounts made by operators or the CLI are verified.
+    verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Every access token carries the version it was issued under (claim "ver"); bumping
     # it (logout everywhere, password change) refuses all access tokens issued before.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -89,11 +92,16 @@ class HiddenPaymentMethod(Base):
 
 
 class LoginAttempt(Base):
-    """Failed sign-ins in the current fixed window of one key ("account:<email>" or
-    "address:<ip>"), in the database so every API process counts the same failures."""
+    """Attempts counted under one key (app/drivers/throttle.py), in the database so every
+    API process counts the same ones: failed sign-ins of one account from one address
+    ("login:<email>|<ip>", with back-off), failed sign-ins from one address ("address:<ip>")
+    and sign-ups from one address ("signup:<ip>"), the last two in fixed windows."""
 
     __tablename__ = "login_attempts"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    # The start of the fixed window; for a back-off key, the time of the last failure.
     window_start: Mapped[datetime] = mapped_column(UtcDateTime)
     failures: Mapped[int] = mapped_column(default=0)
+    # Back-off keys: no attempt is checked before this time.
+    blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

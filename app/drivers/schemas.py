@@ -29,6 +29,17 @@ class SignUpIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename=
     password: Annotated[str, msgspec.Meta(max_length=4096)]
 
 
+class SignUpOut(msgspec.Struct, kw_only=True, rename="camel"):
+    """The one answer to every accepted sign-up, whether or not the email was registered."""
+
+    status: Literal["check_mail"] = "check_mail"
+
+
+class VerifyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=2048, description="from the sign-up link")]
+    password: Annotated[str, msgspec.Meta(max_length=1024, description="the one chosen at sign-up")]
+
+
 class ChangePasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
     current_password: Annotated[str, msgspec.Meta(max_length=1024)]
     new_password: Annotated[str, msgspec.Meta(max_length=4096)]

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
+import jwt
 import msgspec
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +21,7 @@ from app.core.auth import ROLES, TENANT_ROLES
 from app.core.database import claim, utcnow
 from app.core.errors import InvalidToken
 from app.core.security import (
+    JWT_ALGORITHM,
     TokenError,
     decode_token,
     dummy_user_hash,
@@ -30,15 +33,15 @@ from app.core.security import (
 )
 from app.core.settings import AuthSettings
 from app.drivers.errors import (
-    EmailTaken,
     IdTokenAlreadyExists,
     IdTokenNotFound,
+    IdTokenOperatorCard,
     IdTokenTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidIdToken,
     InvalidRole,
-    LoginRateLimited,
+    InvalidVerification,
     PasswordIsEmail,
     PasswordTooLong,
     RefreshTokenReused,
@@ -49,7 +52,7 @@ from app.drivers.errors import (
 )
 from app.drivers.models import IdToken, RefreshToken, User
 from app.drivers.payment_methods import PaymentMethodService
-from app.drivers.throttle import DEFAULT_LOGIN_LIMITS, LoginLimits, LoginThrottle, account_key, address_key
+from app.drivers.throttle import DEFAULT_LOGIN_LIMITS, LoginLimits, LoginThrottle
 from payments.registry import Providers
 from payments.service import SavedCard
 
@@ -66,6 +69,22 @@ ID_TOKEN_TYPES = frozenset(
 )
 ID_TOKEN_STATUSES = frozenset({"Accepted", "Blocked", "Expired"})
 MAX_ID_TOKEN_LENGTH = 36
+
+
+# How long a sign-up link is good for.
+VERIFICATION_TTL_S = 24 * 3600
+
+
+class SignUpMail(msgspec.Struct, frozen=True, kw_only=True):
+    """A mail a sign-up sends: the verification link of a new (or still unverified) account,
+    or to the owner of a verified one, that someone tried to sign up with their address."""
+
+    to: str
+    kind: Literal["verify", "existing"]
+    token: str | None = None  # "verify": what the link carries
+
+
+SignUpMailer = Callable[[SignUpMail], Awaitable[None]]
 
 
 class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,7 +136,8 @@ class UserService:
         return self._auth
 
     async def create_user(self, email: str, password: str, role: str, operator_id: uuid.UUID | None = None) -> User:
-        """Create an active user; the email is stored lower-cased."""
+        """Create an active, verified user (operators, the CLI, the demo); the email is
+        stored lower-cased. Drivers sign up instead (``sign_up``)."""
         email = normalize_email(email)
         validate_password(password, email)
         if role not in ROLES:
@@ -127,7 +147,9 @@ class UserService:
         if await self.db.scalar(select(User.id).where(User.email == email)) is not None:
             raise UserAlreadyExists(f"{email} is already registered", field="email")
         password_hash = await in_kdf_pool(hash_user_password, password)
-        user = User(email=email, password_hash=password_hash, role=role, operator_id=operator_id)
+        user = User(
+            email=email, password_hash=password_hash, role=role, operator_id=operator_id, verified_at=self.clock()
+        )
         self.db.add(user)
         try:
             await self.db.commit()
@@ -148,7 +170,7 @@ class UserService:
         return user if user is not None and user.active else None
 
     async def authenticate(self, email: str, password: str) -> User:
-        """The active user with these credentials, or InvalidCredentials.
+        """The active, verified user with these credentials, or InvalidCredentials.
 
         An unknown email costs one argon2 verification like a wrong password does, so
         the answer's timing does not tell which emails are registered.
@@ -156,58 +178,112 @@ class UserService:
         user = await self.db.scalar(select(User).where(User.email == email.strip().lower()))
         password_hash = user.password_hash if user is not None else dummy_user_hash()
         ok = await in_kdf_pool(verify_user_password, password_hash, password)
-        if user is None or not ok or not user.active:
+        if user is None or not ok or not user.active or user.verified_at is None:
             raise InvalidCredentials()
         return user
 
     async def sign_in(self, email: str, password: str, *, address: str | None = None) -> TokenPair:
         """Authenticate and start a new refresh-token family.
 
-        Failures are counted per account (even an unknown one) and per client ``address``;
-        over a limit the answer is LoginRateLimited, before any password is checked. A
-        success counts nothing and clears the account's failures.
+        Failures are counted per account and client ``address`` together (even for an
+        unknown account) and per address; over a limit the answer is LoginRateLimited,
+        before any password is checked. Never per account alone: a stranger's failures do
+        not keep the owner out from another address. A success clears the pair's failures.
         """
         now = self.clock()
-        keys = [account_key(email)] + ([address_key(address)] if address else [])
-        await self._reserve(keys, now)
+        await self._reserve_sign_in(email, address, now)
         user = await self.authenticate(email, password)  # a failure stays counted
-        await self.throttle.release(keys[1:], now)
-        await self.throttle.reset(keys[0])
+        await self.throttle.succeeded_sign_in(email, address, now)
         return await self.issue_tokens(user)
 
-    async def sign_up(self, email: str, password: str, *, address: str | None = None) -> TokenPair:
-        """A new driver account, signed in.
+    async def sign_up(self, email: str, password: str, *, mail: SignUpMailer, address: str | None = None) -> None:
+        """Ask for a driver account; the answer never tells whether the email is taken.
 
-        A taken email is answered EmailTaken, which tells that the account exists. That
-        is acceptable for sign-up (any sign-up form reveals it, or fails to create the
-        account); to slow enumeration, each such answer counts as a failed attempt of the
-        client address, like a failed sign-in.
+        A new email gets an unverified account and ``mail`` a verification link (a token
+        good for VERIFICATION_TTL_S); signing in waits for ``verify``. An email whose
+        account is still unverified gets a new link and the account takes this password;
+        a link works only with the latest password, so a stranger's sign-up for someone
+        else's address cannot leave the owner with a password the stranger knows.
+        A verified account's owner is told by mail that someone tried. Every sign-up from
+        an address counts against its limit, whatever the outcome. ``mail`` queues in
+        this transaction, which commits at the end.
         """
+        email = normalize_email(email)
+        validate_password(password, email)
         now = self.clock()
-        keys = [address_key(address)] if address else []
-        await self._reserve(keys, now)
         try:
-            user = await self.create_user(email, password, "driver")
-        except UserAlreadyExists:
-            raise EmailTaken(field="email") from None
-        except Exception:
-            await self.throttle.release(keys, now)
+            await self.throttle.reserve_sign_up(address, now)
+        finally:
             await self.db.commit()
-            raise
-        await self.throttle.release(keys, now)
+        # Hashed in every case, so the time taken does not tell the cases apart either.
+        password_hash = await in_kdf_pool(hash_user_password, password)
+        for _ in range(2):  # a second round only after losing a race for the same email
+            user = await self.db.scalar(select(User).where(User.email == email))
+            if user is None:
+                user = User(email=email, password_hash=password_hash, role="driver", verified_at=None)
+                self.db.add(user)
+                try:
+                    await self.db.flush()
+                except IntegrityError:
+                    await self.db.rollback()
+                    continue
+            elif user.verified_at is None:
+                user.password_hash = password_hash
+            else:
+                await mail(SignUpMail(to=email, kind="existing"))
+                await self.db.commit()
+                return
+            await mail(SignUpMail(to=email, kind="verify", token=self._verification_token(user, now)))
+            await self.db.commit()
+            return
+
+    async def verify(self, token: str, password: str, *, address: str | None = None) -> TokenPair:
+        """Follow the sign-up link: with the password chosen at sign-up the account is
+        verified and signed in. Anything else is InvalidVerification; wrong passwords
+        count like failed sign-ins."""
+        try:
+            claims = decode_token(self.auth, token, expected_type="verify")
+            user_id = uuid.UUID(str(claims["sub"]))
+            expired = int(claims["exp"]) <= self.clock().timestamp()  # our clock, not only the wall's
+        except (TokenError, KeyError, ValueError):
+            raise InvalidVerification() from None
+        if expired:
+            raise InvalidVerification()
+        user = await self.db.get(User, user_id)
+        if user is None or user.verified_at is not None or not user.active:
+            raise InvalidVerification()
+        now = self.clock()
+        await self._reserve_sign_in(user.email, address, now)
+        if not await in_kdf_pool(verify_user_password, user.password_hash, password):
+            raise InvalidVerification()
+        verified = await claim(
+            self.db,
+            update(User).where(User.id == user.id, User.verified_at.is_(None)).values(verified_at=now),
+        )
+        if not verified:
+            await self.db.rollback()
+            raise InvalidVerification()
+        await self.throttle.succeeded_sign_in(user.email, address, now)
         return await self.issue_tokens(user)
 
-    async def _reserve(self, keys: list[str], now: datetime) -> None:
+    def _verification_token(self, user: User, now: datetime) -> str:
+        claims = {
+            "sub": str(user.id),
+            "iss": self.auth.issuer,
+            "aud": self.auth.audience,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=VERIFICATION_TTL_S)).timestamp()),
+            "typ": "verify",
+        }
+        return jwt.encode(claims, self.auth.secret_key, algorithm=JWT_ALGORITHM)
+
+    async def _reserve_sign_in(self, email: str, address: str | None, now: datetime) -> None:
         """Count an attempt before the slow password hash, committed so other processes
         see it at once (see LoginThrottle)."""
-        if not keys:
-            return
         try:
-            await self.throttle.reserve(keys, now)
-        except LoginRateLimited:
+            await self.throttle.reserve_sign_in(email, address, now)
+        finally:
             await self.db.commit()
-            raise
-        await self.db.commit()
 
     async def issue_tokens(self, user: User) -> TokenPair:
         """A new access token and the first refresh token of a new family."""
@@ -238,12 +314,10 @@ class UserService:
             raise InvalidToken("access token: the user is not active")
         validate_password(new_password, user.email, field="newPassword")
         now = self.clock()
-        keys = [account_key(user.email)] + ([address_key(address)] if address else [])
-        await self._reserve(keys, now)
+        await self._reserve_sign_in(user.email, address, now)
         if not await in_kdf_pool(verify_user_password, user.password_hash, current_password):
             raise WrongPassword(field="currentPassword")
-        await self.throttle.release(keys[1:], now)
-        await self.throttle.reset(keys[0])
+        await self.throttle.succeeded_sign_in(user.email, address, now)
         password_hash = await in_kdf_pool(hash_user_password, new_password)
         await self.db.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
         version = await self._revoke_all(user_id, now)
@@ -424,46 +498,46 @@ class IdTokenService:
         return int(await self.db.scalar(stmt) or 0)
 
     async def link(self, user_id: uuid.UUID, token: str, *, type: str, label: str | None = None) -> IdToken:
-        """Link ``token`` to the user: a new one is registered, an unowned one the operator
-        registered is taken over (its type and status stay the operator's), the user's own
-        is returned (label updated). Someone else's is IdTokenTaken."""
+        """Link ``token`` to the user: a new one is registered, the user's own is returned
+        (label updated). Someone else's is IdTokenTaken; one an operator registered (or,
+        from before cards had an operator, one nobody owns) is IdTokenOperatorCard: a card
+        number is no proof of holding the card, so it is never taken over."""
         if not 1 <= len(token) <= MAX_ID_TOKEN_LENGTH or token != token.strip():
             raise InvalidIdToken(f"token: 1 to {MAX_ID_TOKEN_LENGTH} characters, no surrounding spaces", field="token")
         if type not in ID_TOKEN_TYPES:
             raise InvalidIdToken(f"type: one of {', '.join(sorted(ID_TOKEN_TYPES))}", field="type")
-        for _ in range(2):  # a second round only after losing a race for the same token
-            row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
-            if row is None:
-                row = IdToken(token=token, type=type, user_id=user_id, label=label)
-                self.db.add(row)
-                try:
-                    await self.db.commit()
-                except IntegrityError:
-                    await self.db.rollback()
-                    continue
-                return row
-            if row.user_id is not None and row.user_id != user_id:
-                raise IdTokenTaken(field="token")
-            # Conditional, so of two drivers linking one unowned card only one gets it.
-            linked = await claim(
-                self.db,
-                update(IdToken)
-                .where(IdToken.id == row.id, (IdToken.user_id.is_(None)) | (IdToken.user_id == user_id))
-                .values(user_id=user_id, label=label if label is not None else row.label),
-            )
-            if not linked:
+        row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
+        if row is None:
+            row = IdToken(token=token, type=type, user_id=user_id, label=label)
+            self.db.add(row)
+            try:
+                await self.db.commit()
+            except IntegrityError:
+                # Registered at the same moment by someone else (a driver or an operator).
                 await self.db.rollback()
-                continue
-            await self.db.commit()
-            await self.db.refresh(row)
+                raise IdTokenTaken(field="token") from None
             return row
+        if row.user_id == user_id:
+            if label is not None:
+                row.label = label
+            await self.db.commit()
+            return row
+        if row.user_id is None:
+            raise IdTokenOperatorCard(field="token")
         raise IdTokenTaken(field="token")
 
     async def remove_for_user(self, user_id: uuid.UUID, id_token_id: uuid.UUID) -> None:
-        """Delete the user's token, so chargers stop accepting it (a lost card); someone
-        else's is IdTokenNotFound. Past sessions keep the token's text."""
-        removed = await claim(self.db, delete(IdToken).where(IdToken.id == id_token_id, IdToken.user_id == user_id))
-        if not removed:
+        """Chargers stop accepting the user's own card (a lost card): it is deleted. A card
+        an operator registered and gave the user is only unlinked: the operator's record
+        stays. Someone else's is IdTokenNotFound. Past sessions stay the user's."""
+        row = await self.db.scalar(select(IdToken).where(IdToken.id == id_token_id, IdToken.user_id == user_id))
+        if row is None:
+            raise IdTokenNotFound()
+        if row.operator_id is not None:
+            stmt: Any = update(IdToken).where(IdToken.id == row.id, IdToken.user_id == user_id).values(user_id=None)
+        else:
+            stmt = delete(IdToken).where(IdToken.id == row.id, IdToken.user_id == user_id)
+        if not await claim(self.db, stmt):
             await self.db.rollback()
             raise IdTokenNotFound()
         await self.db.commit()

@@ -47,6 +47,9 @@ class Transaction(Base):
     connector_number: Mapped[int] = mapped_column(Integer)
     id_token: Mapped[str | None] = mapped_column(String(36))
     id_token_type: Mapped[str | None] = mapped_column(String(20))
+    # The account that held the id token when the transaction started: the session stays
+    # that driver's after the card is removed or linked to someone else.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | completed
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -90,6 +90,10 @@ class TransactionService:
         )
         return auth
 
+    async def _token_owner(self, token: str) -> uuid.UUID | None:
+        """The driver who holds the card now: the session stays theirs whoever holds it later."""
+        return await self.db.scalar(select(IdToken.user_id).where(IdToken.token == token))
+
     async def _authorize_payment_token(self, token: str, for_tx: uuid.UUID | None) -> AuthInfo:
         """The one-session token of a card payment (sent with the remote start): good for
         one session while its hold is on the card; a second session with it is refused."""
@@ -141,6 +145,7 @@ class TransactionService:
             connector_number=1,
             id_token=req.token,
             id_token_type="ISO14443",
+            user_id=await self._token_owner(req.token),
             started_at=req.at,
             meter_start_wh=req.meter_start_wh,
             meter_start_at=req.at,
@@ -240,6 +245,7 @@ class TransactionService:
         token_before = tx.id_token
         if ev.token and (tx.id_token is None or ev.event_type == "Started"):
             tx.id_token, tx.id_token_type = ev.token, ev.token_type
+            tx.user_id = await self._token_owner(ev.token)
         if created or tx.id_token != token_before:
             await self._attach_tariff(charger, tx)
         if ev.event_type == "Started" or ev.at < tx.started_at:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import jwt
 
-from tests.e2e.drivers.conftest import DriverApi
+from tests.e2e.drivers.conftest import DriverApi, link_token, new_address, sign_up_mails
 from tests.e2e.test_api import bearer, problem
 
 PASSWORD = "correct horse battery"
@@ -15,6 +16,10 @@ PASSWORD = "correct horse battery"
 
 def new_email() -> str:
     return f"driver-{uuid.uuid4().hex[:8]}@example.se"
+
+
+async def signup(drivers: DriverApi, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await drivers.at(new_address()).post("/api/v1/auth/signup", json={"email": email, "password": password})
 
 
 async def test_sign_up_creates_a_driver_with_a_normalised_email_and_signs_in(drivers: DriverApi) -> None:
@@ -30,11 +35,62 @@ async def test_sign_up_creates_a_driver_with_a_normalised_email_and_signs_in(dri
     assert r.status_code == 200, r.text
 
 
-async def test_sign_up_with_a_taken_email_is_409_whatever_its_case(drivers: DriverApi) -> None:
+async def test_sign_up_answers_the_same_for_a_new_and_a_registered_email(drivers: DriverApi) -> None:
+    registered = new_email()
+    await drivers.sign_up(registered, PASSWORD)
+    fresh = new_email()
+    r_new, r_taken = await signup(drivers, fresh), await signup(drivers, registered.upper(), "another passphrase")
+    assert (r_new.status_code, r_new.json()) == (202, {"status": "check_mail"})
+    assert (r_taken.status_code, r_taken.content) == (r_new.status_code, r_new.content)
+    assert r_taken.headers["content-type"] == r_new.headers["content-type"]
+    # Only the mailboxes tell: a link for the new address, a note for the registered one.
+    assert [m.kind for m in await sign_up_mails(drivers.maker, fresh)] == ["signup_verify"]
+    assert [m.kind for m in await sign_up_mails(drivers.maker, registered)] == ["signup_verify", "signup_existing"]
+    # The registered account is untouched; the new one cannot sign in before its link.
+    assert (await drivers.login(registered, PASSWORD)).status_code == 200
+    problem(await drivers.login(registered, "another passphrase"), 401, "auth.invalid_credentials")
+    problem(await drivers.login(fresh, PASSWORD), 401, "auth.invalid_credentials")
+
+
+async def test_the_sign_up_link_needs_the_password_chosen_and_works_once(drivers: DriverApi) -> None:
     email = new_email()
-    await drivers.sign_up(email, PASSWORD)
-    r = await drivers.client.post("/api/v1/auth/signup", json={"email": email.upper(), "password": PASSWORD})
-    problem(r, 409, "auth.email_taken", field="email")
+    assert (await signup(drivers, email)).status_code == 202
+    token = link_token((await sign_up_mails(drivers.maker, email))[-1])
+    verify = "/api/v1/auth/verify"
+    for body in (
+        {"token": token, "password": "not the one chosen"},
+        {"token": "garbage", "password": PASSWORD},
+        {"token": token[:-2] + "xx", "password": PASSWORD},
+    ):
+        problem(await drivers.client.post(verify, json=body), 400, "auth.invalid_verification")
+    r = await drivers.client.post(verify, json={"token": token, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert (await drivers.client.get("/api/v1/me", headers=bearer(r.json()["accessToken"]))).status_code == 200
+    problem(
+        await drivers.client.post(verify, json={"token": token, "password": PASSWORD}), 400, "auth.invalid_verification"
+    )
+    # A day later a fresh link has expired.
+    other = new_email()
+    await signup(drivers, other)
+    late = link_token((await sign_up_mails(drivers.maker, other))[-1])
+    drivers.clock.advance(hours=24, seconds=1)
+    problem(
+        await drivers.client.post(verify, json={"token": late, "password": PASSWORD}), 400, "auth.invalid_verification"
+    )
+
+
+async def test_a_strangers_sign_up_for_my_address_cannot_set_my_password(drivers: DriverApi) -> None:
+    email = new_email()
+    await signup(drivers, email, "the strangers password")
+    strangers_link = link_token((await sign_up_mails(drivers.maker, email))[-1])
+    # The owner signs up too; the owner's link with the owner's password works.
+    pair = await drivers.sign_up(email, PASSWORD)
+    assert (await drivers.client.get("/api/v1/me", headers=bearer(pair["accessToken"]))).status_code == 200
+    r = await drivers.client.post(
+        "/api/v1/auth/verify", json={"token": strangers_link, "password": "the strangers password"}
+    )
+    problem(r, 400, "auth.invalid_verification")
+    problem(await drivers.login(email, "the strangers password"), 401, "auth.invalid_credentials")
 
 
 async def test_sign_up_checks_the_email_and_the_password_policy(drivers: DriverApi) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
+from app.drivers.models import IdToken
 from app.drivers.service import IdTokenService
+from app.operators.models import Operator
 from tests.e2e.drivers.conftest import DriverApi
 from tests.e2e.test_api import bearer, problem
 
@@ -66,17 +70,60 @@ async def test_another_drivers_token_is_not_found_and_cannot_be_taken(drivers: D
     assert [(t["id"], t["label"]) for t in r.json()["items"]] == [(alices["id"], None)]
 
 
-async def test_an_unowned_card_the_operator_registered_can_be_linked_once(drivers: DriverApi) -> None:
+async def operator_card(drivers: DriverApi, uid: str, *, user_id: uuid.UUID | None = None) -> IdToken:
+    """A card an operator company registered (as its API does: ``operator_id`` set)."""
+    async with drivers.maker() as db:
+        operator = Operator(name="Card CPO", country_code="SE", party_id="CRD")
+        db.add(operator)
+        await db.flush()
+        row = IdToken(token=uid, type="ISO14443", operator_id=operator.id, user_id=user_id, label="fleet")
+        db.add(row)
+        await db.commit()
+        return row
+
+
+async def stored(drivers: DriverApi, uid: str) -> IdToken | None:
+    async with drivers.maker() as db:
+        return await db.scalar(select(IdToken).where(IdToken.token == uid))
+
+
+async def test_an_operators_card_cannot_be_claimed_by_its_number(drivers: DriverApi) -> None:
+    uid = card()
+    registered = await operator_card(drivers, uid)
+    alice = await new_driver(drivers)
+    r = await drivers.client.post(URL, json={"token": uid, "label": "mine now"}, headers=alice)
+    problem(r, 409, "id_token.operator_card", field="token")
+    assert (await drivers.client.get(URL, headers=alice)).json()["total"] == 0
+    row = await stored(drivers, uid)
+    assert row is not None and (row.id, row.user_id, row.label) == (registered.id, None, "fleet")
+
+
+async def test_an_unowned_card_from_before_operators_owned_cards_cannot_be_claimed(drivers: DriverApi) -> None:
     uid = card()
     async with drivers.maker() as db:
-        registered = await IdTokenService(db).create(uid, type="ISO14443", group_token="FLEET-1", label="spare")
-    alice, bob = await new_driver(drivers), await new_driver(drivers)
+        legacy = await IdTokenService(db).create(uid, type="ISO14443", group_token="FLEET-1", label="spare")
+    alice = await new_driver(drivers)
+    problem(await drivers.client.post(URL, json={"token": uid}, headers=alice), 409, "id_token.operator_card")
+    row = await stored(drivers, uid)
+    assert row is not None and (row.id, row.user_id) == (legacy.id, None)
 
-    r = await drivers.client.post(URL, json={"token": uid, "type": "eMAID", "label": "from the desk"}, headers=alice)
-    assert r.status_code == 201, r.text
-    # The operator's row, now Alice's; its type stays what the operator registered.
-    assert (r.json()["id"], r.json()["type"], r.json()["label"]) == (str(registered.id), "ISO14443", "from the desk")
-    problem(await drivers.client.post(URL, json={"token": uid}, headers=bob), 409, "id_token.taken")
+
+async def test_removing_an_operators_card_given_to_me_unlinks_it_and_keeps_the_operators_record(
+    drivers: DriverApi,
+) -> None:
+    uid = card()
+    pair = await drivers.sign_up(f"tok-{uuid.uuid4().hex[:8]}@example.se", PASSWORD)
+    alice = bearer(pair["accessToken"])
+    me = (await drivers.client.get("/api/v1/me", headers=alice)).json()
+    given = await operator_card(drivers, uid, user_id=uuid.UUID(me["id"]))
+    listed = (await drivers.client.get(URL, headers=alice)).json()["items"]
+    assert [t["id"] for t in listed] == [str(given.id)]
+
+    r = await drivers.client.delete(f"{URL}/{given.id}", headers=alice)
+    assert r.status_code == 204, r.text
+    assert (await drivers.client.get(URL, headers=alice)).json()["total"] == 0
+    row = await stored(drivers, uid)
+    assert row is not None and (row.operator_id, row.user_id, row.status) == (given.operator_id, None, "Accepted")
 
 
 async def test_app_tokens_and_contract_ids_can_be_linked(drivers: DriverApi) -> None:

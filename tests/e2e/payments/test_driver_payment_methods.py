@@ -23,6 +23,7 @@ from app.drivers.service import UserService
 from app.main import create_app
 from payments.registry import Providers
 from payments.service import SavedCard
+from tests.e2e.drivers.conftest import sign_up_and_verify
 from tests.e2e.payments.conftest import STRIPE_PUBLISHABLE_KEY
 from tests.e2e.test_api import bearer, problem, running
 
@@ -39,9 +40,8 @@ class Shop:
 
     async def driver(self) -> tuple[uuid.UUID, dict[str, str]]:
         email = f"pm-{uuid.uuid4().hex[:8]}@example.se"
-        r = await self.client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
-        assert r.status_code == 201, r.text
-        headers = bearer(r.json()["accessToken"])
+        pair = await sign_up_and_verify(self.client, self.app.state.sessionmaker, email, PASSWORD)
+        headers = bearer(pair["accessToken"])
         me = await self.client.get("/api/v1/me", headers=headers)
         return uuid.UUID(me.json()["id"]), headers
 
@@ -149,8 +149,8 @@ async def test_without_a_payment_provider_it_is_503(settings: Settings) -> None:
     try:
         async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:
             email = f"pm-{uuid.uuid4().hex[:8]}@example.se"
-            r = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
-            headers = bearer(r.json()["accessToken"])
+            pair = await sign_up_and_verify(client, app.state.sessionmaker, email, PASSWORD)
+            headers = bearer(pair["accessToken"])
             problem(await client.post(f"{URL}/setup", headers=headers), 503, "payment.not_configured")
             problem(await client.get(URL, headers=headers), 503, "payment.not_configured")
             problem(await client.delete(f"{URL}/pm_123", headers=headers), 503, "payment.not_configured")
