@@ -11,8 +11,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.billing.receipts.issue import issue_documents
 from app.billing.payment_schemas import PaymentOut, PaymentPageOut, RefundIn, RefundOut
+from app.billing.receipts.issue import issue_documents
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems

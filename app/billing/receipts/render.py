@@ -44,8 +44,15 @@ def seller_lines(seller: SellerOut) -> list[str]:
     """The seller as a simplified VAT invoice names it: legal name, address, VAT number."""
     town = " ".join(p for p in (seller.postal_code, seller.city) if p)
     place = ", ".join(p for p in (seller.street_address, town, seller.country) if p)
-    ids = [f"VAT No. {seller.vat_number}" if seller.vat_number else "", f"Org. No. {seller.org_number}" if seller.org_number else ""]
-    return [line for line in (seller.legal_name, place, "  ".join(i for i in ids if i), seller.contact_email) if line]
+    ids = "  ".join(
+        i
+        for i in (
+            f"VAT No. {seller.vat_number}" if seller.vat_number else "",
+            f"Org. No. {seller.org_number}" if seller.org_number else "",
+        )
+        if i
+    )
+    return [line for line in (seller.legal_name, place, ids, seller.contact_email) if line]
 
 
 def unit_price_text(line: ReceiptLineOut, currency: str) -> str:
@@ -301,7 +308,8 @@ _CREDIT_NOTE_HTML = Template(
   </tbody>
 </table>
 <table>
-  <thead><tr><th>VAT rate</th><th class="n">Net</th><th class="n">VAT corrected</th><th class="n">Gross</th></tr></thead>
+  <thead><tr><th>VAT rate</th><th class="n">Net</th><th class="n">VAT corrected</th>
+    <th class="n">Gross</th></tr></thead>
   <tbody>
   % for v in c.vat:
     <tr><td>${percent(v.rate_bp)}</td><td class="n">${money(v.net_minor)}</td>

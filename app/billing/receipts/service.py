@@ -234,7 +234,10 @@ class ReceiptService:
             total_minor=doc.gross_minor,
             vat=[
                 VatLineOut(
-                    rate_bp=doc.vat_rate_bp, net_minor=doc.net_minor, vat_minor=doc.vat_minor, gross_minor=doc.gross_minor
+                    rate_bp=doc.vat_rate_bp,
+                    net_minor=doc.net_minor,
+                    vat_minor=doc.vat_minor,
+                    gross_minor=doc.gross_minor,
                 )
             ],
             corrected_gross_minor=sum(d.gross_minor for d in upto),
