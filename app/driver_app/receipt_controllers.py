@@ -107,7 +107,7 @@ class DriverReceiptController(Controller):
         return receipt_response(await _driver_receipt(sessions, current_user, session_id, receipts), "pdf")
 
     @get(
-        "/{session_id:uuid}/credit-notes/{refund_seq:int}",
+        "/{session_id:uuid}/refunds/{refund_seq:int}/credit-note",
         operation_id="GetSessionCreditNote",
         summary="The credit note of a refund of a paid session",
         responses=_DRIVER_CREDIT_NOTE_PROBLEMS,
@@ -123,7 +123,7 @@ class DriverReceiptController(Controller):
         return await _driver_credit_note(sessions, current_user, session_id, refund_seq, receipts)
 
     @get(
-        "/{session_id:uuid}/credit-notes/{refund_seq:int}.html",
+        "/{session_id:uuid}/refunds/{refund_seq:int}/credit-note.html",
         operation_id="GetSessionCreditNoteHtml",
         summary="The credit note as a printable page",
         media_type=HTML,
@@ -141,7 +141,7 @@ class DriverReceiptController(Controller):
         return credit_note_response(note, "html")
 
     @get(
-        "/{session_id:uuid}/credit-notes/{refund_seq:int}.pdf",
+        "/{session_id:uuid}/refunds/{refund_seq:int}/credit-note.pdf",
         operation_id="GetSessionCreditNotePdf",
         summary="The credit note as a PDF",
         media_type=PDF,
