@@ -496,13 +496,12 @@ async def test_a_refund_issues_a_credit_note_that_corrects_the_vat(env: Env) -> 
     got = await env.client.get(f"/api/v1/sessions/{payment.id}/refunds/1/credit-note", headers=mine)
     assert got.status_code == 200, got.text
     assert got.json()["number"] == first["number"]
-    assert (await env.client.get(f"/api/v1/sessions/{payment.id}/refunds/2/credit-note.pdf", headers=mine)).content.startswith(
-        b"%PDF"
-    )
+    own = f"/api/v1/sessions/{payment.id}/refunds"
+    assert (await env.client.get(f"{own}/2/credit-note.pdf", headers=mine)).content.startswith(b"%PDF")
     other = await env.login("stranger-vat@example.se")
-    problem(
-        await env.client.get(f"/api/v1/sessions/{payment.id}/refunds/1/credit-note", headers=other), 404, "session.not_found"
-    )
+    problem(await env.client.get(f"{own}/1/credit-note", headers=other), 404, "session.not_found")
+    huge = f"{OPS}/payments/{payment.id}/refunds/99999999999999999999/credit-note"
+    problem(await env.client.get(huge, headers=env.a.headers), 422, "request.invalid")
     problem(
         await env.client.get(f"{OPS}/payments/{payment.id}/refunds/1/credit-note", headers=env.b.headers),
         404,
