@@ -34,9 +34,11 @@ from app.billing.receipts.render import minutes_text, render_credit_note_pdf, re
 from app.billing.receipts.schemas import CreditNoteOut, ReceiptOut
 from app.chargers.models import ChargePoint, Evse, Location
 from app.core.database import create_engine
+from app.core.errors import InvalidInput
 from app.core.settings import Settings
 from app.drivers.service import UserService
 from app.main import create_app
+from app.operators.company_service import normalise_vat_number
 from app.operators.models import Operator
 from app.sessions.models import Transaction
 from app.tariffs.pricing import Reading, TariffTerms, Usage, price, vat_of
@@ -561,3 +563,11 @@ def test_minutes_round_half_up_to_the_tenth() -> None:
         "1 h 5.5 min",
         "0.0 min",
     ]
+
+
+def test_vat_numbers_are_stored_normalised_and_swedish_ones_checked() -> None:
+    assert normalise_vat_number("se 5566778899 01") == "SE556677889901"
+    assert normalise_vat_number("DE-123.456.789") == "DE123456789"
+    for bad in ("SE5566778899", "SE556677889902", "5566778899", "S1234", "SE55667788990101"):
+        with pytest.raises(InvalidInput):
+            normalise_vat_number(bad)

@@ -63,16 +63,13 @@ async def issue_documents(db: AsyncSession, payment_id: uuid.UUID, *, clock: Cal
     finds the documents issued; the numbers come from the counter row (locked to the commit),
     so the series has no gap and no duplicate whatever rolls back or runs at once.
     """
-    for attempt in range(2):
-        try:
-            return await _issue(db, payment_id, clock)
-        except IntegrityError:
-            # SQLite has no row lock: an issuer that raced us inserted first. The rollback
-            # gave our numbers back; the second pass finds its documents.
-            await db.rollback()
-            if attempt:
-                raise
-    return 0
+    try:
+        return await _issue(db, payment_id, clock)
+    except IntegrityError:
+        # SQLite has no row lock: an issuer that raced us inserted first. The rollback gave
+        # our numbers back; the second pass finds its documents (or raises what else broke).
+        await db.rollback()
+    return await _issue(db, payment_id, clock)
 
 
 async def _issue(db: AsyncSession, payment_id: uuid.UUID, clock: Callable[[], datetime]) -> int:
