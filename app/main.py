@@ -53,6 +53,7 @@ from app.health.playbooks import Remediator
 from app.notify.mail import create_mailer
 from app.notify.operator_webhooks import WebhookDispatcher
 from app.notify.outbox import MailWorker
+from app.operators.company_controllers import CompanyController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
 from app.sessions.command_controllers import SendCommandController
@@ -186,6 +187,7 @@ def create_app(
             ReconciliationController,
             *UPTIME_CONTROLLERS,
             WebhookEndpointController,
+            CompanyController,
         ],
         guards=[can_read],
         security=BEARER_SECURITY,

@@ -1,6 +1,7 @@
 """Every ORM model, imported once so the metadata (and Alembic) sees them all."""
 
 from app.billing.models import FleetAccount, FleetToken, Invoice
+from app.billing.receipts.models import ReceiptDocument
 from app.chargers.models import (
     ChargePoint,
     ChargerEvent,
@@ -49,6 +50,7 @@ __all__ = [
     "Payment",
     "PaymentCustomer",
     "PaymentTransition",
+    "ReceiptDocument",
     "RefreshToken",
     "Refund",
     "Tariff",

@@ -12,6 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.payment_schemas import PaymentOut, PaymentPageOut, RefundIn, RefundOut
+from app.billing.receipts.issue import issue_documents
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
@@ -68,4 +69,5 @@ class PaymentController(Controller):
         current_user: NamedDependency[User],
     ) -> RefundOut:
         refund = await payments.refund(payment_id, data.amount_minor, reason=data.reason, by=current_user.id)
+        await issue_documents(payments.db, payment_id)  # the refund's credit note, once the PSP refunded
         return RefundOut.of(refund)

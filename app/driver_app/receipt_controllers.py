@@ -11,8 +11,9 @@ from litestar.params import FromPath
 
 from app.billing.errors import ReceiptNotFound
 from app.billing.files import HTML, PDF
-from app.billing.receipts.controllers import provide_receipts, receipt_response
-from app.billing.receipts.schemas import ReceiptOut
+from app.billing.receipts.controllers import RefundSeq, credit_note_response, provide_receipts, receipt_response
+from app.billing.receipts.errors import CreditNoteNotFound
+from app.billing.receipts.schemas import CreditNoteOut, ReceiptOut
 from app.billing.receipts.service import ReceiptService
 from app.core.auth import AUTH_PROBLEMS, requires_user
 from app.core.http import problems
@@ -32,7 +33,18 @@ async def _driver_receipt(
     return await receipts.for_transaction(view.transaction_id)
 
 
+async def _driver_credit_note(
+    sessions: DriverSessionService, driver: User, session_id: uuid.UUID, refund_seq: int, receipts: ReceiptService
+) -> CreditNoteOut:
+    view = await sessions.get(driver, session_id)  # 404 unless it is the driver's
+    if view.kind == "paid":
+        return await receipts.credit_note(view.id, refund_seq)
+    assert view.transaction_id is not None
+    return await receipts.credit_note_of_transaction(view.transaction_id, refund_seq)
+
+
 _DRIVER_RECEIPT_PROBLEMS = problems(*AUTH_PROBLEMS, SessionNotFound, ReceiptNotFound)
+_DRIVER_CREDIT_NOTE_PROBLEMS = problems(*AUTH_PROBLEMS, SessionNotFound, CreditNoteNotFound)
 
 
 class DriverReceiptController(Controller):
@@ -93,3 +105,55 @@ class DriverReceiptController(Controller):
         current_user: NamedDependency[User],
     ) -> Response[bytes]:
         return receipt_response(await _driver_receipt(sessions, current_user, session_id, receipts), "pdf")
+
+    @get(
+        "/{session_id:uuid}/refunds/{refund_seq:int}/credit-note",
+        operation_id="GetSessionCreditNote",
+        summary="The credit note of a refund of a paid session",
+        responses=_DRIVER_CREDIT_NOTE_PROBLEMS,
+    )
+    async def credit_note(
+        self,
+        session_id: FromPath[uuid.UUID],
+        refund_seq: RefundSeq,
+        sessions: NamedDependency[DriverSessionService],
+        receipts: NamedDependency[ReceiptService],
+        current_user: NamedDependency[User],
+    ) -> CreditNoteOut:
+        return await _driver_credit_note(sessions, current_user, session_id, refund_seq, receipts)
+
+    @get(
+        "/{session_id:uuid}/refunds/{refund_seq:int}/credit-note.html",
+        operation_id="GetSessionCreditNoteHtml",
+        summary="The credit note as a printable page",
+        media_type=HTML,
+        responses=_DRIVER_CREDIT_NOTE_PROBLEMS,
+    )
+    async def credit_note_html(
+        self,
+        session_id: FromPath[uuid.UUID],
+        refund_seq: RefundSeq,
+        sessions: NamedDependency[DriverSessionService],
+        receipts: NamedDependency[ReceiptService],
+        current_user: NamedDependency[User],
+    ) -> Response[bytes]:
+        note = await _driver_credit_note(sessions, current_user, session_id, refund_seq, receipts)
+        return credit_note_response(note, "html")
+
+    @get(
+        "/{session_id:uuid}/refunds/{refund_seq:int}/credit-note.pdf",
+        operation_id="GetSessionCreditNotePdf",
+        summary="The credit note as a PDF",
+        media_type=PDF,
+        responses=_DRIVER_CREDIT_NOTE_PROBLEMS,
+    )
+    async def credit_note_pdf(
+        self,
+        session_id: FromPath[uuid.UUID],
+        refund_seq: RefundSeq,
+        sessions: NamedDependency[DriverSessionService],
+        receipts: NamedDependency[ReceiptService],
+        current_user: NamedDependency[User],
+    ) -> Response[bytes]:
+        note = await _driver_credit_note(sessions, current_user, session_id, refund_seq, receipts)
+        return credit_note_response(note, "pdf")

@@ -23,6 +23,16 @@ class Operator(Base):
     country_code: Mapped[str] = mapped_column(String(2))
     party_id: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # The seller on the tenant's receipts and credit notes (a simplified VAT invoice names
+    # the seller's legal name, address and VAT number); None until the tenant sets them.
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    street_address: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(20))
+    city: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    vat_number: Mapped[str | None] = mapped_column(String(20))  # SE556677889901
+    org_number: Mapped[str | None] = mapped_column(String(20))  # 556677-8899
+    contact_email: Mapped[str | None] = mapped_column(String(254))
 
 
 class ApiKey(Base):

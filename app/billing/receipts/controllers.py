@@ -8,18 +8,26 @@ like a file name: ``.../receipt`` (JSON), ``.../receipt.html``, ``.../receipt.pd
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
+from litestar.params import FromPath, PathParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import ReceiptNotFound
 from app.billing.files import HTML, PDF, file_response
-from app.billing.receipts.render import receipt_filename, render_receipt_html, render_receipt_pdf
-from app.billing.receipts.schemas import ReceiptOut
+from app.billing.receipts.errors import CreditNoteNotFound
+from app.billing.receipts.render import (
+    credit_note_filename,
+    receipt_filename,
+    render_credit_note_html,
+    render_credit_note_pdf,
+    render_receipt_html,
+    render_receipt_pdf,
+)
+from app.billing.receipts.schemas import CreditNoteOut, ReceiptOut
 from app.billing.receipts.service import ReceiptService
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.http import problems
@@ -32,11 +40,21 @@ def receipt_response(receipt: ReceiptOut, ext: Literal["html", "pdf"]) -> Respon
     return file_response(render_receipt_pdf(receipt), PDF, receipt_filename(receipt, "pdf"))
 
 
+def credit_note_response(note: CreditNoteOut, ext: Literal["html", "pdf"]) -> Response[bytes]:
+    if ext == "html":
+        return file_response(render_credit_note_html(note), HTML, credit_note_filename(note, "html"))
+    return file_response(render_credit_note_pdf(note), PDF, credit_note_filename(note, "pdf"))
+
+
 def provide_receipts(db: NamedDependency[AsyncSession], state: State) -> ReceiptService:
     return ReceiptService(db, state.providers)
 
 
 _RECEIPT_PROBLEMS = problems(*OPERATOR_PROBLEMS, ReceiptNotFound)
+_CREDIT_NOTE_PROBLEMS = problems(*OPERATOR_PROBLEMS, CreditNoteNotFound)
+# A payment's refunds are numbered 1, 2, ...; bounded so a huge number is a 422, not a 500.
+RefundSeq = Annotated[int, PathParameter(ge=1, le=10_000, description="The refund's number on the payment: 1, 2, ...")]
+_CREDIT_NOTE = "/payments/{payment_id:uuid}/refunds/{refund_seq:int}/credit-note"
 
 
 class ReceiptController(Controller):
@@ -115,3 +133,52 @@ class ReceiptController(Controller):
         self, transaction_id: FromPath[uuid.UUID], receipts: NamedDependency[ReceiptService]
     ) -> Response[bytes]:
         return receipt_response(await receipts.for_transaction(transaction_id), "pdf")
+
+    # -- credit notes (one per completed refund), the tenant's own payments only ------------
+
+    @get(
+        _CREDIT_NOTE,
+        operation_id="GetRefundCreditNote",
+        summary="The credit note of a refund: corrects the receipt and its VAT",
+        responses=_CREDIT_NOTE_PROBLEMS,
+    )
+    async def credit_note(
+        self,
+        payment_id: FromPath[uuid.UUID],
+        refund_seq: RefundSeq,
+        receipts: NamedDependency[ReceiptService],
+        tenant_id: NamedDependency[uuid.UUID],
+    ) -> CreditNoteOut:
+        return await receipts.credit_note(payment_id, refund_seq, tenant_id)
+
+    @get(
+        _CREDIT_NOTE + ".html",
+        operation_id="GetRefundCreditNoteHtml",
+        summary="The credit note as a printable HTML page",
+        media_type=HTML,
+        responses=_CREDIT_NOTE_PROBLEMS,
+    )
+    async def credit_note_html(
+        self,
+        payment_id: FromPath[uuid.UUID],
+        refund_seq: RefundSeq,
+        receipts: NamedDependency[ReceiptService],
+        tenant_id: NamedDependency[uuid.UUID],
+    ) -> Response[bytes]:
+        return credit_note_response(await receipts.credit_note(payment_id, refund_seq, tenant_id), "html")
+
+    @get(
+        _CREDIT_NOTE + ".pdf",
+        operation_id="GetRefundCreditNotePdf",
+        summary="The credit note as a PDF",
+        media_type=PDF,
+        responses=_CREDIT_NOTE_PROBLEMS,
+    )
+    async def credit_note_pdf(
+        self,
+        payment_id: FromPath[uuid.UUID],
+        refund_seq: RefundSeq,
+        receipts: NamedDependency[ReceiptService],
+        tenant_id: NamedDependency[uuid.UUID],
+    ) -> Response[bytes]:
+        return credit_note_response(await receipts.credit_note(payment_id, refund_seq, tenant_id), "pdf")

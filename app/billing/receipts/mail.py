@@ -7,7 +7,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.billing.receipts.render import render_receipt_html
+from app.billing.receipts.issue import issue_documents
+from app.billing.receipts.render import render_receipt_html, seller_lines
 from app.billing.receipts.schemas import ReceiptOut
 from app.billing.receipts.service import ReceiptService
 from app.core.bus import Bus, Event
@@ -36,6 +37,9 @@ class ReceiptMailer:
         assert isinstance(event, PaymentSettled)
         if event.status != "captured":
             return
+        # The receipt is issued (numbered) at capture, whether or not anyone is mailed.
+        async with self.maker() as db:
+            await issue_documents(db, event.payment_id)
         if await self.enqueue(event.payment_id):
             self.worker.poke()
 
@@ -61,7 +65,9 @@ class ReceiptMailer:
 def receipt_text(r: ReceiptOut) -> str:
     money = lambda amount: format_minor(amount, r.currency)  # noqa: E731 (one line, used below)
     lines = [
-        f"Receipt from {r.operator_name}",
+        f"Receipt {r.receipt_number} (simplified VAT invoice) from {r.operator_name}",
+        *seller_lines(r.seller),
+        f"Date of issue: {r.issued_at:%Y-%m-%d}",
         f"{r.location_name}, {r.location_address}".rstrip(", "),
         f"Charger {r.evse_id}",
         f"Energy: {r.energy_wh / 1000:.2f} kWh",

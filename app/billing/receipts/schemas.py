@@ -26,6 +26,29 @@ class VatLineOut(msgspec.Struct, kw_only=True, rename="camel"):
     gross_minor: int
 
 
+class SellerOut(msgspec.Struct, kw_only=True, rename="camel"):
+    """The seller (the tenant) as the document was issued; "" for what was not set."""
+
+    legal_name: str = ""
+    street_address: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2
+    vat_number: str = ""
+    org_number: str = ""
+    contact_email: str = ""
+
+
+class CreditNoteRefOut(msgspec.Struct, kw_only=True, rename="camel"):
+    """A credit note issued against the receipt (one per completed refund)."""
+
+    refund_seq: int
+    number: str
+    issued_at: datetime
+    gross_minor: int  # negative
+    vat_minor: int  # negative
+
+
 class ReceiptRefundOut(msgspec.Struct, kw_only=True, rename="camel"):
     amount_minor: int
     status: str
@@ -65,3 +88,37 @@ class ReceiptOut(msgspec.Struct, kw_only=True, rename="camel"):
     method_last4: str | None
     method_wallet: str | None
     captured_at: datetime | None
+    # The simplified VAT invoice: its number (the tenant's gapless receipt series), date of
+    # issue, the seller, and the credit notes that correct it.
+    receipt_number: str
+    issued_at: datetime
+    seller: SellerOut
+    credit_notes: list[CreditNoteRefOut]
+
+
+class CreditNoteOut(msgspec.Struct, kw_only=True, rename="camel"):
+    """A credit note: corrects the receipt ``original_receipt_number`` by a refund. Amounts
+    are negative; ``vat`` is the VAT corrected, ``corrected_*`` the receipt after it."""
+
+    number: str
+    issued_at: datetime
+    original_receipt_number: str
+    original_issued_at: datetime
+    payment_id: uuid.UUID
+    refund_seq: int
+    reason: str
+    seller: SellerOut
+    operator_name: str
+    operator_key: str
+    location_name: str
+    location_address: str
+    time_zone: str
+    evse_id: str
+    charge_point: str
+    transaction_number: int | None
+    currency: str
+    lines: list[ReceiptLineOut]
+    total_minor: int  # negative: what was given back
+    vat: list[VatLineOut]  # negative: the VAT corrected
+    corrected_gross_minor: int  # the receipt's total after its credit notes up to this one
+    corrected_vat_minor: int

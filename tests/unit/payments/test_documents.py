@@ -20,7 +20,7 @@ from app.billing.pdf import latin1
 from app.billing.periods import check_range, month_period
 from app.billing.receipts.lines import receipt_lines, vat_lines
 from app.billing.receipts.render import render_receipt_html, render_receipt_pdf
-from app.billing.receipts.schemas import ReceiptOut
+from app.billing.receipts.schemas import ReceiptOut, SellerOut
 from app.billing.reconcile.compare import Side, Unit, compare, totals_of
 from app.billing.reports.aggregate import SessionRow, aggregate_revenue, revenue_totals
 from app.core.errors import InvalidInput
@@ -89,6 +89,10 @@ def a_receipt(**changes: object) -> ReceiptOut:
         "method_last4": "4242",
         "method_wallet": "apple_pay",
         "captured_at": T0,
+        "receipt_number": "LAD-R2026-000042",
+        "issued_at": T0,
+        "seller": SellerOut(legal_name="Laddnät Ström & Söner AB", vat_number="SE556677889901"),
+        "credit_notes": [],
     }
     fields.update(changes)
     return ReceiptOut(**fields)  # type: ignore[arg-type]
