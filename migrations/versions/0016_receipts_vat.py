@@ -1,7 +1,7 @@
 """receipts as simplified VAT invoices: the seller's details per operator, numbered receipts and credit notes
 
-Revision ID: 0015_receipts_vat
-Revises: 0014_tenants
+Revision ID: 0016_receipts_vat
+Revises: 0015_accounts
 Create Date: 2026-12-07 13:30:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_receipts_vat"
-down_revision: str | None = "0014_tenants"
+revision: str = "0016_receipts_vat"
+down_revision: str | None = "0015_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
