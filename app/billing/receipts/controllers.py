@@ -32,15 +32,18 @@ def receipt_response(receipt: ReceiptOut, ext: Literal["html", "pdf"]) -> Respon
     return file_response(render_receipt_pdf(receipt), PDF, receipt_filename(receipt, "pdf"))
 
 
-def provide_receipts(db: NamedDependency[AsyncSession], state: State) -> ReceiptService:
-    return ReceiptService(db, state.providers)
+def provide_receipts(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
+) -> ReceiptService:
+    # Scoped to the caller's operator company: another's payments and sessions are not found.
+    return ReceiptService(db, state.providers, tenant_id=tenant_id)
 
 
 _RECEIPT_PROBLEMS = problems(*OPERATOR_PROBLEMS, ReceiptNotFound)
 
 
 class ReceiptController(Controller):
-    """Operator: the receipt of any payment or session."""
+    """Operator: the receipt of any of the operator company's payments or sessions."""
 
     path = "/"
     tags = ("receipts",)

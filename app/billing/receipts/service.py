@@ -13,6 +13,7 @@ from app.billing.models import FleetToken, Invoice
 from app.billing.receipts.lines import receipt_lines, vat_lines
 from app.billing.receipts.schemas import ReceiptOut, ReceiptRefundOut
 from app.chargers.models import ChargePoint, Evse, Location
+from app.core.database import scoped
 from app.operators.models import Operator
 from app.sessions.models import Transaction
 from app.tariffs.pricing import Price
@@ -33,12 +34,19 @@ class ReceiptService:
     """Builds receipts from the database; ``providers`` (optional) fills in a card's brand
     and last four when the PSP never reported them in a notification."""
 
-    def __init__(self, db: AsyncSession, providers: Providers | None = None) -> None:
+    def __init__(
+        self, db: AsyncSession, providers: Providers | None = None, *, tenant_id: uuid.UUID | None = None
+    ) -> None:
+        """``tenant_id``: only that operator company's payments and sessions have receipts
+        here (another's are not found); None for the driver's and the checkout's own views."""
         self.db = db
         self.providers = providers
+        self.tenant_id = tenant_id
 
     async def for_payment(self, payment_id: uuid.UUID) -> ReceiptOut:
-        payment = await self.db.get(Payment, payment_id)
+        payment = await self.db.scalar(
+            scoped(select(Payment).where(Payment.id == payment_id), Payment.operator_id, self.tenant_id)
+        )
         if payment is None:
             raise ReceiptNotFound(f"no payment {payment_id}")
         return await self._build(payment)
@@ -46,10 +54,20 @@ class ReceiptService:
     async def for_transaction(self, transaction_id: uuid.UUID) -> ReceiptOut:
         """The receipt of a session's payment; a session on a fleet account has none (its
         invoice is the document)."""
-        payment = await self.db.scalar(select(Payment).where(Payment.transaction_id == transaction_id))
+        payment = await self.db.scalar(
+            scoped(select(Payment).where(Payment.transaction_id == transaction_id), Payment.operator_id, self.tenant_id)
+        )
         if payment is not None:
             return await self._build(payment)
-        tx = await self.db.get(Transaction, transaction_id)
+        tx = await self.db.scalar(
+            scoped(
+                select(Transaction)
+                .join(ChargePoint, ChargePoint.id == Transaction.charge_point_id)
+                .where(Transaction.id == transaction_id),
+                ChargePoint.operator_id,
+                self.tenant_id,
+            )
+        )
         if tx is None:
             raise ReceiptNotFound(f"no transaction {transaction_id}")
         if tx.id_token is not None:
