@@ -23,10 +23,10 @@ DEFAULT_SLACK = timedelta(days=1)
 
 
 class Reconciler:
-    """``tenant_id``: reconcile only that operator company's payments. A PSP account is the
-    platform's, shared by its tenants, so a tenant sees the settlement lines of its own
-    payments only (never another's, nor lines that name no payment of ours: those are the
-    platform's to chase). None is the platform's whole view."""
+    """``tenant_id``: reconcile only that operator company's payments. A PSP account may be
+    shared by the platform's tenants, so a tenant never sees the settlement lines of
+    another's payments; a line that names no payment of ours at all stays in (an "extra"
+    the tenant can raise). None is the platform's whole view."""
 
     def __init__(
         self,
@@ -115,8 +115,8 @@ class Reconciler:
             payment = (payments.get(str(line.payment_id)) if line.payment_id else None) or payments.get(
                 f"ref:{line.provider_ref}"
             )
-            if self.tenant_id is not None and (payment is None or payment.operator_id != self.tenant_id):
-                continue
+            if self.tenant_id is not None and payment is not None and payment.operator_id != self.tenant_id:
+                continue  # another operator company's money: not this tenant's to see
             u = unit(line.kind, payment, line.provider_ref)
             u.psp = u.psp or Side()
             u.psp.add(line.amount_minor, line.currency, line.occurred_at, line.line_ref, line.fee_minor)
