@@ -32,7 +32,12 @@ def receipt_response(receipt: ReceiptOut, ext: Literal["html", "pdf"]) -> Respon
     return file_response(render_receipt_pdf(receipt), PDF, receipt_filename(receipt, "pdf"))
 
 
-def provide_receipts(
+def provide_receipts(db: NamedDependency[AsyncSession], state: State) -> ReceiptService:
+    """Unscoped: for the driver app, which checks the session is the driver's own."""
+    return ReceiptService(db, state.providers)
+
+
+def provide_operator_receipts(
     db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
 ) -> ReceiptService:
     # Scoped to the caller's operator company: another's payments and sessions are not found.
@@ -47,7 +52,7 @@ class ReceiptController(Controller):
 
     path = "/"
     tags = ("receipts",)
-    dependencies = {"receipts": Provide(provide_receipts, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+    dependencies = {"receipts": Provide(provide_operator_receipts, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     @get(
         "/payments/{payment_id:uuid}/receipt",
