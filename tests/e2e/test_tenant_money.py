@@ -312,7 +312,9 @@ async def test_x_cannot_read_rename_or_quote_ys_tariff(world: World) -> None:
     quote = {"startAt": "2025-10-03T12:00:00Z", "chargingMinutes": 30, "energyKwh": 10}
     problem(await world.send("POST", f"/tariffs/{y.tariff_id}/quote", x, quote), 404, "tariff.not_found")
     listed = (await world.get("/tariffs", x)).json()
-    assert [t["id"] for t in listed["items"]] == [str(x.tariff_id)] and listed["total"] == 1
+    assert str(x.tariff_id) in {t["id"] for t in listed["items"]}
+    assert {t["operatorId"] for t in listed["items"]} == {str(x.operator_id)}
+    assert listed["total"] == len(listed["items"])
     async with world.maker() as db:
         tariff = await db.get(Tariff, y.tariff_id)
         assert tariff is not None and (tariff.name, tariff.version) == ("Ylva Standard", 1)
@@ -424,7 +426,9 @@ async def test_x_cannot_read_ys_receipts(world: World, suffix: str) -> None:
 async def test_x_cannot_see_or_use_ys_fleet_accounts(world: World) -> None:
     x, y = world.x, world.y
     listed = (await world.get("/fleet-accounts", x)).json()
-    assert [a["id"] for a in listed["items"]] == [str(x.account_id)] and listed["total"] == 1
+    assert str(x.account_id) in {a["id"] for a in listed["items"]}
+    assert {a["operatorId"] for a in listed["items"]} == {str(x.operator_id)}
+    assert listed["total"] == len(listed["items"])
     asked_for_y = (await world.get("/fleet-accounts", x, operatorId=str(y.operator_id))).json()
     assert (asked_for_y["items"], asked_for_y["total"]) == ([], 0)
     not_found_like_a_random_id(
@@ -448,7 +452,10 @@ async def test_x_cannot_see_or_use_ys_fleet_accounts(world: World) -> None:
 async def test_x_cannot_see_ys_invoices(world: World) -> None:
     x, y = world.x, world.y
     listed = (await world.get("/invoices", x)).json()
-    assert [i["id"] for i in listed["items"]] == [str(x.invoice_id)] and listed["total"] == 1
+    ids = {i["id"] for i in listed["items"]}
+    assert str(x.invoice_id) in ids and str(y.invoice_id) not in ids
+    assert listed["total"] == len(listed["items"])
+    assert str(y.account_id) not in {i["fleetAccountId"] for i in listed["items"]}
     for suffix in ("", "/invoice.pdf"):
         not_found_like_a_random_id(
             await world.get(f"/invoices/{y.invoice_id}{suffix}", x),
@@ -456,6 +463,39 @@ async def test_x_cannot_see_ys_invoices(world: World) -> None:
             "invoice.not_found",
         )
     assert (await world.get(f"/invoices/{y.invoice_id}/invoice.pdf", y)).status_code == 200
+
+
+async def test_xs_invoice_lists_no_session_on_ys_chargers_and_a_taken_card_names_no_account_of_y(
+    world: World,
+) -> None:
+    x, y = world.x, world.y
+    body = {"name": "Xenon Roamers AB", "billingEmail": "roam@xen.test", "currency": "SEK"}
+    account = await world.send("POST", "/fleet-accounts", x, body)
+    assert account.status_code == 201, account.text
+    account_id = account.json()["id"]
+    linked = await world.send("POST", f"/fleet-accounts/{account_id}/tokens", x, {"idToken": "XEN-ROAM"})
+    assert linked.status_code == 201, linked.text
+    async with world.maker() as db:
+        chargers = {
+            cp.identity: cp
+            for cp in await db.scalars(
+                select(ChargePoint).where(ChargePoint.identity.in_([x.charger_identity, y.charger_identity]))
+            )
+        }
+        at_x = _session(chargers[x.charger_identity], _terms("X", 300), "XEN-ROAM", 5_000)
+        at_y = _session(chargers[y.charger_identity], _terms("Y", 777), "XEN-ROAM", 6_000)
+        for tx in (at_x, at_y):
+            tx.started_at -= timedelta(days=30)
+            tx.stopped_at = STOPPED - timedelta(days=30)  # September
+        db.add_all([at_x, at_y])
+        await db.commit()
+    issued = await world.send("POST", f"/fleet-accounts/{account_id}/invoices", x, {"month": "2025-09"})
+    assert issued.status_code == 201, issued.text
+    assert [line["transactionId"] for line in issued.json()["lines"]] == [str(at_x.id)]
+    assert y.evse_code not in issued.text and y.location_name not in issued.text
+
+    taken = await world.send("POST", f"/fleet-accounts/{account_id}/tokens", x, {"idToken": "YLV-FLEET"})
+    assert str(y.account_id) not in problem(taken, 409, "fleet.token_taken")["detail"]
 
 
 # -- reports and reconciliation ----------------------------------------------------------------------
@@ -527,7 +567,9 @@ async def test_reconciliation_compares_the_tenants_own_payments_only(world: Worl
 async def test_x_sees_and_registers_only_its_own_cards(world: World) -> None:
     x, y = world.x, world.y
     listed = (await world.get("/id-tokens", x)).json()
-    assert [t["token"] for t in listed["items"]] == [x.card] and listed["total"] == 1
+    tokens = [t["token"] for t in listed["items"]]
+    assert x.card in tokens and all(t.startswith("XEN-") for t in tokens)
+    assert listed["total"] == len(listed["items"])
     r = await world.send("POST", "/id-tokens", x, {"token": "XEN-NEW-CARD"})
     assert r.status_code == 201, r.text
     async with world.maker() as db:
