@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.bus import Bus
-from app.core.database import new_id, utcnow
+from app.core.database import new_id, scoped, utcnow
 from app.core.errors import InvalidInput
 from payments import state
 from payments.errors import PaymentDeclined, PaymentNotFound, ProviderUnavailable, RefundNotAllowed
@@ -62,16 +62,22 @@ def new_payment_token() -> str:
 
 
 class PaymentService:
+    """``tenant_id``: the operator company an operator request may see and refund the
+    payments of (another's are PaymentNotFound, before anything reaches the PSP); None is
+    the system's own view (checkout, workers, notifications)."""
+
     def __init__(
         self,
         db: AsyncSession,
         bus: Bus,
         providers: Providers,
         *,
+        tenant_id: uuid.UUID | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.providers = providers
+        self.tenant_id = tenant_id
         self.clock = clock
         self.ledger = PaymentLedger(db, bus, clock=clock)
 
@@ -318,7 +324,7 @@ class PaymentService:
 
     async def get(self, payment_id: uuid.UUID, *, for_update: bool = False) -> Payment:
         payment = await self.db.get(Payment, payment_id, with_for_update=for_update, populate_existing=True)
-        if payment is None:
+        if payment is None or (self.tenant_id is not None and payment.operator_id != self.tenant_id):
             raise PaymentNotFound()
         return payment
 
@@ -338,8 +344,8 @@ class PaymentService:
     async def search(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[Sequence[Payment], int]:
-        stmt = select(Payment)
-        count = select(func.count()).select_from(Payment)
+        stmt = scoped(select(Payment), Payment.operator_id, self.tenant_id)
+        count = scoped(select(func.count()).select_from(Payment), Payment.operator_id, self.tenant_id)
         if status is not None:
             stmt, count = stmt.where(Payment.status == status), count.where(Payment.status == status)
         rows = await self.db.scalars(stmt.order_by(Payment.created_at.desc()).limit(limit).offset(offset))

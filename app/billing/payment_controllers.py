@@ -13,16 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.payment_schemas import PaymentOut, PaymentPageOut, RefundIn, RefundOut
 from app.billing.receipts.issue import issue_documents
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, Caller, can_bill
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 from payments.errors import PaymentNotFound, ProviderUnavailable, RefundNotAllowed
 from payments.service import PaymentService
 
 
-def provide_payments(db: NamedDependency[AsyncSession], state: State) -> PaymentService:
-    return PaymentService(db, state.bus, state.providers)
+def provide_payments(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
+) -> PaymentService:
+    # Scoped to the caller's operator company: another's payments are not found.
+    return PaymentService(db, state.bus, state.providers, tenant_id=tenant_id)
 
 
 class PaymentController(Controller):
@@ -59,6 +61,7 @@ class PaymentController(Controller):
         operation_id="RefundPayment",
         summary="Refund part or all of a captured payment",
         status_code=201,
+        guards=[can_bill],
         responses=problems(*OPERATOR_PROBLEMS, PaymentNotFound, RefundNotAllowed, InvalidInput, ProviderUnavailable),
     )
     async def refund(
@@ -66,8 +69,10 @@ class PaymentController(Controller):
         payment_id: FromPath[uuid.UUID],
         data: RefundIn,
         payments: NamedDependency[PaymentService],
-        current_user: NamedDependency[User],
+        caller: NamedDependency[Caller],
     ) -> RefundOut:
-        refund = await payments.refund(payment_id, data.amount_minor, reason=data.reason, by=current_user.id)
+        # ``requested_by`` names a user; an API key's refund is in the audit log instead.
+        by = caller.id if caller.kind == "user" else None
+        refund = await payments.refund(payment_id, data.amount_minor, reason=data.reason, by=by)
         await issue_documents(payments.db, payment_id)  # the refund's credit note, once the PSP refunded
         return RefundOut.of(refund)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import NoTariff
@@ -133,12 +133,15 @@ class BillingService:
         await self.db.commit()
 
     async def _operator_of(self, evse: Evse) -> Operator:
-        row = await self.db.execute(
-            select(Operator)
-            .join(Location, Location.operator_id == Operator.id)
-            .join(ChargePoint, ChargePoint.location_id == Location.id)
+        # The charger's operator company takes the payment (its tenant); a charger from
+        # before chargers had an owner, its location's.
+        owner = (
+            select(func.coalesce(ChargePoint.operator_id, Location.operator_id))
+            .outerjoin(Location, Location.id == ChargePoint.location_id)
             .where(ChargePoint.id == evse.charge_point_id)
+            .scalar_subquery()
         )
+        row = await self.db.execute(select(Operator).where(Operator.id == owner))
         operator = row.scalar_one_or_none()
         if operator is None:
             raise Conflict("the EVSE belongs to no operator, so nobody can take a payment for it")

@@ -15,7 +15,7 @@ from litestar.params import JSONBody, Parameter
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, OPERATOR_PROBLEMS, requires_user
+from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, OPERATOR_PROBLEMS, can_operate, requires_user
 from app.core.database import utcnow
 from app.core.errors import InvalidToken
 from app.core.http import PageParams, problem_response, problems
@@ -335,20 +335,29 @@ class MyPaymentMethodController(Controller):
 
 
 class IdTokenController(Controller):
-    """Mounted under the operator router, which requires the operator role."""
+    """Mounted under the operator router (any tenant role reads); an operator company sees
+    and registers its own cards only."""
 
     path = "/id-tokens"
     tags = ("id-tokens",)
     dependencies = {"id_tokens": Provide(provide_id_tokens, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
-    @get("/", operation_id="ListIdTokens", responses=problems(*OPERATOR_PROBLEMS))
+    @get(
+        "/",
+        operation_id="ListIdTokens",
+        summary="The cards the operator company registered",
+        responses=problems(*OPERATOR_PROBLEMS),
+    )
     async def list_id_tokens(
-        self, page: NamedDependency[PageParams], id_tokens: NamedDependency[IdTokenService]
+        self,
+        page: NamedDependency[PageParams],
+        id_tokens: NamedDependency[IdTokenService],
+        tenant_id: NamedDependency[uuid.UUID],
     ) -> IdTokenPageOut:
-        rows = await id_tokens.list(limit=page.limit, offset=page.offset)
+        rows = await id_tokens.list_of_operator(tenant_id, limit=page.limit, offset=page.offset)
         return IdTokenPageOut(
             items=[IdTokenOut.of(r) for r in rows],
-            total=await id_tokens.count(),
+            total=await id_tokens.count_of_operator(tenant_id),
             limit=page.limit,
             offset=page.offset,
         )
@@ -356,10 +365,15 @@ class IdTokenController(Controller):
     @post(
         "/",
         operation_id="CreateIdToken",
+        summary="Register a card of the operator company",
+        guards=[can_operate],
         responses=problems(*OPERATOR_PROBLEMS, InvalidIdToken, UserNotFound, IdTokenAlreadyExists),
     )
     async def create_id_token(
-        self, data: JSONBody[IdTokenIn], id_tokens: NamedDependency[IdTokenService]
+        self,
+        data: JSONBody[IdTokenIn],
+        id_tokens: NamedDependency[IdTokenService],
+        tenant_id: NamedDependency[uuid.UUID],
     ) -> IdTokenOut:
         row = await id_tokens.create(
             data.token,
@@ -369,5 +383,6 @@ class IdTokenController(Controller):
             user_id=data.user_id,
             group_token=data.group_token,
             label=data.label,
+            operator_id=tenant_id,
         )
         return IdTokenOut.of(row)

@@ -447,7 +447,9 @@ class IdTokenService:
         user_id: uuid.UUID | None = None,
         group_token: str | None = None,
         label: str | None = None,
+        operator_id: uuid.UUID | None = None,
     ) -> IdToken:
+        """``operator_id``: the operator company registering the card (it owns the card)."""
         if not 1 <= len(token) <= MAX_ID_TOKEN_LENGTH:
             raise InvalidIdToken(f"token: 1 to {MAX_ID_TOKEN_LENGTH} characters", field="token")
         if type not in ID_TOKEN_TYPES:
@@ -472,6 +474,7 @@ class IdTokenService:
             user_id=user_id,
             group_token=group_token,
             label=label,
+            operator_id=operator_id,
         )
         self.db.add(row)
         try:
@@ -541,3 +544,15 @@ class IdTokenService:
             await self.db.rollback()
             raise IdTokenNotFound()
         await self.db.commit()
+
+    # -- an operator company's cards (the operator API) ----------------------------------
+
+    async def list_of_operator(self, operator_id: uuid.UUID, *, limit: int = 100, offset: int = 0) -> Sequence[IdToken]:
+        """The cards ``operator_id`` registered; another company's are never listed."""
+        stmt = select(IdToken).where(IdToken.operator_id == operator_id)
+        stmt = stmt.order_by(IdToken.created_at, IdToken.id).limit(limit).offset(offset)
+        return (await self.db.scalars(stmt)).all()
+
+    async def count_of_operator(self, operator_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(IdToken).where(IdToken.operator_id == operator_id)
+        return int(await self.db.scalar(stmt) or 0)

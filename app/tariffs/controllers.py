@@ -11,9 +11,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, can_bill
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 from app.tariffs.errors import (
     NoTariff,
     TariffAssignmentNotFound,
@@ -41,8 +40,11 @@ ASSIGN_PROBLEMS = (*OPERATOR_PROBLEMS, TariffNotFound, TariffInactive, TariffTar
 UNASSIGN_PROBLEMS = (*OPERATOR_PROBLEMS, TariffTargetNotFound, TariffAssignmentNotFound)
 
 
-def provide_tariffs(db: NamedDependency[AsyncSession], state: State) -> TariffService:
-    return TariffService(db, state.bus)
+def provide_tariffs(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
+) -> TariffService:
+    # Scoped to the caller's operator company: another's tariffs and targets are not found.
+    return TariffService(db, state.bus, tenant_id=tenant_id)
 
 
 class TariffController(Controller):
@@ -53,16 +55,12 @@ class TariffController(Controller):
     @post(
         "/",
         operation_id="CreateTariff",
-        summary="Create a tariff (version 1)",
+        summary="Create a tariff (version 1) of the caller's operator company",
+        guards=[can_bill],
         responses=problems(*OPERATOR_PROBLEMS, TariffInvalid),
     )
-    async def create_tariff(
-        self,
-        data: JSONBody[TariffIn],
-        tariffs: NamedDependency[TariffService],
-        current_user: NamedDependency[User],
-    ) -> TariffOut:
-        return TariffOut.of(await tariffs.create(data.terms(), operator_id=current_user.operator_id))
+    async def create_tariff(self, data: JSONBody[TariffIn], tariffs: NamedDependency[TariffService]) -> TariffOut:
+        return TariffOut.of(await tariffs.create(data.terms()))
 
     @get("/", operation_id="ListTariffs", responses=problems(*OPERATOR_PROBLEMS))
     async def list_tariffs(
@@ -84,6 +82,7 @@ class TariffController(Controller):
         "/{tariff_id:uuid}",
         operation_id="UpdateTariff",
         summary="Change a tariff; sessions already started keep the version they started with",
+        guards=[can_bill],
         responses=problems(*OPERATOR_PROBLEMS, TariffNotFound, TariffInvalid, TariffCurrencyMismatch),
     )
     async def update_tariff(
@@ -145,6 +144,7 @@ class TariffAssignmentController(Controller):
     @put(
         "/evses/{evse_id:str}/tariff",
         operation_id="AssignEvseTariff",
+        guards=[can_bill],
         summary="Give an EVSE (eMI3 EVSE ID) its own tariff",
         responses=problems(*ASSIGN_PROBLEMS),
     )
@@ -157,6 +157,7 @@ class TariffAssignmentController(Controller):
     @delete(
         "/evses/{evse_id:str}/tariff",
         operation_id="UnassignEvseTariff",
+        guards=[can_bill],
         summary="Remove an EVSE's own tariff (its location's or operator's applies)",
         responses=problems(*UNASSIGN_PROBLEMS),
     )
@@ -166,6 +167,7 @@ class TariffAssignmentController(Controller):
     @put(
         "/locations/{location_id:uuid}/tariff",
         operation_id="AssignLocationTariff",
+        guards=[can_bill],
         summary="Set the tariff of a location's EVSEs that have none of their own",
         responses=problems(*ASSIGN_PROBLEMS),
     )
@@ -180,6 +182,7 @@ class TariffAssignmentController(Controller):
     @delete(
         "/locations/{location_id:uuid}/tariff",
         operation_id="UnassignLocationTariff",
+        guards=[can_bill],
         responses=problems(*UNASSIGN_PROBLEMS),
     )
     async def unassign_location(
@@ -190,7 +193,8 @@ class TariffAssignmentController(Controller):
     @put(
         "/operators/{operator_id:uuid}/tariff",
         operation_id="AssignOperatorTariff",
-        summary="Set an operator's default tariff",
+        guards=[can_bill],
+        summary="Set the default tariff of the caller's own operator company (another's is not found)",
         responses=problems(*ASSIGN_PROBLEMS),
     )
     async def assign_operator(
@@ -204,6 +208,7 @@ class TariffAssignmentController(Controller):
     @delete(
         "/operators/{operator_id:uuid}/tariff",
         operation_id="UnassignOperatorTariff",
+        guards=[can_bill],
         responses=problems(*UNASSIGN_PROBLEMS),
     )
     async def unassign_operator(

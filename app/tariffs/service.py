@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.models import ChargePoint, Evse, Location
 from app.core.bus import Bus
-from app.core.database import utcnow
+from app.core.database import scoped, utcnow
 from app.operators.models import Operator
 from app.tariffs.errors import (
     TariffAssignmentNotFound,
@@ -103,18 +103,32 @@ def _store(tariff: Tariff, terms: TariffTerms) -> None:
 
 
 class TariffService:
-    def __init__(self, db: AsyncSession, bus: Bus, *, clock: Callable[[], datetime] = utcnow) -> None:
+    """``tenant_id``: the operator company whose tariffs and targets an operator request may
+    see and change (another's are "not found"); None is the system's own view (pricing a
+    session, the demo seed)."""
+
+    def __init__(
+        self,
+        db: AsyncSession,
+        bus: Bus,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.bus = bus
+        self.tenant_id = tenant_id
         self.clock = clock
 
     # -- tariffs -----------------------------------------------------------------------
 
     async def create(self, terms: TariffTerms, *, operator_id: uuid.UUID | None = None) -> Tariff:
-        """Store ``terms`` (their ``id``, ``version`` and ``time_zone`` are ignored) as version 1."""
+        """Store ``terms`` (their ``id``, ``version`` and ``time_zone`` are ignored) as version 1,
+        owned by the tenant (else by ``operator_id``)."""
         validate_terms(terms)
         now = self.clock()
-        tariff = Tariff(operator_id=operator_id, version=1, active=True, created_at=now, updated_at=now)
+        owner = self.tenant_id or operator_id
+        tariff = Tariff(operator_id=owner, version=1, active=True, created_at=now, updated_at=now)
         _store(tariff, terms)
         self.db.add(tariff)
         await self.db.commit()
@@ -155,7 +169,7 @@ class TariffService:
         return tariff
 
     async def get(self, tariff_id: uuid.UUID, *, for_update: bool = False) -> Tariff:
-        stmt = select(Tariff).where(Tariff.id == tariff_id)
+        stmt = scoped(select(Tariff).where(Tariff.id == tariff_id), Tariff.operator_id, self.tenant_id)
         if for_update:
             # Two PATCHes at once: the second reads the first's version, none is lost.
             stmt = stmt.with_for_update()
@@ -165,24 +179,29 @@ class TariffService:
         return tariff
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Tariff]:
-        stmt = select(Tariff).order_by(Tariff.created_at, Tariff.id).limit(limit).offset(offset)
+        stmt = scoped(select(Tariff), Tariff.operator_id, self.tenant_id)
+        stmt = stmt.order_by(Tariff.created_at, Tariff.id).limit(limit).offset(offset)
         return (await self.db.scalars(stmt)).all()
 
     async def count(self) -> int:
-        return int(await self.db.scalar(select(func.count()).select_from(Tariff)) or 0)
+        stmt = scoped(select(func.count()).select_from(Tariff), Tariff.operator_id, self.tenant_id)
+        return int(await self.db.scalar(stmt) or 0)
 
     # -- assignments ----------------------------------------------------------------
 
     async def evse_pk(self, evse_id: str) -> uuid.UUID:
-        """The id of the EVSE with eMI3 ID ``evse_id`` (``SE*LAD*E0001*1``)."""
-        pk = await self.db.scalar(select(Evse.id).where(Evse.evse_id == evse_id))
+        """The id of the EVSE with eMI3 ID ``evse_id`` (``SE*LAD*E0001*1``), of one of the
+        tenant's chargers."""
+        stmt = select(Evse.id).join(ChargePoint, ChargePoint.id == Evse.charge_point_id).where(Evse.evse_id == evse_id)
+        pk = await self.db.scalar(scoped(stmt, ChargePoint.operator_id, self.tenant_id))
         if pk is None:
             raise TariffTargetNotFound(f"no EVSE {evse_id!r}", field="evseId")
         return pk
 
     async def assign(self, scope: Scope, target_id: uuid.UUID, tariff_id: uuid.UUID) -> TariffAssignment:
         """Make ``tariff_id`` the tariff of the EVSE, location or operator ``target_id``,
-        replacing the one it had. Sessions already started keep theirs."""
+        replacing the one it had. Sessions already started keep theirs. Both the tariff and
+        the target must be the tenant's: another's answers as one that does not exist."""
         tariff = await self.get(tariff_id)
         if not tariff.active:
             raise TariffInactive(field="tariffId")
@@ -208,6 +227,7 @@ class TariffService:
 
     async def unassign(self, scope: Scope, target_id: uuid.UUID) -> None:
         """Remove the target's own tariff: it falls back to the next level's."""
+        await self._check_target(scope, target_id)
         assignment = await self._assignment(scope, target_id)
         if assignment is None:
             raise TariffAssignmentNotFound()
@@ -221,8 +241,16 @@ class TariffService:
         )
 
     async def _check_target(self, scope: Scope, target_id: uuid.UUID) -> None:
-        model = {"evse": Evse, "location": Location, "operator": Operator}[scope]
-        if await self.db.get(model, target_id) is None:
+        """TariffTargetNotFound unless the target exists and is the tenant's (an EVSE through
+        its charger, a location by its operator, an operator only the tenant itself)."""
+        if scope == "evse":
+            stmt = select(Evse.id).join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
+            stmt = scoped(stmt.where(Evse.id == target_id), ChargePoint.operator_id, self.tenant_id)
+        elif scope == "location":
+            stmt = scoped(select(Location.id).where(Location.id == target_id), Location.operator_id, self.tenant_id)
+        else:
+            stmt = scoped(select(Operator.id).where(Operator.id == target_id), Operator.id, self.tenant_id)
+        if await self.db.scalar(stmt) is None:
             raise TariffTargetNotFound(f"no {scope} {target_id}", field=f"{scope}Id")
 
     # -- resolution -------------------------------------------------------------------
@@ -244,7 +272,9 @@ class TariffService:
 
     async def resolved(self, evse_id: uuid.UUID) -> ResolvedTariff | None:
         """``resolve`` with the stored tariff and the level it was found at."""
-        charge_point_id = await self.db.scalar(select(Evse.charge_point_id).where(Evse.id == evse_id))
+        stmt = select(Evse.charge_point_id).join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
+        stmt = scoped(stmt.where(Evse.id == evse_id), ChargePoint.operator_id, self.tenant_id)
+        charge_point_id = await self.db.scalar(stmt)
         if charge_point_id is None:
             raise TariffTargetNotFound(f"no EVSE {evse_id}", field="evseId")
         return await self._resolve(evse_id, charge_point_id)
@@ -252,7 +282,8 @@ class TariffService:
     async def _resolve(self, evse_pk: uuid.UUID | None, charge_point_id: uuid.UUID) -> ResolvedTariff | None:
         place = (
             await self.db.execute(
-                select(Location.id, Location.operator_id, Location.time_zone)
+                # The charger's own operator; before chargers had one, its location's.
+                select(Location.id, func.coalesce(ChargePoint.operator_id, Location.operator_id), Location.time_zone)
                 .select_from(ChargePoint)
                 .outerjoin(Location, Location.id == ChargePoint.location_id)
                 .where(ChargePoint.id == charge_point_id)

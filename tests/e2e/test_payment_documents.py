@@ -32,7 +32,6 @@ from app.billing.models import Invoice
 from app.chargers.models import ChargePoint, Evse, Location
 from app.core.database import Counter, create_engine
 from app.core.settings import Settings
-from app.drivers.service import UserService
 from app.main import create_app
 from app.operators.models import Operator
 from app.sessions.models import Transaction
@@ -41,6 +40,7 @@ from payments.models import Payment, Refund
 from payments.provider import SettlementLine
 from payments.registry import Providers
 from tests.e2e.test_api import problem, running
+from tests.support import create_staff
 
 OPS = "/api/v1/operator"
 EMAIL, PASSWORD = "owner@example.se", "owner-password-1"
@@ -111,9 +111,27 @@ async def build_network(db: AsyncSession) -> Net:
     db.add_all(locations)
     await db.flush()
     chargers = [
-        ChargePoint(number=9001, identity="DOC-CP-A1", location_id=locations[0].id, password_hash="x"),
-        ChargePoint(number=9002, identity="DOC-CP-A2", location_id=locations[0].id, password_hash="x"),
-        ChargePoint(number=9003, identity="DOC-CP-B1", location_id=locations[1].id, password_hash="x"),
+        ChargePoint(
+            number=9001,
+            identity="DOC-CP-A1",
+            operator_id=operator.id,
+            location_id=locations[0].id,
+            password_hash="x",
+        ),
+        ChargePoint(
+            number=9002,
+            identity="DOC-CP-A2",
+            operator_id=operator.id,
+            location_id=locations[0].id,
+            password_hash="x",
+        ),
+        ChargePoint(
+            number=9003,
+            identity="DOC-CP-B1",
+            operator_id=operator.id,
+            location_id=locations[1].id,
+            password_hash="x",
+        ),
     ]
     db.add_all(chargers)
     await db.flush()
@@ -236,7 +254,7 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
     maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     async with maker() as db:
         net = await build_network(db)
-        await UserService(db).create_user(EMAIL, PASSWORD, "admin", operator_id=net.operator.id)
+        await create_staff(db, EMAIL, PASSWORD, operator_id=net.operator.id)
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         r = await client.post("/api/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})

@@ -19,6 +19,7 @@ from app.operators.models import Operator
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
 from tests.e2e.test_api import CHARGER_PASSWORD, problem, running
+from tests.support import create_staff, own_charger
 
 OPS = "/api/v1/operator"
 EMAIL, PASSWORD = "tariffs@example.se", "operator-password-1"
@@ -68,6 +69,8 @@ class Ops:
         }
         r = await self.client.post(f"{OPS}/chargers", json=body, headers=self.headers)
         assert r.status_code == 201, r.text
+        async with self.app.state.sessionmaker() as db:
+            await own_charger(db, uuid.UUID(r.json()["id"]), self.operator_id)
         return location_id, r.json()
 
     async def resolved(self, evse_id: str) -> httpx.Response:
@@ -82,7 +85,7 @@ async def ops(settings: Settings) -> AsyncIterator[Ops]:
         operator = Operator(name="Laddnät Test", country_code="SE", party_id="TST")
         db.add(operator)
         await db.commit()
-        await UserService(db).create_user(EMAIL, PASSWORD, "operator", operator_id=operator.id)
+        await create_staff(db, EMAIL, PASSWORD, operator_id=operator.id)
     async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         r = await client.post("/api/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})
         assert r.status_code == 200, r.text

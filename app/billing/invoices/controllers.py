@@ -35,18 +35,18 @@ from app.billing.invoices.schemas import (
     IssueInvoiceIn,
 )
 from app.billing.invoices.service import InvoiceService
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, can_bill
 from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 
 
-def provide_fleet(db: NamedDependency[AsyncSession]) -> FleetService:
-    return FleetService(db)
+# Both scoped to the caller's operator company: another's accounts and invoices are not found.
+def provide_fleet(db: NamedDependency[AsyncSession], tenant_id: NamedDependency[uuid.UUID]) -> FleetService:
+    return FleetService(db, tenant_id=tenant_id)
 
 
-def provide_invoices(db: NamedDependency[AsyncSession]) -> InvoiceService:
-    return InvoiceService(db)
+def provide_invoices(db: NamedDependency[AsyncSession], tenant_id: NamedDependency[uuid.UUID]) -> InvoiceService:
+    return InvoiceService(db, tenant_id=tenant_id)
 
 
 class FleetAccountController(Controller):
@@ -62,12 +62,11 @@ class FleetAccountController(Controller):
         operation_id="CreateFleetAccount",
         summary="A business that charges on account and is invoiced monthly",
         status_code=201,
+        guards=[can_bill],
         responses=problems(*OPERATOR_PROBLEMS, OperatorRequired, InvalidInput),
     )
-    async def create_account(
-        self, data: FleetAccountIn, fleet: NamedDependency[FleetService], current_user: NamedDependency[User]
-    ) -> FleetAccountOut:
-        account = await fleet.create(data, operator_id=current_user.operator_id)
+    async def create_account(self, data: FleetAccountIn, fleet: NamedDependency[FleetService]) -> FleetAccountOut:
+        account = await fleet.create(data)
         return FleetAccountOut.of(account, [])
 
     @get(
@@ -78,7 +77,7 @@ class FleetAccountController(Controller):
         page: NamedDependency[PageParams],
         fleet: NamedDependency[FleetService],
         operator_id: Annotated[
-            uuid.UUID | None, QueryParameter(name="operatorId", description="Only this operator's")
+            uuid.UUID | None, QueryParameter(name="operatorId", description="Only this operator's (the caller's own)")
         ] = None,
     ) -> FleetAccountPageOut:
         rows, total = await fleet.search(operator_id=operator_id, limit=page.limit, offset=page.offset)
@@ -102,6 +101,7 @@ class FleetAccountController(Controller):
     @post(
         "/{account_id:uuid}/tokens",
         operation_id="LinkFleetToken",
+        guards=[can_bill],
         summary="Bill an id token's sessions to the account (201 new, 200 already linked)",
         status_code=201,
         responses=problems(*OPERATOR_PROBLEMS, FleetAccountNotFound, FleetTokenTaken),
@@ -118,6 +118,7 @@ class FleetAccountController(Controller):
     @post(
         "/{account_id:uuid}/invoices",
         operation_id="IssueFleetInvoice",
+        guards=[can_bill],
         summary="Issue the invoice of a month (UTC); issuing it again returns the same invoice (200)",
         status_code=201,
         responses=problems(

@@ -13,22 +13,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.billing.errors import FleetAccountNotFound, FleetTokenTaken, OperatorRequired
 from app.billing.invoices.schemas import FleetAccountIn
 from app.billing.models import FleetAccount, FleetToken
-from app.core.database import utcnow
+from app.core.database import scoped, utcnow
 from app.core.errors import InvalidInput
 from app.operators.models import Operator
 from app.tariffs.pricing import CURRENCIES
 
 
 class FleetService:
-    def __init__(self, db: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+    """``tenant_id``: the operator company whose accounts an operator request may see and
+    change (another's are not found); None is the system's own view."""
+
+    def __init__(
+        self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.db = db
+        self.tenant_id = tenant_id
         self.clock = clock
 
-    async def create(self, data: FleetAccountIn, *, operator_id: uuid.UUID | None) -> FleetAccount:
-        owner = data.operator_id or operator_id
+    async def create(self, data: FleetAccountIn, *, operator_id: uuid.UUID | None = None) -> FleetAccount:
+        owner = data.operator_id or self.tenant_id or operator_id
         if owner is None:
             raise OperatorRequired("this user belongs to no operator: give operatorId", field="operatorId")
-        if await self.db.get(Operator, owner) is None:
+        # Another operator company is answered as one that does not exist.
+        if (self.tenant_id is not None and owner != self.tenant_id) or await self.db.get(Operator, owner) is None:
             raise InvalidInput(f"no operator {owner}", field="operatorId")
         if data.currency not in CURRENCIES:
             raise InvalidInput(f"{data.currency!r} is not an ISO-4217 currency code", field="currency")
@@ -48,7 +55,8 @@ class FleetService:
         return account
 
     async def get(self, account_id: uuid.UUID) -> FleetAccount:
-        account = await self.db.get(FleetAccount, account_id)
+        stmt = select(FleetAccount).where(FleetAccount.id == account_id)
+        account = await self.db.scalar(scoped(stmt, FleetAccount.operator_id, self.tenant_id))
         if account is None:
             raise FleetAccountNotFound()
         return account
@@ -56,8 +64,8 @@ class FleetService:
     async def search(
         self, *, operator_id: uuid.UUID | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[Sequence[FleetAccount], int]:
-        stmt = select(FleetAccount)
-        count = select(func.count()).select_from(FleetAccount)
+        stmt = scoped(select(FleetAccount), FleetAccount.operator_id, self.tenant_id)
+        count = scoped(select(func.count()).select_from(FleetAccount), FleetAccount.operator_id, self.tenant_id)
         if operator_id is not None:
             stmt = stmt.where(FleetAccount.operator_id == operator_id)
             count = count.where(FleetAccount.operator_id == operator_id)
@@ -83,7 +91,11 @@ class FleetService:
         existing = await self.db.get(FleetToken, id_token)
         if existing is not None:
             if existing.fleet_account_id != account_id:
-                raise FleetTokenTaken(f"{id_token} is billed to fleet account {existing.fleet_account_id}")
+                # Name the other account only to its own operator company.
+                other = await self.db.get(FleetAccount, existing.fleet_account_id)
+                mine = other is not None and (self.tenant_id is None or other.operator_id == self.tenant_id)
+                where = f"fleet account {existing.fleet_account_id}" if mine else "another fleet account"
+                raise FleetTokenTaken(f"{id_token} is billed to {where}")
             return existing, False
         token = FleetToken(id_token=id_token, fleet_account_id=account_id, created_at=self.clock())
         self.db.add(token)

@@ -23,7 +23,7 @@ class FleetAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, r
     vat_number: Annotated[str, msgspec.Meta(max_length=40)] = ""
     address: Annotated[str, msgspec.Meta(max_length=500)] = ""
     payment_terms_days: Annotated[int, msgspec.Meta(ge=0, le=365)] = 30
-    # Absent: the operator the signed-in user belongs to.
+    # Absent: the caller's operator company (the only one an operator may name).
     operator_id: uuid.UUID | None = None
 
 

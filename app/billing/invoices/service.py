@@ -24,22 +24,29 @@ from app.billing.invoices.vat import vat_summary
 from app.billing.models import FleetAccount, FleetToken, Invoice
 from app.billing.periods import month_period, utc_midnight
 from app.chargers.models import ChargePoint, Evse, Location
-from app.core.database import next_number, utcnow
+from app.core.database import next_number, scoped, utcnow
 from app.operators.models import Operator
 from app.sessions.models import Transaction
 from payments.models import Payment
 
 
 class InvoiceService:
-    def __init__(self, db: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+    """``tenant_id``: the operator company whose accounts and invoices an operator request
+    may see and issue (another's are not found); None is the system's own view."""
+
+    def __init__(
+        self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.db = db
+        self.tenant_id = tenant_id
         self.clock = clock
 
     async def issue(self, account_id: uuid.UUID, month: str, *, notes: str = "") -> tuple[Invoice, bool]:
         """The account's invoice of ``month`` ("YYYY-MM"); ``created`` is False when it had
         been issued before (the same invoice comes back, whatever ``notes`` say now)."""
         start, end = month_period(month)
-        account = await self.db.get(FleetAccount, account_id)
+        stmt = select(FleetAccount).where(FleetAccount.id == account_id)
+        account = await self.db.scalar(scoped(stmt, FleetAccount.operator_id, self.tenant_id))
         if account is None:
             raise FleetAccountNotFound()
         existing = await self._existing(account_id, start)
@@ -109,6 +116,9 @@ class InvoiceService:
             )
             .where(
                 FleetToken.fleet_account_id == account.id,
+                # Only sessions on the account operator's own chargers: another operator
+                # company's are its revenue, and its sessions are not ours to show.
+                func.coalesce(ChargePoint.operator_id, Location.operator_id) == account.operator_id,
                 Transaction.status == "completed",
                 Transaction.cost_minor.is_not(None),
                 Transaction.stopped_at >= utc_midnight(start),
@@ -144,7 +154,9 @@ class InvoiceService:
         return result
 
     async def get(self, invoice_id: uuid.UUID) -> Invoice:
-        invoice = await self.db.get(Invoice, invoice_id)
+        invoice = await self.db.scalar(
+            scoped(select(Invoice).where(Invoice.id == invoice_id), Invoice.operator_id, self.tenant_id)
+        )
         if invoice is None:
             raise InvoiceNotFound()
         return invoice
@@ -152,8 +164,8 @@ class InvoiceService:
     async def search(
         self, *, fleet_account_id: uuid.UUID | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[Sequence[Invoice], int]:
-        stmt = select(Invoice)
-        count = select(func.count()).select_from(Invoice)
+        stmt = scoped(select(Invoice), Invoice.operator_id, self.tenant_id)
+        count = scoped(select(func.count()).select_from(Invoice), Invoice.operator_id, self.tenant_id)
         if fleet_account_id is not None:
             stmt = stmt.where(Invoice.fleet_account_id == fleet_account_id)
             count = count.where(Invoice.fleet_account_id == fleet_account_id)

@@ -47,7 +47,15 @@ def credit_note_response(note: CreditNoteOut, ext: Literal["html", "pdf"]) -> Re
 
 
 def provide_receipts(db: NamedDependency[AsyncSession], state: State) -> ReceiptService:
+    """Unscoped: for the driver app, which checks the session is the driver's own."""
     return ReceiptService(db, state.providers)
+
+
+def provide_operator_receipts(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
+) -> ReceiptService:
+    # Scoped to the caller's operator company: another's payments and sessions are not found.
+    return ReceiptService(db, state.providers, tenant_id=tenant_id)
 
 
 _RECEIPT_PROBLEMS = problems(*OPERATOR_PROBLEMS, ReceiptNotFound)
@@ -58,11 +66,11 @@ _CREDIT_NOTE = "/payments/{payment_id:uuid}/refunds/{refund_seq:int}/credit-note
 
 
 class ReceiptController(Controller):
-    """Operator: the receipt of any payment or session."""
+    """Operator: the receipt of any of the operator company's payments or sessions."""
 
     path = "/"
     tags = ("receipts",)
-    dependencies = {"receipts": Provide(provide_receipts, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+    dependencies = {"receipts": Provide(provide_operator_receipts, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     @get(
         "/payments/{payment_id:uuid}/receipt",
@@ -147,9 +155,8 @@ class ReceiptController(Controller):
         payment_id: FromPath[uuid.UUID],
         refund_seq: RefundSeq,
         receipts: NamedDependency[ReceiptService],
-        tenant_id: NamedDependency[uuid.UUID],
     ) -> CreditNoteOut:
-        return await receipts.credit_note(payment_id, refund_seq, tenant_id)
+        return await receipts.credit_note(payment_id, refund_seq)
 
     @get(
         _CREDIT_NOTE + ".html",
@@ -163,9 +170,8 @@ class ReceiptController(Controller):
         payment_id: FromPath[uuid.UUID],
         refund_seq: RefundSeq,
         receipts: NamedDependency[ReceiptService],
-        tenant_id: NamedDependency[uuid.UUID],
     ) -> Response[bytes]:
-        return credit_note_response(await receipts.credit_note(payment_id, refund_seq, tenant_id), "html")
+        return credit_note_response(await receipts.credit_note(payment_id, refund_seq), "html")
 
     @get(
         _CREDIT_NOTE + ".pdf",
@@ -179,6 +185,5 @@ class ReceiptController(Controller):
         payment_id: FromPath[uuid.UUID],
         refund_seq: RefundSeq,
         receipts: NamedDependency[ReceiptService],
-        tenant_id: NamedDependency[uuid.UUID],
     ) -> Response[bytes]:
-        return credit_note_response(await receipts.credit_note(payment_id, refund_seq, tenant_id), "pdf")
+        return credit_note_response(await receipts.credit_note(payment_id, refund_seq), "pdf")

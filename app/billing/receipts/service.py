@@ -25,6 +25,7 @@ from app.billing.receipts.schemas import (
     VatLineOut,
 )
 from app.chargers.models import ChargePoint, Evse, Location
+from app.core.database import scoped
 from app.operators.models import Operator
 from app.sessions.models import Transaction
 from app.tariffs.pricing import Price
@@ -52,12 +53,19 @@ class ReceiptService:
     """Builds receipts from the database; ``providers`` (optional) fills in a card's brand
     and last four when the PSP never reported them in a notification."""
 
-    def __init__(self, db: AsyncSession, providers: Providers | None = None) -> None:
+    def __init__(
+        self, db: AsyncSession, providers: Providers | None = None, *, tenant_id: uuid.UUID | None = None
+    ) -> None:
+        """``tenant_id``: only that operator company's payments and sessions have receipts
+        here (another's are not found); None for the driver's and the checkout's own views."""
         self.db = db
         self.providers = providers
+        self.tenant_id = tenant_id
 
     async def for_payment(self, payment_id: uuid.UUID) -> ReceiptOut:
-        payment = await self.db.get(Payment, payment_id)
+        payment = await self.db.scalar(
+            scoped(select(Payment).where(Payment.id == payment_id), Payment.operator_id, self.tenant_id)
+        )
         if payment is None:
             raise ReceiptNotFound(f"no payment {payment_id}")
         return await self._build(payment)
@@ -65,10 +73,20 @@ class ReceiptService:
     async def for_transaction(self, transaction_id: uuid.UUID) -> ReceiptOut:
         """The receipt of a session's payment; a session on a fleet account has none (its
         invoice is the document)."""
-        payment = await self.db.scalar(select(Payment).where(Payment.transaction_id == transaction_id))
+        payment = await self.db.scalar(
+            scoped(select(Payment).where(Payment.transaction_id == transaction_id), Payment.operator_id, self.tenant_id)
+        )
         if payment is not None:
             return await self._build(payment)
-        tx = await self.db.get(Transaction, transaction_id)
+        tx = await self.db.scalar(
+            scoped(
+                select(Transaction)
+                .join(ChargePoint, ChargePoint.id == Transaction.charge_point_id)
+                .where(Transaction.id == transaction_id),
+                ChargePoint.operator_id,
+                self.tenant_id,
+            )
+        )
         if tx is None:
             raise ReceiptNotFound(f"no transaction {transaction_id}")
         if tx.id_token is not None:
@@ -174,13 +192,11 @@ class ReceiptService:
             raise ReceiptNotFound(f"the payment is {payment.status}: only a captured payment has a receipt")
         return docs
 
-    async def credit_note(
-        self, payment_id: uuid.UUID, refund_seq: int, tenant_id: uuid.UUID | None = None
-    ) -> CreditNoteOut:
+    async def credit_note(self, payment_id: uuid.UUID, refund_seq: int) -> CreditNoteOut:
         """The credit note of a payment's refund ``refund_seq`` (1, 2, ...): issued once the
-        PSP refunded. ``tenant_id`` narrows it to one operator's payments (None: any)."""
+        PSP refunded; of the service's tenant's payments only."""
         payment = await self.db.get(Payment, payment_id)
-        if payment is None or (tenant_id is not None and payment.operator_id != tenant_id):
+        if payment is None or (self.tenant_id is not None and payment.operator_id != self.tenant_id):
             raise CreditNoteNotFound(f"no payment {payment_id}")
         if payment.status not in PAID:
             raise CreditNoteNotFound(f"the payment is {payment.status}: it took no money to refund")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from litestar import Controller, post
@@ -12,14 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.billing.errors import SettlementsUnavailable
 from app.billing.reconcile.schemas import ReconciliationIn, ReconciliationOut
 from app.billing.reconcile.service import Reconciler
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, can_bill
 from app.core.errors import InvalidInput
 from app.core.http import problems
 from payments.registry import PaymentsNotConfigured
 
 
-def provide_reconciler(db: NamedDependency[AsyncSession], state: State) -> Reconciler:
-    return Reconciler(db, state.providers)
+def provide_reconciler(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
+) -> Reconciler:
+    # Scoped to the caller's operator company: only its payments are reconciled.
+    return Reconciler(db, state.providers, tenant_id=tenant_id)
 
 
 class ReconciliationController(Controller):
@@ -32,6 +36,7 @@ class ReconciliationController(Controller):
         operation_id="Reconcile",
         summary="Compare our captures and refunds with the PSP's settlement lines; list every mismatch",
         status_code=200,
+        guards=[can_bill],
         responses=problems(*OPERATOR_PROBLEMS, InvalidInput, PaymentsNotConfigured, SettlementsUnavailable),
     )
     async def reconcile(self, data: ReconciliationIn, reconciler: NamedDependency[Reconciler]) -> ReconciliationOut:

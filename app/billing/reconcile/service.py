@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from app.billing.errors import SettlementsUnavailable
 from app.billing.periods import check_range
 from app.billing.reconcile.compare import Side, Unit, compare, totals_of
 from app.billing.reconcile.schemas import EntryKind, ReconciliationOut
-from app.core.database import utcnow
+from app.core.database import scoped, utcnow
 from payments.models import Payment, Refund
 from payments.provider import ProviderError, SettlementLine
 from payments.registry import Providers
@@ -22,9 +23,22 @@ DEFAULT_SLACK = timedelta(days=1)
 
 
 class Reconciler:
-    def __init__(self, db: AsyncSession, providers: Providers, *, clock: Callable[[], datetime] = utcnow) -> None:
+    """``tenant_id``: reconcile only that operator company's payments. A PSP account may be
+    shared by the platform's tenants, so a tenant never sees the settlement lines of
+    another's payments; a line that names no payment of ours at all stays in (an "extra"
+    the tenant can raise). None is the platform's whole view."""
+
+    def __init__(
+        self,
+        db: AsyncSession,
+        providers: Providers,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
         self.providers = providers
+        self.tenant_id = tenant_id
         self.clock = clock
 
     async def run(
@@ -61,19 +75,23 @@ class Reconciler:
 
         # Ours: captures settled, and refunds that went through, in the widened range.
         captured = await self.db.scalars(
-            select(Payment).where(
-                Payment.provider == provider,
-                Payment.status.in_(PAID),
-                Payment.captured_minor > 0,
-                Payment.settled_at >= lo,
-                Payment.settled_at < hi,
+            scoped(
+                select(Payment).where(
+                    Payment.provider == provider,
+                    Payment.status.in_(PAID),
+                    Payment.captured_minor > 0,
+                    Payment.settled_at >= lo,
+                    Payment.settled_at < hi,
+                ),
+                Payment.operator_id,
+                self.tenant_id,
             )
         )
         for p in captured:
             u = unit("capture", p, p.provider_ref)
             u.ours = u.ours or Side()
             u.ours.add(p.captured_minor, p.currency, p.capture_confirmed_at or p.settled_at)
-        refunded = await self.db.execute(
+        refunds = (
             select(Refund, Payment)
             .join(Payment, Payment.id == Refund.payment_id)
             .where(
@@ -83,6 +101,9 @@ class Reconciler:
                 Refund.created_at < hi,
             )
         )
+        if self.tenant_id is not None:
+            refunds = refunds.where(Payment.operator_id == self.tenant_id)
+        refunded = await self.db.execute(refunds)
         for r, p in refunded:
             u = unit("refund", p, p.provider_ref)
             u.ours = u.ours or Side()
@@ -94,6 +115,8 @@ class Reconciler:
             payment = (payments.get(str(line.payment_id)) if line.payment_id else None) or payments.get(
                 f"ref:{line.provider_ref}"
             )
+            if self.tenant_id is not None and payment is not None and payment.operator_id != self.tenant_id:
+                continue  # another operator company's money: not this tenant's to see
             u = unit(line.kind, payment, line.provider_ref)
             u.psp = u.psp or Side()
             u.psp.add(line.amount_minor, line.currency, line.occurred_at, line.line_ref, line.fee_minor)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -20,8 +21,9 @@ from app.core.errors import InvalidInput
 from app.core.http import problems
 
 
-def provide_reports(db: NamedDependency[AsyncSession]) -> ReportService:
-    return ReportService(db)
+def provide_reports(db: NamedDependency[AsyncSession], tenant_id: NamedDependency[uuid.UUID]) -> ReportService:
+    # Scoped to the caller's operator company: nothing of another's is counted.
+    return ReportService(db, tenant_id=tenant_id)
 
 
 Since = Annotated[datetime, QueryParameter(name="from", description="Start, inclusive (RFC 3339, with offset)")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,15 +22,21 @@ from app.billing.reports.schemas import (
     RevenueReportOut,
 )
 from app.chargers.models import ChargePoint, Evse, Location
-from app.core.database import utcnow
+from app.core.database import scoped, utcnow
 from app.sessions.models import Transaction
 from payments.models import Payment, Refund
 from payments.state import HOLDING, PAID
 
 
 class ReportService:
-    def __init__(self, db: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+    """``tenant_id``: the operator company whose payments, refunds, holds and sessions on its
+    chargers the reports count (nothing of another's); None is the system's own view."""
+
+    def __init__(
+        self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         self.db = db
+        self.tenant_id = tenant_id
         self.clock = clock
 
     async def revenue(self, since: datetime, until: datetime, group_by: GroupBy, period: Period) -> RevenueReportOut:
@@ -79,6 +86,7 @@ class ReportService:
                 ),
             )
         )
+        stmt = scoped(stmt, Payment.operator_id, self.tenant_id)
         result = []
         for (
             captured,
@@ -133,6 +141,8 @@ class ReportService:
                 ~paid,
             )
         )
+        # On account: the sessions on the tenant's own chargers.
+        stmt = scoped(stmt, ChargePoint.operator_id, self.tenant_id)
         return [
             SessionRow(
                 at=stopped_at,
@@ -162,6 +172,8 @@ class ReportService:
             .where(Refund.created_at >= since, Refund.created_at < until)
             .order_by(Refund.created_at.desc(), Refund.id)
         )
+        if self.tenant_id is not None:
+            stmt = stmt.where(Payment.operator_id == self.tenant_id)
         if status is not None:
             stmt = stmt.where(Refund.status == status)
         items = [
@@ -195,6 +207,8 @@ class ReportService:
             .outerjoin(Location, Location.id == ChargePoint.location_id)
             .where(Payment.status.in_(HOLDING))
         )
+        if self.tenant_id is not None:
+            stmt = stmt.where(Payment.operator_id == self.tenant_id)
         items = []
         for p, evse_id, location in await self.db.execute(stmt):
             since = p.authorised_at or p.created_at

@@ -11,9 +11,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, can_administer
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 from app.operators.webhooks.errors import WebhookInactive, WebhookInvalid, WebhookNotFound
 from app.operators.webhooks.schemas import (
     WebhookDeliveryOut,
@@ -28,12 +27,13 @@ from app.operators.webhooks.service import WebhookService
 
 
 def provide_webhooks(
-    db: NamedDependency[AsyncSession], state: State, current_user: NamedDependency[User]
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
 ) -> WebhookService:
+    # Scoped to the caller's operator company: another's endpoints are not found.
     return WebhookService(
         db,
         state.settings.auth.secret_key,
-        scope=current_user.operator_id,
+        scope=tenant_id,
         on_enqueued=state.webhook_worker.poke,
     )
 
@@ -50,6 +50,7 @@ class WebhookEndpointController(Controller):
     @post(
         "/",
         operation_id="CreateWebhook",
+        guards=[can_administer],
         summary="Subscribe a URL to events; the signing secret is in this answer only",
         responses=problems(*OPERATOR_PROBLEMS, WebhookInvalid),
     )
@@ -79,6 +80,7 @@ class WebhookEndpointController(Controller):
     @patch(
         "/{webhook_id:uuid}",
         operation_id="UpdateWebhook",
+        guards=[can_administer],
         summary="Change the URL, description, event types or active flag",
         responses=problems(*OPERATOR_PROBLEMS, WebhookNotFound, WebhookInvalid),
     )
@@ -93,6 +95,7 @@ class WebhookEndpointController(Controller):
     @delete(
         "/{webhook_id:uuid}",
         operation_id="DeleteWebhook",
+        guards=[can_administer],
         summary="Unsubscribe; the delivery log goes too and pending deliveries are dropped",
         responses=problems(*OPERATOR_PROBLEMS, WebhookNotFound),
     )
@@ -102,6 +105,7 @@ class WebhookEndpointController(Controller):
     @post(
         "/{webhook_id:uuid}/rotate-secret",
         operation_id="RotateWebhookSecret",
+        guards=[can_administer],
         summary="A new signing secret, in force at once (retries included); shown in this answer only",
         status_code=200,
         responses=problems(*OPERATOR_PROBLEMS, WebhookNotFound),
@@ -136,6 +140,7 @@ class WebhookEndpointController(Controller):
     @post(
         "/{webhook_id:uuid}/test",
         operation_id="TestWebhook",
+        guards=[can_administer],
         summary="Send a webhook.test event to this endpoint now",
         status_code=202,
         responses=problems(*OPERATOR_PROBLEMS, WebhookNotFound, WebhookInactive),

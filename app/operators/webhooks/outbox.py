@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import claim, insert_ignoring_duplicates, utcnow
@@ -67,7 +67,9 @@ def event_id_for(endpoint_id: uuid.UUID, type_: str, data: dict[str, Any]) -> uu
 def wants(endpoint: WebhookEndpoint, type_: str, operator_id: uuid.UUID | None) -> bool:
     if not endpoint.active:
         return False
-    if endpoint.operator_id is not None and endpoint.operator_id != operator_id:
+    # An event goes to its own operator company's endpoints only (an endpoint of no
+    # company, from before tenants, gets nothing: it could be anyone's).
+    if endpoint.operator_id is None or endpoint.operator_id != operator_id:
         return False
     return not endpoint.events or type_ in endpoint.events
 
@@ -97,13 +99,12 @@ class WebhookOutbox:
         return delivery
 
     async def enqueue(self, type_: str, operator_id: uuid.UUID | None, data: dict[str, Any]) -> int:
-        """A delivery for each active endpoint that wants this event of this operator (None:
-        an event of no operator, for the all-operators endpoints only); how many are new."""
+        """A delivery for each active endpoint of this operator company that wants this
+        event (an event of no operator goes nowhere); how many are new."""
+        if operator_id is None:
+            return 0
         endpoints = await self.db.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.active.is_(True),
-                or_(WebhookEndpoint.operator_id.is_(None), WebhookEndpoint.operator_id == operator_id),
-            )
+            select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True), WebhookEndpoint.operator_id == operator_id)
         )
         now = self.clock()
         added = 0

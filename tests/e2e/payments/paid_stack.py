@@ -42,7 +42,7 @@ from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.test_restart import free_port
 from tests.fakes.smtp import Inbox, running_smtp
-from tests.support import create_staff
+from tests.support import create_staff, own_charger
 
 T = TypeVar("T")
 
@@ -105,6 +105,7 @@ class Stack:
             db.add(location)
             await db.commit()
             cp = await ChargerService(db, self.bus).register(identity, PASSWORD, location_id=location.id, evse_count=1)
+            await own_charger(db, cp.id, operator.id)
             evse_id = await db.scalar(select(Evse.id).where(Evse.charge_point_id == cp.id))
             assert evse_id is not None
             tariffs = TariffService(db, self.bus)
@@ -249,10 +250,11 @@ async def saved_visa(stack: Stack, stripe_settings: StripeSettings) -> SavedCard
     return SavedCard(customer_ref=setup.customer_ref, payment_method_ref=methods[0].ref)
 
 
-async def operator_headers(stack: Stack) -> dict[str, str]:
+async def operator_headers(stack: Stack, operator_id: uuid.UUID) -> dict[str, str]:
+    """An admin of ``operator_id``, the operator company whose payments the test manages."""
     email = f"ops-{uuid.uuid4().hex[:6]}@pay.test"
     async with stack.maker() as db:
-        await create_staff(db, email, "ops-password-123")
+        await create_staff(db, email, "ops-password-123", operator_id=operator_id)
     async with httpx.AsyncClient(base_url=stack.base_url) as http:
         token = (await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})).json()
     return {"Authorization": f"Bearer {token['accessToken']}"}
@@ -260,7 +262,7 @@ async def operator_headers(stack: Stack) -> dict[str, str]:
 
 async def receipt_and_revenue(stack: Stack, payment: Payment, site: Site) -> tuple[dict[str, Any], dict[str, Any]]:
     """The paid session's receipt, and its location's row in today's revenue report."""
-    headers = await operator_headers(stack)
+    headers = await operator_headers(stack, site.operator_id)
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
         receipt = await http.get(f"/api/v1/operator/payments/{payment.id}/receipt")
         assert receipt.status_code == 200, receipt.text

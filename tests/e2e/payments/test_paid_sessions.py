@@ -96,7 +96,7 @@ async def test_stripe_saved_card_session_captures_the_exact_price(
 
 async def test_refunds_through_the_api_never_exceed_the_capture(stack: Stack, stripe_settings: StripeSettings) -> None:
     captured = await captured_session(stack, stripe_settings, seconds=1200)
-    headers = await operator_headers(stack)
+    headers = await operator_headers(stack, captured.operator_id)
     path = f"/api/v1/operator/payments/{captured.id}/refunds"
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
         too_much = await http.post(path, json={"amountMinor": captured.captured_minor + 1})
@@ -389,7 +389,7 @@ async def test_a_refund_the_psp_did_not_answer_is_sent_again_once(
     stack: Stack, stripe_settings: StripeSettings, stripe_proxy: StripeQuirksProxy
 ) -> None:
     captured = await captured_session(stack, stripe_settings, seconds=900)
-    headers = await operator_headers(stack)
+    headers = await operator_headers(stack, captured.operator_id)
     refunds_before = stripe_proxy.upstream_count("POST", "/v1/refunds")
     stripe_proxy.fail_next(r"/v1/refunds", 1, mode="500")
     async with httpx.AsyncClient(base_url=stack.base_url, headers=headers) as http:
