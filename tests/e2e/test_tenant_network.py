@@ -9,6 +9,7 @@ build on Y's locations and targets. Each check is made as Y too, so a 404 is nev
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -25,6 +26,7 @@ from app.core.database import utcnow
 from app.health.models import Incident
 from app.operators.models import Operator
 from app.sessions.models import MeterSample, Transaction
+from tests.e2e.test_cli import clean_env, laddnat
 from tests.e2e.test_commands import Stack, sim, stack  # noqa: F401 (fixture)
 from tests.support import create_staff
 
@@ -234,8 +236,8 @@ async def test_another_tenants_rows_are_absent_from_lists_and_csvs(net: Net) -> 
         xs = (await net.get(net.x, path, limit=500)).json()
         assert y_row not in {item["id"] for item in xs["items"]}, path
         assert xs["total"] == len(xs["items"]), path
-    assert [loc["id"] for loc in (await net.get(net.x, "/locations")).json()["items"]] == [x_location]
-    for path in ("/chargers", "/transactions", "/incidents", "/uptime/exclusions"):
+    assert x_location in {loc["id"] for loc in (await net.get(net.x, "/locations", limit=500)).json()["items"]}
+    for path in ("/transactions", "/incidents", "/uptime/exclusions"):
         assert (await net.get(net.x, path)).json()["total"] == 0, path
 
     # Filters naming Y's rows find nothing for X.
@@ -354,3 +356,25 @@ async def test_read_only_users_read_but_change_nothing(net: Net) -> None:
     r = await net.http.delete(f"{OPS}/uptime/exclusions/{net.exclusion}", headers=reader)
     assert r.status_code == 403 and r.json()["code"] == "auth.forbidden"
     assert (await net.get(net.y, f"/incidents/{net.incident}")).json()["state"] == "open"
+
+
+@pytest.mark.subprocess
+async def test_the_cli_registers_a_charger_for_a_tenant(database_url: str, net: Net) -> None:
+    env = clean_env(LADDNAT_DATABASE_URL=database_url)
+    identity = f"X-CLI-{uuid.uuid4().hex[:6]}"
+    args = ("chargers", "add", identity, "--password", "a-good-charger-password", "--location", "X CLI Site")
+    added, unknown = await asyncio.gather(
+        laddnat(*args, "--tenant", "xcp", env=env),  # X's party id, any case
+        laddnat("chargers", "add", "NOBODYS-1", "--password", "a-good-charger-password", "--tenant", "ZZZ", env=env),
+    )
+    assert added.code == 0, added.err
+    assert unknown.code == 2 and len(unknown.err_lines) == 1 and "ZZZ" in unknown.err, unknown.err
+
+    [charger] = [c for c in (await net.get(net.x, "/chargers", limit=500)).json()["items"] if c["identity"] == identity]
+    assert charger["evses"][0]["evseId"].startswith("SE*XCP*")
+    [site] = [
+        loc for loc in (await net.get(net.x, "/locations", limit=500)).json()["items"] if loc["name"] == "X CLI Site"
+    ]
+    assert charger["locationId"] == site["id"]
+    assert (await net.get(net.y, f"/chargers/{charger['id']}")).status_code == 404
+    assert (await net.get(net.y, f"/locations/{site['id']}")).status_code == 404
