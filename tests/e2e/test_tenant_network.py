@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from app.chargers.models import Connector, DiagnosticsFile, Evse
 from app.core.database import utcnow
+from app.drivers.service import UserService
 from app.health.models import Incident
 from app.operators.models import Operator
 from app.sessions.models import MeterSample, Transaction
@@ -378,3 +379,27 @@ async def test_the_cli_registers_a_charger_for_a_tenant(database_url: str, net: 
     assert charger["locationId"] == site["id"]
     assert (await net.get(net.y, f"/chargers/{charger['id']}")).status_code == 404
     assert (await net.get(net.y, f"/locations/{site['id']}")).status_code == 404
+
+
+def keys_of(value: Any) -> set[str]:
+    """Every object key anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys_of(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in keys_of(v)}
+    return set()
+
+
+async def test_a_driver_sees_of_a_tenant_only_what_the_public_needs(stack: Stack, net: Net) -> None:  # noqa: F811
+    email, password = f"driver-{uuid.uuid4().hex[:6]}@tenant.test", "driver-password-123"
+    async with stack.maker() as db:
+        await UserService(db).create_user(email, password, "driver")
+    driver = await login(stack.http, email, password)
+    r = await stack.http.get(f"/api/v1/evses/{net.evse_id}", headers=driver)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["evseId"] == net.evse_id and body["location"]["name"] == "Y Depot"
+    internal = {"operatorId", "chargerId", "chargePointId", "identity", "incidentId", "summary", "evidence", "cause"}
+    assert not keys_of(body) & internal, body
+    # The operator API stays closed to the driver.
+    assert (await stack.http.get(f"{OPS}/chargers/{net.charger_id}", headers=driver)).status_code == 403
