@@ -86,19 +86,27 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_chargers_add(args: argparse.Namespace) -> int:
-    from app.chargers.service import ChargerService, LocationService
+    from app.chargers.service import ChargerService, LocationService, find_operator
 
     async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
         async with maker() as db:
+            # --tenant: the charger (and a location created for it) is that operator company's.
+            tenant_id = None
+            if args.tenant:
+                tenant = await find_operator(db, args.tenant)
+                if tenant is None:
+                    print(f"no operator company {args.tenant!r} (give its party id or UUID)", file=sys.stderr)
+                    return 2
+                tenant_id = tenant.id
             location_id = None
             if args.location:
-                locations = LocationService(db)
+                locations = LocationService(db, tenant_id=tenant_id)
                 try:
                     location_id = (await locations.get(uuid.UUID(args.location))).id
                 except ValueError:
                     found = await locations.find_by_name(args.location)
                     location_id = (found or await locations.create(name=args.location)).id
-            cp = await ChargerService(db, bus).register(
+            cp = await ChargerService(db, bus, tenant_id=tenant_id).register(
                 args.identity, args.password, location_id=location_id, evse_count=args.evses
             )
             print(f"registered {cp.identity} (id {cp.id})")
@@ -185,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", required=True, help="HTTP Basic password, 16-40 characters")
     p.add_argument("--location", help="location id or name (created if new)")
     p.add_argument("--evses", type=int, default=1, help="EVSEs to create now (default 1)")
+    p.add_argument("--tenant", help="the owning operator company: its party id or UUID")
     p.set_defaults(fn=cmd_chargers_add)
     chargers.add_parser("list", help="list chargers").set_defaults(fn=cmd_chargers_list)
 

@@ -169,21 +169,30 @@ class RawCharger:
         await self.ws.close()
 
 
+async def first_operator(db: AsyncSession) -> uuid.UUID:
+    """The database's first operator company (tenant), created when there is none: the one
+    ``create_staff`` users belong to unless told otherwise, so a test stack's locations and
+    chargers made in it are its operator user's own."""
+    from app.operators.models import Operator
+
+    operator = await db.scalar(select(Operator).order_by(Operator.created_at).limit(1))
+    if operator is None:
+        # Party LAD: the EVSE IDs of its chargers read as the unowned ones' (SE*LAD*...).
+        operator = Operator(name="Test CPO", country_code="SE", party_id="LAD")
+        db.add(operator)
+        await db.commit()
+    return operator.id
+
+
 async def create_staff(
     db: AsyncSession, email: str, password: str, role: str = "admin", operator_id: uuid.UUID | None = None
 ) -> User:
     """A user of an operator company (tenant): of ``operator_id``, else of the database's
-    first operator, created when there is none."""
+    first operator (``first_operator``)."""
     from app.drivers.service import UserService
-    from app.operators.models import Operator
 
     if operator_id is None:
-        operator = await db.scalar(select(Operator).order_by(Operator.created_at).limit(1))
-        if operator is None:
-            operator = Operator(name="Test CPO", country_code="SE", party_id="TST")
-            db.add(operator)
-            await db.commit()
-        operator_id = operator.id
+        operator_id = await first_operator(db)
     return await UserService(db).create_user(email, password, role, operator_id=operator_id)
 
 

@@ -26,12 +26,19 @@ from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
 
 
-def provide_commands(db: NamedDependency[AsyncSession], state: State) -> ChargerCommandService:
-    return ChargerCommandService.of(db, state.bus, state.settings)
+def provide_commands(db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID) -> ChargerCommandService:
+    return ChargerCommandService.of(db, state.bus, state.settings, tenant_id=tenant_id)
 
 
 def provide_diagnostics(db: NamedDependency[AsyncSession], state: State) -> DiagnosticsService:
     return DiagnosticsService(db, state.bus)
+
+
+def provide_tenant_diagnostics(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID
+) -> DiagnosticsService:
+    """The operator's view: its own chargers' files only."""
+    return DiagnosticsService(db, state.bus, tenant_id=tenant_id)
 
 
 class CommandController(Controller):
@@ -39,7 +46,7 @@ class CommandController(Controller):
     tags = ("commands",)
     dependencies = {  # noqa: RUF012 (read once by Litestar)
         "commands": Provide(provide_commands, sync_to_thread=False),
-        "diagnostics": Provide(provide_diagnostics, sync_to_thread=False),
+        "diagnostics": Provide(provide_tenant_diagnostics, sync_to_thread=False),
     }
 
     @get(

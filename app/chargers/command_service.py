@@ -51,7 +51,7 @@ from app.chargers.events import CommandAnswered, DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
 from app.core.batching import GroupCommit, Write
 from app.core.bus import Bus, NoResponders
-from app.core.database import new_id, next_number, utcnow
+from app.core.database import new_id, next_number, scoped, utcnow
 from app.core.errors import InvalidInput
 from app.core.settings import Settings
 
@@ -89,16 +89,25 @@ class ChargerCommandService:
         public_base_url: str,
         timeout_s: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
         self.public_base_url = public_base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.clock = clock
+        # An operator request's tenant: its chargers only. None: the system's own view.
+        self.tenant_id = tenant_id
 
     @classmethod
     def of(
-        cls, db: AsyncSession, bus: Bus, settings: Settings, *, clock: Callable[[], datetime] = utcnow
+        cls,
+        db: AsyncSession,
+        bus: Bus,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
     ) -> ChargerCommandService:
         """The service as configured (upload URLs from the public base URL, the command timeout)."""
         return cls(
@@ -107,11 +116,14 @@ class ChargerCommandService:
             public_base_url=settings.http.public_base_url,
             timeout_s=settings.ocpp.command_timeout_s,
             clock=clock,
+            tenant_id=tenant_id,
         )
 
     async def charger(self, charger_id: uuid.UUID) -> ChargePoint:
-        """The charge point commands go to; ChargerNotFound if there is none."""
-        cp = await self.db.get(ChargePoint, charger_id)
+        """The charge point commands go to; ChargerNotFound if there is none (or it is
+        another tenant's): every command is sent through here."""
+        stmt = select(ChargePoint).where(ChargePoint.id == charger_id)
+        cp = await self.db.scalar(scoped(stmt, ChargePoint.operator_id, self.tenant_id))
         if cp is None:
             raise ChargerNotFound()
         return cp
@@ -233,8 +245,7 @@ class ChargerCommandService:
     # -- reads ---------------------------------------------------------------------
 
     async def history(self, charger_id: uuid.UUID, *, limit: int = 50, offset: int = 0) -> Sequence[CommandLog]:
-        if await self.db.get(ChargePoint, charger_id) is None:
-            raise ChargerNotFound()
+        await self.charger(charger_id)
         stmt = (
             select(CommandLog)
             .where(CommandLog.charge_point_id == charger_id)
@@ -245,8 +256,13 @@ class ChargerCommandService:
         return (await self.db.scalars(stmt)).all()
 
     async def count(self, charger_id: uuid.UUID) -> int:
-        stmt = select(func.count()).select_from(CommandLog).where(CommandLog.charge_point_id == charger_id)
-        return int(await self.db.scalar(stmt) or 0)
+        stmt = (
+            select(func.count())
+            .select_from(CommandLog)
+            .join(ChargePoint, ChargePoint.id == CommandLog.charge_point_id)
+            .where(CommandLog.charge_point_id == charger_id)
+        )
+        return int(await self.db.scalar(scoped(stmt, ChargePoint.operator_id, self.tenant_id)) or 0)
 
 
 BOOT_CONFIGURATION = "boot-configuration"
@@ -324,12 +340,21 @@ def _audit_row(charger_id: uuid.UUID, c: ChargerCall) -> dict[str, Any]:
 
 
 class DiagnosticsService:
-    """The one-time upload URLs chargers send diagnostics / logs to, and the stored files."""
+    """The one-time upload URLs chargers send diagnostics / logs to, and the stored files
+    (with ``tenant_id``: only that operator company's chargers' files)."""
 
-    def __init__(self, db: AsyncSession, bus: Bus | None = None, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: AsyncSession,
+        bus: Bus | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
+    ) -> None:
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.tenant_id = tenant_id
 
     async def receive(self, token: str, filename: str | None, content_type: str | None, content: bytes) -> None:
         if len(content) > MAX_UPLOAD_BYTES:
@@ -358,7 +383,8 @@ class DiagnosticsService:
             self.bus.publish(event)  # an incident waiting for it gets it attached
 
     async def list(self, charger_id: uuid.UUID) -> Sequence[DiagnosticsFile]:
-        if await self.db.get(ChargePoint, charger_id) is None:
+        found = select(ChargePoint.id).where(ChargePoint.id == charger_id)
+        if await self.db.scalar(scoped(found, ChargePoint.operator_id, self.tenant_id)) is None:
             raise ChargerNotFound()
         stmt = (
             select(DiagnosticsFile)
@@ -370,10 +396,11 @@ class DiagnosticsService:
     async def content(self, charger_id: uuid.UUID, file_id: uuid.UUID) -> DiagnosticsFile:
         stmt = (
             select(DiagnosticsFile)
+            .join(ChargePoint, ChargePoint.id == DiagnosticsFile.charge_point_id)
             .where(DiagnosticsFile.id == file_id, DiagnosticsFile.charge_point_id == charger_id)
             .options(undefer(DiagnosticsFile.content))
         )
-        upload = await self.db.scalar(stmt)
+        upload = await self.db.scalar(scoped(stmt, ChargePoint.operator_id, self.tenant_id))
         if upload is None or upload.uploaded_at is None:
             raise UploadNotFound()
         return upload

@@ -31,17 +31,18 @@ from app.chargers.schemas import (
     LocationPageOut,
 )
 from app.chargers.service import ChargerService, LocationService
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, can_operate
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 
 
-def provide_chargers(db: NamedDependency[AsyncSession], state: State) -> ChargerService:
-    return ChargerService(db, state.bus)
+# The services of an operator request act for the caller's tenant (the ``tenant_id``
+# dependency): another operator company's chargers, locations and EVSEs are not found.
+def provide_chargers(db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID) -> ChargerService:
+    return ChargerService(db, state.bus, tenant_id=tenant_id)
 
 
-def provide_locations(db: NamedDependency[AsyncSession]) -> LocationService:
-    return LocationService(db)
+def provide_locations(db: NamedDependency[AsyncSession], tenant_id: uuid.UUID) -> LocationService:
+    return LocationService(db, tenant_id=tenant_id)
 
 
 class ChargerController(Controller):
@@ -53,6 +54,8 @@ class ChargerController(Controller):
         "/",
         operation_id="RegisterCharger",
         summary="Register a charger so it may connect over OCPP",
+        description="The charger is the caller's operator company's; a location must be one of its own.",
+        guards=[can_operate],
         responses=problems(
             *OPERATOR_PROBLEMS,
             InvalidChargerIdentity,
@@ -100,12 +103,9 @@ class LocationController(Controller):
     tags = ("locations",)
     dependencies = {"locations": Provide(provide_locations, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
-    @post("/", operation_id="CreateLocation", responses=problems(*OPERATOR_PROBLEMS))
+    @post("/", operation_id="CreateLocation", guards=[can_operate], responses=problems(*OPERATOR_PROBLEMS))
     async def create_location(
-        self,
-        data: JSONBody[LocationIn],
-        locations: NamedDependency[LocationService],
-        current_user: NamedDependency[User],
+        self, data: JSONBody[LocationIn], locations: NamedDependency[LocationService]
     ) -> LocationOut:
         location = await locations.create(
             name=data.name,
@@ -116,8 +116,6 @@ class LocationController(Controller):
             latitude=data.latitude,
             longitude=data.longitude,
             time_zone=data.time_zone,
-            # The site belongs to the operator company of whoever creates it.
-            operator_id=current_user.operator_id,
         )
         return LocationOut.of(location)
 
@@ -144,8 +142,8 @@ class LocationController(Controller):
         return LocationOut.of(await locations.get(location_id))
 
 
-def provide_evses(db: NamedDependency[AsyncSession]) -> EvseIds:
-    return EvseIds(db)
+def provide_evses(db: NamedDependency[AsyncSession], tenant_id: uuid.UUID) -> EvseIds:
+    return EvseIds(db, tenant_id=tenant_id)
 
 
 EvseIdParam = Annotated[str, PathParameter(description="eMI3 EVSE ID, any case; `*` may be sent as %2A")]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.errors import EvseNotFound, LocationNotFound
 from app.chargers.models import ChargePoint, Evse, Location
+from app.core.database import scoped
 
 
 def spellings(evse_id: str) -> list[str]:
@@ -21,27 +22,37 @@ def spellings(evse_id: str) -> list[str]:
 
 
 class EvseIds:
-    """Read-only: never writes, never commits."""
+    """Read-only: never writes, never commits. With ``tenant_id``, only that operator
+    company's EVSEs and locations are found (``None``: everyone's, the system's view)."""
 
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None) -> None:
         self.db = db
+        self.tenant_id = tenant_id
 
     async def canonical(self, evse_id: str) -> str:
         """The stored spelling of ``evse_id``, any letter case; EvseNotFound if none."""
-        found = await self.db.scalar(select(Evse.evse_id).where(Evse.evse_id.in_(spellings(evse_id))))
+        stmt = (
+            select(Evse.evse_id)
+            .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
+            .where(Evse.evse_id.in_(spellings(evse_id)))
+        )
+        found = await self.db.scalar(scoped(stmt, ChargePoint.operator_id, self.tenant_id))
         if found is None:
             raise EvseNotFound(f"no EVSE {evse_id!r}")
         return found
 
     async def at_location(self, location_id: uuid.UUID) -> tuple[Location, list[str]]:
         """A location and the eMI3 IDs of its EVSEs, by charger and EVSE number."""
-        location = await self.db.get(Location, location_id)
+        location = await self.db.scalar(
+            scoped(select(Location).where(Location.id == location_id), Location.operator_id, self.tenant_id)
+        )
         if location is None:
             raise LocationNotFound()
-        ids = await self.db.scalars(
+        stmt = (
             select(Evse.evse_id)
             .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
             .where(ChargePoint.location_id == location_id)
             .order_by(ChargePoint.number, Evse.evse_number)
         )
+        ids = await self.db.scalars(scoped(stmt, ChargePoint.operator_id, self.tenant_id))
         return location, list(ids)

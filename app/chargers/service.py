@@ -2,6 +2,10 @@
 
 The charger's own reports (boot, heartbeat, status, events) are in ``telemetry.py``.
 
+Both services take the tenant they act for (``tenant_id``): an operator request's, so every
+read and change stays inside that operator company's network; ``None`` is the system's own
+view (the bridge, the CLI without ``--tenant``), never an operator request's.
+
 Each public method owns its database transaction and publishes its events after commit.
 """
 
@@ -32,7 +36,7 @@ from app.chargers.models import (
     Location,
 )
 from app.core.bus import Bus
-from app.core.database import claim, next_number
+from app.core.database import SelectT, claim, next_number, scoped
 from app.core.security import hash_charger_password, in_kdf_pool, verify_charger_password
 from app.operators.models import Operator
 
@@ -86,10 +90,19 @@ def validate_charger_password(password: str) -> None:
         raise WeakChargerPassword(field="password")
 
 
+async def find_operator(db: AsyncSession, ref: str) -> Operator | None:
+    """The operator company (tenant) ``ref`` names: its UUID or its OCPI party id (any case)."""
+    try:
+        return await db.get(Operator, uuid.UUID(ref))
+    except ValueError:
+        return await db.scalar(select(Operator).where(Operator.party_id == ref.upper()).order_by(Operator.created_at))
+
+
 class ChargerService:
-    def __init__(self, db: AsyncSession, bus: Bus) -> None:
+    def __init__(self, db: AsyncSession, bus: Bus, *, tenant_id: uuid.UUID | None = None) -> None:
         self.db = db
         self.bus = bus
+        self.tenant_id = tenant_id
 
     # -- operator side ------------------------------------------------------------
 
@@ -104,11 +117,18 @@ class ChargerService:
         power_type: str = "AC_3_PHASE",
         standard: str = "IEC_62196_T2",
     ) -> ChargePoint:
-        """Register a charger. EVSEs can be declared now or appear with its first status."""
+        """Register a charger of the tenant (at one of its locations, when given; another
+        tenant's location is LocationNotFound). In the system's view the charger belongs to
+        its location's operator. EVSEs can be declared now or appear with its first status."""
         validate_identity(identity)
         validate_charger_password(password)
-        if location_id is not None and await self.db.get(Location, location_id) is None:
-            raise LocationNotFound(field="locationId")
+        operator_id = self.tenant_id
+        if location_id is not None:
+            stmt = select(Location).where(Location.id == location_id)
+            location = await self.db.scalar(scoped(stmt, Location.operator_id, self.tenant_id))
+            if location is None:
+                raise LocationNotFound(field="locationId")
+            operator_id = location.operator_id
         exists = await self.db.scalar(select(ChargePoint.id).where(ChargePoint.identity == identity))
         if exists is not None:
             raise ChargerAlreadyExists(f"{identity!r} is already registered")
@@ -117,6 +137,7 @@ class ChargerService:
             identity=identity,
             number=await next_number(self.db, "charge_point"),
             password_hash=password_hash,
+            operator_id=operator_id,
             location_id=location_id,
         )
         self.db.add(cp)
@@ -145,10 +166,10 @@ class ChargerService:
             .limit(limit)
             .offset(offset)
         )
-        return (await self.db.scalars(stmt)).all()
+        return (await self.db.scalars(self._scoped(stmt))).all()
 
     async def count(self) -> int:
-        return int(await self.db.scalar(select(func.count()).select_from(ChargePoint)) or 0)
+        return int(await self.db.scalar(self._scoped(select(func.count()).select_from(ChargePoint))) or 0)
 
     async def get(self, charge_point_id: uuid.UUID) -> ChargePoint:
         stmt = (
@@ -156,7 +177,7 @@ class ChargerService:
             .where(ChargePoint.id == charge_point_id)
             .options(selectinload(ChargePoint.evses).selectinload(Evse.connectors))
         )
-        cp = await self.db.scalar(stmt)
+        cp = await self.db.scalar(self._scoped(stmt))
         if cp is None:
             raise ChargerNotFound()
         return cp
@@ -167,10 +188,13 @@ class ChargerService:
             .where(ChargePoint.identity == identity)
             .options(selectinload(ChargePoint.evses).selectinload(Evse.connectors))
         )
-        cp = await self.db.scalar(stmt)
+        cp = await self.db.scalar(self._scoped(stmt))
         if cp is None:
             raise ChargerNotFound()
         return cp
+
+    def _scoped(self, stmt: SelectT) -> SelectT:
+        return scoped(stmt, ChargePoint.operator_id, self.tenant_id)
 
     # -- the charger's side (called by the bridge) ---------------------------------
 
@@ -200,7 +224,7 @@ class ChargerService:
                 Operator.party_id,
             )
             .outerjoin(Location, Location.id == ChargePoint.location_id)
-            .outerjoin(Operator, Operator.id == Location.operator_id)
+            .outerjoin(Operator, Operator.id == func.coalesce(ChargePoint.operator_id, Location.operator_id))
             .where(ChargePoint.identity.in_(identities))
         )
         return {
@@ -254,21 +278,22 @@ class ChargerService:
         return evse
 
     async def _operator_prefix(self, cp: ChargePoint) -> tuple[str, str]:
-        if cp.location_id is None:
+        """The owner's country and party id: the charger's operator, else its location's."""
+        operator_id = cp.operator_id
+        if operator_id is None and cp.location_id is not None:
+            operator_id = await self.db.scalar(select(Location.operator_id).where(Location.id == cp.location_id))
+        if operator_id is None:
             return DEFAULT_COUNTRY, DEFAULT_PARTY
         row = (
-            await self.db.execute(
-                select(Operator.country_code, Operator.party_id)
-                .join(Location, Location.operator_id == Operator.id)
-                .where(Location.id == cp.location_id)
-            )
+            await self.db.execute(select(Operator.country_code, Operator.party_id).where(Operator.id == operator_id))
         ).one_or_none()
         return (row.country_code, row.party_id) if row else (DEFAULT_COUNTRY, DEFAULT_PARTY)
 
 
 class LocationService:
-    def __init__(self, db: AsyncSession) -> None:
+    def __init__(self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None) -> None:
         self.db = db
+        self.tenant_id = tenant_id
 
     async def create(
         self,
@@ -283,6 +308,9 @@ class LocationService:
         time_zone: str = "Europe/Stockholm",
         operator_id: uuid.UUID | None = None,
     ) -> Location:
+        """A new location of the tenant (of ``operator_id`` in the system's view)."""
+        if self.tenant_id is not None:
+            operator_id = self.tenant_id
         location = Location(
             name=name,
             address=address,
@@ -300,16 +328,19 @@ class LocationService:
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Location]:
         stmt = select(Location).order_by(Location.created_at, Location.id).limit(limit).offset(offset)
-        return (await self.db.scalars(stmt)).all()
+        return (await self.db.scalars(self._scoped(stmt))).all()
 
     async def count(self) -> int:
-        return int(await self.db.scalar(select(func.count()).select_from(Location)) or 0)
+        return int(await self.db.scalar(self._scoped(select(func.count()).select_from(Location))) or 0)
 
     async def get(self, location_id: uuid.UUID) -> Location:
-        location = await self.db.get(Location, location_id)
+        location = await self.db.scalar(self._scoped(select(Location).where(Location.id == location_id)))
         if location is None:
             raise LocationNotFound()
         return location
 
     async def find_by_name(self, name: str) -> Location | None:
-        return await self.db.scalar(select(Location).where(Location.name == name))
+        return await self.db.scalar(self._scoped(select(Location).where(Location.name == name)).limit(1))
+
+    def _scoped(self, stmt: SelectT) -> SelectT:
+        return scoped(stmt, Location.operator_id, self.tenant_id)

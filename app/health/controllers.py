@@ -11,9 +11,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Body, FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, Caller, can_operate
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 from app.health.errors import IncidentAlreadyResolved, IncidentNotFound
 from app.health.schemas import IncidentDetailOut, IncidentOut, IncidentPageOut, ResolveIncidentIn
 from app.health.service import IncidentService
@@ -31,8 +30,14 @@ Cause = Literal[
 ]
 
 
-def provide_incidents(db: NamedDependency[AsyncSession], state: State) -> IncidentService:
-    return IncidentService(db, state.bus)
+def provide_incidents(db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID) -> IncidentService:
+    # The caller's tenant's incidents only: another's is incident.not_found.
+    return IncidentService(db, state.bus, tenant_id=tenant_id)
+
+
+def _user_id(caller: Caller) -> uuid.UUID | None:
+    """Who acted, as the incident records it: a user (an API key is no user)."""
+    return caller.id if caller.kind == "user" else None
 
 
 class IncidentController(Controller):
@@ -95,29 +100,31 @@ class IncidentController(Controller):
         operation_id="AcknowledgeIncident",
         summary="Someone is on it (idempotent)",
         status_code=200,
+        guards=[can_operate],
         responses=problems(*OPERATOR_PROBLEMS, IncidentNotFound, IncidentAlreadyResolved),
     )
     async def acknowledge(
         self,
         incident_id: FromPath[uuid.UUID],
         incidents: NamedDependency[IncidentService],
-        current_user: NamedDependency[User],
+        caller: NamedDependency[Caller],
     ) -> IncidentOut:
-        return IncidentOut.of(await incidents.acknowledge(incident_id, by=current_user.id))
+        return IncidentOut.of(await incidents.acknowledge(incident_id, by=_user_id(caller)))
 
     @post(
         "/{incident_id:uuid}/resolve",
         operation_id="ResolveIncident",
         summary="Close the incident by hand",
         status_code=200,
+        guards=[can_operate],
         responses=problems(*OPERATOR_PROBLEMS, IncidentNotFound, IncidentAlreadyResolved),
     )
     async def resolve(
         self,
         incident_id: FromPath[uuid.UUID],
         incidents: NamedDependency[IncidentService],
-        current_user: NamedDependency[User],
+        caller: NamedDependency[Caller],
         data: Annotated[ResolveIncidentIn | None, Body()] = None,
     ) -> IncidentOut:
         note = data.note if data is not None else None
-        return IncidentOut.of(await incidents.resolve(incident_id, by=current_user.id, note=note))
+        return IncidentOut.of(await incidents.resolve(incident_id, by=_user_id(caller), note=note))

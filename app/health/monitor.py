@@ -120,7 +120,8 @@ class HealthMonitor:
                         ChargePoint.id,
                         ChargePoint.location_id,
                         ChargePoint.last_seen_at,
-                        Location.operator_id,
+                        # The charger's owner; a charger from before owners: its location's.
+                        func.coalesce(ChargePoint.operator_id, Location.operator_id).label("operator_id"),
                         Location.name,
                     ).outerjoin(Location, Location.id == ChargePoint.location_id)
                 )
@@ -151,7 +152,12 @@ class HealthMonitor:
         async with self.maker() as db:
             row = (
                 await db.execute(
-                    select(ChargePoint.id, ChargePoint.location_id, Location.operator_id, Location.name)
+                    select(
+                        ChargePoint.id,
+                        ChargePoint.location_id,
+                        func.coalesce(ChargePoint.operator_id, Location.operator_id).label("operator_id"),
+                        Location.name,
+                    )
                     .outerjoin(Location, Location.id == ChargePoint.location_id)
                     .where(ChargePoint.identity == identity)
                 )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.models import DiagnosticsFile
 from app.core.bus import Bus, Event
-from app.core.database import utcnow
+from app.core.database import SelectT, scoped, utcnow
 from app.health.diagnosis import Placement
 from app.health.errors import IncidentAlreadyResolved, IncidentNotFound
 from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
@@ -33,12 +33,16 @@ class IncidentService:
         flap_window_s: float = 600.0,
         clear_hold_s: float = 0.0,
         clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
     ) -> None:
+        """``tenant_id``: an operator request's tenant, whose incidents alone it finds
+        (another's is IncidentNotFound); None is the monitor's and playbooks' view."""
         self.db = db
         self.bus = bus
         self.flap_window = timedelta(seconds=flap_window_s)
         self.clear_hold = timedelta(seconds=clear_hold_s)
         self.clock = clock
+        self.tenant_id = tenant_id
 
     # -- from the monitor -----------------------------------------------------------------
 
@@ -263,7 +267,7 @@ class IncidentService:
         return sorted(rows, key=lambda f: f.created_at)
 
     async def get(self, incident_id: uuid.UUID) -> Incident:
-        incident = await self.db.get(Incident, incident_id)
+        incident = await self.db.scalar(self._scoped(select(Incident).where(Incident.id == incident_id)))
         if incident is None:
             raise IncidentNotFound(f"no incident {incident_id}")
         return incident
@@ -287,7 +291,7 @@ class IncidentService:
         offset: int = 0,
     ) -> tuple[Sequence[Incident], int]:
         """Newest first, and the total matching."""
-        query = select(Incident)
+        query = self._scoped(select(Incident))
         if state == "active":
             query = query.where(Incident.state != "resolved")
         elif state is not None:
@@ -311,8 +315,12 @@ class IncidentService:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _scoped(self, stmt: SelectT) -> SelectT:
+        return scoped(stmt, Incident.operator_id, self.tenant_id)
+
     async def _get_for_update(self, incident_id: uuid.UUID) -> Incident:
-        incident = await self.db.scalar(select(Incident).where(Incident.id == incident_id).with_for_update())
+        stmt = self._scoped(select(Incident).where(Incident.id == incident_id)).with_for_update()
+        incident = await self.db.scalar(stmt)
         if incident is None:
             raise IncidentNotFound(f"no incident {incident_id}")
         return incident

@@ -27,16 +27,17 @@ from app.chargers.errors import (
     UnknownCommand,
 )
 from app.chargers.schemas import CommandOut
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, Caller, can_operate
 from app.core.errors import InvalidInput
 from app.core.http import problems
-from app.drivers.models import User
 from app.sessions.commands import CommandService
 from app.sessions.errors import TransactionNotActive, TransactionNotFound
 
 
-def provide_commands(db: NamedDependency[AsyncSession], state: State) -> CommandService:
-    return CommandService.of(db, state.bus, state.settings)
+def provide_commands(db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID) -> CommandService:
+    # Scoped to the caller's tenant: another operator company's charger is not found and
+    # gets nothing.
+    return CommandService.of(db, state.bus, state.settings, tenant_id=tenant_id)
 
 
 async def _json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -69,6 +70,7 @@ class SendCommandController(Controller):
             "Every attempt is in the audit log (GET .../commands)."
         ),
         status_code=200,
+        guards=[can_operate],
         responses=problems(
             *OPERATOR_PROBLEMS,
             ChargerNotFound,
@@ -87,7 +89,9 @@ class SendCommandController(Controller):
         name: FromPath[str],
         request: Request[Any, Any, Any],
         commands: NamedDependency[CommandService],
-        current_user: NamedDependency[User],
+        caller: NamedDependency[Caller],
     ) -> CommandOut:
         args = await _json_object(request)
-        return CommandOut.of(await commands.send(charger_id, name, args, by=current_user.id))
+        # The audit log names the user; an API key's command is the operator's own (no user).
+        by = caller.id if caller.kind == "user" else None
+        return CommandOut.of(await commands.send(charger_id, name, args, by=by))

@@ -37,15 +37,24 @@ class CommandService:
         public_base_url: str,
         timeout_s: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
     ) -> None:
+        """``tenant_id``: an operator request's tenant, whose chargers alone it reaches
+        (another's is ChargerNotFound); None for the system's own callers."""
         self.db = db
         self.chargers = ChargerCommandService(
-            db, bus, public_base_url=public_base_url, timeout_s=timeout_s, clock=clock
+            db, bus, public_base_url=public_base_url, timeout_s=timeout_s, clock=clock, tenant_id=tenant_id
         )
 
     @classmethod
     def of(
-        cls, db: AsyncSession, bus: Bus, settings: Settings, *, clock: Callable[[], datetime] = utcnow
+        cls,
+        db: AsyncSession,
+        bus: Bus,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
     ) -> CommandService:
         """The service as configured (upload URLs from the public base URL, the command timeout)."""
         return cls(
@@ -54,6 +63,7 @@ class CommandService:
             public_base_url=settings.http.public_base_url,
             timeout_s=settings.ocpp.command_timeout_s,
             clock=clock,
+            tenant_id=tenant_id,
         )
 
     async def send(

@@ -18,8 +18,9 @@ from app.sessions.schemas import TransactionOut, TransactionPageOut, Transaction
 from app.sessions.service import TransactionService
 
 
-def provide_transactions(db: NamedDependency[AsyncSession], state: State) -> TransactionService:
-    return TransactionService(db, state.bus)
+def provide_transactions(db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID) -> TransactionService:
+    # Only transactions on the caller's tenant's chargers.
+    return TransactionService(db, state.bus, tenant_id=tenant_id)
 
 
 class TransactionController(Controller):

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.chargers.models import ChargePoint, ChargerEvent
 from app.chargers.service import ChargerRef
 from app.core.bus import Bus, Event
-from app.core.database import claim, insert_ignoring_duplicates, new_id, next_number, utcnow
+from app.core.database import SelectT, claim, insert_ignoring_duplicates, new_id, next_number, scoped, utcnow
 from app.drivers.models import IdToken
 from app.sessions.errors import TransactionNotFound
 from app.sessions.events import (
@@ -52,10 +52,20 @@ def start_key(req: StartRequest) -> str:
 
 
 class TransactionService:
-    def __init__(self, db: AsyncSession, bus: Bus, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: AsyncSession,
+        bus: Bus,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        tenant_id: uuid.UUID | None = None,
+    ) -> None:
+        """``tenant_id``: the operator company whose chargers' transactions the reads see
+        (an operator request's); None is the system's view (the bridge, workers)."""
         self.db = db
         self.bus = bus
         self.clock = clock
+        self.tenant_id = tenant_id
         self._events: list[Event] = []
 
     # -- tokens --------------------------------------------------------------------
@@ -306,7 +316,7 @@ class TransactionService:
             stmt = stmt.where(Transaction.charge_point_id == charge_point_id)
         if status is not None:
             stmt = stmt.where(Transaction.status == status)
-        return (await self.db.scalars(stmt.limit(limit).offset(offset))).all()
+        return (await self.db.scalars(self._scoped(stmt).limit(limit).offset(offset))).all()
 
     async def count(self, *, charge_point_id: uuid.UUID | None = None, status: str | None = None) -> int:
         stmt = select(func.count()).select_from(Transaction)
@@ -314,10 +324,11 @@ class TransactionService:
             stmt = stmt.where(Transaction.charge_point_id == charge_point_id)
         if status is not None:
             stmt = stmt.where(Transaction.status == status)
-        return int(await self.db.scalar(stmt) or 0)
+        return int(await self.db.scalar(self._scoped(stmt)) or 0)
 
     async def get(self, transaction_id: uuid.UUID) -> Transaction:
-        tx = await self.db.get(Transaction, transaction_id)
+        """The transaction; TransactionNotFound if none (or on another tenant's charger)."""
+        tx = await self.db.scalar(self._scoped(select(Transaction).where(Transaction.id == transaction_id)))
         if tx is None:
             raise TransactionNotFound()
         return tx
@@ -357,6 +368,17 @@ class TransactionService:
         return (await self.db.scalars(stmt)).all()
 
     # -- helpers -------------------------------------------------------------------
+
+    def _scoped(self, stmt: SelectT) -> SelectT:
+        """``stmt`` over Transaction narrowed to the tenant's chargers (a transaction has
+        no owner column of its own: its charger's is the one)."""
+        if self.tenant_id is None:
+            return stmt
+        return scoped(
+            stmt.join(ChargePoint, ChargePoint.id == Transaction.charge_point_id),
+            ChargePoint.operator_id,
+            self.tenant_id,
+        )
 
     async def _by_start_key(self, charger: ChargerRef, key: str) -> Transaction | None:
         return await self.db.scalar(

@@ -4,7 +4,8 @@ Mounted under the operator router (``/api/v1/operator``, bearer, operator role).
 As with the owner reports, a report is JSON at its path and a file at a last segment that
 reads like a file name: ``/uptime/ports`` and ``/uptime/ports.csv``;
 ``/locations/{id}/availability`` and ``.../availability.csv`` / ``.../availability.svg``.
-An operator's user sees its operator's locations only; another's is ``location.not_found``.
+The caller sees its tenant's locations and chargers only; another's location is
+``location.not_found`` (``UptimeService`` is scoped by the ``tenant_id`` dependency).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.errors import LocationNotFound
-from app.core.auth import OPERATOR_PROBLEMS
+from app.core.auth import OPERATOR_PROBLEMS, Caller, can_operate
 from app.core.http import PageParams, problems
-from app.drivers.models import User
 from app.uptime.errors import (
     ExclusionNoteRequired,
     ExclusionNotFound,
@@ -44,8 +44,8 @@ CSV = "text/csv; charset=utf-8"
 SVG = "image/svg+xml"
 
 
-def provide_uptime(db: NamedDependency[AsyncSession]) -> UptimeService:
-    return UptimeService(db)
+def provide_uptime(db: NamedDependency[AsyncSession], tenant_id: uuid.UUID) -> UptimeService:
+    return UptimeService(db, tenant_id=tenant_id)
 
 
 def _file(content: str, media_type: str, filename: str, *, attachment: bool) -> Response[bytes]:
@@ -94,11 +94,10 @@ class UptimeController(Controller):
     async def ports(
         self,
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
         month: Month = None,
         location_id: LocationFilter = None,
     ) -> PortUptimeReportOut:
-        return await uptime.nevi(current_user, month=month, location_id=location_id)
+        return await uptime.nevi(month=month, location_id=location_id)
 
     @get(
         "/ports.csv",
@@ -110,11 +109,10 @@ class UptimeController(Controller):
     async def ports_csv(
         self,
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
         month: Month = None,
         location_id: LocationFilter = None,
     ) -> Response[bytes]:
-        report = await uptime.nevi(current_user, month=month, location_id=location_id)
+        report = await uptime.nevi(month=month, location_id=location_id)
         return _file(ports_csv(report), CSV, f"uptime-ports-{report.month}.csv", attachment=True)
 
     @post(
@@ -122,12 +120,14 @@ class UptimeController(Controller):
         operation_id="CreateUptimeExclusion",
         summary="Mark an outage cause (grid failure, vandalism, ...) as excluded from uptime",
         status_code=201,
+        guards=[can_operate],
         responses=problems(*OPERATOR_PROBLEMS, InvalidExclusionPeriod, UnknownExclusionTarget, ExclusionNoteRequired),
     )
     async def create_exclusion(
-        self, data: UptimeExclusionIn, uptime: NamedDependency[UptimeService], current_user: NamedDependency[User]
+        self, data: UptimeExclusionIn, uptime: NamedDependency[UptimeService], caller: NamedDependency[Caller]
     ) -> UptimeExclusionOut:
-        return UptimeExclusionOut.of(await uptime.create_exclusion(current_user, data))
+        by = caller.id if caller.kind == "user" else None  # an API key is no user
+        return UptimeExclusionOut.of(await uptime.create_exclusion(data, by=by))
 
     @get(
         "/exclusions",
@@ -139,12 +139,11 @@ class UptimeController(Controller):
         self,
         page: NamedDependency[PageParams],
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
         only_scope: ScopeFilter = None,
         target_id: TargetFilter = None,
     ) -> UptimeExclusionPageOut:
         rows, total = await uptime.exclusions(
-            current_user, limit=page.limit, offset=page.offset, scope=only_scope, target_id=target_id
+            limit=page.limit, offset=page.offset, scope=only_scope, target_id=target_id
         )
         return UptimeExclusionPageOut(
             items=[UptimeExclusionOut.of(e) for e in rows], total=total, limit=page.limit, offset=page.offset
@@ -154,15 +153,15 @@ class UptimeController(Controller):
         "/exclusions/{exclusion_id:uuid}",
         operation_id="DeleteUptimeExclusion",
         summary="Remove an exclusion: its outage counts again",
+        guards=[can_operate],
         responses=problems(*OPERATOR_PROBLEMS, ExclusionNotFound),
     )
     async def delete_exclusion(
         self,
         exclusion_id: FromPath[uuid.UUID],
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
     ) -> None:
-        await uptime.delete_exclusion(current_user, exclusion_id)
+        await uptime.delete_exclusion(exclusion_id)
 
 
 class AvailabilityController(Controller):
@@ -180,11 +179,10 @@ class AvailabilityController(Controller):
         self,
         location_id: FromPath[uuid.UUID],
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
         since: FromMonth = None,
         until: ToMonth = None,
     ) -> LocationAvailabilityOut:
-        return await uptime.availability(current_user, location_id, since=since, until=until)
+        return await uptime.availability(location_id, since=since, until=until)
 
     @get(
         "/{location_id:uuid}/availability.csv",
@@ -197,11 +195,10 @@ class AvailabilityController(Controller):
         self,
         location_id: FromPath[uuid.UUID],
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
         since: FromMonth = None,
         until: ToMonth = None,
     ) -> Response[bytes]:
-        report = await uptime.availability(current_user, location_id, since=since, until=until)
+        report = await uptime.availability(location_id, since=since, until=until)
         name = f"availability-{location_id}-{report.since}-{report.until}.csv"
         return _file(availability_csv(report), CSV, name, attachment=True)
 
@@ -216,11 +213,10 @@ class AvailabilityController(Controller):
         self,
         location_id: FromPath[uuid.UUID],
         uptime: NamedDependency[UptimeService],
-        current_user: NamedDependency[User],
         since: FromMonth = None,
         until: ToMonth = None,
     ) -> Response[bytes]:
-        report = await uptime.availability(current_user, location_id, since=since, until=until)
+        report = await uptime.availability(location_id, since=since, until=until)
         name = f"availability-{location_id}-{report.since}-{report.until}.svg"
         return _file(availability_svg(report), SVG, name, attachment=False)
 

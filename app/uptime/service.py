@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.errors import LocationNotFound
 from app.chargers.models import ChargePoint, ChargerEvent, Connector, ConnectorStatusChange, Evse, Location
-from app.core.database import utcnow
-from app.drivers.models import User
+from app.core.database import scoped, utcnow
 from app.uptime.errors import (
     ExclusionNoteRequired,
     ExclusionNotFound,
@@ -73,13 +72,19 @@ _Stream = tuple[uuid.UUID, int, int]  # charge point, EVSE number, connector num
 
 
 class UptimeService:
-    def __init__(self, db: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        """``tenant_id``: the operator company whose network the reports and exclusions
+        cover (an operator request's; another's location is ``location.not_found``); None:
+        every operator's, the system's view."""
         self.db = db
+        self.tenant_id = tenant_id
         self.clock = clock
 
     # -- reports ----------------------------------------------------------------------------
 
-    async def nevi(self, user: User, *, month: str | None, location_id: uuid.UUID | None) -> PortUptimeReportOut:
+    async def nevi(self, *, month: str | None, location_id: uuid.UUID | None) -> PortUptimeReportOut:
         """Per port, µ over the 12 months ending with ``month`` (default: the last full month)."""
         now = self.clock()
         this_month = month_start(now.year, now.month)
@@ -88,8 +93,8 @@ class UptimeService:
             raise InvalidMonth(f"{month_key(last)} is not over yet", field="month")
         window = Interval(add_months(last, 1 - NEVI_MONTHS), add_months(last, 1))
         if location_id is not None:
-            await self._location(user, location_id)
-        ports = await self._load(user, location_id, window, until=window.end)
+            await self._location(location_id)
+        ports = await self._load(location_id, window, until=window.end)
         rows = []
         for p in ports:
             fig = uptime(window, p.outages, p.exclusions, p.out.in_service_from)
@@ -116,7 +121,7 @@ class UptimeService:
         )
 
     async def availability(
-        self, user: User, location_id: uuid.UUID, *, since: str | None, until: str | None
+        self, location_id: uuid.UUID, *, since: str | None, until: str | None
     ) -> LocationAvailabilityOut:
         """Per month in [since, until] (default: the 12 months up to the last full one), per
         port and for the site; the current month counts up to now."""
@@ -131,11 +136,11 @@ class UptimeService:
         count = (last.year - first.year) * 12 + last.month - first.month + 1
         if count > MAX_REPORT_MONTHS:
             raise InvalidMonthRange(f"a report covers at most {MAX_REPORT_MONTHS} months", field="from")
-        location = await self._location(user, location_id)
+        location = await self._location(location_id)
         months = [month_interval(add_months(first, i)) for i in range(count)]
         span = Interval(first, add_months(last, 1))
         end = min(span.end, now)
-        ports = await self._load(user, location_id, span, until=end)
+        ports = await self._load(location_id, span, until=end)
         site: dict[str, list[float]] = {month_key(m.start): [0.0, 0.0, 0.0] for m in months}
         port_rows = []
         for p in ports:
@@ -176,12 +181,14 @@ class UptimeService:
 
     # -- exclusions -------------------------------------------------------------------------
 
-    async def create_exclusion(self, user: User, data: UptimeExclusionIn) -> UptimeExclusion:
+    async def create_exclusion(self, data: UptimeExclusionIn, *, by: uuid.UUID | None) -> UptimeExclusion:
+        """An exclusion on one of the tenant's ports, charge points or locations (another's
+        target is ``uptime.unknown_target``, as one that does not exist); ``by``: the user."""
         if data.ends_at <= data.starts_at:
             raise InvalidExclusionPeriod("endsAt must be after startsAt", field="endsAt")
         if data.reason == "other" and not data.note.strip():
             raise ExclusionNoteRequired("reason other needs a note", field="note")
-        operator_id = await self._target_operator(user, data.scope, data.target_id)
+        operator_id = await self._target_operator(data.scope, data.target_id)
         exclusion = UptimeExclusion(
             operator_id=operator_id,
             scope=data.scope,
@@ -190,7 +197,7 @@ class UptimeService:
             ends_at=data.ends_at,
             reason=data.reason,
             note=data.note.strip(),
-            created_by=user.id,
+            created_by=by,
             created_at=self.clock(),
         )
         self.db.add(exclusion)
@@ -199,7 +206,6 @@ class UptimeService:
 
     async def exclusions(
         self,
-        user: User,
         *,
         limit: int,
         offset: int,
@@ -207,9 +213,7 @@ class UptimeService:
         target_id: uuid.UUID | None = None,
     ) -> tuple[list[UptimeExclusion], int]:
         """Newest start first."""
-        stmt = select(UptimeExclusion)
-        if user.operator_id is not None:
-            stmt = stmt.where(UptimeExclusion.operator_id == user.operator_id)
+        stmt = scoped(select(UptimeExclusion), UptimeExclusion.operator_id, self.tenant_id)
         if scope is not None:
             stmt = stmt.where(UptimeExclusion.scope == scope)
         if target_id is not None:
@@ -220,64 +224,68 @@ class UptimeService:
         )
         return list(rows), total
 
-    async def delete_exclusion(self, user: User, exclusion_id: uuid.UUID) -> None:
-        exclusion = await self.db.get(UptimeExclusion, exclusion_id)
+    async def delete_exclusion(self, exclusion_id: uuid.UUID) -> None:
+        stmt = select(UptimeExclusion).where(UptimeExclusion.id == exclusion_id)
+        exclusion = await self.db.scalar(scoped(stmt, UptimeExclusion.operator_id, self.tenant_id))
         # Another operator's exclusion is "not found", never "forbidden".
-        if exclusion is None or (user.operator_id is not None and exclusion.operator_id != user.operator_id):
+        if exclusion is None:
             raise ExclusionNotFound(f"no uptime exclusion {exclusion_id}")
         await self.db.delete(exclusion)
         await self.db.commit()
 
     # -- loading ----------------------------------------------------------------------------
 
-    async def _location(self, user: User, location_id: uuid.UUID) -> Location:
-        location = await self.db.get(Location, location_id)
-        if location is None or (user.operator_id is not None and location.operator_id != user.operator_id):
+    async def _location(self, location_id: uuid.UUID) -> Location:
+        stmt = select(Location).where(Location.id == location_id)
+        location = await self.db.scalar(scoped(stmt, Location.operator_id, self.tenant_id))
+        if location is None:
             raise LocationNotFound(f"no location {location_id}")
         return location
 
-    async def _target_operator(self, user: User, scope: ExclusionScope, target_id: uuid.UUID) -> uuid.UUID | None:
-        """The operator of the exclusion's target; unknown (or another operator's): 422."""
+    async def _target_operator(self, scope: ExclusionScope, target_id: uuid.UUID) -> uuid.UUID | None:
+        """The operator of the exclusion's target (a port's or charge point's is the charge
+        point's own); unknown, or another tenant's: 422, the same answer."""
         stmt: Select[uuid.UUID | None]
         if scope == "port":
-            stmt = (
-                select(Location.operator_id)
+            stmt = scoped(
+                select(ChargePoint.operator_id)
                 .select_from(Connector)
                 .join(Evse, Evse.id == Connector.evse_pk)
                 .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
-                .outerjoin(Location, Location.id == ChargePoint.location_id)
-                .where(Connector.id == target_id)
+                .where(Connector.id == target_id),
+                ChargePoint.operator_id,
+                self.tenant_id,
             )
         elif scope == "charge_point":
-            stmt = (
-                select(Location.operator_id)
-                .select_from(ChargePoint)
-                .outerjoin(Location, Location.id == ChargePoint.location_id)
-                .where(ChargePoint.id == target_id)
+            stmt = scoped(
+                select(ChargePoint.operator_id).where(ChargePoint.id == target_id),
+                ChargePoint.operator_id,
+                self.tenant_id,
             )
         else:
-            stmt = select(Location.operator_id).where(Location.id == target_id)
+            stmt = scoped(
+                select(Location.operator_id).where(Location.id == target_id), Location.operator_id, self.tenant_id
+            )
         row = (await self.db.execute(stmt)).one_or_none()
-        if row is None or (user.operator_id is not None and row[0] != user.operator_id):
+        if row is None:
             raise UnknownExclusionTarget(f"no {scope.replace('_', ' ')} {target_id}", field="targetId")
         operator_id: uuid.UUID | None = row[0]
         return operator_id
 
-    def _scope(self, user: User, location_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
-        """WHERE clauses over ``ChargePoint`` (outer-joined ``Location``) for the ports in view."""
+    def _scope(self, location_id: uuid.UUID | None) -> list[ColumnElement[bool]]:
+        """WHERE clauses over ``ChargePoint`` (outer-joined ``Location``) for the ports in
+        view: the tenant's chargers'."""
         clauses: list[ColumnElement[bool]] = []
         if location_id is not None:
             clauses.append(ChargePoint.location_id == location_id)
-        if user.operator_id is not None:
-            clauses.append(Location.operator_id == user.operator_id)
+        if self.tenant_id is not None:
+            clauses.append(ChargePoint.operator_id == self.tenant_id)
         return clauses
 
-    async def _load(
-        self, user: User, location_id: uuid.UUID | None, window: Interval, *, until: datetime
-    ) -> list[_Port]:
+    async def _load(self, location_id: uuid.UUID | None, window: Interval, *, until: datetime) -> list[_Port]:
         """The ports in view with their outages (up to ``until``) and exclusions over
         ``window``: six queries, whatever the number of ports."""
-        where = self._scope(user, location_id)
+        where = self._scope(location_id)
         cp_ids = select(ChargePoint.id).outerjoin(Location, Location.id == ChargePoint.location_id).where(*where)
         end = min(window.end, until)
 

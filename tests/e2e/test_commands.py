@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 import uvicorn
 
 from app.chargers.errors import ChargerTimeout
+from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import HttpSettings, Settings
@@ -24,7 +26,7 @@ from app.sessions.commands import CommandService
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.protocol import Version
 from ocpp_bridge.server import Bridge, create_bridge
-from tests.e2e.ocpp_helpers import PASSWORD, charge_point, register, transactions
+from tests.e2e.ocpp_helpers import PASSWORD, charge_point, transactions
 from tests.e2e.test_restart import free_port
 from tests.support import RawCharger, create_staff
 
@@ -40,6 +42,8 @@ class Stack:
     bus: InProcessBus
     maker: Any
     headers: dict[str, str]
+    # The operator user's company: the chargers the tests register are its own.
+    tenant_id: uuid.UUID
 
     @property
     def ocpp_url(self) -> str:
@@ -78,16 +82,26 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
     while not server.started:
         await asyncio.sleep(0.02)
     async with maker() as db:
-        await create_staff(db, *OPERATOR)
+        staff = await create_staff(db, *OPERATOR)
     await add_token_via(maker, TAG)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         token = (await http.post("/api/v1/auth/token", json={"email": OPERATOR[0], "password": OPERATOR[1]})).json()
-        yield Stack(settings, http, bridge, bus, maker, {"Authorization": f"Bearer {token['accessToken']}"})
+        headers = {"Authorization": f"Bearer {token['accessToken']}"}
+        assert staff.operator_id is not None
+        yield Stack(settings, http, bridge, bus, maker, headers, staff.operator_id)
     server.should_exit = True
     await serving
     await bridge.close()
     await bus.close()
     await engine.dispose()
+
+
+async def register(stack: Stack, identity: str | None = None, evses: int = 1) -> str:
+    """A charger of the operator user's company."""
+    identity = identity or f"CP-{uuid.uuid4().hex[:8]}"
+    async with stack.maker() as db:
+        await ChargerService(db, stack.bus, tenant_id=stack.tenant_id).register(identity, PASSWORD, evse_count=evses)
+    return identity
 
 
 async def add_token_via(maker: Any, token: str) -> None:
@@ -99,7 +113,7 @@ async def add_token_via(maker: Any, token: str) -> None:
 
 
 async def sim(stack: Stack, version: str, **kwargs: Any) -> tuple[SimulatedCharger, Any]:
-    identity = await register(stack, evses=2)  # type: ignore[arg-type]
+    identity = await register(stack, evses=2)
     config = SimConfig(
         url=stack.ocpp_url,
         identity=identity,
@@ -118,7 +132,7 @@ async def sim(stack: Stack, version: str, **kwargs: Any) -> tuple[SimulatedCharg
 
 
 async def charger_row(stack: Stack, identity: str) -> Any:
-    return await charge_point(stack, identity)  # type: ignore[arg-type]
+    return await charge_point(stack, identity)
 
 
 async def eventually(predicate: Any, timeout_s: float = 10.0) -> None:
@@ -153,18 +167,18 @@ async def test_remote_start_then_remote_stop(stack: Stack, version: str) -> None
     assert started["status"] == "Accepted"
 
     async def active() -> bool:
-        return any(t.status == "active" for t in await transactions(stack, charger.config.identity))  # type: ignore[arg-type]
+        return any(t.status == "active" for t in await transactions(stack, charger.config.identity))
 
     await eventually(active)
-    [tx] = await transactions(stack, charger.config.identity)  # type: ignore[arg-type]
+    [tx] = await transactions(stack, charger.config.identity)
     stopped = await stack.ok(cp_id, "remote-stop", {"transactionId": str(tx.id)})
     assert stopped["status"] == "Accepted"
 
     async def done() -> bool:
-        return all(t.status == "completed" for t in await transactions(stack, charger.config.identity))  # type: ignore[arg-type]
+        return all(t.status == "completed" for t in await transactions(stack, charger.config.identity))
 
     await eventually(done)
-    [tx] = await transactions(stack, charger.config.identity)  # type: ignore[arg-type]
+    [tx] = await transactions(stack, charger.config.identity)
     assert tx.stop_reason == "Remote"
     again = await stack.command(cp_id, "remote-stop", {"transactionId": str(tx.id)})
     assert again.status_code == 409 and again.json()["code"] == "transaction.not_active"
@@ -281,7 +295,7 @@ async def test_unsupported_and_invalid_requests(stack: Stack) -> None:
 
 
 async def test_offline_charger_is_409_and_audited(stack: Stack) -> None:
-    identity = await register(stack)  # type: ignore[arg-type]
+    identity = await register(stack)
     cp = await charger_row(stack, identity)
     r = await stack.command(cp.id, "clear-cache")
     assert r.status_code == 409 and r.json()["code"] == "charger.offline"
@@ -291,7 +305,7 @@ async def test_offline_charger_is_409_and_audited(stack: Stack) -> None:
 
 
 async def test_callerror_from_the_charger_is_502(stack: Stack) -> None:
-    identity = await register(stack)  # type: ignore[arg-type]
+    identity = await register(stack)
     cp = await charger_row(stack, identity)
     raw = await RawCharger.open(stack.ocpp_url, identity, PASSWORD, Version.V16)
     pending = asyncio.create_task(stack.command(cp.id, "clear-cache"))
@@ -310,15 +324,18 @@ async def test_callerror_from_the_charger_is_502(stack: Stack) -> None:
 
 async def test_timeout_is_504_and_the_charger_is_still_answered(stack: Stack) -> None:
     """A command waits on a charger that never answers; its own messages are answered meanwhile."""
-    identity = await register(stack)  # type: ignore[arg-type]
+    identity = await register(stack)
     cp = await charger_row(stack, identity)
     raw = await RawCharger.open(stack.ocpp_url, identity, PASSWORD, Version.V16)
     async with stack.maker() as db:
         service = CommandService(db, stack.bus, public_base_url="http://x", timeout_s=1.0)
         waiting = asyncio.create_task(service.send(cp.id, "clear-cache", {}))
         # While the command waits, the charger's own calls get their answers (no deadlock).
-        assert (await raw.ok("Heartbeat", {}))["currentTime"]
-        assert raw.incoming_calls and raw.incoming_calls[0][2] == "ClearCache"
+        # The CALL may come after the first answer (its audit entry is committed first).
+        async with asyncio.timeout(10):
+            while not raw.incoming_calls:
+                assert (await raw.ok("Heartbeat", {}))["currentTime"]
+        assert raw.incoming_calls[0][2] == "ClearCache"
         with pytest.raises(ChargerTimeout):
             await waiting
     await raw.close()
@@ -363,7 +380,7 @@ async def test_boot_configuration_is_not_pushed_again_when_nothing_changed(stack
 
 
 async def test_boot_configuration_is_pushed_again_until_the_charger_applies_all_of_it(stack: Stack) -> None:
-    identity = await register(stack, evses=2)  # type: ignore[arg-type]
+    identity = await register(stack, evses=2)
     charger = SimulatedCharger(
         SimConfig(url=stack.ocpp_url, identity=identity, password=PASSWORD, version="1.6", id_tag=TAG, connectors=2)
     )

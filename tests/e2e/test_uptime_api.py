@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.chargers.models import ChargePoint, ChargerEvent, Connector, ConnectorStatusChange, Evse, Location
 from app.core.database import create_engine, utcnow
 from app.core.settings import Settings
-from app.drivers.service import UserService
 from app.main import create_app
 from app.operators.models import Operator
 from tests.e2e.test_api import problem, running
+from tests.support import create_staff
 
 OPS = "/api/v1/operator"
 EMAIL, PASSWORD = "uptime@example.se", "uptime-password-1"
@@ -81,9 +81,12 @@ async def build_network(db: AsyncSession) -> tuple[Net, Operator]:
     other_site = Location(operator_id=theirs.id, name="Någon annans")
     db.add_all([site, other_site])
     await db.flush()
-    cp1 = ChargePoint(number=7001, identity="UPT-CP-1", location_id=site.id, password_hash="x")
-    cp2 = ChargePoint(number=7002, identity="UPT-CP-2", location_id=site.id, password_hash="x")
-    foreign = ChargePoint(number=7003, identity="ANN-CP-1", location_id=other_site.id, password_hash="x")
+    # Each charger is its site's operator's, as the API registers them.
+    cp1 = ChargePoint(number=7001, identity="UPT-CP-1", operator_id=ours.id, location_id=site.id, password_hash="x")
+    cp2 = ChargePoint(number=7002, identity="UPT-CP-2", operator_id=ours.id, location_id=site.id, password_hash="x")
+    foreign = ChargePoint(
+        number=7003, identity="ANN-CP-1", operator_id=theirs.id, location_id=other_site.id, password_hash="x"
+    )
     db.add_all([cp1, cp2, foreign])
     await db.flush()
     ports: dict[str, uuid.UUID] = {}
@@ -155,7 +158,7 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
     maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     async with maker() as db:
         net, operator = await build_network(db)
-        await UserService(db).create_user(EMAIL, PASSWORD, "operator", operator_id=operator.id)
+        await create_staff(db, EMAIL, PASSWORD, operator_id=operator.id)
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         r = await client.post("/api/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})

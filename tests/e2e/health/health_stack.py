@@ -35,7 +35,7 @@ from app.main import create_app
 from app.runner import _EmbeddedServer
 from devtools.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD
-from tests.support import create_staff
+from tests.support import create_staff, first_operator
 
 T = TypeVar("T")
 
@@ -89,9 +89,10 @@ class HealthStack:
         return f"http://127.0.0.1:{self.port}"
 
     async def site(self, chargers: int, *, prefix: str = "HLT") -> tuple[uuid.UUID, list[str]]:
-        """A location with ``chargers`` registered chargers of one EVSE each."""
+        """A location with ``chargers`` registered chargers of one EVSE each, of the operator
+        company ``operator_headers`` users belong to."""
         async with self.maker() as db:
-            location = Location(name=f"Site {uuid.uuid4().hex[:6]}")
+            location = Location(name=f"Site {uuid.uuid4().hex[:6]}", operator_id=await first_operator(db))
             db.add(location)
             await db.commit()
             identities = []

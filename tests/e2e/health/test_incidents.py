@@ -4,12 +4,16 @@ incidents with a cause and evidence, and recover on their own."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 from ocpp.v16 import call as call16
 
+from app.chargers.service import ChargerService
 from app.health.models import Incident
 from tests.e2e.health.health_stack import HealthStack, eventually
+from tests.e2e.ocpp_helpers import PASSWORD
+from tests.support import first_operator
 
 
 async def one(stack: HealthStack, what: str, **where: object) -> Incident:
@@ -155,3 +159,19 @@ async def test_operator_incident_feed(health: HealthStack) -> None:
         assert missing.status_code == 404 and missing.json()["code"] == "incident.not_found"
         active = (await http.get("/api/v1/operator/incidents", params={"state": "active"})).json()
         assert incident.id not in {i["id"] for i in active["items"]}
+
+
+async def test_an_incident_is_its_chargers_operators_even_without_a_location(health: HealthStack) -> None:
+    identity = f"HLT-{uuid.uuid4().hex[:8]}"
+    async with health.maker() as db:
+        tenant = await first_operator(db)
+        await ChargerService(db, health.bus, tenant_id=tenant).register(identity, PASSWORD, evse_count=1)
+    sim = await health.charger(identity)
+    await sim.fault(1, "ReaderFailure", "no RF field")
+    incident = await one(health, "reader failure", identity=identity)
+    assert incident.operator_id == tenant and incident.location_id is None
+    async with httpx.AsyncClient(base_url=health.base_url, headers=await health.operator_headers()) as http:
+        page = (
+            await http.get("/api/v1/operator/incidents", params={"chargerId": str(incident.charge_point_id)})
+        ).json()
+    assert [i["id"] for i in page["items"]] == [str(incident.id)]
