@@ -226,9 +226,7 @@ def provide_page(
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[
-        int, QueryParameter(ge=0, le=MAX_OFFSET, description=f"Items to skip, at most {MAX_OFFSET}")
-    ] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description=f"Items to skip, at most {MAX_OFFSET}")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
