@@ -236,7 +236,7 @@ async def env(settings: Settings) -> AsyncIterator[Env]:
     maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
     async with maker() as db:
         net = await build_network(db)
-        await UserService(db).create_user(EMAIL, PASSWORD, "operator", operator_id=net.operator.id)
+        await UserService(db).create_user(EMAIL, PASSWORD, "admin", operator_id=net.operator.id)
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         r = await client.post("/api/v1/auth/token", json={"email": EMAIL, "password": PASSWORD})

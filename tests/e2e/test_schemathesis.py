@@ -25,6 +25,7 @@ import requests
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -82,6 +83,9 @@ class World:
     schema: Any
     operator: dict[str, str]
     driver: dict[str, str]
+    # Path parameter name -> the id of a seeded resource, so that half the valid requests
+    # reach a real location, charger, EVSE and tariff instead of a 404.
+    ids: dict[str, str]
 
 
 class _Server:
@@ -142,7 +146,7 @@ def _bearer(client: httpx.Client, email: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['accessToken']}"}
 
 
-def _seed_network(client: httpx.Client, operator: dict[str, str]) -> None:
+def _seed_network(client: httpx.Client, operator: dict[str, str]) -> dict[str, str]:
     """A location with a charger and a tariff, through the operator API itself."""
     location = {"name": "Fuzz depot", "latitude": 59.3, "longitude": 18.1}
     r = client.post(f"{OPS}/locations", json=location, headers=operator)
@@ -151,11 +155,20 @@ def _seed_network(client: httpx.Client, operator: dict[str, str]) -> None:
     charger = {"identity": "FUZZ-CP-1", "password": CHARGER_PASSWORD, "evseCount": 2, "locationId": location_id}
     r = client.post(f"{OPS}/chargers", json=charger, headers=operator)
     assert r.status_code == 201, r.text
+    charger_out = r.json()
     tariff = {"name": "Fuzz", "currency": "SEK", "pricePerKwhMinor": 349, "vatRateBp": 2500, "holdAmountMinor": 20000}
     r = client.post(f"{OPS}/tariffs", json=tariff, headers=operator)
     assert r.status_code == 201, r.text
-    r = client.put(f"{OPS}/locations/{location_id}/tariff", json={"tariffId": r.json()["id"]}, headers=operator)
+    tariff_out = r.json()
+    r = client.put(f"{OPS}/locations/{location_id}/tariff", json={"tariffId": tariff_out["id"]}, headers=operator)
     assert r.status_code == 200, r.text
+    return {
+        "location_id": location_id,
+        "charger_id": charger_out["id"],
+        "evse_id": charger_out["evses"][0]["evseId"],
+        "tariff_id": tariff_out["id"],
+        "operator_id": tariff_out["operatorId"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -174,10 +187,10 @@ def world(settings: Settings) -> Iterator[World]:
         with httpx.Client(base_url=base_url, timeout=30) as client:
             operator = _bearer(client, *ADMIN)
             driver = _bearer(client, *DRIVER)
-            _seed_network(client, operator)
+            ids = _seed_network(client, operator)
             # The live document the server serves, not the exported file: what a client sees.
             raw = client.get("/schema/openapi.json").json()
-        yield World(base_url, schemathesis.openapi.from_dict(raw), operator, driver)
+        yield World(base_url, schemathesis.openapi.from_dict(raw), operator, driver, ids)
     finally:
         server.stop()
 
@@ -213,8 +226,11 @@ def _first_failure(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def run(case: Any) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode), known=st.booleans())
+    def run(case: Any, known: bool) -> None:
+        if known and mode is GenerationMode.POSITIVE:
+            for name in case.path_parameters or {}:
+                case.path_parameters[name] = world.ids.get(name, case.path_parameters[name])
         # Our credentials win over any Authorization header the case generated.
         case.headers = {**(case.headers or {}), **headers}
         sent.append(case)
