@@ -31,7 +31,7 @@ from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, can_read, provide_call
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
 from app.core.errors import DatabaseUnavailable
-from app.core.http import EXCEPTION_HANDLERS, document_problems, problems, provide_page
+from app.core.http import EXCEPTION_HANDLERS, document_bounds, document_problems, problems, provide_page
 from app.core.metrics import render
 from app.core.settings import Settings
 from app.driver_app.charger_controllers import DriverChargerController
@@ -253,4 +253,5 @@ def create_app(
     )
     # Built now rather than on first request, so /schema and the exported file agree.
     document_problems(app.openapi_schema)
+    document_bounds(app)
     return app

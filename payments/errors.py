@@ -32,8 +32,11 @@ class RefundNotAllowed(Conflict):
 
 
 class PaymentsNotConfigured(DomainError):
+    """No PSP is set up for this: a fact of the configuration, not an outage, so a 4xx
+    (a client retrying a 503 would wait for nothing)."""
+
     code = "payment.not_configured"
-    status = 503
+    status = 409
     title = "Card payments are not configured for this operator"
 
 

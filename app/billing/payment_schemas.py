@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 
 from app.core.http import Page
+from app.tariffs.pricing import MAX_AMOUNT_MINOR
 from payments.models import Payment, PaymentTransition, Refund
 
 
 class RefundIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
-    # Minor units; absent: everything captured and not yet refunded.
-    amount_minor: int | None = None
+    # Minor units; absent: everything captured and not yet refunded. The service checks it
+    # against what is left to refund; the bounds keep absurd numbers out of the ledger.
+    amount_minor: Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT_MINOR)] | None = None
     reason: str = msgspec.field(default="")
 
 

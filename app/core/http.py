@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -23,7 +23,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 from litestar.params import QueryParameter
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import SQLAlchemyError
@@ -211,6 +211,10 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Deep enough for any list an operator pages through; beyond it a database rejects the
+# number (PostgreSQL's OFFSET is a 64-bit integer) or scans for nothing. Asked for more:
+# 422 ``request.invalid``, like any other parameter out of its range.
+MAX_OFFSET = 1_000_000
 
 
 class PageParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -222,7 +226,7 @@ def provide_page(
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}")
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, QueryParameter(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description=f"Items to skip, at most {MAX_OFFSET}")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
@@ -296,3 +300,81 @@ def document_problems(openapi: OpenAPI) -> None:
                 responses.setdefault("422", response(_GENERIC_PROBLEMS["422"]))
             responses.setdefault("500", response(_GENERIC_PROBLEMS["500"]))
             operation.responses = responses
+
+
+# -- documenting the bounds of body fields ------------------------------------------------
+
+_NUMERIC = (OpenAPIType.INTEGER, OpenAPIType.NUMBER)
+
+
+def document_bounds(app: Litestar) -> None:
+    """Put each request body field's numeric bounds where a client's validator finds them.
+
+    msgspec enforces every ``Meta(ge=..., le=...)`` (a 422 ``request.invalid``), but
+    Litestar documents them only on a plain field: inside ``X | None``, ``X | UnsetType``
+    and list items they are lost, or put beside the ``oneOf`` with a zero bound dropped.
+    This reads the structs themselves and writes the bounds onto the numeric schema.
+    """
+    schemas = app.openapi_schema.components.schemas or {}
+    structs: dict[type, msgspec.inspect.StructType] = {}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            data = handler.parsed_fn_signature.parameters.get("data")
+            if data is not None:
+                try:
+                    _collect_structs(msgspec.inspect.type_info(data.annotation), structs)
+                except (TypeError, ValueError):  # not a msgspec type (an upload, raw bytes)
+                    continue
+    for struct in structs.values():
+        schema = schemas.get(struct.cls.__name__)
+        if schema is None:
+            continue
+        for field in struct.fields:
+            prop = (schema.properties or {}).get(field.encode_name)
+            if prop is not None:
+                _write_bounds(prop, field.type)
+
+
+def _collect_structs(info: msgspec.inspect.Type, into: dict[type, msgspec.inspect.StructType]) -> None:
+    if isinstance(info, msgspec.inspect.Metadata):
+        _collect_structs(info.type, into)
+    elif isinstance(info, msgspec.inspect.StructType):
+        if info.cls not in into:
+            into[info.cls] = info
+            for field in info.fields:
+                _collect_structs(field.type, into)
+    elif isinstance(info, msgspec.inspect.UnionType):
+        for arm in info.types:
+            _collect_structs(arm, into)
+    elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.VarTupleType):
+        _collect_structs(info.item_type, into)
+
+
+def _write_bounds(schema: Schema | Reference, info: msgspec.inspect.Type) -> None:
+    if isinstance(schema, Reference):
+        return
+    if isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        arms = [a for a in info.types if not isinstance(a, msgspec.inspect.NoneType)]
+        if len(arms) != 1:
+            return
+        info = arms[0].type if isinstance(arms[0], msgspec.inspect.Metadata) else arms[0]
+    numeric = isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType)
+    if schema.one_of or schema.any_of:
+        wanted = _NUMERIC if numeric else (OpenAPIType.ARRAY,)
+        for arm in schema.one_of or schema.any_of or []:
+            if isinstance(arm, Schema) and arm.type in wanted:
+                _write_bounds(arm, info)
+        if numeric:
+            # Litestar's copy beside the oneOf (a zero bound missing): the arm has them now.
+            schema.minimum = schema.maximum = schema.exclusive_minimum = schema.exclusive_maximum = None
+        return
+    if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        bounds = {"minimum": info.ge, "exclusive_minimum": info.gt, "maximum": info.le, "exclusive_maximum": info.lt}
+        for name, value in bounds.items():
+            if value is not None:
+                setattr(schema, name, value)
+    elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.SetType | msgspec.inspect.VarTupleType):
+        if isinstance(schema.items, Schema | Reference):
+            _write_bounds(schema.items, info.item_type)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.errors import EvseNotFound
 from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, requires_user
-from app.core.http import problems
+from app.core.http import MAX_OFFSET, problems
 from app.driver_app.charger_schemas import EvseDetailOut, NearbyLocationOut, NearbyLocationPageOut
 from app.driver_app.finder import ChargerFinder, SearchQuery
 
@@ -61,7 +61,12 @@ class DriverChargerController(Controller):
         min_kw: Annotated[
             float | None,
             QueryParameter(
-                name="minKw", ge=0, le=1000, description="Only EVSEs with a connector of at least this power"
+                name="minKw",
+                ge=0,
+                le=1000,
+                description="Only EVSEs with a connector of at least this power",
+                # Litestar leaves a zero bound of an optional parameter out of the OpenAPI.
+                schema_extra={"minimum": 0},
             ),
         ] = None,
         available_now: Annotated[
@@ -71,7 +76,9 @@ class DriverChargerController(Controller):
             int,
             QueryParameter(ge=1, le=MAX_SEARCH_LIMIT, description=f"Locations per page, at most {MAX_SEARCH_LIMIT}"),
         ] = 20,
-        offset: Annotated[int, QueryParameter(ge=0, description="Locations to skip")] = 0,
+        offset: Annotated[
+            int, QueryParameter(ge=0, le=MAX_OFFSET, description=f"Locations to skip, at most {MAX_OFFSET}")
+        ] = 0,
     ) -> NearbyLocationPageOut:
         page = await finder.near(
             SearchQuery(

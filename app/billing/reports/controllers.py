@@ -35,7 +35,17 @@ PeriodParam = Annotated[Literal["day", "month"], QueryParameter(description="day
 RefundStatus = Annotated[
     Literal["requested", "succeeded", "failed"] | None, QueryParameter(description="Only refunds in this status")
 ]
-OlderThan = Annotated[int, QueryParameter(name="olderThanMinutes", ge=0, description="Only holds at least this old")]
+# A year: a hold older than that is long void at the PSP; more would overflow a timedelta.
+MAX_OLDER_THAN_MINUTES = 366 * 24 * 60
+OlderThan = Annotated[
+    int,
+    QueryParameter(
+        name="olderThanMinutes",
+        ge=0,
+        le=MAX_OLDER_THAN_MINUTES,
+        description=f"Only holds at least this old, at most {MAX_OLDER_THAN_MINUTES} (a year)",
+    ),
+]
 _REPORT_PROBLEMS = problems(*OPERATOR_PROBLEMS, InvalidInput)
 
 

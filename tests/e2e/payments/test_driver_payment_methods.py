@@ -151,8 +151,8 @@ async def test_without_a_payment_provider_it_is_503(settings: Settings) -> None:
             email = f"pm-{uuid.uuid4().hex[:8]}@example.se"
             pair = await sign_up_and_verify(client, app.state.sessionmaker, email, PASSWORD)
             headers = bearer(pair["accessToken"])
-            problem(await client.post(f"{URL}/setup", headers=headers), 503, "payment.not_configured")
-            problem(await client.get(URL, headers=headers), 503, "payment.not_configured")
-            problem(await client.delete(f"{URL}/pm_123", headers=headers), 503, "payment.not_configured")
+            problem(await client.post(f"{URL}/setup", headers=headers), 409, "payment.not_configured")
+            problem(await client.get(URL, headers=headers), 409, "payment.not_configured")
+            problem(await client.delete(f"{URL}/pm_123", headers=headers), 409, "payment.not_configured")
     finally:
         await engine.dispose()
