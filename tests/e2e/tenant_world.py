@@ -145,10 +145,11 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
     # -- X: a little network of its own ---------------------------------------------------------
     await _network(db, x, number=1001, name="Xeno Square", identity="XENO-CP-1001", evse_id=X_EVSE)
     x_tariff = Tariff(operator_id=x.operator.id, name="Xeno Tariff", currency="SEK", vat_rate_bp=2500)
+    x_card = IdToken(token="XENOCARD0001", operator_id=x.operator.id, label="Xeno card")
     x_fleet = FleetAccount(
         operator_id=x.operator.id, name="Xeno Fleet", billing_email="fleet@xeno.example", currency="SEK"
     )
-    db.add_all([x_tariff, x_fleet])
+    db.add_all([x_tariff, x_card, x_fleet])
     await db.flush()
     x.refs |= {"tariff": x_tariff.id, "fleet_account": x_fleet.id}
 
