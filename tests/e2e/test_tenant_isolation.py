@@ -118,7 +118,13 @@ class Case:
 
 
 CALL = Case()  # no body; the path from PATH_REFS
-EXCLUSION = {"startsAt": "2026-11-10T00:00:00Z", "endsAt": "2026-11-11T00:00:00Z", "reason": "other"}
+
+
+def exclusion(scope: str, ref: str) -> Case:
+    """An uptime exclusion of Y's connector (port), charger or location."""
+    period = {"startsAt": "2026-11-10T00:00:00Z", "endsAt": "2026-11-11T00:00:00Z", "reason": "other"}
+    return Case(label=scope, body=lambda r, x: {"scope": scope, "targetId": r[ref], **period})
+
 
 # Every operator operation, and how to call it. A body names Y's resources where it takes ids;
 # a second case names X's own resource with Y's in the body ("X's tariff on Y's EVSE" and back).
@@ -239,8 +245,9 @@ CASES: dict[str, list[Case]] = {
     "GetTransactionReceiptPdf": [CALL],
     "ListUptimeExclusions": [CALL],
     "CreateUptimeExclusion": [
-        Case(label=scope, body=lambda r, x, scope=scope, ref=ref: {"scope": scope, "targetId": r[ref], **EXCLUSION})
-        for scope, ref in (("port", "connector"), ("charge_point", "charger"), ("location", "location"))
+        exclusion("port", "connector"),
+        exclusion("charge_point", "charger"),
+        exclusion("location", "location"),
     ],
     "DeleteUptimeExclusion": [CALL],
     "PortUptimeReport": [CALL],
