@@ -333,12 +333,13 @@ def steps() -> Iterator[Step]:
             continue
         for case in cases:
             yield Step(op, case)
-        if any(p.get("schema", {}).get("format") == "uuid" or _uuid_filter(p) for p in op.of("query")):
+        if any(_takes_id(p) for p in op.of("query")):
             yield Step(op, CALL, filtered=True)
 
 
-def _uuid_filter(param: dict[str, Any]) -> bool:
-    return any(s.get("format") == "uuid" for s in param.get("schema", {}).get("oneOf", ()))
+def _takes_id(param: dict[str, Any]) -> bool:
+    schema = param.get("schema", {})
+    return any(s.get("format") == "uuid" for s in (schema, *schema.get("oneOf", ())))
 
 
 STEPS = list(steps())
@@ -393,7 +394,7 @@ def build(step: Step, r: Refs, x: Mapping[str, Any]) -> Request:
         name, schema = p["name"], p.get("schema", {})
         if step.filtered and name in QUERY_REFS:
             params[name] = str(r[QUERY_REFS[name]])
-        elif step.filtered and (schema.get("format") == "uuid" or _uuid_filter(p)):
+        elif step.filtered and _takes_id(p):
             pytest.fail(f"{op.op_id}: query filter {name!r} has no entry in QUERY_REFS (which of Y's ids it takes)")
         elif (value := QUERY_VALUES.get((name, schema.get("format")))) is not None:
             params[name] = value
