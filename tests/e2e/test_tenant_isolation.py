@@ -80,7 +80,8 @@ PATH_REFS = {
     "key_id": "api_key",
     "user_id": "admin",  # Y's staff user
 }
-PATH_CONSTANTS = {"name": "reset"}  # SendCommand's command name: not a resource
+# Not resources of their own: SendCommand's command name, a refund's number within its payment.
+PATH_CONSTANTS = {"name": "reset", "refund_seq": 1}
 # Query filters that take an id: the filtered variant of a list fills them with Y's.
 QUERY_REFS = {
     "chargerId": "charger",
@@ -222,6 +223,9 @@ CASES: dict[str, list[Case]] = {
     "GetPaymentReceiptHtml": [CALL],
     "GetPaymentReceiptPdf": [CALL],
     "RefundPayment": [Case(body=lambda r, x: {"amountMinor": 100, "reason": "X refunds Y"})],
+    "GetRefundCreditNote": [CALL],
+    "GetRefundCreditNoteHtml": [CALL],
+    "GetRefundCreditNotePdf": [CALL],
     "Reconcile": [
         Case(body=lambda r, x: {"provider": "stripe", "from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
     ],
@@ -271,6 +275,8 @@ CASES: dict[str, list[Case]] = {
     "GetStaffUser": [CALL],
     "UpdateStaffUser": [Case(body=lambda r, x: {"active": False})],
     "ListAuditEntries": [CALL],
+    "GetCompany": [CALL],
+    "UpdateCompany": [Case(body=lambda r, x: {"contactEmail": "office@xeno.example"})],
 }
 # X's own resource each of these lists must show: proof that a list is filtered, not empty.
 X_SEES = {
