@@ -111,13 +111,42 @@ async def test_chargers_add_list_and_refusals(database_url: str) -> None:
     assert location == "CLI Site"
 
 
-async def test_users_add_and_duplicate(database_url: str) -> None:
+async def test_tenants_add_list_and_users_add(database_url: str) -> None:
     env = clean_env(LADDNAT_DATABASE_URL=database_url)
-    args = ("users", "add", "a@b.se", "--role", "operator", "--password", USER_PASSWORD)
-    created = await laddnat(*args, env=env)
+    tenant = ("tenants", "add", "CLI Laddning AB", "--country", "SE", "--party", "CLI")
+    created = await laddnat(*tenant, "--admin-email", "boss@cli.test", "--admin-password", USER_PASSWORD, env=env)
     assert created.code == 0, created.err
-    assert created.out.startswith("created operator a@b.se")
-    again = await laddnat(*args, env=env)
+    assert created.out.startswith("created CLI Laddning AB SE*CLI (id ") and "admin boss@cli.test" in created.out
+
+    # Independent of each other: a taken party, a bad party id, and the users around the company.
+    taken, bad_party, staff, platform, homeless = await asyncio.gather(
+        laddnat(*tenant, "--admin-email", "other@cli.test", "--admin-password", USER_PASSWORD, env=env),
+        laddnat(
+            "tenants", "add", "X", "--country", "SE", "--party", "c-1",
+            "--admin-email", "x@cli.test", "--admin-password", USER_PASSWORD, env=env,
+        ),  # fmt: skip
+        laddnat("users", "add", "a@b.se", "--role", "finance", "--tenant", "SE*CLI", "--password", USER_PASSWORD, env=env),
+        laddnat("users", "add", "root@b.se", "--role", "platform_admin", "--password", USER_PASSWORD, env=env),
+        laddnat("users", "add", "lost@b.se", "--role", "operations", "--password", USER_PASSWORD, env=env),
+    )
+    assert taken.code == 1 and len(taken.err_lines) == 1, taken.err
+    assert "SE*CLI" in taken.err and "tenant.party_taken" in taken.err
+    assert bad_party.code == 1 and "tenant.invalid" in bad_party.err and len(bad_party.err_lines) == 1, bad_party.err
+    assert staff.code == 0, staff.err
+    assert staff.out.startswith("created finance a@b.se")
+    assert platform.code == 0, platform.err
+    assert platform.out.startswith("created platform_admin root@b.se")
+    assert homeless.code == 2 and len(homeless.err_lines) == 1 and "--tenant" in homeless.err, homeless.err
+
+    listed, again = await asyncio.gather(
+        laddnat("tenants", "list", env=env),
+        laddnat("users", "add", "a@b.se", "--role", "admin", "--tenant", "CLI", "--password", USER_PASSWORD, env=env),
+    )
+    assert listed.code == 0, listed.err
+    header, *rows = listed.out.splitlines()
+    assert header.split()[:2] == ["PARTY", "NAME"]
+    [row] = [r for r in rows if r.startswith("SE*CLI")]
+    assert "CLI Laddning AB" in row and row.endswith("boss@cli.test")
     assert again.code != 0
     assert len(again.err_lines) == 1, again.err
     assert "a@b.se" in again.err and "already" in again.err
