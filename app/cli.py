@@ -158,7 +158,8 @@ def cmd_tenants_add(args: argparse.Namespace) -> int:
                 admin_email=args.admin_email,
                 admin_password=args.admin_password,
             )
-            print(f"created {operator.name} {operator.country_code}*{operator.party_id} (id {operator.id}), admin {admin.email}")
+            party = f"{operator.country_code}*{operator.party_id}"
+            print(f"created {operator.name} {party} (id {operator.id}), admin {admin.email}")
         return 0
 
     return asyncio.run(_with_db(_settings(dev=True), add))
@@ -238,14 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email")
     p.add_argument("--role", choices=sorted(ROLES), required=True)
     p.add_argument("--password", required=True)
-    p.add_argument(
-        "--tenant", help="the company of a staff user: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)"
-    )
+    p.add_argument("--tenant", help="the company of a staff user: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)")
     p.set_defaults(fn=cmd_users_add)
 
-    tenants = sub.add_parser("tenants", help="operator companies").add_subparsers(
-        dest="tenants_command", required=True
-    )
+    tenants = sub.add_parser("tenants", help="operator companies").add_subparsers(dest="tenants_command", required=True)
     p = tenants.add_parser("add", help="create an operator company and its first admin")
     p.add_argument("name")
     p.add_argument("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. SE")

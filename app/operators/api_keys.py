@@ -130,7 +130,9 @@ async def load_api_key(db: AsyncSession, key: str, *, clock: Callable[[], dateti
         # Guarded by the old value: concurrent requests write it once.
         await db.execute(
             update(ApiKey)
-            .where(ApiKey.id == row.id, ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at <= now - LAST_USED_RESOLUTION))
+            .where(
+                ApiKey.id == row.id, ApiKey.last_used_at.is_(None) | (ApiKey.last_used_at <= now - LAST_USED_RESOLUTION)
+            )
             .values(last_used_at=now)
         )
         await db.commit()

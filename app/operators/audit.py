@@ -14,10 +14,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +32,7 @@ MAX_PATH_LENGTH = 500
 MAX_DETAIL_LENGTH = 200
 
 
-def entry_for(scope: Scope, caller: Caller, status: int, at: datetime) -> AuditEntry:
+def entry_for(scope: HTTPScope, caller: Caller, status: int, at: datetime) -> AuditEntry:
     handler = scope.get("route_handler")
     operation_id = getattr(handler, "operation_id", None)
     action = operation_id if isinstance(operation_id, str) else getattr(handler, "handler_name", "unknown")
@@ -59,18 +59,19 @@ class AuditMiddleware:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in CHANGES:
+        if scope["type"] != "http" or scope["method"] not in CHANGES:  # type: ignore[typeddict-item]
             await self.app(scope, receive, send)
             return
+        http_scope = cast("HTTPScope", scope)
 
         async def send_recorded(message: Message) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                await self._record(scope, message["status"])
+                await self._record(http_scope, message["status"])
             await send(message)
 
         await self.app(scope, receive, send_recorded)
 
-    async def _record(self, scope: Scope, status: int) -> None:
+    async def _record(self, scope: HTTPScope, status: int) -> None:
         connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
         caller = resolved_caller(connection)
         if caller is None:  # every audited route is guarded; a 2xx without a caller is a bug

@@ -91,7 +91,12 @@ class ApiKeyController(Controller):
         key, text = await api_keys.create(name=data.name.strip() or data.name, roles=data.roles, by=caller)
         return ApiKeySecretOut(api_key=ApiKeyOut.of(key), key=text)
 
-    @get("/", operation_id="ListApiKeys", summary="The company's keys, newest first", responses=problems(*OPERATOR_PROBLEMS))
+    @get(
+        "/",
+        operation_id="ListApiKeys",
+        summary="The company's keys, newest first",
+        responses=problems(*OPERATOR_PROBLEMS),
+    )
     async def list_api_keys(
         self, page: NamedDependency[PageParams], api_keys: NamedDependency[ApiKeyService]
     ) -> ApiKeyPageOut:
@@ -129,7 +134,12 @@ class StaffController(Controller):
     async def create_staff_user(self, data: JSONBody[StaffIn], staff: NamedDependency[StaffService]) -> StaffOut:
         return StaffOut.of(await staff.create(email=data.email, password=data.password, role=data.role))
 
-    @get("/", operation_id="ListStaffUsers", summary="The company's users by e-mail", responses=problems(*OPERATOR_PROBLEMS))
+    @get(
+        "/",
+        operation_id="ListStaffUsers",
+        summary="The company's users by e-mail",
+        responses=problems(*OPERATOR_PROBLEMS),
+    )
     async def list_staff_users(
         self, page: NamedDependency[PageParams], staff: NamedDependency[StaffService]
     ) -> StaffPageOut:
@@ -185,7 +195,9 @@ class AuditLogController(Controller):
         rows, total = await audit_log.list(
             limit=page.limit, offset=page.offset, action=action, actor_id=actor_id, since=since
         )
-        return AuditPageOut(items=[AuditEntryOut.of(e) for e in rows], total=total, limit=page.limit, offset=page.offset)
+        return AuditPageOut(
+            items=[AuditEntryOut.of(e) for e in rows], total=total, limit=page.limit, offset=page.offset
+        )
 
 
 class TenantController(Controller):
@@ -212,7 +224,9 @@ class TenantController(Controller):
         return TenantOut.of(operator, [admin])
 
     @get("/", operation_id="ListTenants", summary="Operator companies by party", responses=problems(*OPERATOR_PROBLEMS))
-    async def list_tenants(self, page: NamedDependency[PageParams], tenants: NamedDependency[TenantService]) -> TenantPageOut:
+    async def list_tenants(
+        self, page: NamedDependency[PageParams], tenants: NamedDependency[TenantService]
+    ) -> TenantPageOut:
         rows, total = await tenants.list(limit=page.limit, offset=page.offset)
         items = [TenantOut.of(o, await tenants.admins(o.id)) for o in rows]
         return TenantPageOut(items=items, total=total, limit=page.limit, offset=page.offset)

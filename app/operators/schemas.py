@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -128,7 +129,7 @@ class TenantOut(msgspec.Struct, kw_only=True, rename="camel"):
     admins: Annotated[list[str], msgspec.Meta(description="The e-mails of its admins")]
 
     @classmethod
-    def of(cls, operator: Operator, admins: list[User]) -> TenantOut:
+    def of(cls, operator: Operator, admins: Sequence[User]) -> TenantOut:
         return cls(
             id=operator.id,
             name=operator.name,

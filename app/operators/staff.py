@@ -71,9 +71,7 @@ class StaffService:
             await self.db.rollback()
             raise LastAdmin("make another user admin first")
         if deactivated:
-            await self.db.execute(
-                update(User).where(User.id == user.id).values(token_version=User.token_version + 1)
-            )
+            await self.db.execute(update(User).where(User.id == user.id).values(token_version=User.token_version + 1))
             await self.db.execute(
                 update(RefreshToken)
                 .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))

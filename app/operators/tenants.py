@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -98,7 +99,7 @@ class TenantService:
             raise TenantNotFound(f"{ref!r} names several companies; give COUNTRY*PARTY or the id")
         return found[0]
 
-    async def admins(self, tenant_id: uuid.UUID) -> list[User]:
+    async def admins(self, tenant_id: uuid.UUID) -> Sequence[User]:
         rows = await self.db.scalars(
             select(User).where(User.operator_id == tenant_id, User.role == ADMIN).order_by(User.created_at)
         )

@@ -119,15 +119,14 @@ async def test_tenants_add_list_and_users_add(database_url: str) -> None:
     assert created.out.startswith("created CLI Laddning AB SE*CLI (id ") and "admin boss@cli.test" in created.out
 
     # Independent of each other: a taken party, a bad party id, and the users around the company.
+    admin = ("--admin-email", "x@cli.test", "--admin-password", USER_PASSWORD)
+    user = ("users", "add", "--password", USER_PASSWORD)
     taken, bad_party, staff, platform, homeless = await asyncio.gather(
         laddnat(*tenant, "--admin-email", "other@cli.test", "--admin-password", USER_PASSWORD, env=env),
-        laddnat(
-            "tenants", "add", "X", "--country", "SE", "--party", "c-1",
-            "--admin-email", "x@cli.test", "--admin-password", USER_PASSWORD, env=env,
-        ),  # fmt: skip
-        laddnat("users", "add", "a@b.se", "--role", "finance", "--tenant", "SE*CLI", "--password", USER_PASSWORD, env=env),
-        laddnat("users", "add", "root@b.se", "--role", "platform_admin", "--password", USER_PASSWORD, env=env),
-        laddnat("users", "add", "lost@b.se", "--role", "operations", "--password", USER_PASSWORD, env=env),
+        laddnat("tenants", "add", "X", "--country", "SE", "--party", "c-1", *admin, env=env),
+        laddnat(*user, "a@b.se", "--role", "finance", "--tenant", "SE*CLI", env=env),
+        laddnat(*user, "root@b.se", "--role", "platform_admin", env=env),
+        laddnat(*user, "lost@b.se", "--role", "operations", env=env),
     )
     assert taken.code == 1 and len(taken.err_lines) == 1, taken.err
     assert "SE*CLI" in taken.err and "tenant.party_taken" in taken.err
@@ -140,7 +139,7 @@ async def test_tenants_add_list_and_users_add(database_url: str) -> None:
 
     listed, again = await asyncio.gather(
         laddnat("tenants", "list", env=env),
-        laddnat("users", "add", "a@b.se", "--role", "admin", "--tenant", "CLI", "--password", USER_PASSWORD, env=env),
+        laddnat(*user, "a@b.se", "--role", "admin", "--tenant", "CLI", env=env),
     )
     assert listed.code == 0, listed.err
     header, *rows = listed.out.splitlines()

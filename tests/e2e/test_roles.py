@@ -149,7 +149,9 @@ async def test_only_a_platform_admin_reaches_the_platform_api_and_not_the_operat
     assert parties[("SE", "XXA")]["admins"] == ["admin@x.test"]
     one = await world.client.get(f"{PLATFORM}/tenants/{world.tenants['y']['id']}", headers=world.platform)
     assert one.json() == world.tenants["y"]
-    problem(await world.client.get(f"{PLATFORM}/tenants/{uuid.uuid4()}", headers=world.platform), 404, "tenant.not_found")
+    problem(
+        await world.client.get(f"{PLATFORM}/tenants/{uuid.uuid4()}", headers=world.platform), 404, "tenant.not_found"
+    )
     # A platform admin belongs to no company: the operator API is not theirs.
     problem(await world.client.get(f"{OPS}/chargers", headers=world.platform), 403, "auth.forbidden")
 
