@@ -86,21 +86,35 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_chargers_add(args: argparse.Namespace) -> int:
+    from sqlalchemy import update
+
+    from app.chargers.models import ChargePoint
     from app.chargers.service import ChargerService, LocationService
+    from app.operators.tenants import TenantService
 
     async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
         async with maker() as db:
+            # The company that owns the charger (and a location created for it): only its
+            # users and keys see it.
+            operator_id = (await TenantService(db).find(args.tenant)).id if args.tenant else None
             location_id = None
             if args.location:
                 locations = LocationService(db)
                 try:
-                    location_id = (await locations.get(uuid.UUID(args.location))).id
+                    location = await locations.get(uuid.UUID(args.location))
                 except ValueError:
                     found = await locations.find_by_name(args.location)
-                    location_id = (found or await locations.create(name=args.location)).id
+                    location = found or await locations.create(name=args.location, operator_id=operator_id)
+                if operator_id is not None and location.operator_id != operator_id:
+                    print(f"laddnat: location {args.location!r} belongs to another company", file=sys.stderr)
+                    return 1
+                location_id, operator_id = location.id, location.operator_id
             cp = await ChargerService(db, bus).register(
                 args.identity, args.password, location_id=location_id, evse_count=args.evses
             )
+            if operator_id is not None:
+                await db.execute(update(ChargePoint).where(ChargePoint.id == cp.id).values(operator_id=operator_id))
+                await db.commit()
             print(f"registered {cp.identity} (id {cp.id})")
         return 0
 
@@ -229,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", required=True, help="HTTP Basic password, 16-40 characters")
     p.add_argument("--location", help="location id or name (created if new)")
     p.add_argument("--evses", type=int, default=1, help="EVSEs to create now (default 1)")
+    p.add_argument("--tenant", help="the owning company: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)")
     p.set_defaults(fn=cmd_chargers_add)
     chargers.add_parser("list", help="list chargers").set_defaults(fn=cmd_chargers_list)
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from app.chargers.models import ChargePoint, Location
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import DatabaseSettings
+from app.operators.models import Operator
 from tests.support import LOW_HASH_COST_ENV
 
 # Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
@@ -149,6 +150,26 @@ async def test_tenants_add_list_and_users_add(database_url: str) -> None:
     assert again.code != 0
     assert len(again.err_lines) == 1, again.err
     assert "a@b.se" in again.err and "already" in again.err
+
+    # A charger registered for the company is the company's, with the location made for it.
+    charger = ("chargers", "add", "CP-CLI-T", "--password", CHARGER_PASSWORD, "--location", "CLI Company Site")
+    owned = await laddnat(*charger, "--tenant", "SE*CLI", env=env)
+    assert owned.code == 0, owned.err
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        async with create_sessionmaker(engine)() as db:
+            row = (
+                await db.execute(
+                    select(Operator.party_id, Location.operator_id)
+                    .join(ChargePoint, ChargePoint.operator_id == Operator.id)
+                    .join(Location, Location.id == ChargePoint.location_id)
+                    .where(ChargePoint.identity == "CP-CLI-T")
+                )
+            ).one()
+            company = await db.scalar(select(Operator.id).where(Operator.party_id == "CLI"))
+    finally:
+        await engine.dispose()
+    assert (row.party_id, row.operator_id) == ("CLI", company)
 
 
 async def test_migrate_and_seed_demo_twice(database_url: str) -> None:
