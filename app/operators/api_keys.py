@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import ADMIN, API_KEY_PREFIX, TENANT_ROLES, Caller
 from app.core.database import utcnow
-from app.operators.errors import ApiKeyNotFound, ApiKeyRolesInvalid
+from app.operators.errors import ApiKeyInvalid, ApiKeyNotFound, ApiKeyRolesInvalid
 from app.operators.models import ApiKey
 
 MAX_KEY_NAME_LENGTH = 100
@@ -61,6 +61,9 @@ class ApiKeyService:
 
     async def create(self, *, name: str, roles: Iterable[str], by: Caller) -> tuple[ApiKey, str]:
         """The new key and its full text (the only time it is returned)."""
+        name = name.strip()
+        if not name or len(name) > MAX_KEY_NAME_LENGTH:
+            raise ApiKeyInvalid(f"name: 1 to {MAX_KEY_NAME_LENGTH} characters, not only spaces", field="name")
         wanted = sorted(set(roles))
         if not wanted:
             raise ApiKeyRolesInvalid("give the key at least one role", field="roles")

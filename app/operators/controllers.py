@@ -4,7 +4,7 @@ admins only), and the platform API's operator companies (under /api/v1/platform)
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, delete, get, patch, post
@@ -25,6 +25,7 @@ from app.drivers.errors import (
 from app.operators.api_keys import ApiKeyService
 from app.operators.audit import AuditLog
 from app.operators.errors import (
+    ApiKeyInvalid,
     ApiKeyNotFound,
     ApiKeyRolesInvalid,
     LastAdmin,
@@ -83,12 +84,12 @@ class ApiKeyController(Controller):
         "/",
         operation_id="CreateApiKey",
         summary="Create a key; its secret is in this answer only",
-        responses=problems(*OPERATOR_PROBLEMS, ApiKeyRolesInvalid),
+        responses=problems(*OPERATOR_PROBLEMS, ApiKeyInvalid, ApiKeyRolesInvalid),
     )
     async def create_api_key(
         self, data: JSONBody[ApiKeyIn], caller: NamedDependency[Caller], api_keys: NamedDependency[ApiKeyService]
     ) -> ApiKeySecretOut:
-        key, text = await api_keys.create(name=data.name.strip() or data.name, roles=data.roles, by=caller)
+        key, text = await api_keys.create(name=data.name, roles=data.roles, by=caller)
         return ApiKeySecretOut(api_key=ApiKeyOut.of(key), key=text)
 
     @get(
@@ -190,8 +191,12 @@ class AuditLogController(Controller):
         actor_id: Annotated[
             uuid.UUID | None, QueryParameter(name="actorId", description="Only this user's or key's")
         ] = None,
-        since: Annotated[datetime | None, QueryParameter(description="Only at or after this time")] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(description="Only at or after this time (UTC when it has no offset)")
+        ] = None,
     ) -> AuditPageOut:
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
         rows, total = await audit_log.list(
             limit=page.limit, offset=page.offset, action=action, actor_id=actor_id, since=since
         )

@@ -49,6 +49,14 @@ class ApiKeyNotFound(NotFound):
     title = "No such API key"
 
 
+class ApiKeyInvalid(InvalidInput):
+    """``field`` names the culprit (``name``)."""
+
+    code = "api_key.invalid"
+    status = 422
+    title = "The API key is not valid"
+
+
 class ApiKeyRolesInvalid(InvalidInput):
     """A role that is not a tenant role, or one the creator does not hold itself."""
 

@@ -17,15 +17,17 @@ from app.operators.models import ApiKey, AuditEntry, Operator
 from app.operators.tenants import MAX_TENANT_NAME_LENGTH
 
 _ROLE_LIST = ", ".join(sorted(TENANT_ROLES))
-Role = Annotated[str, msgspec.Meta(max_length=32, description=f"A company role: {_ROLE_LIST}")]
-Email = Annotated[str, msgspec.Meta(max_length=254)]
+# Names and e-mails are stored: no control characters (PostgreSQL refuses NUL in text).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+Role = Annotated[str, msgspec.Meta(max_length=32, pattern=PRINTABLE, description=f"A company role: {_ROLE_LIST}")]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=PRINTABLE)]
 Password = Annotated[str, msgspec.Meta(max_length=1024, description="10 to 1024 characters, not the e-mail")]
 
 # -- API keys ------------------------------------------------------------------------------
 
 
 class ApiKeyIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY_NAME_LENGTH)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY_NAME_LENGTH, pattern=PRINTABLE)]
     roles: Annotated[
         list[Role],
         msgspec.Meta(
@@ -114,7 +116,7 @@ class TenantAdminIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, re
 
 
 class TenantIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TENANT_NAME_LENGTH)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TENANT_NAME_LENGTH, pattern=PRINTABLE)]
     country_code: Annotated[str, msgspec.Meta(max_length=2, description="ISO 3166-1 alpha-2, e.g. SE")]
     party_id: Annotated[str, msgspec.Meta(max_length=3, description="OCPI party id: 3 capital letters or digits")]
     admin: Annotated[TenantAdminIn, msgspec.Meta(description="The company's first admin")]

@@ -29,8 +29,8 @@ PARTY_ID = re.compile(r"^[A-Z0-9]{3}$")  # OCPI party id
 def check_tenant(name: str, country_code: str, party_id: str) -> tuple[str, str, str]:
     """The stripped name, country code and party id, or ``tenant.invalid`` naming the field."""
     name = name.strip()
-    if not name or len(name) > MAX_TENANT_NAME_LENGTH:
-        raise TenantInvalid(f"name: 1 to {MAX_TENANT_NAME_LENGTH} characters", field="name")
+    if not name or len(name) > MAX_TENANT_NAME_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise TenantInvalid(f"name: 1 to {MAX_TENANT_NAME_LENGTH} printable characters", field="name")
     if not COUNTRY_CODE.fullmatch(country_code):
         raise TenantInvalid("countryCode: an ISO 3166-1 alpha-2 code in capitals, e.g. SE", field="countryCode")
     if not PARTY_ID.fullmatch(party_id):

@@ -218,8 +218,29 @@ async def test_a_key_takes_company_roles_only(world: World, roles: list[str]) ->
 
 
 async def test_a_key_name_is_bounded(world: World) -> None:
+    for name, code in (("k" * 101, "request.invalid"), ("   ", "api_key.invalid"), ("a\x00b", "request.invalid")):
+        r = await world.client.post(
+            f"{OPS}/api-keys", json={"name": name, "roles": ["read_only"]}, headers=world.users["admin"]
+        )
+        problem(r, 422, code)
+
+
+async def test_stored_text_has_no_control_characters(world: World) -> None:
     r = await world.client.post(
-        f"{OPS}/api-keys", json={"name": "k" * 101, "roles": ["read_only"]}, headers=world.users["admin"]
+        f"{OPS}/users",
+        json={"email": "nul\x00@x.test", "password": PASSWORD, "role": "read_only"},
+        headers=world.users["admin"],
+    )
+    problem(r, 422, "request.invalid")
+    r = await world.client.post(
+        f"{PLATFORM}/tenants",
+        json={
+            "name": "Bad\x00Name",
+            "countryCode": "SE",
+            "partyId": "NUL",
+            "admin": {"email": "n@z.test", "password": PASSWORD},
+        },
+        headers=world.platform,
     )
     problem(r, 422, "request.invalid")
 
@@ -355,6 +376,9 @@ async def test_the_audit_log_names_who_made_each_change(world: World) -> None:
     assert only[0]["id"] == tariff["id"]
     assert {(e["action"], e["actorId"]) for e in only} == {("CreateTariff", world.key_ids["finance"])}
     assert await world.audit(world.users["admin"], since="2100-01-01T00:00:00Z") == []
+    # Without an offset a time is UTC (not a 500 for a naive time).
+    assert await world.audit(world.users["admin"], since="2100-01-01T00:00:00") == []
+    assert len(await world.audit(world.users["admin"], since="2000-01-01T00:00:00")) == len(entries)
     problem(await world.client.get(f"{OPS}/audit-log", headers=world.users["operations"]), 403, "auth.forbidden")
 
 
