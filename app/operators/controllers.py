@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import OPERATOR_PROBLEMS, Caller, can_administer
+from app.core.errors import InvalidInput
 from app.core.http import PageParams, problems
 from app.drivers.errors import (
     InvalidEmail,
@@ -186,7 +187,10 @@ class AuditLogController(Controller):
         page: NamedDependency[PageParams],
         audit_log: NamedDependency[AuditLog],
         action: Annotated[
-            str | None, QueryParameter(max_length=100, description="Only this operation id, e.g. UpdateTariff")
+            str | None,
+            QueryParameter(
+                max_length=100, pattern=r"^[A-Za-z0-9_.-]+$", description="Only this operation id, e.g. UpdateTariff"
+            ),
         ] = None,
         actor_id: Annotated[
             uuid.UUID | None, QueryParameter(name="actorId", description="Only this user's or key's")
@@ -195,8 +199,11 @@ class AuditLogController(Controller):
             datetime | None, QueryParameter(description="Only at or after this time (UTC when it has no offset)")
         ] = None,
     ) -> AuditPageOut:
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
+        if since is not None:
+            try:
+                since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+            except OverflowError:  # the first or last day of the calendar with an offset
+                raise InvalidInput("since: out of range", field="since") from None
         rows, total = await audit_log.list(
             limit=page.limit, offset=page.offset, action=action, actor_id=actor_id, since=since
         )

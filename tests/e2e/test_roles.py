@@ -379,6 +379,9 @@ async def test_the_audit_log_names_who_made_each_change(world: World) -> None:
     # Without an offset a time is UTC (not a 500 for a naive time).
     assert await world.audit(world.users["admin"], since="2100-01-01T00:00:00") == []
     assert len(await world.audit(world.users["admin"], since="2000-01-01T00:00:00")) == len(entries)
+    for bad in ({"since": "0001-01-01T00:00:00+01:00"}, {"action": "Create\x00Tariff"}):
+        r = await world.client.get(f"{OPS}/audit-log", params=bad, headers=world.users["admin"])
+        problem(r, 422, "request.invalid")
     problem(await world.client.get(f"{OPS}/audit-log", headers=world.users["operations"]), 403, "auth.forbidden")
 
 
