@@ -8,6 +8,7 @@ API, the audit log's who-did-what, and Y's admin never seeing X's keys, users or
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -255,6 +256,29 @@ async def test_the_last_active_admin_stays(world: World) -> None:
         problem(r, 409, "staff.last_admin")
     r = await world.client.get(f"{OPS}/users/{admin_id}", headers=world.users["admin"])
     assert (r.json()["role"], r.json()["active"]) == ("admin", True)
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one(world: World) -> None:
+    await world.new_tenant("Company V", "VVD", "first@v.test")
+    first = await world.login("first@v.test")
+    r = await world.client.post(
+        f"{OPS}/users", json={"email": "second@v.test", "password": PASSWORD, "role": "admin"}, headers=first
+    )
+    assert r.status_code == 201, r.text
+    second = await world.login("second@v.test")
+    ids = {u["email"]: u["id"] for u in (await world.client.get(f"{OPS}/users", headers=first)).json()["items"]}
+
+    answers = await asyncio.gather(
+        world.client.patch(f"{OPS}/users/{ids['second@v.test']}", json={"role": "read_only"}, headers=first),
+        world.client.patch(f"{OPS}/users/{ids['first@v.test']}", json={"active": False}, headers=second),
+    )
+    # One wins; the other is refused, as the last admin's change (409) or, when it started
+    # after the first was done, as a caller who is no longer an admin (403 or 401).
+    assert sorted(a.status_code for a in answers)[0] == 200 and [a.status_code for a in answers].count(200) == 1
+    survivor = first if answers[0].status_code == 200 else second
+    staff = (await world.client.get(f"{OPS}/users", headers=survivor)).json()["items"]
+    assert [u["email"] for u in staff if u["role"] == "admin" and u["active"]] != []
+    assert len([u for u in staff if u["role"] == "admin" and u["active"]]) == 1
 
 
 async def test_a_role_change_applies_and_deactivation_stops_tokens(world: World) -> None:
