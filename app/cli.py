@@ -1,4 +1,4 @@
-"""`laddnat`: run the system or its halves, migrate, seed, manage chargers and users, simulate."""
+"""`laddnat`: run the system or its halves, migrate, seed, manage chargers, companies and users, simulate."""
 
 from __future__ import annotations
 
@@ -86,18 +86,13 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_chargers_add(args: argparse.Namespace) -> int:
-    from app.chargers.service import ChargerService, LocationService, find_operator
+    from app.chargers.service import ChargerService, LocationService
+    from app.operators.tenants import TenantService
 
     async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
         async with maker() as db:
             # --tenant: the charger (and a location created for it) is that operator company's.
-            tenant_id = None
-            if args.tenant:
-                tenant = await find_operator(db, args.tenant)
-                if tenant is None:
-                    print(f"no operator company {args.tenant!r} (give its party id or UUID)", file=sys.stderr)
-                    return 2
-                tenant_id = tenant.id
+            tenant_id = (await TenantService(db).find(args.tenant)).id if args.tenant else None
             location_id = None
             if args.location:
                 locations = LocationService(db, tenant_id=tenant_id)
@@ -135,15 +130,59 @@ def cmd_chargers_list(args: argparse.Namespace) -> int:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
+    from app.core.auth import TENANT_ROLES
     from app.drivers.service import UserService
+    from app.operators.tenants import TenantService
 
     async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
         async with maker() as db:
-            user = await UserService(db).create_user(args.email, args.password, args.role)
+            operator_id = None
+            if args.tenant:
+                operator_id = (await TenantService(db).find(args.tenant)).id
+            elif args.role in TENANT_ROLES:
+                print(f"laddnat: a {args.role} belongs to a company: give --tenant PARTY|ID", file=sys.stderr)
+                return 2
+            user = await UserService(db).create_user(args.email, args.password, args.role, operator_id)
             print(f"created {user.role} {user.email} (id {user.id})")
         return 0
 
     return asyncio.run(_with_db(_settings(dev=True), add))
+
+
+def cmd_tenants_add(args: argparse.Namespace) -> int:
+    from app.operators.tenants import TenantService
+
+    async def add(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            operator, admin = await TenantService(db).create(
+                name=args.name,
+                country_code=args.country,
+                party_id=args.party,
+                admin_email=args.admin_email,
+                admin_password=args.admin_password,
+            )
+            party = f"{operator.country_code}*{operator.party_id}"
+            print(f"created {operator.name} {party} (id {operator.id}), admin {admin.email}")
+        return 0
+
+    return asyncio.run(_with_db(_settings(dev=True), add))
+
+
+def cmd_tenants_list(args: argparse.Namespace) -> int:
+    from app.operators.tenants import TenantService
+
+    async def show(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            tenants = TenantService(db)
+            rows, _ = await tenants.list(limit=10_000, offset=0)
+            print(f"{'PARTY':<7} {'NAME':<32} {'ID':<36} ADMINS")
+            for operator in rows:
+                admins = ", ".join(u.email for u in await tenants.admins(operator.id)) or "-"
+                party = f"{operator.country_code}*{operator.party_id}"
+                print(f"{party:<7} {operator.name:<32} {operator.id!s:<36} {admins}")
+        return 0
+
+    return asyncio.run(_with_db(_settings(dev=True), show))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -193,16 +232,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--password", required=True, help="HTTP Basic password, 16-40 characters")
     p.add_argument("--location", help="location id or name (created if new)")
     p.add_argument("--evses", type=int, default=1, help="EVSEs to create now (default 1)")
-    p.add_argument("--tenant", help="the owning operator company: its party id or UUID")
+    p.add_argument("--tenant", help="the owning company: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)")
     p.set_defaults(fn=cmd_chargers_add)
     chargers.add_parser("list", help="list chargers").set_defaults(fn=cmd_chargers_list)
+
+    from app.core.auth import ROLES
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
     p = users.add_parser("add", help="create a user")
     p.add_argument("email")
-    p.add_argument("--role", choices=("operator", "driver"), required=True)
+    p.add_argument("--role", choices=sorted(ROLES), required=True)
     p.add_argument("--password", required=True)
+    p.add_argument("--tenant", help="the company of a staff user: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)")
     p.set_defaults(fn=cmd_users_add)
+
+    tenants = sub.add_parser("tenants", help="operator companies").add_subparsers(dest="tenants_command", required=True)
+    p = tenants.add_parser("add", help="create an operator company and its first admin")
+    p.add_argument("name")
+    p.add_argument("--country", required=True, help="ISO 3166-1 alpha-2 code, e.g. SE")
+    p.add_argument("--party", required=True, help="OCPI party id: 3 capital letters or digits")
+    p.add_argument("--admin-email", required=True)
+    p.add_argument("--admin-password", required=True)
+    p.set_defaults(fn=cmd_tenants_add)
+    tenants.add_parser("list", help="list operator companies").set_defaults(fn=cmd_tenants_list)
 
     p = sub.add_parser("simulate", help="run simulated chargers against an OCPP endpoint")
     from devtools.simulator.cli import add_cli_arguments

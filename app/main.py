@@ -27,7 +27,14 @@ from app.billing.worker import PaymentWorker
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
-from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, can_read, provide_caller, provide_tenant_id
+from app.core.auth import (
+    BEARER_SCHEME,
+    BEARER_SECURITY,
+    can_read,
+    provide_caller,
+    provide_tenant_id,
+    requires_platform_admin,
+)
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
 from app.core.errors import DatabaseUnavailable
@@ -53,7 +60,10 @@ from app.health.playbooks import Remediator
 from app.notify.mail import create_mailer
 from app.notify.operator_webhooks import WebhookDispatcher
 from app.notify.outbox import MailWorker
+from app.operators.api_keys import load_api_key
+from app.operators.audit import AuditMiddleware
 from app.operators.company_controllers import CompanyController
+from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
 from app.sessions.command_controllers import SendCommandController
@@ -188,8 +198,20 @@ def create_app(
             *UPTIME_CONTROLLERS,
             WebhookEndpointController,
             CompanyController,
+            ApiKeyController,
+            StaffController,
+            AuditLogController,
         ],
         guards=[can_read],
+        # Every successful change is in the tenant's audit log (app/operators/audit.py).
+        middleware=[AuditMiddleware],
+        security=BEARER_SECURITY,
+    )
+    platform = Router(
+        "/api/v1/platform",
+        route_handlers=[TenantController],
+        guards=[requires_platform_admin],
+        middleware=[AuditMiddleware],
         security=BEARER_SECURITY,
     )
     app = Litestar(
@@ -209,6 +231,7 @@ def create_app(
             DriverReceiptController,
             live_session,
             operator,
+            platform,
             checkout_router(settings),
             checkout_static_router(),
         ],
@@ -237,6 +260,8 @@ def create_app(
                 "sessionmaker": maker,
                 # app/core/auth.py resolves bearer tokens with it: accounts are the drivers area's.
                 "load_active_user": load_active_user,
+                # ... and API keys (lnk_...) with this: keys are the operators area's.
+                "load_api_key": load_api_key,
                 "bus": app_bus,
                 "providers": psps,
                 "payment_worker": payment_worker,

@@ -20,7 +20,17 @@ from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.migrate import upgrade
 from app.core.settings import Settings
-from app.demo import DEMO_CHARGERS, DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, seed_demo
+from app.demo import (
+    DEMO_CHARGERS,
+    DEMO_OPERATOR_EMAIL,
+    DEMO_OPERATOR_PASSWORD,
+    DEMO_PLATFORM_EMAIL,
+    DEMO_PLATFORM_PASSWORD,
+    NORRSKEN_CHARGERS,
+    NORRSKEN_EMAIL,
+    NORRSKEN_PASSWORD,
+    seed_demo,
+)
 from app.demo_payments import DemoStripe
 from app.demo_payments import available as demo_available
 from ocpp_bridge.server import create_bridge
@@ -174,7 +184,10 @@ def _print_banner(
         f"  Database        {settings.db.url}",
         "  Demo chargers:",
         *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}" for c in DEMO_CHARGERS],
+        *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}   (Norrsken)" for c in NORRSKEN_CHARGERS],
         f"  Demo operator   {DEMO_OPERATOR_EMAIL} / {DEMO_OPERATOR_PASSWORD}   (POST {api}/api/v1/auth/token)",
+        f"  Second tenant   {NORRSKEN_EMAIL} / {NORRSKEN_PASSWORD}   (Norrsken Laddning, SE*NRK: sees only its own)",
+        f"  Platform admin  {DEMO_PLATFORM_EMAIL} / {DEMO_PLATFORM_PASSWORD}   (GET {api}/api/v1/platform/tenants)",
         "  Try a charger:",
         f"    .venv/bin/laddnat simulate --url {ocpp} --identity {first.identity}"
         f" --password {first.password} --duration 20 --interval 2",

@@ -90,14 +90,6 @@ def validate_charger_password(password: str) -> None:
         raise WeakChargerPassword(field="password")
 
 
-async def find_operator(db: AsyncSession, ref: str) -> Operator | None:
-    """The operator company (tenant) ``ref`` names: its UUID or its OCPI party id (any case)."""
-    try:
-        return await db.get(Operator, uuid.UUID(ref))
-    except ValueError:
-        return await db.scalar(select(Operator).where(Operator.party_id == ref.upper()).order_by(Operator.created_at))
-
-
 class ChargerService:
     def __init__(self, db: AsyncSession, bus: Bus, *, tenant_id: uuid.UUID | None = None) -> None:
         self.db = db

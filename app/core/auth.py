@@ -122,6 +122,12 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller
     return caller
 
 
+def resolved_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
+    """The caller a guard already resolved for this request, or None (the audit log reads it)."""
+    caller: Caller | None = connection.state.get(_CALLER_KEY)
+    return caller
+
+
 async def authenticated_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The signed-in user account (403 ``auth.forbidden`` for an API key)."""
     await authenticate(connection)

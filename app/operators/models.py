@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, UtcDateTime, new_id, utcnow
@@ -17,6 +17,8 @@ class Operator(Base):
     EVSE IDs and make it one OCPI party."""
 
     __tablename__ = "operators"
+    # One OCPI party per company.
+    __table_args__ = (UniqueConstraint("country_code", "party_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100))

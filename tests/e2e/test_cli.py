@@ -18,6 +18,7 @@ from sqlalchemy import select
 from app.chargers.models import ChargePoint, Location
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import DatabaseSettings
+from app.operators.models import Operator
 from tests.support import LOW_HASH_COST_ENV
 
 # Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
@@ -111,16 +112,64 @@ async def test_chargers_add_list_and_refusals(database_url: str) -> None:
     assert location == "CLI Site"
 
 
-async def test_users_add_and_duplicate(database_url: str) -> None:
+async def test_tenants_add_list_and_users_add(database_url: str) -> None:
     env = clean_env(LADDNAT_DATABASE_URL=database_url)
-    args = ("users", "add", "a@b.se", "--role", "operator", "--password", USER_PASSWORD)
-    created = await laddnat(*args, env=env)
+    tenant = ("tenants", "add", "CLI Laddning AB", "--country", "SE", "--party", "CLI")
+    created = await laddnat(*tenant, "--admin-email", "boss@cli.test", "--admin-password", USER_PASSWORD, env=env)
     assert created.code == 0, created.err
-    assert created.out.startswith("created operator a@b.se")
-    again = await laddnat(*args, env=env)
+    assert created.out.startswith("created CLI Laddning AB SE*CLI (id ") and "admin boss@cli.test" in created.out
+
+    # Independent of each other: a taken party, a bad party id, and the users around the company.
+    admin = ("--admin-email", "x@cli.test", "--admin-password", USER_PASSWORD)
+    user = ("users", "add", "--password", USER_PASSWORD)
+    taken, bad_party, staff, platform, homeless = await asyncio.gather(
+        laddnat(*tenant, "--admin-email", "other@cli.test", "--admin-password", USER_PASSWORD, env=env),
+        laddnat("tenants", "add", "X", "--country", "SE", "--party", "c-1", *admin, env=env),
+        laddnat(*user, "a@b.se", "--role", "finance", "--tenant", "SE*CLI", env=env),
+        laddnat(*user, "root@b.se", "--role", "platform_admin", env=env),
+        laddnat(*user, "lost@b.se", "--role", "operations", env=env),
+    )
+    assert taken.code == 1 and len(taken.err_lines) == 1, taken.err
+    assert "SE*CLI" in taken.err and "tenant.party_taken" in taken.err
+    assert bad_party.code == 1 and "tenant.invalid" in bad_party.err and len(bad_party.err_lines) == 1, bad_party.err
+    assert staff.code == 0, staff.err
+    assert staff.out.startswith("created finance a@b.se")
+    assert platform.code == 0, platform.err
+    assert platform.out.startswith("created platform_admin root@b.se")
+    assert homeless.code == 2 and len(homeless.err_lines) == 1 and "--tenant" in homeless.err, homeless.err
+
+    listed, again = await asyncio.gather(
+        laddnat("tenants", "list", env=env),
+        laddnat(*user, "a@b.se", "--role", "admin", "--tenant", "CLI", env=env),
+    )
+    assert listed.code == 0, listed.err
+    header, *rows = listed.out.splitlines()
+    assert header.split()[:2] == ["PARTY", "NAME"]
+    [row] = [r for r in rows if r.startswith("SE*CLI")]
+    assert "CLI Laddning AB" in row and row.endswith("boss@cli.test")
     assert again.code != 0
     assert len(again.err_lines) == 1, again.err
     assert "a@b.se" in again.err and "already" in again.err
+
+    # A charger registered for the company is the company's, with the location made for it.
+    charger = ("chargers", "add", "CP-CLI-T", "--password", CHARGER_PASSWORD, "--location", "CLI Company Site")
+    owned = await laddnat(*charger, "--tenant", "SE*CLI", env=env)
+    assert owned.code == 0, owned.err
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        async with create_sessionmaker(engine)() as db:
+            row = (
+                await db.execute(
+                    select(Operator.party_id, Location.operator_id)
+                    .join(ChargePoint, ChargePoint.operator_id == Operator.id)
+                    .join(Location, Location.id == ChargePoint.location_id)
+                    .where(ChargePoint.identity == "CP-CLI-T")
+                )
+            ).one()
+            company = await db.scalar(select(Operator.id).where(Operator.party_id == "CLI"))
+    finally:
+        await engine.dispose()
+    assert (row.party_id, row.operator_id) == ("CLI", company)
 
 
 async def test_migrate_and_seed_demo_twice(database_url: str) -> None:

@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
+from app.chargers.models import Evse
+from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine
 from app.core.settings import Settings
@@ -27,6 +30,7 @@ from app.operators.webhooks.outbox import MAX_ATTEMPTS, backoff
 from app.operators.webhooks.signing import verify
 from app.operators.webhooks.worker import WebhookWorker
 from payments.events import PaymentSettled
+from payments.models import Payment
 from tests.conftest import TEST_SECRET
 from tests.e2e.test_api import problem, running
 
@@ -105,7 +109,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
-# -- the API with three operator users: of operator A, of operator B, of none ------------
+# -- the API with the admins of three operator companies: A, B and C ---------------------
 
 
 @dataclass
@@ -115,7 +119,8 @@ class Hooks:
     maker: Any
     operator_a: uuid.UUID
     operator_b: uuid.UUID
-    headers: dict[str, dict[str, str]]  # "a" | "b" | "platform"
+    operator_c: uuid.UUID
+    headers: dict[str, dict[str, str]]  # "a" | "b" | "c"
 
     async def create(self, who: str, url: str, **body: Any) -> dict[str, Any]:
         r = await self.client.post(f"{OPS}/webhooks", json={"url": url, **body}, headers=self.headers[who])
@@ -147,21 +152,22 @@ async def hooks(settings: Settings) -> AsyncIterator[Hooks]:
     async with maker() as db:
         a = Operator(name="Operator A", country_code="SE", party_id="AAA")
         b = Operator(name="Operator B", country_code="SE", party_id="BBB")
-        db.add_all([a, b])
+        c = Operator(name="Operator C", country_code="SE", party_id="CCC")
+        db.add_all([a, b, c])
         await db.commit()
         users = UserService(db)
         await users.create_user("a@hooks.test", PASSWORD, "admin", operator_id=a.id)
         await users.create_user("b@hooks.test", PASSWORD, "admin", operator_id=b.id)
-        await users.create_user("platform@hooks.test", PASSWORD, "operator")
+        await users.create_user("c@hooks.test", PASSWORD, "admin", operator_id=c.id)
     await bus.start()
     transport = httpx.ASGITransport(app=app)
     async with running(app), httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         headers = {}
-        for who in ("a", "b", "platform"):
+        for who in ("a", "b", "c"):
             r = await client.post("/api/v1/auth/token", json={"email": f"{who}@hooks.test", "password": PASSWORD})
             assert r.status_code == 200, r.text
             headers[who] = {"Authorization": f"Bearer {r.json()['accessToken']}"}
-        yield Hooks(client, bus, maker, a.id, b.id, headers)
+        yield Hooks(client, bus, maker, a.id, b.id, c.id, headers)
     await bus.close()
     await engine.dispose()
 
@@ -182,6 +188,28 @@ def opened(operator_id: uuid.UUID | None, **extra: Any) -> IncidentOpened:
         "opened_at": datetime(2026, 11, 25, 20, 0, tzinfo=UTC),
     }
     return IncidentOpened(**(fields | extra))
+
+
+async def payment_of(hooks: Hooks, operator_id: uuid.UUID) -> uuid.UUID:
+    """A payment row of ``operator_id``: the payment.settled event names only the payment,
+    whose company decides who is told."""
+    async with hooks.maker() as db:
+        cp = await ChargerService(db, hooks.bus).register(
+            f"CP-PAY-{uuid.uuid4().hex[:8]}", "hook-charger-password", evse_count=1
+        )
+        evse_id = await db.scalar(select(Evse.id).where(Evse.charge_point_id == cp.id))
+        payment = Payment(
+            operator_id=operator_id,
+            provider="stripe",
+            currency="SEK",
+            hold_minor=25_000,
+            evse_id=evse_id,
+            id_token=uuid.uuid4().hex[:20],
+            tariff_snapshot={},
+        )
+        db.add(payment)
+        await db.commit()
+        return payment.id
 
 
 # -- tests -----------------------------------------------------------------------------
@@ -310,7 +338,7 @@ async def test_failures_are_retried_with_backoff_and_the_same_event_id(hooks: Ho
 async def test_a_delivery_that_keeps_failing_is_marked_failed(hooks: Hooks, receiver: Receiver) -> None:
     path = receiver.new_path()
     # Inactive while the event is stored: the app's own worker leaves it to ours.
-    created = await hooks.create("platform", receiver.base_url + path, events=["incident.resolved"])
+    created = await hooks.create("c", receiver.base_url + path, events=["incident.resolved"])
     webhook_id = created["endpoint"]["id"]
     receiver.fail[path] = 1000
     now = datetime.now(UTC) + timedelta(days=1)
@@ -319,7 +347,7 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed(hooks: Hooks, rece
     hooks.bus.publish(
         IncidentResolved(
             incident_id=uuid.uuid4(),
-            operator_id=None,
+            operator_id=hooks.operator_c,
             identity="CP-HOOK-2",
             cause="site_network",
             summary="Back online.",
@@ -328,34 +356,34 @@ async def test_a_delivery_that_keeps_failing_is_marked_failed(hooks: Hooks, rece
         )
     )
     await receiver.wait_for(path, 1)
-    await hooks.wait_for_log("platform", webhook_id, lambda items: bool(items) and items[0]["lastStatus"] == 500)
+    await hooks.wait_for_log("c", webhook_id, lambda items: bool(items) and items[0]["lastStatus"] == 500)
     for attempt in range(2, MAX_ATTEMPTS + 1):
         now += backoff(attempt - 1)
         await worker.send_due()
         assert len(receiver.at(path)) == attempt
-    [entry] = await hooks.deliveries("platform", webhook_id)
+    [entry] = await hooks.deliveries("c", webhook_id)
     assert (entry["state"], entry["attempts"], entry["nextAttemptAt"]) == ("failed", MAX_ATTEMPTS, None)
     now += timedelta(days=7)
     assert await worker.send_due() == 0
     assert len(receiver.at(path)) == MAX_ATTEMPTS
     failed = await hooks.client.get(
-        f"{OPS}/webhooks/{webhook_id}/deliveries", params={"state": "failed"}, headers=hooks.headers["platform"]
+        f"{OPS}/webhooks/{webhook_id}/deliveries", params={"state": "failed"}, headers=hooks.headers["c"]
     )
     assert failed.json()["total"] == 1
 
 
 async def test_event_type_and_operator_filters_are_respected(hooks: Hooks, receiver: Receiver) -> None:
-    paths = {name: receiver.new_path() for name in ("a_resolved_only", "a_all", "b_all", "platform_all", "a_off")}
+    paths = {name: receiver.new_path() for name in ("a_resolved_only", "a_all", "b_all", "c_all", "a_off")}
     ids = {
         "a_resolved_only": (
             await hooks.create("a", receiver.base_url + paths["a_resolved_only"], events=["incident.resolved"])
         ),
         "a_all": await hooks.create("a", receiver.base_url + paths["a_all"]),
         "b_all": await hooks.create("b", receiver.base_url + paths["b_all"]),
-        "platform_all": await hooks.create("platform", receiver.base_url + paths["platform_all"]),
+        "c_all": await hooks.create("c", receiver.base_url + paths["c_all"]),
         "a_off": await hooks.create("a", receiver.base_url + paths["a_off"], active=False),
     }
-    owner = {"a_resolved_only": "a", "a_all": "a", "b_all": "b", "platform_all": "platform", "a_off": "a"}
+    owner = {"a_resolved_only": "a", "a_all": "a", "b_all": "b", "c_all": "c", "a_off": "a"}
 
     hooks.bus.publish(opened(hooks.operator_a))
     change = IncidentChanged(
@@ -370,10 +398,11 @@ async def test_event_type_and_operator_filters_are_respected(hooks: Hooks, recei
         at=datetime(2026, 11, 25, 20, 5, tzinfo=UTC),
     )
     hooks.bus.publish(change)
+    hooks.bus.publish(opened(hooks.operator_c, identity="CP-C"))
 
-    # The bus delivers in order, so once the second event is here the first was handled too.
+    # The bus delivers in order, so once the last event is here the others were handled too.
+    await receiver.wait_for(paths["c_all"], 1)
     await receiver.wait_for(paths["b_all"], 1)
-    await receiver.wait_for(paths["platform_all"], 2)
     await receiver.wait_for(paths["a_all"], 1)
     types = {
         name: sorted(d["type"] for d in await hooks.deliveries(owner[name], created["endpoint"]["id"]))
@@ -383,9 +412,11 @@ async def test_event_type_and_operator_filters_are_respected(hooks: Hooks, recei
         "a_resolved_only": [],
         "a_all": ["incident.opened"],
         "b_all": ["incident.changed"],
-        "platform_all": ["incident.changed", "incident.opened"],
+        "c_all": ["incident.opened"],  # its own; neither A's nor B's
         "a_off": [],
     }
+    [c_request] = receiver.at(paths["c_all"])
+    assert c_request.json["data"]["identity"] == "CP-C"
     [b_request] = receiver.at(paths["b_all"])
     assert b_request.verifies(ids["b_all"]["secret"])
     assert b_request.json["data"]["change"] == "acknowledged"
@@ -410,15 +441,15 @@ async def test_an_operator_sees_only_its_own_endpoints(hooks: Hooks, receiver: R
             headers=hooks.headers["b"],
         )
         problem(r, 404, "webhook.not_found")
-    everything = (await hooks.client.get(f"{OPS}/webhooks?limit=500", headers=hooks.headers["platform"])).json()
-    assert a_hook in {e["id"] for e in everything["items"]}
+    c_listed = (await hooks.client.get(f"{OPS}/webhooks?limit=500", headers=hooks.headers["c"])).json()["items"]
+    assert a_hook not in {e["id"] for e in c_listed}
     assert (await hooks.client.get(f"{OPS}/webhooks/{a_hook}", headers=hooks.headers["a"])).json()["active"] is True
 
 
 async def test_payment_settled_goes_to_subscribers_of_payments(hooks: Hooks, receiver: Receiver) -> None:
     path = receiver.new_path()
-    created = await hooks.create("platform", receiver.base_url + path, events=["payment.settled"])
-    payment_id = uuid.uuid4()
+    created = await hooks.create("c", receiver.base_url + path, events=["payment.settled"])
+    payment_id = await payment_of(hooks, hooks.operator_c)
 
     hooks.bus.publish(
         PaymentSettled(

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from app.chargers.models import ChargePoint
+from app.core.database import create_engine, create_sessionmaker
+from app.core.settings import DatabaseSettings
+from app.operators.models import Operator
 from tests.e2e.test_restart import free_port
 
 # Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
@@ -82,6 +87,10 @@ async def test_banner_tells_where_everything_is(running: RunProcess) -> None:
     assert f"ws://127.0.0.1:{running.ocpp_port}/ocpp" in text
     assert "DEMO-CP-001" in text and "password" in text
     assert "operator@laddnat.test" in text
+    # The second tenant and the platform admin, with their passwords, and the second
+    # tenant's chargers.
+    assert "admin@norrsken.test / demo-norrsken-pw" in text and "NRK-CP-001" in text
+    assert "platform@laddnat.test / demo-platform-pw" in text
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.http_port}") as http:
         assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).status_code == 200
@@ -119,6 +128,42 @@ async def test_printed_simulator_command_charges_and_shows_in_api(running: RunPr
         detail = (await http.get(f"/api/v1/operator/transactions/{tx['id']}", headers=headers)).json()
         measurands = {s["measurand"] for s in detail["meterSamples"]}
         assert "Energy.Active.Import.Register" in measurands and "Power.Active.Import" in measurands
+
+
+async def test_two_tenants_and_a_platform_admin_are_seeded(running: RunProcess, database_url: str) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.http_port}") as http:
+
+        async def login(email: str, password: str) -> dict[str, str]:
+            r = await http.post("/api/v1/auth/token", json={"email": email, "password": password})
+            assert r.status_code == 200, r.text
+            return {"Authorization": f"Bearer {r.json()['accessToken']}"}
+
+        platform = await login("platform@laddnat.test", "demo-platform-pw")
+        tenants = (await http.get("/api/v1/platform/tenants", headers=platform)).json()["items"]
+        assert {(t["partyId"], tuple(t["admins"])) for t in tenants} == {
+            ("LAD", ("operator@laddnat.test",)),
+            ("NRK", ("admin@norrsken.test",)),
+        }
+        norrsken = await login("admin@norrsken.test", "demo-norrsken-pw")
+        staff = (await http.get("/api/v1/operator/users", headers=norrsken)).json()["items"]
+        assert [u["email"] for u in staff] == ["admin@norrsken.test"]
+
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        async with create_sessionmaker(engine)() as db:
+            rows = await db.execute(
+                select(ChargePoint.identity, Operator.party_id).join(Operator, Operator.id == ChargePoint.operator_id)
+            )
+            owners = {identity: party for identity, party in rows}
+    finally:
+        await engine.dispose()
+    assert owners == {
+        "DEMO-CP-001": "LAD",
+        "DEMO-CP-002": "LAD",
+        "DEMO-CP-003": "LAD",
+        "NRK-CP-001": "NRK",
+        "NRK-CP-002": "NRK",
+    }
 
 
 async def test_sigterm_stops_cleanly(running: RunProcess) -> None:
