@@ -98,7 +98,20 @@ async def seed_demo(maker: async_sessionmaker[AsyncSession], bus: Bus) -> bool:
     async with maker() as db:
         if await db.scalar(select(Operator.id).where(Operator.name == DEMO_OPERATOR_NAME)):
             return False
-        operator = Operator(name=DEMO_OPERATOR_NAME, country_code="SE", party_id="LAD")
+        # The seller's details make its receipts valid simplified VAT invoices (docs/payments.md).
+        operator = Operator(
+            name=DEMO_OPERATOR_NAME,
+            country_code="SE",
+            party_id="LAD",
+            legal_name="Laddnät Demo AB",
+            street_address="Storgatan 1",
+            postal_code="111 22",
+            city="Stockholm",
+            country="SE",
+            vat_number="SE556677889901",
+            org_number="556677-8899",
+            contact_email="kvitto@laddnat.test",
+        )
         db.add(operator)
         await db.commit()
         locations = []
@@ -124,7 +137,19 @@ async def seed_demo(maker: async_sessionmaker[AsyncSession], bus: Bus) -> bool:
         await users.create_user(DEMO_PLATFORM_EMAIL, DEMO_PLATFORM_PASSWORD, "platform_admin")
         await _seed_chargers(db, bus, operator, DEMO_TARIFF, DEMO_CHARGERS, [loc.id for loc in locations])
 
-        norrsken = Operator(name=NORRSKEN_NAME, country_code="SE", party_id="NRK")
+        norrsken = Operator(
+            name=NORRSKEN_NAME,
+            country_code="SE",
+            party_id="NRK",
+            legal_name="Norrsken Laddning AB",
+            street_address="Storgatan 40",
+            postal_code="903 26",
+            city="Umeå",
+            country="SE",
+            vat_number="SE559988776601",
+            org_number="559988-7766",
+            contact_email="kvitto@norrsken.test",
+        )
         db.add(norrsken)
         await db.commit()
         name, address, postal, city, lat, lon = NORRSKEN_SITE
