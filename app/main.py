@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
-from litestar import Litestar, Response, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -30,9 +31,9 @@ from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_sta
 from app.core.auth import BEARER_SCHEME, BEARER_SECURITY, can_read, provide_caller, provide_tenant_id
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
-from app.core.errors import DatabaseUnavailable
+from app.core.errors import DatabaseUnavailable, Unauthenticated
 from app.core.http import EXCEPTION_HANDLERS, document_problems, problems, provide_page
-from app.core.metrics import render
+from app.core.metrics import Access, MetricsListener, metrics_access, render
 from app.core.settings import Settings
 from app.driver_app.charger_controllers import DriverChargerController
 from app.driver_app.live import LiveHub
@@ -103,9 +104,21 @@ async def readyz(state: State) -> StatusOut:
     operation_id="Metrics",
     tags=["ops"],
     summary="Prometheus metrics",
+    description=(
+        "With LADDNAT_METRICS_TOKEN set, for `Authorization: Bearer <token>` only; otherwise only to a "
+        "scraper on the same host, or not at all here when LADDNAT_METRICS_BIND gives it a listener of its own."
+    ),
+    responses=problems(Unauthenticated),
     media_type="text/plain; version=0.0.4; charset=utf-8",
 )
-async def metrics() -> Response[bytes]:
+async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    access = metrics_access(
+        state.settings.metrics, request.headers.get("authorization"), request.client.host if request.client else None
+    )
+    if access is Access.HIDDEN:
+        raise NotFoundException()  # what any path that does not exist answers
+    if access is Access.UNAUTHORIZED:
+        raise Unauthenticated("send Authorization: Bearer <LADDNAT_METRICS_TOKEN>")
     body, content_type = render()
     return Response(body, media_type=content_type)
 
@@ -147,6 +160,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if own_bus:
             await app_bus.start()
+        MetricsListener.acquire(settings.metrics)
         await payment_worker.start()
         await mail_worker.start()
         await health_monitor.start()
@@ -159,6 +173,7 @@ def create_app(
             await health_monitor.close()
             await mail_worker.close()
             await payment_worker.close()
+            MetricsListener.release(settings.metrics)
             if own_bus:
                 await app_bus.close()
             if own_engine:

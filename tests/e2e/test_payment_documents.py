@@ -694,8 +694,8 @@ async def test_reconciliation_finds_every_kind_of_mismatch(env: Env) -> None:
         await env.post(
             "/reconciliations", {"provider": "adyen", "from": "2025-12-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
         ),
-        503,
-        "payment.not_configured",
+        409,
+        "reconciliation.provider_not_configured",
     )
     problem(
         await env.post(
