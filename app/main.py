@@ -147,7 +147,9 @@ def create_app(
     live_hub.subscribe()
     mail_worker = MailWorker(maker, create_mailer(settings.mail), settings.mail.from_address)
     ReceiptMailer(maker, app_bus, psps, mail_worker).subscribe()
-    webhook_worker = WebhookWorker(maker, settings.auth.secret_key)
+    webhook_worker = WebhookWorker(
+        maker, settings.auth.secret_key, allow_private_targets=settings.webhooks.allow_private_targets
+    )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)

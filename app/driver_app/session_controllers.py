@@ -63,7 +63,7 @@ class DriverSessionController(Controller):
     path = "/api/v1/sessions"
     tags = ("sessions (driver)",)
     guards = [requires_user]  # noqa: RUF012 (read once by Litestar)
-    security = BEARER_SECURITY  # noqa: RUF012 (what the guard enforces, in the OpenAPI)
+    security = BEARER_SECURITY
     dependencies = {"sessions": Provide(provide_driver_sessions, sync_to_thread=False)}  # noqa: RUF012
 
     @post(
