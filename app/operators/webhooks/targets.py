@@ -85,6 +85,8 @@ async def checked_address(host: str, port: int, *, allow_private: bool, resolver
     resolves to is public (unless ``allow_private``). TargetRefused otherwise, and when it
     does not resolve: the caller reports both the same way, so a refusal tells nothing
     about our network."""
+    if not allow_private and is_local_name(host):
+        raise TargetRefused("not a public address")
     address = literal(host)
     if address is not None:
         addresses = [str(address)]
@@ -96,8 +98,6 @@ async def checked_address(host: str, port: int, *, allow_private: bool, resolver
         if not addresses:
             raise TargetRefused("the host name does not resolve", unresolved=True)
     if not allow_private:
-        if is_local_name(host):
-            raise TargetRefused("not a public address")
         for raw in addresses:
             parsed = literal(raw)
             if parsed is None or not is_public(parsed):
