@@ -12,6 +12,7 @@ from typing import Any, cast
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,7 @@ from app.chargers.errors import (
 from app.chargers.schemas import CommandOut, CommandPageOut, DiagnosticsFileListOut, DiagnosticsFileOut
 from app.core.auth import OPERATOR_PROBLEMS
 from app.core.errors import InvalidInput
-from app.core.http import PageParams, problems
+from app.core.http import PageParams, handle_domain_error, problems
 
 
 def provide_commands(db: NamedDependency[AsyncSession], state: State) -> ChargerCommandService:
@@ -135,9 +136,10 @@ def provide_upload_slots(state: State) -> UploadSlots:
     return cast(UploadSlots, slots)
 
 
-def _retry_after(response: Response[Any]) -> Response[Any]:
-    if response.status_code == UploadsBusy.status:
-        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+def _busy(request: Request[Any, Any, Any], exc: UploadsBusy) -> Response[bytes]:
+    """The usual problem answer, with when to try again."""
+    response = handle_domain_error(request, exc)
+    response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_S)
     return response
 
 
@@ -146,11 +148,16 @@ async def _read_bounded(request: Request[Any, Any, Any]) -> bytes:
     declares no length)."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
-            raise UploadTooLarge(f"at most {MAX_UPLOAD_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise UploadTooLarge(f"at most {MAX_UPLOAD_BYTES} bytes")
+            chunks.append(chunk)
+    except HTTPException as exc:
+        if exc.status_code == UploadTooLarge.status:  # Litestar's own bound (request_max_body_size)
+            raise UploadTooLarge(f"at most {MAX_UPLOAD_BYTES} bytes") from None
+        raise
     return b"".join(chunks)
 
 
@@ -173,7 +180,7 @@ class UploadController(Controller):
         "upload_slots": Provide(provide_upload_slots, sync_to_thread=False),
     }
     request_max_body_size = MAX_UPLOAD_BYTES
-    after_request = _retry_after  # type: ignore[assignment]  # Litestar unbinds class hooks
+    exception_handlers = {UploadsBusy: _busy}  # noqa: RUF012 (read once by Litestar)
 
     async def _receive(
         self,
