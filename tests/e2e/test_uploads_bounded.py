@@ -28,9 +28,10 @@ from app.chargers.models import DiagnosticsFile
 from app.chargers.service import ChargerService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
-from app.core.settings import Settings
+from app.core.settings import Settings, SettingsError
 from app.main import create_app
 from app.runner import _EmbeddedServer
+from tests.conftest import TEST_SECRET
 from tests.e2e.test_restart import free_port
 
 ROOT = "/uploads/diagnostics"
@@ -232,3 +233,13 @@ async def test_a_chunked_body_over_the_bound_is_refused_while_streaming(stack: S
         await raw.close()
     assert status == 413
     assert body is not None and body["code"] == "upload.too_large"
+
+
+def test_the_bound_is_a_setting() -> None:
+    base = {"LADDNAT_SECRET_KEY": TEST_SECRET}
+    assert Settings.from_env(base).http.max_concurrent_uploads == 4
+    assert (
+        Settings.from_env({**base, "LADDNAT_DIAGNOSTICS_MAX_CONCURRENT_UPLOADS": "2"}).http.max_concurrent_uploads == 2
+    )
+    with pytest.raises(SettingsError, match="LADDNAT_DIAGNOSTICS_MAX_CONCURRENT_UPLOADS"):
+        Settings.from_env({**base, "LADDNAT_DIAGNOSTICS_MAX_CONCURRENT_UPLOADS": "0"})

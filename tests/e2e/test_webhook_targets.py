@@ -291,3 +291,9 @@ async def test_a_literal_private_address_stored_before_the_check_is_refused_at_d
     assert await worker.send_due() == 0
     assert not [r for r in seen if r.path == "/literal"]
     assert (await delivery(maker, delivery_id)).last_error == REFUSED
+
+
+def test_private_targets_are_a_setting_off_by_default() -> None:
+    base = {"LADDNAT_SECRET_KEY": TEST_SECRET}
+    assert not Settings.from_env(base).webhooks.allow_private_targets
+    assert Settings.from_env({**base, "LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true"}).webhooks.allow_private_targets
