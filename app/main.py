@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
-from litestar import Litestar, Response, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -37,9 +38,9 @@ from app.core.auth import (
 )
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
-from app.core.errors import DatabaseUnavailable
+from app.core.errors import DatabaseUnavailable, Unauthenticated
 from app.core.http import EXCEPTION_HANDLERS, document_bounds, document_problems, problems, provide_page
-from app.core.metrics import render
+from app.core.metrics import Access, MetricsListener, metrics_access, render
 from app.core.settings import Settings
 from app.driver_app.charger_controllers import DriverChargerController
 from app.driver_app.live import LiveHub
@@ -115,9 +116,21 @@ async def readyz(state: State) -> StatusOut:
     operation_id="Metrics",
     tags=["ops"],
     summary="Prometheus metrics",
+    description=(
+        "With LADDNAT_METRICS_TOKEN set, for `Authorization: Bearer <token>` only; otherwise only to a "
+        "scraper on the same host, or not at all here when LADDNAT_METRICS_BIND gives it a listener of its own."
+    ),
+    responses=problems(Unauthenticated),
     media_type="text/plain; version=0.0.4; charset=utf-8",
 )
-async def metrics() -> Response[bytes]:
+async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    access = metrics_access(
+        state.settings.metrics, request.headers.get("authorization"), request.client.host if request.client else None
+    )
+    if access is Access.HIDDEN:
+        raise NotFoundException()  # what any path that does not exist answers
+    if access is Access.UNAUTHORIZED:
+        raise Unauthenticated("send Authorization: Bearer <LADDNAT_METRICS_TOKEN>")
     body, content_type = render()
     return Response(body, media_type=content_type)
 
@@ -146,7 +159,9 @@ def create_app(
     live_hub.subscribe()
     mail_worker = MailWorker(maker, create_mailer(settings.mail), settings.mail.from_address)
     ReceiptMailer(maker, app_bus, psps, mail_worker).subscribe()
-    webhook_worker = WebhookWorker(maker, settings.auth.secret_key)
+    webhook_worker = WebhookWorker(
+        maker, settings.auth.secret_key, allow_private_targets=settings.webhooks.allow_private_targets
+    )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
@@ -159,6 +174,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         if own_bus:
             await app_bus.start()
+        MetricsListener.acquire(settings.metrics)
         await payment_worker.start()
         await mail_worker.start()
         await health_monitor.start()
@@ -171,6 +187,7 @@ def create_app(
             await health_monitor.close()
             await mail_worker.close()
             await payment_worker.close()
+            MetricsListener.release(settings.metrics)
             if own_bus:
                 await app_bus.close()
             if own_engine:

@@ -71,6 +71,8 @@ class ServerProcess:
             "LADDNAT_HTTP_PORT": str(http_port),
             "LADDNAT_SECRET_KEY": SECRET_KEY,
             "LADDNAT_COMMAND_TIMEOUT_S": str(COMMAND_TIMEOUT_S),
+            # The health phase's webhook receiver is on loopback.
+            "LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
         }
         env.pop("LADDNAT_PUBLIC_BASE_URL", None)
         argv = [sys.executable, "-m", "app.cli", "run", "--no-seed", "--no-demo-payments"]

@@ -34,7 +34,7 @@ from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.service import ChargerRef, check_credentials
 from app.core.bus import Bus, Event, RequestHandler
 from app.core.database import utcnow
-from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, render
+from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, Access, metrics_access, render
 from app.core.settings import OcppSettings
 from ocpp_bridge.commands import answer_status, build_call
 from ocpp_bridge.connection import CallFailed, Connection, Domain, Router, spawn
@@ -164,6 +164,12 @@ class Bridge:
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/metrics":
+            peer = conn.remote_address[0] if conn.remote_address else None
+            access = metrics_access(self.settings.metrics, request.headers.get("Authorization"), peer)
+            if access is Access.UNAUTHORIZED:
+                return _plain(http.HTTPStatus.UNAUTHORIZED, "send Authorization: Bearer <LADDNAT_METRICS_TOKEN>\n")
+            if access is Access.HIDDEN:
+                return _plain(http.HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{identity}\n")
             body, content_type = render()
             return Response(200, "OK", Headers({"Content-Type": content_type}), body)
         if path in ("/healthz", "/readyz"):

@@ -76,6 +76,25 @@ def parse_args(name: str, raw: Any) -> Args:
         raise InvalidInput(message, field=field) from None
 
 
+UPLOAD_PATH = "/uploads/diagnostics/"
+REDACTED = "***"
+
+
+def redact_upload_url(url: str) -> str:
+    """The upload URL with its token (the only credential of the unauthenticated upload)
+    replaced by ``***``: what the audit log stores and operators see."""
+    head, sep, _token = url.partition(UPLOAD_PATH)
+    return f"{head}{sep}{REDACTED}" if sep else REDACTED
+
+
+def redacted(args: dict[str, Any]) -> dict[str, Any]:
+    """Command arguments as they may be stored and shown: without the upload URL's secret."""
+    url = args.get("uploadUrl")
+    if not isinstance(url, str):
+        return args
+    return {**args, "uploadUrl": redact_upload_url(url)}
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -146,10 +165,11 @@ class ChargerCommandService:
         """
         cp = await self.charger(charger_id)
         args = await self._complete(cp, name, args)
+        sent: dict[str, Any] = msgspec.to_builtins(args)
         entry = CommandLog(
             charge_point_id=cp.id,
             name=name,
-            args=msgspec.to_builtins(args),
+            args=redacted(sent),
             requested_by=by,
             origin=origin,
             requested_at=self.clock(),
@@ -162,7 +182,8 @@ class ChargerCommandService:
                 upload.command_id = entry.id
         await self.db.commit()
 
-        request = CommandRequest(name=name, args=entry.args, timeout_s=self.timeout_s)
+        # The charger alone gets the real upload URL; the audit log and events keep it redacted.
+        request = CommandRequest(name=name, args=sent, timeout_s=self.timeout_s)
         try:
             raw = await self.bus.request(
                 subject_for(cp.identity), msgspec.json.encode(request), self.timeout_s + BUS_MARGIN_S
@@ -210,7 +231,7 @@ class ChargerCommandService:
                 )
             )
             return msgspec.structs.replace(
-                args, request_id=request_id, upload_url=f"{self.public_base_url}/uploads/diagnostics/{token}"
+                args, request_id=request_id, upload_url=f"{self.public_base_url}{UPLOAD_PATH}{token}"
             )
         return args
 
@@ -356,14 +377,25 @@ class DiagnosticsService:
         self.clock = clock
         self.tenant_id = tenant_id
 
-    async def receive(self, token: str, filename: str | None, content_type: str | None, content: bytes) -> None:
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise UploadTooLarge(f"at most {MAX_UPLOAD_BYTES} bytes")
+    async def check(self, token: str) -> None:
+        """Raise UploadNotFound (unknown or expired) or UploadAlreadyDone unless ``token`` may
+        upload now. Called before a byte of the body is read: the URL is the only credential
+        of an unauthenticated endpoint, so a stranger's upload must cost us nothing."""
+        await self._open_slot(token)
+        await self.db.rollback()  # no transaction stays open while the body arrives
+
+    async def _open_slot(self, token: str) -> DiagnosticsFile:
         upload = await self.db.scalar(select(DiagnosticsFile).where(DiagnosticsFile.token_hash == _token_hash(token)))
         if upload is None or upload.expires_at <= self.clock():
             raise UploadNotFound()
         if upload.uploaded_at is not None:
             raise UploadAlreadyDone()
+        return upload
+
+    async def receive(self, token: str, filename: str | None, content_type: str | None, content: bytes) -> None:
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise UploadTooLarge(f"at most {MAX_UPLOAD_BYTES} bytes")
+        upload = await self._open_slot(token)
         upload.filename = (filename or f"diagnostics-{upload.request_id}.log")[:255]
         upload.content_type = (content_type or "application/octet-stream")[:100]
         upload.size_bytes = len(content)

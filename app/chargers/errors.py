@@ -89,6 +89,15 @@ class UploadTooLarge(DomainError):
     title = "The file is too large"
 
 
+class UploadsBusy(DomainError):
+    """More uploads at once than LADDNAT_DIAGNOSTICS_MAX_CONCURRENT_UPLOADS; the answer says
+    when to try again (``Retry-After``), and chargers retry uploads on their own."""
+
+    code = "upload.busy"
+    status = 503
+    title = "Too many uploads at once; try again later"
+
+
 class EvseNotFound(NotFound):
     code = "evse.not_found"
     status = 404

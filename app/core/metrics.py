@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import hmac
+import ipaddress
+import threading
+from enum import Enum
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+from app.core.settings import MetricsSettings
 
 CONNECTED_CHARGERS = Gauge("laddnat_ocpp_connected_chargers", "Chargers connected to this bridge", ["ocpp_version"])
 OCPP_MESSAGES = Counter(
@@ -20,6 +28,67 @@ HANDSHAKES = Counter("laddnat_ocpp_handshakes_total", "WebSocket handshakes by r
 
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class Access(Enum):
+    ALLOWED = "allowed"
+    UNAUTHORIZED = "unauthorized"  # a token is configured and was not sent: 401
+    HIDDEN = "hidden"  # not served to this caller at all: 404, as if there were no /metrics
+
+
+def metrics_access(settings: MetricsSettings, authorization: str | None, peer: str | None) -> Access:
+    """Whether ``/metrics`` on a public port (the API's, the bridge's) answers this caller.
+
+    The metrics name chargers' versions, error rates and load: an attacker's map. With a
+    token, the token decides; without one, a separate bind means "not here", and with
+    neither only a scraper on this host (a loopback peer) gets them.
+    """
+    if settings.token is not None:
+        expected = f"Bearer {settings.token}".encode()
+        given = (authorization or "").encode()
+        return Access.ALLOWED if hmac.compare_digest(given, expected) else Access.UNAUTHORIZED
+    if settings.bind_port is not None:
+        return Access.HIDDEN
+    return Access.ALLOWED if _is_loopback(peer) else Access.HIDDEN
+
+
+def _is_loopback(peer: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(peer or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+class MetricsListener:
+    """The separate ``/metrics`` listener of ``LADDNAT_METRICS_BIND``: one per process
+    (the API and the bridge share the registry), opened by the first user, closed by the last."""
+
+    _lock = threading.Lock()
+    _users = 0
+    _server: Any = None
+
+    @classmethod
+    def acquire(cls, settings: MetricsSettings) -> None:
+        if settings.bind_port is None or settings.bind_host is None:
+            return
+        with cls._lock:
+            if cls._users == 0:
+                cls._server, _thread = start_http_server(settings.bind_port, addr=settings.bind_host)
+            cls._users += 1
+
+    @classmethod
+    def release(cls, settings: MetricsSettings) -> None:
+        if settings.bind_port is None:
+            return
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0 and cls._server is not None:
+                cls._server.shutdown()
+                cls._server.server_close()
+                cls._server = None
 
 
 # Label children looked up once per (action, outcome): .labels() on every message shows in profiles.

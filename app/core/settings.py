@@ -32,10 +32,34 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Who may read ``/metrics`` (the API's and the bridge's port): with a token, whoever
+    sends ``Authorization: Bearer <token>``; with neither a token nor a bind, only loopback
+    peers (a scraper on the same host; chargers and the internet get 404). With a bind, a
+    listener of its own on ``bind_host:bind_port`` serves it (put it on a private
+    interface), and the public ports serve it only with the token."""
+
+    token: str | None = None
+    bind_host: str | None = None
+    bind_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
+    # Diagnostics uploads from chargers (unauthenticated but for the URL's token) received
+    # at once; more answer 503 with Retry-After, so a flood cannot hold the API's memory.
+    max_concurrent_uploads: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    # Operators' webhook URLs may name loopback, private, link-local ... addresses (and
+    # host names resolving to them). Off: a tenant could probe our internal network.
+    # Tests and a receiver on the developer's own machine turn it on.
+    allow_private_targets: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +91,8 @@ class OcppSettings:
     # 1.6 only: the body temperature the overheating and anomaly detectors read (2.0.1 has
     # no Temperature measurand; it reports temperatures as monitoring events).
     sampled_measurands_v16_extra: tuple[str, ...] = ("Temperature",)
+    # /metrics on the bridge's port: the same as Settings.metrics (the bridge gets only these).
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def tls_enabled(self) -> bool:
@@ -269,6 +295,8 @@ class Settings:
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -357,12 +385,14 @@ class Settings:
 
         http_host = get("LADDNAT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
         http_port = port("LADDNAT_HTTP_PORT", 8000)
+        metrics = _metrics_settings(get)
         return cls(
             db=DatabaseSettings(url=db_url),
             http=HttpSettings(
                 host=http_host,
                 port=http_port,
                 public_base_url=(get("LADDNAT_PUBLIC_BASE_URL", f"http://{http_host}:{http_port}") or "").rstrip("/"),
+                max_concurrent_uploads=positive_int("LADDNAT_DIAGNOSTICS_MAX_CONCURRENT_UPLOADS", 4),
             ),
             ocpp=OcppSettings(
                 host=get("LADDNAT_OCPP_HOST", "127.0.0.1") or "127.0.0.1",
@@ -374,6 +404,7 @@ class Settings:
                 command_timeout_s=float(positive_int("LADDNAT_COMMAND_TIMEOUT_S", 30)),
                 push_boot_config=flag("LADDNAT_PUSH_BOOT_CONFIG", True),
                 meter_sample_interval_s=positive_int("LADDNAT_METER_SAMPLE_INTERVAL_S", 60),
+                metrics=metrics,
             ),
             bus=BusSettings(url=bus_url),
             auth=AuthSettings(
@@ -393,6 +424,8 @@ class Settings:
             payments=payments,
             mail=_mail_settings(get),
             health=_health_settings(get, flag),
+            webhooks=WebhookSettings(allow_private_targets=flag("LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)),
+            metrics=metrics,
             log_level=log_level,
         )
 
@@ -440,6 +473,27 @@ def _argon2_cost(get: Getter, var: str, minimum: int, default: int | None = None
     if value < minimum:
         raise SettingsError(f"{var}={value} must be at least {minimum}")
     return value
+
+
+METRICS_TOKEN_MIN_CHARS = 16
+
+
+def _metrics_settings(get: Getter) -> MetricsSettings:
+    token = get("LADDNAT_METRICS_TOKEN", None)
+    if token is not None and len(token) < METRICS_TOKEN_MIN_CHARS:
+        raise SettingsError(f"LADDNAT_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_CHARS} characters")
+    bind = get("LADDNAT_METRICS_BIND", None)
+    if bind is None:
+        return MetricsSettings(token=token)
+    host, sep, raw_port = bind.rpartition(":")
+    host = host.strip("[]")
+    try:
+        bind_port = int(raw_port)
+    except ValueError:
+        bind_port = 0
+    if not sep or not host or not 0 < bind_port < 65536:
+        raise SettingsError(f"LADDNAT_METRICS_BIND={bind!r}: use HOST:PORT, e.g. 10.0.0.5:9100")
+    return MetricsSettings(token=token, bind_host=host, bind_port=bind_port)
 
 
 def _mail_settings(get: Callable[[str, str | None], str | None]) -> MailSettings:

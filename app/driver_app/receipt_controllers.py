@@ -15,7 +15,7 @@ from app.billing.receipts.controllers import RefundSeq, credit_note_response, pr
 from app.billing.receipts.errors import CreditNoteNotFound
 from app.billing.receipts.schemas import CreditNoteOut, ReceiptOut
 from app.billing.receipts.service import ReceiptService
-from app.core.auth import AUTH_PROBLEMS, requires_user
+from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, requires_user
 from app.core.http import problems
 from app.driver_app.session_controllers import provide_driver_sessions
 from app.driver_app.sessions import DriverSessionService
@@ -54,6 +54,7 @@ class DriverReceiptController(Controller):
     path = "/api/v1/sessions"
     tags = ("sessions (driver)",)
     guards = [requires_user]  # noqa: RUF012 (read once by Litestar)
+    security = BEARER_SECURITY
     dependencies = {  # noqa: RUF012 (read once by Litestar)
         "sessions": Provide(provide_driver_sessions, sync_to_thread=False),
         "receipts": Provide(provide_receipts, sync_to_thread=False),

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import NoTariff, StartFailed
 from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout
-from app.core.auth import AUTH_PROBLEMS, requires_user
+from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, requires_user
 from app.core.errors import DomainError, InvalidInput
 from app.core.http import PageParams, problems
 from app.driver_app.live import LiveFeed
@@ -63,6 +63,7 @@ class DriverSessionController(Controller):
     path = "/api/v1/sessions"
     tags = ("sessions (driver)",)
     guards = [requires_user]  # noqa: RUF012 (read once by Litestar)
+    security = BEARER_SECURITY
     dependencies = {"sessions": Provide(provide_driver_sessions, sync_to_thread=False)}  # noqa: RUF012
 
     @post(

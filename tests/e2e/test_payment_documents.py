@@ -713,7 +713,7 @@ async def test_reconciliation_finds_every_kind_of_mismatch(env: Env) -> None:
             "/reconciliations", {"provider": "adyen", "from": "2025-12-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
         ),
         409,
-        "payment.not_configured",
+        "reconciliation.provider_not_configured",
     )
     problem(
         await env.post(

@@ -11,12 +11,12 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import SettlementsUnavailable
+from app.billing.reconcile.errors import ProviderNotConfigured
 from app.billing.reconcile.schemas import ReconciliationIn, ReconciliationOut
 from app.billing.reconcile.service import Reconciler
 from app.core.auth import OPERATOR_PROBLEMS, can_bill
 from app.core.errors import InvalidInput
 from app.core.http import problems
-from payments.registry import PaymentsNotConfigured
 
 
 def provide_reconciler(
@@ -37,7 +37,7 @@ class ReconciliationController(Controller):
         summary="Compare our captures and refunds with the PSP's settlement lines; list every mismatch",
         status_code=200,
         guards=[can_bill],
-        responses=problems(*OPERATOR_PROBLEMS, InvalidInput, PaymentsNotConfigured, SettlementsUnavailable),
+        responses=problems(*OPERATOR_PROBLEMS, InvalidInput, ProviderNotConfigured, SettlementsUnavailable),
     )
     async def reconcile(self, data: ReconciliationIn, reconciler: NamedDependency[Reconciler]) -> ReconciliationOut:
         return await reconciler.run(data.provider, data.since, data.until, slack=timedelta(hours=data.slack_hours))

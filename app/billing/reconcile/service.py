@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.billing.errors import SettlementsUnavailable
 from app.billing.periods import check_range
 from app.billing.reconcile.compare import Side, Unit, compare, totals_of
+from app.billing.reconcile.errors import ProviderNotConfigured
 from app.billing.reconcile.schemas import EntryKind, ReconciliationOut
 from app.core.database import scoped, utcnow
 from payments.models import Payment, Refund
 from payments.provider import ProviderError, SettlementLine
-from payments.registry import Providers
+from payments.registry import PaymentsNotConfigured, Providers
 from payments.state import PAID
 
 DEFAULT_SLACK = timedelta(days=1)
@@ -45,7 +46,10 @@ class Reconciler:
         self, provider_name: str, since: datetime, until: datetime, *, slack: timedelta = DEFAULT_SLACK
     ) -> ReconciliationOut:
         check_range(since, until)
-        provider = self.providers.get(provider_name)
+        try:
+            provider = self.providers.get(provider_name)
+        except PaymentsNotConfigured as err:
+            raise ProviderNotConfigured(f"{provider_name}: not configured on this instance") from err
         lo, hi = since - slack, until + slack
         try:
             lines = await provider.settlements(lo, hi)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import OPERATOR_PROBLEMS, can_administer
 from app.core.http import PageParams, problems
-from app.operators.webhooks.errors import WebhookInactive, WebhookInvalid, WebhookNotFound
+from app.operators.webhooks.errors import WebhookInactive, WebhookInvalid, WebhookNotFound, WebhookTargetForbidden
 from app.operators.webhooks.schemas import (
     WebhookDeliveryOut,
     WebhookDeliveryPageOut,
@@ -35,6 +35,7 @@ def provide_webhooks(
         state.settings.auth.secret_key,
         scope=tenant_id,
         on_enqueued=state.webhook_worker.poke,
+        allow_private_targets=state.settings.webhooks.allow_private_targets,
     )
 
 
@@ -52,7 +53,7 @@ class WebhookEndpointController(Controller):
         operation_id="CreateWebhook",
         guards=[can_administer],
         summary="Subscribe a URL to events; the signing secret is in this answer only",
-        responses=problems(*OPERATOR_PROBLEMS, WebhookInvalid),
+        responses=problems(*OPERATOR_PROBLEMS, WebhookInvalid, WebhookTargetForbidden),
     )
     async def create_webhook(
         self, data: JSONBody[WebhookIn], webhooks: NamedDependency[WebhookService]
@@ -82,7 +83,7 @@ class WebhookEndpointController(Controller):
         operation_id="UpdateWebhook",
         guards=[can_administer],
         summary="Change the URL, description, event types or active flag",
-        responses=problems(*OPERATOR_PROBLEMS, WebhookNotFound, WebhookInvalid),
+        responses=problems(*OPERATOR_PROBLEMS, WebhookNotFound, WebhookInvalid, WebhookTargetForbidden),
     )
     async def update_webhook(
         self,

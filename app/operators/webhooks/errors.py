@@ -21,6 +21,15 @@ class WebhookInvalid(InvalidInput):
     title = "The webhook endpoint is not valid"
 
 
+class WebhookTargetForbidden(InvalidInput):
+    """The URL's host is (or resolves to) a loopback, private, link-local, shared or other
+    non-public address; ``field`` is ``url``. LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS lifts it."""
+
+    code = "webhook.target_forbidden"
+    status = 422
+    title = "Webhooks are delivered to public addresses only"
+
+
 class WebhookInactive(Conflict):
     code = "webhook.inactive"
     status = 409

@@ -7,7 +7,6 @@ creates receive every operator's events.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,17 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import new_id, utcnow
 from app.operators.webhooks.crypto import seal
-from app.operators.webhooks.errors import WebhookInactive, WebhookInvalid, WebhookNotFound
+from app.operators.webhooks.errors import WebhookInactive, WebhookInvalid, WebhookNotFound, WebhookTargetForbidden
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.operators.webhooks.outbox import TEST_EVENT, WebhookOutbox
 from app.operators.webhooks.signing import new_secret
-
-# Plain http is for a receiver on the developer's own machine only.
-_LOOPBACK_HOSTS = {"localhost"}
+from app.operators.webhooks.targets import Resolver, TargetRefused, checked_address, is_local_name, literal, resolve
 
 
 def check_url(url: str) -> str:
-    """The URL, if we may POST to it; else ``webhook.invalid`` naming ``url``."""
+    """The URL, if it is one we may POST to (its address is checked by ``check_target``);
+    else ``webhook.invalid`` naming ``url``."""
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -40,6 +38,7 @@ def check_url(url: str) -> str:
         raise WebhookInvalid("url: use an absolute https:// URL", field="url")
     if parts.username is not None or parts.password is not None:
         raise WebhookInvalid("url: credentials in the URL are not allowed; verify the signature instead", field="url")
+    # Plain http is for a receiver on the developer's own machine only.
     if parts.scheme == "http" and not _is_loopback(host):
         raise WebhookInvalid(
             "url: use https://; plain http:// is allowed only to 127.0.0.1, [::1] or localhost", field="url"
@@ -47,13 +46,29 @@ def check_url(url: str) -> str:
     return url
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_HOSTS:
-        return True
+async def check_target(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> str:
+    """``check_url``, then the host's addresses: ``webhook.target_forbidden`` unless all are
+    public (or ``allow_private``). A name that does not resolve now is accepted: every
+    delivery checks again, and DNS may be down for a moment."""
+    check_url(url)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        await checked_address(host, port, allow_private=allow_private, resolver=resolver)
+    except TargetRefused as exc:
+        if not exc.unresolved:
+            raise WebhookTargetForbidden(
+                "url: the host must be a public address (not loopback, private, link-local or shared)", field="url"
+            ) from None
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if is_local_name(host):
+        return True
+    address = literal(host)
+    return address is not None and address.is_loopback
 
 
 class WebhookService:
@@ -65,13 +80,21 @@ class WebhookService:
         scope: uuid.UUID | None,
         on_enqueued: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
+        allow_private_targets: bool = False,
+        resolver: Resolver = resolve,
     ) -> None:
-        """``scope``: the caller's operator (None: all)."""
+        """``scope``: the caller's operator (None: all). ``allow_private_targets``: URLs may
+        name non-public addresses (LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS)."""
         self.db = db
+        self.allow_private_targets = allow_private_targets
+        self.resolver = resolver
         self.secret_key = secret_key
         self.scope = scope
         self.on_enqueued = on_enqueued
         self.clock = clock
+
+    async def _check_target(self, url: str) -> str:
+        return await check_target(url, allow_private=self.allow_private_targets, resolver=self.resolver)
 
     def _scoped(self, query: Select[Any]) -> Select[Any]:
         return query if self.scope is None else query.where(WebhookEndpoint.operator_id == self.scope)
@@ -80,12 +103,13 @@ class WebhookService:
         self, *, url: str, description: str, events: list[str], active: bool
     ) -> tuple[WebhookEndpoint, str]:
         """The new endpoint and its secret (the only time the secret is returned)."""
+        url = await self._check_target(url)
         secret = new_secret()
         now = self.clock()
         endpoint = WebhookEndpoint(
             id=new_id(),
             operator_id=self.scope,
-            url=check_url(url),
+            url=url,
             description=description,
             events=_unique(events),
             secret_sealed=seal(self.secret_key, secret),
@@ -118,7 +142,7 @@ class WebhookService:
     async def update(self, endpoint_id: uuid.UUID, changes: dict[str, Any]) -> WebhookEndpoint:
         endpoint = await self.get(endpoint_id)
         if "url" in changes:
-            endpoint.url = check_url(changes["url"])
+            endpoint.url = await self._check_target(changes["url"])
         if "description" in changes:
             endpoint.description = changes["description"]
         if "events" in changes:

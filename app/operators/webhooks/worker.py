@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import update
@@ -20,10 +21,12 @@ from app.operators.webhooks.crypto import SealError, unseal
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.operators.webhooks.outbox import MAX_ATTEMPTS, WebhookOutbox, backoff
 from app.operators.webhooks.signing import ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_header
+from app.operators.webhooks.targets import Resolver, TargetRefused, checked_address, resolve
 
 log = logging.getLogger("laddnat.webhooks")
 
 USER_AGENT = "Laddnat-Webhooks/1"
+REFUSED = "refused: the URL does not lead to a public address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +54,14 @@ class WebhookWorker(PollingWorker):
         interval_s: float = 5.0,
         timeout_s: float = 10.0,
         concurrency: int = 8,
+        allow_private_targets: bool = False,
+        resolver: Resolver = resolve,
     ) -> None:
+        """``allow_private_targets``: deliver to non-public addresses too
+        (LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS); ``resolver``: host name -> addresses."""
         super().__init__("webhook-worker", interval_s=interval_s, log=log)
+        self.allow_private_targets = allow_private_targets
+        self.resolver = resolver
         self.maker = maker
         self.secret_key = secret_key
         self.clock = clock
@@ -71,7 +80,10 @@ class WebhookWorker(PollingWorker):
         limit = asyncio.Semaphore(self.concurrency)
         # No redirects: a receiver that moved must update its URL here, and a redirect
         # must not carry our signed body somewhere the operator never configured.
-        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client:
+        # No pooled connections: each delivery connects to the address it has just checked.
+        async with httpx.AsyncClient(
+            timeout=self.timeout_s, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+        ) as client:
 
             async def one(delivery_id: uuid.UUID) -> bool:
                 async with limit:
@@ -131,8 +143,17 @@ class WebhookWorker(PollingWorker):
             SIGNATURE_HEADER: signature_header(attempt.secret, timestamp, attempt.body),
         }
         try:
+            url, host_header, sni = await self._pinned(attempt.url)
+        except TargetRefused:
+            # The same words whatever the reason (private address, no such name): the log
+            # must not become a way to map our network.
+            return None, REFUSED
+        headers["Host"] = host_header
+        try:
             # Streamed and never read: the receiver's body does not matter, whatever its size.
-            async with client.stream("POST", attempt.url, content=attempt.body, headers=headers) as response:
+            async with client.stream(
+                "POST", url, content=attempt.body, headers=headers, extensions={"sni_hostname": sni}
+            ) as response:
                 status = response.status_code
         except httpx.TimeoutException:
             return None, f"timeout after {self.timeout_s:g} s"
@@ -141,6 +162,19 @@ class WebhookWorker(PollingWorker):
         if 200 <= status < 300:
             return status, None
         return status, f"HTTP {status}"
+
+    async def _pinned(self, url: str) -> tuple[str, str, str]:
+        """The URL with its host replaced by the address just checked, the Host header and
+        the TLS server name (the certificate is still verified for the name). TargetRefused
+        unless that address is allowed: checked on every attempt, since DNS answers change."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await checked_address(host, port, allow_private=self.allow_private_targets, resolver=self.resolver)
+        netloc = f"[{address}]" if ":" in address else address
+        if parts.port is not None:
+            netloc = f"{netloc}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc)), parts.netloc, host
 
     async def _record(self, attempt: _Attempt, status: int | None, error: str | None) -> None:
         values: dict[str, object] = {"last_status": status, "last_error": error}
