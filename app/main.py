@@ -117,16 +117,14 @@ async def readyz(state: State) -> StatusOut:
     tags=["ops"],
     summary="Prometheus metrics",
     description=(
-        "With LADDNAT_METRICS_TOKEN set, for `Authorization: Bearer <token>` only; otherwise only to a "
-        "scraper on the same host, or not at all here when LADDNAT_METRICS_BIND gives it a listener of its own."
+        "For `Authorization: Bearer <LADDNAT_METRICS_TOKEN>` only; without that setting not served here "
+        "(404): LADDNAT_METRICS_BIND gives the metrics a listener of their own."
     ),
     responses=problems(Unauthenticated),
     media_type="text/plain; version=0.0.4; charset=utf-8",
 )
 async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
-    access = metrics_access(
-        state.settings.metrics, request.headers.get("authorization"), request.client.host if request.client else None
-    )
+    access = metrics_access(state.settings.metrics, request.headers.get("authorization"))
     if access is Access.HIDDEN:
         raise NotFoundException()  # what any path that does not exist answers
     if access is Access.UNAUTHORIZED:

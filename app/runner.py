@@ -169,6 +169,15 @@ async def _demo_checkout_url(maker: async_sessionmaker[AsyncSession], settings: 
     return f"{settings.http.public_base_url}/c/{evse_id}" if evse_id else None
 
 
+def _metrics_where(settings: Settings, api: str) -> str:
+    metrics = settings.metrics
+    if metrics.bind_port is not None:
+        return f"http://{metrics.bind_host}:{metrics.bind_port}/metrics"
+    if metrics.token is not None:
+        return f"{api}/metrics (Authorization: Bearer $LADDNAT_METRICS_TOKEN)"
+    return "off (set LADDNAT_METRICS_TOKEN or LADDNAT_METRICS_BIND)"
+
+
 def _print_banner(
     settings: Settings, seeded: bool, *, checkout: str | None = None, demo_stripe: DemoStripe | None = None
 ) -> None:
@@ -179,7 +188,7 @@ def _print_banner(
         "",
         "Laddnät is running" + (" (demo network seeded)" if seeded else ""),
         f"  API docs        {api}/schema",
-        f"  API health      {api}/healthz   metrics {api}/metrics",
+        f"  API health      {api}/healthz   metrics {_metrics_where(settings, api)}",
         f"  OCPP endpoint   {ocpp}/{{identity}}   (subprotocols ocpp1.6, ocpp2.0.1; HTTP Basic auth)",
         f"  Database        {settings.db.url}",
         "  Demo chargers:",

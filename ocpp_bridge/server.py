@@ -164,8 +164,7 @@ class Bridge:
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/metrics":
-            peer = conn.remote_address[0] if conn.remote_address else None
-            access = metrics_access(self.settings.metrics, request.headers.get("Authorization"), peer)
+            access = metrics_access(self.settings.metrics, request.headers.get("Authorization"))
             if access is Access.UNAUTHORIZED:
                 return _plain(http.HTTPStatus.UNAUTHORIZED, "send Authorization: Bearer <LADDNAT_METRICS_TOKEN>\n")
             if access is Access.HIDDEN:

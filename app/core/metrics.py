@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import threading
 from enum import Enum
 from typing import Any
@@ -36,30 +35,19 @@ class Access(Enum):
     HIDDEN = "hidden"  # not served to this caller at all: 404, as if there were no /metrics
 
 
-def metrics_access(settings: MetricsSettings, authorization: str | None, peer: str | None) -> Access:
+def metrics_access(settings: MetricsSettings, authorization: str | None) -> Access:
     """Whether ``/metrics`` on a public port (the API's, the bridge's) answers this caller.
 
-    The metrics name chargers' versions, error rates and load: an attacker's map. With a
-    token, the token decides; without one, a separate bind means "not here", and with
-    neither only a scraper on this host (a loopback peer) gets them.
+    The metrics name chargers' versions, error rates and load: an attacker's map. The public
+    ports serve them only to the bearer of ``LADDNAT_METRICS_TOKEN``; without a token they
+    are not there at all (404), whoever asks: a reverse proxy on the same host would make
+    every caller look local. ``LADDNAT_METRICS_BIND`` serves them on a listener of its own.
     """
-    if settings.token is not None:
-        expected = f"Bearer {settings.token}".encode()
-        given = (authorization or "").encode()
-        return Access.ALLOWED if hmac.compare_digest(given, expected) else Access.UNAUTHORIZED
-    if settings.bind_port is not None:
+    if settings.token is None:
         return Access.HIDDEN
-    return Access.ALLOWED if _is_loopback(peer) else Access.HIDDEN
-
-
-def _is_loopback(peer: str | None) -> bool:
-    try:
-        address = ipaddress.ip_address(peer or "")
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
+    expected = f"Bearer {settings.token}".encode()
+    given = (authorization or "").encode()
+    return Access.ALLOWED if hmac.compare_digest(given, expected) else Access.UNAUTHORIZED
 
 
 class MetricsListener:

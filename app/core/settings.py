@@ -33,11 +33,10 @@ class DatabaseSettings:
 
 @dataclass(frozen=True, slots=True)
 class MetricsSettings:
-    """Who may read ``/metrics`` (the API's and the bridge's port): with a token, whoever
-    sends ``Authorization: Bearer <token>``; with neither a token nor a bind, only loopback
-    peers (a scraper on the same host; chargers and the internet get 404). With a bind, a
-    listener of its own on ``bind_host:bind_port`` serves it (put it on a private
-    interface), and the public ports serve it only with the token."""
+    """Who may read ``/metrics``: on the API's and the bridge's port, whoever sends
+    ``Authorization: Bearer <token>`` (without a token configured, nobody: 404). With a
+    bind, a listener of its own on ``bind_host:bind_port`` serves it without a token (put it
+    on a private interface)."""
 
     token: str | None = None
     bind_host: str | None = None

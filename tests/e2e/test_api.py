@@ -4,6 +4,7 @@ PostgreSQL with LADDNAT_TEST_DATABASE_URL, see tests/conftest.py), no mocks."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 import warnings
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.database import create_engine, next_number
 from app.core.security import issue_access_token, issue_refresh_token
-from app.core.settings import DatabaseSettings, Settings
+from app.core.settings import DatabaseSettings, MetricsSettings, Settings
 from app.drivers.models import RefreshToken, User
 from app.drivers.service import UserService
 from app.main import create_app
@@ -144,8 +145,11 @@ async def test_readyz_is_503_problem_when_the_database_is_unreachable(
     problem(r, 503, "db.unavailable")
 
 
-async def test_metrics_are_prometheus_text(api: Api) -> None:
-    r = await api.client.get("/metrics")
+async def test_metrics_are_prometheus_text(settings: Settings) -> None:
+    token = "metrics-token-for-test-api"
+    app = create_app(dataclasses.replace(settings, metrics=MetricsSettings(token=token)))
+    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+        r = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     assert "# TYPE laddnat_db_errors_total counter" in r.text

@@ -7,6 +7,7 @@ run, so they are compared as "at least" or as deltas, never as exact counts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -15,9 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.logging import JsonFormatter
+from app.core.settings import MetricsSettings, Settings
 from ocpp_bridge.protocol import Version
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, register
@@ -31,9 +34,24 @@ BOOT_201 = {"reason": "PowerUp", "chargingStation": {"vendorName": "Laddnät", "
 BAD_STATUS_201 = {"timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Available", "connectorId": 1}
 
 
+METRICS_TOKEN = "observability-metrics-token"
+
+
+@pytest.fixture(scope="module")
+def settings(settings: Settings) -> Settings:
+    """The suite's settings with a metrics token: without one the bridge serves no /metrics."""
+    return dataclasses.replace(
+        settings, ocpp=dataclasses.replace(settings.ocpp, metrics=MetricsSettings(token=METRICS_TOKEN))
+    )
+
+
 async def scrape(system: System) -> str:
     async with httpx.AsyncClient() as http:
-        reply = await http.get(f"http://127.0.0.1:{system.bridge.port}/metrics", timeout=10)
+        reply = await http.get(
+            f"http://127.0.0.1:{system.bridge.port}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=10,
+        )
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
     return reply.text

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from app.core.bus import InProcessBus, RecordingSubscriber
 from app.core.database import create_engine, create_sessionmaker
-from app.core.settings import OcppSettings, Settings
+from app.core.settings import MetricsSettings, OcppSettings, Settings
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.protocol import Version
 from ocpp_bridge.server import create_bridge
@@ -36,6 +36,9 @@ class Cert:
     def client_context(self) -> ssl.SSLContext:
         """What a charger provisioned with our certificate uses: verify chain and host name."""
         return ssl.create_default_context(cafile=str(self.cert))
+
+
+METRICS_TOKEN = "tls-metrics-token-0123"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,13 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> Cert:
 
 @pytest.fixture(scope="module")
 async def tls_system(settings: Settings, cert: Cert) -> AsyncIterator[System]:
-    ocpp = OcppSettings(port=0, heartbeat_interval_s=60, tls_cert_file=cert.cert, tls_key_file=cert.key)
+    ocpp = OcppSettings(
+        port=0,
+        heartbeat_interval_s=60,
+        tls_cert_file=cert.cert,
+        tls_key_file=cert.key,
+        metrics=MetricsSettings(token=METRICS_TOKEN),
+    )
     tls_settings = dataclasses.replace(settings, ocpp=ocpp)
     engine = create_engine(tls_settings.db)
     maker = create_sessionmaker(engine)
@@ -143,7 +152,11 @@ async def test_untrusted_certificate_is_refused_by_the_client(tls_system: System
 
 async def test_metrics_are_served_over_https_too(tls_system: System, cert: Cert) -> None:
     async with httpx.AsyncClient(verify=cert.client_context()) as http:
-        reply = await http.get(f"https://127.0.0.1:{tls_system.bridge.port}/metrics", timeout=10)
+        reply = await http.get(
+            f"https://127.0.0.1:{tls_system.bridge.port}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=10,
+        )
     assert reply.status_code == 200
     assert "laddnat_ocpp_handshakes_total" in reply.text
 
