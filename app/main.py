@@ -11,7 +11,6 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -38,7 +37,7 @@ from app.core.auth import (
 )
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker, ping
-from app.core.errors import DatabaseUnavailable, Unauthenticated
+from app.core.errors import DatabaseUnavailable, NotFound, Unauthenticated
 from app.core.http import EXCEPTION_HANDLERS, document_bounds, document_problems, problems, provide_page
 from app.core.metrics import Access, MetricsListener, metrics_access, render
 from app.core.settings import Settings
@@ -120,13 +119,13 @@ async def readyz(state: State) -> StatusOut:
         "For `Authorization: Bearer <LADDNAT_METRICS_TOKEN>` only; without that setting not served here "
         "(404): LADDNAT_METRICS_BIND gives the metrics a listener of their own."
     ),
-    responses=problems(Unauthenticated),
+    responses=problems(Unauthenticated, NotFound),
     media_type="text/plain; version=0.0.4; charset=utf-8",
 )
 async def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     access = metrics_access(state.settings.metrics, request.headers.get("authorization"))
     if access is Access.HIDDEN:
-        raise NotFoundException()  # what any path that does not exist answers
+        raise NotFound("Not Found")  # what any path that does not exist answers
     if access is Access.UNAUTHORIZED:
         raise Unauthenticated("send Authorization: Bearer <LADDNAT_METRICS_TOKEN>")
     body, content_type = render()
