@@ -1,7 +1,8 @@
 """The audit log: every successful change made through the operator and platform APIs.
 
 Recorded in one place, ``AuditMiddleware`` on those routers, rather than by each handler:
-a POST, PUT, PATCH or DELETE answered 2xx becomes an ``AuditEntry`` naming the caller (the
+a POST, PUT, PATCH or DELETE answered 2xx (or 502/504: a command the charger may have
+acted on without a good answer) becomes an ``AuditEntry`` naming the caller (the
 one the guards resolved), its company, the handler's operation id, the method, path,
 status and the path parameters. Never a body: bodies carry passwords, keys and secrets.
 The entry is written before the response starts, so a client that has its answer also
@@ -28,6 +29,9 @@ from app.operators.models import AuditEntry
 log = logging.getLogger("laddnat.audit")
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Answers after which the change may have happened: success, and a command whose charger
+# answered with an error (502) or never answered (504): it may have acted all the same.
+RECORDED_ERRORS = frozenset({502, 504})
 MAX_PATH_LENGTH = 500
 MAX_DETAIL_LENGTH = 200
 
@@ -51,6 +55,10 @@ def entry_for(scope: HTTPScope, caller: Caller, status: int, at: datetime) -> Au
     )
 
 
+def _recorded(status: int) -> bool:
+    return 200 <= status < 300 or status in RECORDED_ERRORS
+
+
 class AuditMiddleware:
     """ASGI middleware for the operator and platform routers (Litestar builds one per route)."""
 
@@ -65,7 +73,7 @@ class AuditMiddleware:
         http_scope = cast("HTTPScope", scope)
 
         async def send_recorded(message: Message) -> None:
-            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+            if message["type"] == "http.response.start" and _recorded(message["status"]):
                 await self._record(http_scope, message["status"])
             await send(message)
 

@@ -321,6 +321,10 @@ async def test_callerror_from_the_charger_is_502(stack: Stack) -> None:
     body = r.json()
     assert body["code"] == "charger.error" and body["ocppErrorCode"] == "InternalError"
     await raw.close()
+    # The charger may have acted before it failed: the attempt is in the audit log.
+    audit = await stack.http.get("/api/v1/operator/audit-log", params={"action": "SendCommand"}, headers=stack.headers)
+    entry = next(e for e in audit.json()["items"] if e["details"].get("charger_id") == str(cp.id))
+    assert (entry["statusCode"], entry["method"], entry["details"]["name"]) == (502, "POST", "clear-cache")
 
 
 async def test_timeout_is_504_and_the_charger_is_still_answered(stack: Stack) -> None:
