@@ -26,6 +26,7 @@ Cause = Literal[
     "connector_lock",
     "internal_firmware",
     "rfid_reader",
+    "electrical_protection",
     "unknown",
 ]
 

@@ -20,7 +20,7 @@ class IncidentOpened(Event, frozen=True, kw_only=True):
     connectors: list[int]
     kind: str  # the detector: offline, reported_error, overheating, power_supply, metering, ...
     # overheating | grid_supply | site_network | vehicle_communication | metering |
-    # connector_lock | internal_firmware | rfid_reader | unknown
+    # connector_lock | internal_firmware | rfid_reader | electrical_protection | unknown
     cause: str
     severity: str  # info | warning | critical
     confidence: float

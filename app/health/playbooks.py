@@ -52,6 +52,7 @@ DIAGNOSED_CAUSES = frozenset(
         "connector_lock",
         "rfid_reader",
         "overheating",
+        "electrical_protection",
         "unknown",
     }
 )
@@ -63,6 +64,9 @@ class Step:
     # The command and its arguments for this incident (None: nothing to send, e.g. wait).
     command: str | None
     args: Callable[[IncidentOpened], dict[str, Any]] = field(default=lambda _: {})
+    # Taken only once the trouble recurs (the incident re-opened, or its evidence says so);
+    # until then the playbook waits and sends nothing.
+    only_if_recurring: bool = False
 
 
 def _evse(incident: IncidentOpened) -> int:
@@ -102,6 +106,17 @@ PLAYBOOKS: dict[str, tuple[Step, ...]] = {
     "rfid_reader": (
         Step("soft_reset", "reset", lambda _: {"kind": "soft"}),
         Step("out_of_service", "change-availability", lambda i: {"operative": False, "evse": i.evse or 0}),
+    ),
+    # A tripped protection device (over-current, earth leakage) is never reset into: a reset
+    # closes the contactor on the same fault. The first trip is left to the charger's own
+    # reclosing and a technician's reading of the evidence; a recurrence takes the EVSE out.
+    "electrical_protection": (
+        Step(
+            "out_of_service",
+            "change-availability",
+            lambda i: {"operative": False, "evse": i.evse or 0},
+            only_if_recurring=True,
+        ),
     ),
     # Nothing on the charger can heal the grid or the site's network: wait, and when the
     # charger is back (the incident resolves) ask it for its status (see _on_resolved).
@@ -160,6 +175,8 @@ class Remediator:
         self._refined: dict[uuid.UUID, str] = {}
         # Diagnostics asked for and not uploaded yet: file id -> (incident, its arrival).
         self._uploads: dict[uuid.UUID, tuple[uuid.UUID, asyncio.Event]] = {}
+        # Incidents re-opened while their playbook still ran: it runs again once it ends.
+        self._rerun: set[uuid.UUID] = set()
 
     def subscribe(self) -> None:
         self.bus.subscribe(IncidentOpened.subject, self._on_opened)
@@ -192,6 +209,13 @@ class Remediator:
         event that names it): a playbook that has not begun its steps takes the new cause; with
         none running, the new cause's playbook starts (its diagnostics collected once)."""
         assert isinstance(event, IncidentChanged)
+        if event.change == "reopened" and any(s.only_if_recurring for s in PLAYBOOKS.get(event.cause, ())):
+            # The trouble came back: the steps that wait for a recurrence may act now.
+            if self._running(event.incident_id):
+                self._rerun.add(event.incident_id)
+            else:
+                await self._restart(event.incident_id)
+            return
         if event.change != "diagnosis" or event.state == "resolved":
             return
         self._refined[event.incident_id] = event.cause
@@ -202,7 +226,14 @@ class Remediator:
         if self._running(event.incident_id):
             return  # a playbook started meanwhile picks the refined cause up
         self._refined.pop(event.incident_id, None)
-        if incident is None or incident.state == "resolved":
+        await self._restart(event.incident_id, incident)
+
+    async def _restart(self, incident_id: uuid.UUID, incident: Incident | None = None) -> None:
+        """Start the incident's playbook again as it stands now (its diagnostics collected once)."""
+        if incident is None:
+            async with self.maker() as db:
+                incident = await db.get(Incident, incident_id)
+        if incident is None or incident.state == "resolved" or self._running(incident_id):
             return
         opened = IncidentOpened(
             incident_id=incident.id,
@@ -269,6 +300,10 @@ class Remediator:
             self._tasks.pop(incident_id, None)
             self._resolved.pop(incident_id, None)
             self._refined.pop(incident_id, None)
+            if incident_id in self._rerun:
+                self._rerun.discard(incident_id)
+                with contextlib.suppress(RuntimeError):  # the loop is closing
+                    asyncio.get_running_loop().create_task(self._restart(incident_id))
         if not task.cancelled() and task.exception() is not None:
             log.error("playbook of incident %s failed", incident_id, exc_info=task.exception())
 
@@ -284,6 +319,9 @@ class Remediator:
             return
         for step in PLAYBOOKS.get(incident.cause, ()):
             if resolved.is_set():
+                return
+            if step.only_if_recurring and not await self._recurring(incident.incident_id):
+                log.info("incident %s: %s waits for a recurrence", incident.incident_id, step.name)
                 return
             outcome = await self._step(incident, step, resolved)
             await self._note(incident, step, outcome)
@@ -426,6 +464,18 @@ class Remediator:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(5.0, self.playbook.wait_for_idle_s)):
                     await resolved.wait()
+
+    async def _recurring(self, incident_id: uuid.UUID) -> bool:
+        """Has the incident's trouble come back: re-opened, or a signal in its evidence
+        counting more than one occurrence (a protection trip's ``electrical.recurring``)."""
+        async with self.maker() as db:
+            incident = await db.get(Incident, incident_id)
+        if incident is None:
+            return False
+        if incident.flaps > 0:
+            return True
+        chain = (incident.evidence or {}).get("chain") or []
+        return any(((link.get("evidence") or {}).get("electrical") or {}).get("recurring") for link in chain)
 
     @staticmethod
     async def _resettable(db: AsyncSession, cp_id: uuid.UUID) -> bool:

@@ -35,7 +35,7 @@ class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
         str,
         msgspec.Meta(
             description="overheating, grid_supply, site_network, vehicle_communication, metering, "
-            "connector_lock, internal_firmware, rfid_reader or unknown"
+            "connector_lock, internal_firmware, rfid_reader, electrical_protection or unknown"
         ),
     ]
     confidence: float

@@ -22,6 +22,9 @@ CAUSES = (
     "connector_lock",
     "internal_firmware",
     "rfid_reader",
+    # A protection device tripped (over-current, earth leakage): the car or cable, the
+    # supply or the charger's power stage; never a firmware matter.
+    "electrical_protection",
     "unknown",
 )
 # The detectors (an incident's ``kind``).

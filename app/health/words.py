@@ -17,6 +17,7 @@ DRIVER_WORDS: dict[str, dict[str, str]] = {
         "connector_lock": "The cable lock has a problem. It is being released.",
         "internal_firmware": "The charger has an internal error. It may restart by itself.",
         "rfid_reader": "The card reader has a problem. Start from the app or the QR code instead.",
+        "electrical_protection": "The charger's electrical protection has switched off. It is being checked.",
         "unknown": "The charger is behaving unusually. It is being checked.",
     },
     "sv": {
@@ -29,6 +30,7 @@ DRIVER_WORDS: dict[str, dict[str, str]] = {
         "connector_lock": "Kabellåset har ett fel. Det låses upp.",
         "internal_firmware": "Laddaren har ett internt fel. Den kan starta om av sig själv.",
         "rfid_reader": "Kortläsaren har ett fel. Starta i appen eller med QR-koden i stället.",
+        "electrical_protection": "Laddarens elskydd har löst ut. Det kontrolleras.",
         "unknown": "Laddaren beter sig ovanligt. Den kontrolleras.",
     },
 }

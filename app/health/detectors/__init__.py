@@ -57,12 +57,14 @@ def build(
 ) -> tuple[OfflineDetector, list[Detector]]:
     offline = OfflineDetector(settings, heartbeat_interval_s, clock)
     anomaly: list[Detector] = [AnomalyDetector(settings, clock)] if settings.anomaly_enabled else []
+    low_power = LowPowerDetector(settings, clock)
     return offline, [
         offline,
-        ReportedErrorDetector(clock),
+        # A protection trip's evidence compares the current with the EVSE's rating.
+        ReportedErrorDetector(clock, ratings=low_power.rated_w),
         ThermalDetector(settings, clock),
         SupplyDetector(settings, clock),
-        LowPowerDetector(settings, clock),
+        low_power,
         MeteringDetector(settings, clock),
         SessionDetector(settings, clock),
         BootDetector(settings, clock),

@@ -4,26 +4,29 @@ status without error again clears it."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.chargers.events import ChargerEventRecorded, ConnectorStatusChanged
 from app.core.bus import Event
 from app.health.detectors.base import Clock, evse_of
 from app.health.signals import Severity, Signal
+from app.sessions.events import MeterSampled, TransactionStarted
 
 # 1.6 ChargePointErrorCode -> (likely cause, confidence). The charger says what failed; the
 # cause is where a technician starts.
 ERROR_CAUSES: dict[str, tuple[str, float]] = {
     "ConnectorLockFailure": ("connector_lock", 0.9),
     "EVCommunicationError": ("vehicle_communication", 0.8),
-    # An earth-leakage (RCD) trip: the installation's protection acted.
-    "GroundFailure": ("grid_supply", 0.5),
+    # A protection device tripped (earth leakage / RCD, over-current): electrical, see PROTECTION.
+    "GroundFailure": ("electrical_protection", 0.85),
     "HighTemperature": ("overheating", 0.9),
     "InternalError": ("internal_firmware", 0.7),
     "LocalListConflict": ("internal_firmware", 0.5),
     "OtherError": ("unknown", 0.3),
-    "OverCurrentFailure": ("internal_firmware", 0.5),
+    "OverCurrentFailure": ("electrical_protection", 0.85),
     "OverVoltage": ("grid_supply", 0.8),
     "PowerMeterFailure": ("metering", 0.9),
     "PowerSwitchFailure": ("internal_firmware", 0.8),
@@ -32,6 +35,104 @@ ERROR_CAUSES: dict[str, tuple[str, float]] = {
     "UnderVoltage": ("grid_supply", 0.8),
     "WeakSignal": ("site_network", 0.7),
 }
+# ------------------------------------------------------------------ electrical protection
+# A tripped protection device is electrical: the car or its cable, the site's supply, or the
+# charger's own power stage; never firmware, and a reset only closes the contactor into the
+# same fault again. 1.6 names two; 2.0.1 says it with a Problem techCode or a protection
+# component's variable (OverCurrentProtection / RCD, Operated / Tripped / Active).
+PROTECTION_CODES = {"OverCurrentFailure": "over_current", "GroundFailure": "ground_fault"}
+_PROTECTION_NEEDLES = (
+    ("overcurrent", "over_current"),
+    ("over_current", "over_current"),
+    ("over-current", "over_current"),
+    ("groundf", "ground_fault"),
+    ("ground_f", "ground_fault"),
+    ("earth", "ground_fault"),
+    ("residualcurrent", "ground_fault"),
+    ("rcd", "ground_fault"),
+    ("gfci", "ground_fault"),
+)
+PROTECTION_COMPONENTS = {"OverCurrentProtection": "over_current", "RCD": "ground_fault"}
+PROTECTION_VARIABLES = frozenset({"Operated", "Tripped", "Active", "Problem"})
+# A trip again on the same EVSE within this window is a recurrence: out of service.
+TRIP_WINDOW = timedelta(hours=24)
+NOMINAL_V = 230.0
+# The site's voltage "moved": a sample outside EN 50160's +-10 %, or a swing this large.
+VOLTAGE_BAND_V = (207.0, 253.0)
+VOLTAGE_SWING_V = 20.0
+# The current was over the connector's rating by more than this share.
+OVER_RATING = 1.1
+
+
+def protection_of(code: str | None) -> str | None:
+    """over_current | ground_fault for a protection code (1.6 name or 2.0.1 techCode)."""
+    if not code:
+        return None
+    if code in PROTECTION_CODES:
+        return PROTECTION_CODES[code]
+    lowered = code.lower().replace(" ", "")
+    for needle, kind in _PROTECTION_NEEDLES:
+        if needle in lowered:
+            return kind
+    return None
+
+
+@dataclass
+class _Electrical:
+    """What an EVSE's last samples and sessions say, kept for the moment it trips."""
+
+    currents_a: deque[float] = field(default_factory=lambda: deque(maxlen=5))  # highest phase
+    phases: int = 1
+    volts: deque[float] = field(default_factory=lambda: deque(maxlen=15))  # every phase's samples
+    token: str | None = None
+    trips: list[tuple[datetime, str | None]] = field(default_factory=list)
+
+
+def separate(
+    *,
+    currents_a: list[float],
+    rated_a: float | None,
+    volts: list[float],
+    tokens: list[str | None],
+    trips: int,
+) -> dict[str, Any]:
+    """The evidence that tells the car/cable, the supply and the power stage apart, and the
+    likeliest of the three (``suspect``: vehicle_or_cable | supply | power_stage | undetermined).
+
+    - the supply: the site's voltage left its band (or swung) in the last samples;
+    - the car or its cable: the current was above the connector's rating just before, or
+      the trips all came with one car;
+    - the power stage: several different cars tripped it, at a current within the rating and
+      a steady voltage: what they have in common is the charger.
+    """
+    peak = max(currents_a) if currents_a else None
+    over = peak is not None and rated_a is not None and peak > rated_a * OVER_RATING
+    moved = bool(volts) and (
+        min(volts) < VOLTAGE_BAND_V[0] or max(volts) > VOLTAGE_BAND_V[1] or max(volts) - min(volts) > VOLTAGE_SWING_V
+    )
+    cars = sorted({t for t in tokens if t})
+    if moved:
+        suspect = "supply"
+    elif len(cars) >= 2 and not over:
+        suspect = "power_stage"
+    elif over or (len(cars) == 1 and trips >= 2):
+        suspect = "vehicle_or_cable"
+    else:
+        suspect = "undetermined"
+    return {
+        "suspect": suspect,
+        "peakCurrentA": None if peak is None else round(peak, 1),
+        "ratedCurrentA": None if rated_a is None else round(rated_a, 1),
+        "currentAboveRating": over if rated_a is not None and peak is not None else None,
+        "voltageMinV": round(min(volts), 1) if volts else None,
+        "voltageMaxV": round(max(volts), 1) if volts else None,
+        "voltageMoved": moved if volts else None,
+        "cars": len(cars),
+        "trips": trips,
+        "recurring": trips >= 2,
+    }
+
+
 # Errors that leave the connector usable: a warning, not critical.
 MINOR = frozenset({"WeakSignal", "LocalListConflict"})
 
@@ -43,6 +144,8 @@ def cause_of(code: str | None) -> tuple[str, float]:
         return ERROR_CAUSES[code]
     # 2.0.1 techCodes are free text; take the obvious ones.
     lowered = code.lower()
+    if protection_of(code) is not None:
+        return "electrical_protection", 0.8
     for needle, cause in (
         ("temp", "overheating"),
         ("lock", "connector_lock"),
@@ -59,8 +162,11 @@ def cause_of(code: str | None) -> tuple[str, float]:
 
 
 class ReportedErrorDetector:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, ratings: dict[tuple[str, int], float] | None = None) -> None:
         self.clock = clock
+        # (identity, evse) -> the EVSE's rated power in W (the low-power detector's, shared).
+        self.ratings = ratings if ratings is not None else {}
+        self.electrical: dict[tuple[str, int | None], _Electrical] = {}
         # (identity, evse, topic) with an error raised: the next clean status clears it.
         # The monitor adds the open incidents' at start, so a restart still clears them.
         self.raised: set[tuple[str, int | None, str]] = set()
@@ -70,7 +176,46 @@ class ReportedErrorDetector:
             return self._status(event)
         if isinstance(event, ChargerEventRecorded) and event.kind == "notify_event":
             return self._notify(event)
+        if isinstance(event, MeterSampled):
+            self._sampled(event)
+        elif isinstance(event, TransactionStarted):
+            self._electrical(event.identity, evse_of(event.evse)).token = event.id_token
         return []
+
+    # -- electrical protection ------------------------------------------------------------
+
+    def _electrical(self, identity: str, evse: int | None) -> _Electrical:
+        return self.electrical.setdefault((identity, evse), _Electrical())
+
+    def _sampled(self, e: MeterSampled) -> None:
+        state = self._electrical(e.identity, evse_of(e.evse))
+        currents = [s.value for s in e.samples if s.measurand == "Current.Import"]
+        volts = [s.value for s in e.samples if s.measurand == "Voltage"]
+        if currents:
+            state.currents_a.append(max(currents))
+            state.phases = max(1, len([s for s in e.samples if s.measurand == "Current.Import" and s.phase]))
+        state.volts.extend(volts)
+
+    def _trip(self, where: tuple[str, int | None, str], kind: str, at: datetime) -> dict[str, Any]:
+        """Record a protection trip (not a repeat of the one already raised) and the
+        evidence that separates its possible causes."""
+        identity, evse, _ = where
+        state = self._electrical(identity, evse)
+        state.trips = [t for t in state.trips if at - t[0] <= TRIP_WINDOW]
+        if where not in self.raised or not state.trips:
+            state.trips.append((at, state.token))
+        rated_w = self.ratings.get((identity, evse or 1))
+        rated_a = rated_w / (NOMINAL_V * state.phases) if rated_w else None
+        return {
+            "protection": kind,
+            **separate(
+                currents_a=list(state.currents_a),
+                rated_a=rated_a,
+                volts=list(state.volts),
+                tokens=[t for _, t in state.trips],
+                trips=len(state.trips),
+            ),
+        }
 
     def tick(self, now: datetime) -> list[Signal]:
         return []
@@ -85,9 +230,13 @@ class ReportedErrorDetector:
         code = e.error_code or "Faulted"
         cause, confidence = cause_of(e.error_code)
         severity: Severity = "critical" if e.status == "Faulted" or code not in MINOR else "warning"
+        protection = protection_of(e.error_code)
+        electrical = self._trip(where, protection, e.at) if protection else {}
         self.raised.add(where)
         detail = f" ({e.info})" if e.info else ""
         vendor = f", vendor code {e.vendor_error_code}" if e.vendor_error_code else ""
+        if electrical:
+            detail += f"; {electrical['suspect'].replace('_', ' ')} suspected, trip {electrical['trips']} in 24 h"
         return [
             Signal(
                 kind="reported_error",
@@ -106,6 +255,7 @@ class ReportedErrorDetector:
                     "vendorErrorCode": e.vendor_error_code,
                     "info": e.info,
                     "reportedAt": e.at.isoformat(),
+                    **({"electrical": electrical} if electrical else {}),
                 },
             )
         ]
@@ -113,7 +263,10 @@ class ReportedErrorDetector:
     def _notify(self, e: ChargerEventRecorded) -> list[Signal]:
         data: dict[str, Any] = e.data
         variable = (data.get("variable") or {}).get("name")
-        if variable != "Problem":
+        component = (data.get("component") or {}).get("name")
+        # A protection device's own component (OverCurrentProtection.Operated, RCD.Tripped).
+        tripped = PROTECTION_COMPONENTS.get(component or "") if variable in PROTECTION_VARIABLES else None
+        if variable != "Problem" and tripped is None:
             return []  # temperature monitors go to the thermal detector
         where = (e.identity, evse_of(e.evse), "")
         active = str(data.get("actualValue", "")).lower() == "true" and not data.get("cleared")
@@ -124,6 +277,10 @@ class ReportedErrorDetector:
             return []
         code = data.get("techCode") or e.code
         cause, confidence = cause_of(code)
+        protection = tripped or protection_of(code)
+        electrical = self._trip(where, protection, e.at) if protection else {}
+        if protection:
+            cause, confidence = "electrical_protection", max(confidence, 0.8)
         self.raised.add(where)
         return [
             Signal(
@@ -140,8 +297,9 @@ class ReportedErrorDetector:
                     "source": "NotifyEvent",
                     "errorCode": code,
                     "info": data.get("techInfo"),
-                    "component": (data.get("component") or {}).get("name"),
+                    "component": component,
                     "reportedAt": e.at.isoformat(),
+                    **({"electrical": electrical} if electrical else {}),
                 },
             )
         ]
