@@ -344,6 +344,35 @@ def _firmware(failure: str) -> tuple[Script, Script]:
     return inject, recover
 
 
+async def _thermal_runaway(sim: SimulatedCharger) -> None:
+    """Settled near 38 °C at 11 kW, then a steady climb with the load unchanged (a failing
+    fan): 1.6 samples it each minute, 2.0.1's monitor reports each 5 °C or more."""
+    await sim.start_transaction(1)
+    await temperatures(sim, [38.0, 38.5, 38.4, 40.0, 43.0, 46.0, 49.0, 52.0, 55.0, 58.0, 61.0][: 7 if sim.v16 else 11])
+
+
+async def _thermal_runaway_cools(sim: SimulatedCharger) -> None:
+    # Derated, the housing cools (2.0.1's monitor reports each 5 °C step).
+    now = sim.connector(1).temperature_c
+    await _release_temperature(sim, [now - 5.0, now - 10.0, now - 15.0])
+
+
+async def _protection_trips(sim: SimulatedCharger) -> None:
+    """Two cars, one after the other, each session ended by the over-current protection
+    tripping at a current within the rating: what they share is the charger's power stage."""
+    for tag in car_tags(sim.identity, 2):
+        await sim.start_transaction(1, tag)
+        await elapse(sim, 120.0, steps=2)
+        await sim.status(1, "Faulted", "OverCurrentFailure", info="MCB tripped", vendor_error_code="SIM-OC")
+        await sim.stop_transaction(1, reason="OvercurrentFault")
+        await sim.status(1, "Available")
+
+
+async def _protection_fixed(sim: SimulatedCharger) -> None:
+    # The technician replaced the power stage and put the EVSE back in service.
+    await sim.status(1, "Available")
+
+
 def _fault(name: str, summary: str, scripts: tuple[Script, Script], **extra: Any) -> Fault:
     return Fault(name=name, summary=summary, inject=scripts[0], recover=scripts[1], **extra)
 
@@ -357,7 +386,7 @@ _FAULTS: list[Fault] = [
     reported_error("InternalError", info="watchdog", healed_by="Reset"),
     reported_error("LocalListConflict", status="Available", healed_by="Reset"),
     reported_error("OtherError", info="door open"),
-    reported_error("OverCurrentFailure", healed_by="Reset"),
+    reported_error("OverCurrentFailure"),
     reported_error("OverVoltage", info="264 V"),
     reported_error("PowerMeterFailure", info="no answer on Modbus"),
     reported_error("PowerSwitchFailure", info="contactor welded", healed_by="Reset"),
@@ -433,6 +462,32 @@ _FAULTS: list[Fault] = [
         "the firmware installs, then fails",
         _firmware("InstallationFailed"),
         config=MappingProxyType({"firmware_step_s": 0.02}),
+    ),
+    # Overheating that never reports itself: a climb the unchanged load does not explain.
+    _fault(
+        "thermal-runaway",
+        "the housing climbs 3 °C a minute at an unchanged 11 kW, no error code",
+        (_thermal_runaway, _thermal_runaway_cools),
+    ),
+    _fault(
+        "v201-thermal-runaway",
+        "the housing climbs 3 °C a minute at an unchanged 11 kW, no error code",
+        (_thermal_runaway, _thermal_runaway_cools),
+        version="2.0.1",
+    ),
+    # A protection device that trips again with another car: out of service, never reset.
+    _fault(
+        "over-current-recurring",
+        "the over-current protection trips twice, with two different cars",
+        (_protection_trips, _protection_fixed),
+        cars=2,
+    ),
+    _fault(
+        "v201-over-current-recurring",
+        "the over-current protection trips twice, with two different cars",
+        (_protection_trips, _protection_fixed),
+        cars=2,
+        version="2.0.1",
     ),
 ]
 FAULTS: dict[str, Fault] = {f.name: f for f in _FAULTS}
@@ -525,6 +580,20 @@ async def _second_thoughts(sim: SimulatedCharger) -> None:
         await session(sim, 120.0, steps=1, reason="EVDisconnected", id_tag=tag)
 
 
+async def _warm_plateau(sim: SimulatedCharger) -> None:
+    """At 11 kW the housing climbs fast (10 °C a minute), then levels off at 55 °C."""
+    await sim.start_transaction(1)
+    await temperatures(sim, [30.0, 40.0, 46.0, 50.0, 52.5, 54.0, 54.8, 55.2, 55.3, 55.3])
+    await sim.stop_transaction(1)
+    sim.connector(1).hold_temperature = False
+
+
+async def _sun(sim: SimulatedCharger) -> None:
+    """An idle charger in the afternoon sun: 36 to 50 °C over 70 minutes, levelling off."""
+    await temperatures(sim, [36.0, 40.0, 43.0, 45.5, 47.5, 49.0, 50.0, 50.6], every_s=600.0)
+    sim.connector(1).hold_temperature = False
+
+
 _HEALTHY: list[Routine] = [
     Routine("long-session", "two hours at 11 kW with grid noise, the driver unplugging", _noisy_long_session),
     Routine(
@@ -551,5 +620,9 @@ _HEALTHY: list[Routine] = [
     ),
     Routine("driver-stops", "half an hour, stopped by the driver", _driver_stops),
     Routine("second-thoughts", "one empty session, then normal ones; two early unplugs", _second_thoughts, cars=2),
+    Routine("warm-plateau", "a fast climb at 11 kW that levels off at 55 °C", _warm_plateau),
+    Routine("v201-warm-plateau", "a fast climb at 11 kW that levels off at 55 °C", _warm_plateau, version="2.0.1"),
+    Routine("sun", "an idle charger warmed by the sun to 50 °C", _sun),
+    Routine("v201-sun", "an idle charger warmed by the sun to 50 °C", _sun, version="2.0.1"),
 ]
 HEALTHY: dict[str, Routine] = {r.name: r for r in _HEALTHY}

@@ -49,6 +49,7 @@ STEP_COMMANDS = {
     "unlock": "unlock-connector",
     "limit_power": "set-charging-profile",
     "trigger_meter_values": "trigger-message",
+    "out_of_service": "change-availability",
 }
 # Nothing on the charger heals these; on recovery the CSMS asks for a status report.
 STATUS_REPORT_CAUSES = {"grid_supply", "site_network"}
@@ -126,12 +127,12 @@ CORPUS = [
     # Every OCPP 1.6 error code in StatusNotification.
     Case("connector-lock-failure", "reported_error", "connector_lock", ("unlock",)),
     Case("ev-communication-error", "reported_error", "vehicle_communication", ("soft_reset",)),
-    Case("ground-failure", "reported_error", "grid_supply"),
+    Case("ground-failure", "reported_error", "electrical_protection"),
     Case("high-temperature", "reported_error", "overheating", ("limit_power",)),
     Case("internal-error", "reported_error", "internal_firmware", ("soft_reset",)),
     Case("local-list-conflict", "reported_error", "internal_firmware", ("soft_reset",)),
     Case("other-error", "reported_error", "unknown"),
-    Case("over-current-failure", "reported_error", "internal_firmware", ("soft_reset",)),
+    Case("over-current-failure", "reported_error", "electrical_protection"),
     Case("over-voltage", "reported_error", "grid_supply"),
     Case("power-meter-failure", "reported_error", "metering", ("trigger_meter_values",)),
     Case("power-switch-failure", "reported_error", "internal_firmware", ("soft_reset",)),
@@ -184,6 +185,10 @@ CORPUS = [
     Case("firmware-download-failed", "firmware", "internal_firmware", ("soft_reset",), topic="firmware"),
     Case("v201-firmware-invalid-signature", "firmware", "internal_firmware", ("soft_reset",), topic="firmware"),
     Case("firmware-installation-failed", "firmware", "internal_firmware", ("soft_reset",), topic="firmware"),
+    Case("thermal-runaway", "overheating", "overheating", ("limit_power",), topic="trend"),
+    Case("v201-thermal-runaway", "overheating", "overheating", ("limit_power",), topic="trend"),
+    Case("over-current-recurring", "reported_error", "electrical_protection", ("out_of_service",)),
+    Case("v201-over-current-recurring", "reported_error", "electrical_protection", ("out_of_service",)),
 ]
 
 
