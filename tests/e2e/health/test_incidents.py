@@ -29,10 +29,12 @@ async def test_ground_failure_opens_an_incident_that_resolves_when_available(hea
     sim = await health.charger(identity)
     await sim.status(1, "Faulted", "GroundFailure", info="RCD tripped", vendor_error_code="E-17")
     incident = await one(health, "the fault became an incident", identity=identity, kind="reported_error")
-    assert incident.cause == "grid_supply" and incident.severity == "critical" and incident.state == "open"
+    # A tripped RCD is the electrical protection acting (issue 14), not the grid as such.
+    assert incident.cause == "electrical_protection" and incident.severity == "critical" and incident.state == "open"
     assert incident.connectors == [1] and incident.evse == 1
     [link] = incident.evidence["chain"]
     assert link["evidence"]["errorCode"] == "GroundFailure" and link["evidence"]["vendorErrorCode"] == "E-17"
+    assert link["evidence"]["electrical"]["protection"] == "ground_fault"
 
     await sim.status(1, "Available")
     await one(health, "recovery resolved it", identity=identity, kind="reported_error", state="resolved")
