@@ -13,7 +13,7 @@ from app.chargers.events import ChargerEventRecorded, ConnectorStatusChanged
 from app.core.bus import Event
 from app.health.detectors.base import Clock, evse_of
 from app.health.signals import Severity, Signal
-from app.sessions.events import MeterSampled, TransactionStarted
+from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted
 
 # 1.6 ChargePointErrorCode -> (likely cause, confidence). The charger says what failed; the
 # cause is where a technician starts.
@@ -53,6 +53,10 @@ _PROTECTION_NEEDLES = (
     ("gfci", "ground_fault"),
 )
 PROTECTION_COMPONENTS = {"OverCurrentProtection": "over_current", "RCD": "ground_fault"}
+# 2.0.1 TransactionEvent stoppedReason: the protection ended the session. A Faulted status
+# with no stated cause just before or after it is that trip.
+PROTECTION_STOPS = {"OvercurrentFault": "over_current", "GroundFault": "ground_fault"}
+STOP_NEAR_FAULT = timedelta(minutes=2)
 PROTECTION_VARIABLES = frozenset({"Operated", "Tripped", "Active", "Problem"})
 # A trip again on the same EVSE within this window is a recurrence: out of service.
 TRIP_WINDOW = timedelta(hours=24)
@@ -86,6 +90,10 @@ class _Electrical:
     volts: deque[float] = field(default_factory=lambda: deque(maxlen=15))  # every phase's samples
     token: str | None = None
     trips: list[tuple[datetime, str | None]] = field(default_factory=list)
+    # The last session the protection ended: (kind, when).
+    stopped_by: tuple[str, datetime] | None = None
+    # A Faulted with no stated cause is open: a protection stop that follows explains it.
+    unexplained: bool = False
 
 
 def separate(
@@ -180,7 +188,40 @@ class ReportedErrorDetector:
             self._sampled(event)
         elif isinstance(event, TransactionStarted):
             self._electrical(event.identity, evse_of(event.evse)).token = event.id_token
+        elif isinstance(event, TransactionEnded) and event.stop_reason in PROTECTION_STOPS:
+            return self._protection_stop(event)
         return []
+
+    def _protection_stop(self, e: TransactionEnded) -> list[Signal]:
+        """The charger ended a session because its protection tripped (2.0.1 stoppedReason)."""
+        evse = evse_of(e.evse)
+        state = self._electrical(e.identity, evse)
+        kind = PROTECTION_STOPS[e.stop_reason or ""]
+        state.stopped_by = (kind, e.stopped_at)
+        state.token = e.id_token or state.token
+        where = (e.identity, evse, "")
+        if not (state.unexplained and where in self.raised):
+            return []
+        # The Faulted already told, now explained: the same incident, its diagnosis refined.
+        state.unexplained = False
+        self.raised.discard(where)  # a trip of its own, not a repeat
+        electrical = self._trip(where, kind, e.stopped_at)
+        self.raised.add(where)
+        return [
+            Signal(
+                kind="reported_error",
+                identity=e.identity,
+                at=self.clock(),
+                evse=evse,
+                connector=e.connector,
+                severity="critical",
+                cause="electrical_protection",
+                confidence=0.8,
+                summary=f"Charger {e.identity} EVSE {evse} faulted: its {kind.replace('_', '-')} protection "
+                f"ended the session ({e.stop_reason}).",
+                evidence={"source": "TransactionEvent", "stoppedReason": e.stop_reason, "electrical": electrical},
+            )
+        ]
 
     # -- electrical protection ------------------------------------------------------------
 
@@ -231,6 +272,12 @@ class ReportedErrorDetector:
         cause, confidence = cause_of(e.error_code)
         severity: Severity = "critical" if e.status == "Faulted" or code not in MINOR else "warning"
         protection = protection_of(e.error_code)
+        state = self._electrical(e.identity, where[1])
+        stop = state.stopped_by
+        if protection is None and e.error_code is None and stop is not None and abs(e.at - stop[1]) <= STOP_NEAR_FAULT:
+            protection = stop[0]  # faulted right as the protection ended a session
+            cause, confidence = "electrical_protection", 0.8
+        state.unexplained = e.error_code is None and protection is None
         electrical = self._trip(where, protection, e.at) if protection else {}
         self.raised.add(where)
         detail = f" ({e.info})" if e.info else ""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from app.chargers.events import ChargerEventRecorded, ConnectorStatusChanged
 from app.health.detectors import ReportedErrorDetector
 from app.health.detectors.errors import cause_of, protection_of, separate
-from app.sessions.events import MeterSampled, TransactionStarted
+from app.sessions.events import MeterSampled, TransactionEnded, TransactionStarted
 from app.sessions.types import Sample
 from tests.unit.health.clock import HandClock
 
@@ -138,3 +138,37 @@ def test_v201_protection_events_are_electrical() -> None:
 
 def test_separate_is_undetermined_without_evidence() -> None:
     assert separate(currents_a=[], rated_a=None, volts=[], tokens=[None], trips=1)["suspect"] == "undetermined"
+
+
+def ended(reason: str, at: datetime, token: str = "CAR-A") -> TransactionEnded:
+    return TransactionEnded(
+        identity="CP1",
+        transaction_id=uuid.uuid4(),
+        number=1,
+        evse=1,
+        connector=1,
+        id_token=token,
+        started_at=at - timedelta(minutes=10),
+        stopped_at=at,
+        energy_wh=1_500.0,
+        stop_reason=reason,
+    )
+
+
+def test_v201_faulted_with_no_cause_is_explained_by_a_protection_stop_either_way_round() -> None:
+    # Faulted first (2.0.1 carries no error code), then the Ended event naming the trip.
+    d, clock = detector()
+    [faulted] = d.feed(status("Faulted", None, clock.now))
+    assert faulted.cause == "unknown"
+    [refined] = d.feed(ended("OvercurrentFault", clock.advance(1)))
+    assert refined.key == faulted.key and refined.cause == "electrical_protection" and refined.confidence >= 0.8
+    assert refined.evidence["electrical"]["protection"] == "over_current"
+    # Ended first, then Faulted.
+    d2, clock2 = detector()
+    assert d2.feed(ended("GroundFault", clock2.now)) == []
+    [signal] = d2.feed(status("Faulted", None, clock2.advance(2)))
+    assert signal.cause == "electrical_protection" and signal.evidence["electrical"]["protection"] == "ground_fault"
+    # An ordinary stop explains nothing.
+    d3, clock3 = detector()
+    d3.feed(status("Faulted", None, clock3.now))
+    assert d3.feed(ended("Local", clock3.advance(1))) == []
