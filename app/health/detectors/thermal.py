@@ -217,6 +217,8 @@ class ThermalDetector:
         self.t = trend or TrendSettings()
         self.clock = clock
         self.evses: dict[tuple[str, int | None], _Evse] = {}
+        # identity -> EVSE -> the power it last sampled (a charger-wide reading's load).
+        self.loads: dict[str, dict[int, float | None]] = {}
         self.raised: set[Where] = set()
 
     def tick(self, now: datetime) -> list[Signal]:
@@ -231,15 +233,16 @@ class ThermalDetector:
                     temperature, at = sample.value, sample.at
                 elif sample.measurand == "Power.Active.Import" and sample.phase == "":
                     power = sample.value
-            state = self._state(event.identity, evse_of(event.evse))
-            if power is not None:
-                state.power_w = power  # 2.0.1's temperature events are judged under it
+            if power is not None:  # 2.0.1's temperature events are judged under it
+                self._power(event.identity, evse_of(event.evse), power)
             if temperature is None or at is None:
                 return []
-            return self._reading(event.identity, evse_of(event.evse), temperature, power, at, sampled=True)
+            evse = evse_of(event.evse)
+            load = power if power is not None else self._load(event.identity, evse)
+            return self._reading(event.identity, evse, temperature, load, at, sampled=power is not None)
         if isinstance(event, TransactionStarted | TransactionEnded):
             # A load step: until a meter value says what flows, the old power is wrong.
-            self._state(event.identity, evse_of(event.evse)).power_w = None
+            self._power(event.identity, evse_of(event.evse), None)
             return []
         if isinstance(event, ChargerEventRecorded) and event.kind == "notify_event":
             data = event.data
@@ -250,12 +253,25 @@ class ThermalDetector:
             except ValueError:
                 return []
             evse = evse_of(event.evse)
-            power = self._state(event.identity, evse).power_w
-            return self._reading(event.identity, evse, celsius, power, event.at, sampled=False)
+            load = self._load(event.identity, evse)
+            return self._reading(event.identity, evse, celsius, load, event.at, sampled=False)
         return []
 
     def _state(self, identity: str, evse: int | None) -> _Evse:
         return self.evses.setdefault((identity, evse), _Evse())
+
+    def _load(self, identity: str, evse: int | None) -> float | None:
+        """The power last sampled on the EVSE; for the charger itself (a body temperature on
+        connector 0 / no EVSE) the sum over its EVSEs, all of whose heat it holds."""
+        if evse is not None:
+            return self._state(identity, evse).power_w
+        powers = [p for p in self.loads.get(identity, {}).values() if p is not None]
+        return sum(powers) if powers else None
+
+    def _power(self, identity: str, evse: int | None, power_w: float | None) -> None:
+        self._state(identity, evse).power_w = power_w
+        if evse is not None:
+            self.loads.setdefault(identity, {})[evse] = power_w
 
     def _reading(
         self, identity: str, evse: int | None, celsius: float, power: float | None, at: datetime, *, sampled: bool

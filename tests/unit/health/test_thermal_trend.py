@@ -155,3 +155,32 @@ def test_v201_temperature_events_are_judged_under_the_evse_power() -> None:
         )
     [signal] = out
     assert signal.topic == "trend" and signal.evidence["powerW"] == 11_000.0
+
+
+def test_a_charger_wide_temperature_is_judged_under_the_sum_of_its_evses_loads() -> None:
+    """1.6 connector 0 (the charger's body) samples only the temperature; its load is what
+    its EVSEs draw."""
+    clock = HandClock(T0)
+    d = ThermalDetector(S, clock)
+    out = []
+    for c in [40, 40.2, 40.1, 42, 44, 46]:
+        at = clock.advance(60)
+        for evse, w in ((1, 11_000.0), (2, 7_000.0)):
+            d.feed(
+                MeterSampled(
+                    identity="CP1",
+                    evse=evse,
+                    transaction_id=None,
+                    samples=[Sample(at=at, measurand="Power.Active.Import", value=w, unit="W")],
+                )
+            )
+        out += d.feed(
+            MeterSampled(
+                identity="CP1",
+                evse=0,
+                transaction_id=None,
+                samples=[Sample(at=at, measurand="Temperature", value=c, unit="Celsius", location="Body")],
+            )
+        )
+    [signal] = out
+    assert signal.evse is None and signal.topic == "trend" and signal.evidence["powerW"] == 18_000.0
