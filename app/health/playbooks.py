@@ -177,6 +177,7 @@ class Remediator:
         self._uploads: dict[uuid.UUID, tuple[uuid.UUID, asyncio.Event]] = {}
         # Incidents re-opened while their playbook still ran: it runs again once it ends.
         self._rerun: set[uuid.UUID] = set()
+        self._restarts: set[asyncio.Task[None]] = set()
 
     def subscribe(self) -> None:
         self.bus.subscribe(IncidentOpened.subject, self._on_opened)
@@ -303,7 +304,9 @@ class Remediator:
             if incident_id in self._rerun:
                 self._rerun.discard(incident_id)
                 with contextlib.suppress(RuntimeError):  # the loop is closing
-                    asyncio.get_running_loop().create_task(self._restart(incident_id))
+                    restart = asyncio.get_running_loop().create_task(self._restart(incident_id))
+                    self._restarts.add(restart)  # held until done: a bare task may be collected
+                    restart.add_done_callback(self._restarts.discard)
         if not task.cancelled() and task.exception() is not None:
             log.error("playbook of incident %s failed", incident_id, exc_info=task.exception())
 
