@@ -48,6 +48,10 @@ class TrendSettings:
     # Below this a housing is in its working range whatever it does (a session's warm-up,
     # the afternoon sun); above it, a climb that will not settle is acted on.
     floor_c: float = 45.0
+    # With no load (under ``idle_w``) the sun and the weather can warm a housing steadily for
+    # a while; only a climb past this is beyond them.
+    idle_floor_c: float = 55.0
+    idle_w: float = 500.0
     # Only climbs that reach the limit within this long count.
     horizon_min: float = 60.0
     # The load is unchanged while within this share (or this many watts) of where it began.
@@ -170,7 +174,8 @@ def runaway(readings: list[Reading], limit_c: float, t: TrendSettings) -> Trend 
     trend = trend_of(window, limit_c)
     if trend is None or trend.rate_c_per_min < t.min_rate_c_per_min or trend.rise_c < t.min_rise_c:
         return None
-    if window[-1].celsius < t.floor_c or window[-1].celsius >= limit_c:
+    idle = window[-1].power_w is not None and window[-1].power_w < t.idle_w
+    if window[-1].celsius < (t.idle_floor_c if idle else t.floor_c) or window[-1].celsius >= limit_c:
         return None
     if trend.minutes_to_limit is None or trend.minutes_to_limit > t.horizon_min:
         return None

@@ -184,3 +184,11 @@ def test_a_charger_wide_temperature_is_judged_under_the_sum_of_its_evses_loads()
         )
     [signal] = out
     assert signal.evse is None and signal.topic == "trend" and signal.evidence["powerW"] == 18_000.0
+
+
+def test_an_idle_climb_counts_only_past_what_the_sun_can_do() -> None:
+    # 1 °C a minute with no load for ten minutes, to 50 °C: the afternoon sun can.
+    sunny = series([40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50], 0.0)
+    assert runaway(sunny, 70.0, T) is None
+    # The same climb on to 56 °C is not the weather.
+    assert runaway(series([46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56], 0.0), 70.0, T) is not None
