@@ -177,3 +177,30 @@ async def test_an_incident_is_its_chargers_operators_even_without_a_location(hea
             await http.get("/api/v1/operator/incidents", params={"chargerId": str(incident.charge_point_id)})
         ).json()
     assert [i["id"] for i in page["items"]] == [str(incident.id)]
+
+
+async def test_an_over_current_trip_above_the_rating_is_electrical_and_points_at_the_car(
+    health: HealthStack,
+) -> None:
+    """A car drawing 44 kW on a 22 kW connector trips the over-current protection: the
+    incident is electrical (never firmware) and its evidence holds the current against the
+    rating, the cars and the voltage."""
+    _, [identity] = await health.site(1)
+    sim = await health.charger(identity, power_kw=44.0)
+    await sim.start_transaction(1)
+
+    async def rated() -> bool | None:
+        return True if health.monitor.low_power.rated_w.get((identity, 1)) else None
+
+    await eventually(rated, "the monitor knows the EVSE's rating")
+    for _ in range(3):
+        await sim.send_meter_values(1, seconds=60.0)
+    await sim.status(1, "Faulted", "OverCurrentFailure", info="MCB tripped")
+    incident = await one(health, "the trip became an incident", identity=identity, kind="reported_error")
+    assert incident.cause == "electrical_protection" and incident.confidence >= 0.8
+    [link] = incident.evidence["chain"]
+    electrical = link["evidence"]["electrical"]
+    assert electrical["protection"] == "over_current"
+    assert electrical["currentAboveRating"] is True and electrical["peakCurrentA"] > electrical["ratedCurrentA"]
+    assert electrical["voltageMoved"] is False and electrical["cars"] == 1 and electrical["trips"] == 1
+    assert electrical["suspect"] == "vehicle_or_cable" and electrical["recurring"] is False
