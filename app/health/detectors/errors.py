@@ -39,7 +39,7 @@ ERROR_CAUSES: dict[str, tuple[str, float]] = {
 # A tripped protection device is electrical: the car or its cable, the site's supply, or the
 # charger's own power stage; never firmware, and a reset only closes the contactor into the
 # same fault again. 1.6 names two; 2.0.1 says it with a Problem techCode or a protection
-# component's variable (OverCurrentProtection / RCD, Operated / Tripped / Active).
+# component's variable (OverCurrentProtection / RCD, Operated / Tripped).
 PROTECTION_CODES = {"OverCurrentFailure": "over_current", "GroundFailure": "ground_fault"}
 _PROTECTION_NEEDLES = (
     ("overcurrent", "over_current"),
@@ -57,7 +57,9 @@ PROTECTION_COMPONENTS = {"OverCurrentProtection": "over_current", "RCD": "ground
 # with no stated cause just before or after it is that trip.
 PROTECTION_STOPS = {"OvercurrentFault": "over_current", "GroundFault": "ground_fault"}
 STOP_NEAR_FAULT = timedelta(minutes=2)
-PROTECTION_VARIABLES = frozenset({"Operated", "Tripped", "Active", "Problem"})
+# OverCurrentProtection.Operated, RCD.Operated / RCD.Tripped are true while tripped (the
+# 2.0.1 device model); their Active only says the protection is there.
+PROTECTION_VARIABLES = frozenset({"Operated", "Tripped", "Problem"})
 # A trip again on the same EVSE within this window is a recurrence: out of service.
 TRIP_WINDOW = timedelta(hours=24)
 NOMINAL_V = 230.0

@@ -172,3 +172,12 @@ def test_v201_faulted_with_no_cause_is_explained_by_a_protection_stop_either_way
     d3, clock3 = detector()
     d3.feed(status("Faulted", None, clock3.now))
     assert d3.feed(ended("Local", clock3.advance(1))) == []
+
+
+def test_a_protection_that_is_merely_present_is_no_trip() -> None:
+    d, clock = detector()
+    data = {"component": {"name": "OverCurrentProtection"}, "variable": {"name": "Active"}, "actualValue": "true"}
+    event = ChargerEventRecorded(
+        identity="CP1", kind="notify_event", code=None, evse=1, connector=None, at=clock.now, data=data
+    )
+    assert d.feed(event) == []
