@@ -59,7 +59,7 @@ def build(
     anomaly: list[Detector] = [AnomalyDetector(settings, clock)] if settings.anomaly_enabled else []
     return offline, [
         offline,
-        ReportedErrorDetector(clock),
+        ReportedErrorDetector(clock, settings.unexplained_fault_wait_s),
         ThermalDetector(settings, clock),
         SupplyDetector(settings, clock),
         LowPowerDetector(settings, clock),

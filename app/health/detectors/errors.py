@@ -1,10 +1,17 @@
 """Reported errors: every OCPP 1.6 StatusNotification error code (vendorErrorCode and info
-kept), a Faulted connector, and 2.0.1 NotifyEvent problems. The connector reporting a
-status without error again clears it."""
+kept), a Faulted connector, and 2.0.1 NotifyEvent problems of the device model's
+components. The connector reporting a status without error again (or the 2.0.1 problem
+cleared) clears it.
+
+2.0.1 has no error codes: a charger names the component that failed (Appendix 3,
+"Standardized components": ConnectorPlugRetentionLock, PowerContactor, TokenReader, RCD,
+...) and a problem variable (Problem, Tripped, ...) with actualValue true. Each component is
+mapped to its 1.6 ChargePointErrorCode twin, so a 2.0.1 cause is the one its twin gets (and
+takes the same playbook)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.chargers.events import ChargerEventRecorded, ConnectorStatusChanged
@@ -36,6 +43,82 @@ ERROR_CAUSES: dict[str, tuple[str, float]] = {
 MINOR = frozenset({"WeakSignal", "LocalListConflict"})
 
 
+# A connector Faulted with no error code (2.0.1 always; 1.6 with NoError) states no cause. A
+# 2.0.1 charger sends the NotifyEvent naming it right after the status: wait this long for
+# it before diagnosing the fault as unexplained.
+EXPLANATION_WAIT_S = 5.0
+# Unexplained: the charger's own controller took the connector out of use without naming
+# a part (no lock, meter, supply, temperature...). Its log is where a technician starts,
+# and a reboot is what clears most of these; the confidence says how little is known.
+UNEXPLAINED = ("internal_firmware", 0.4)
+
+# 2.0.1 device-model component -> its 1.6 ChargePointErrorCode twin (OCPP 2.0.1 Part 2
+# Appendix 3, standardized components; a few common non-standard names too).
+COMPONENT_TWINS: dict[str, str] = {
+    # The plug retention lock (the 1.6 connector lock); the car-side lock is the car's.
+    "ConnectorPlugRetentionLock": "ConnectorLockFailure",
+    "PlugRetentionLock": "ConnectorLockFailure",
+    # The link to the car: the pilot signal (PWM) and the high-level protocol.
+    "ConnectedEV": "EVCommunicationError",
+    "ControlPilot": "EVCommunicationError",
+    "CPPWMController": "EVCommunicationError",
+    "ISO15118Ctrlr": "EVCommunicationError",
+    # Electrical protection: earth leakage and over-current devices.
+    "RCD": "GroundFailure",
+    "RCDRecloser": "GroundFailure",
+    "GroundIsolationProtection": "GroundFailure",
+    "OverCurrentProtection": "OverCurrentFailure",
+    "OverCurrentProtectionRecloser": "OverCurrentFailure",
+    # Thermal: a tripped sensor or a failed cooling system.
+    "TemperatureSensor": "HighTemperature",
+    "AirCoolingSystem": "HighTemperature",
+    "LiquidCoolingSystem": "HighTemperature",
+    # Meters.
+    "FiscalMetering": "PowerMeterFailure",
+    "ControlMetering": "PowerMeterFailure",
+    "PowerMeter": "PowerMeterFailure",
+    # The power switch (contactor) and the power stage.
+    "PowerContactor": "PowerSwitchFailure",
+    "Contactor": "PowerSwitchFailure",
+    "AcDcConverter": "InternalError",
+    "Controller": "InternalError",
+    "LocalController": "InternalError",
+    "RealTimeClock": "InternalError",
+    # The RFID reader.
+    "TokenReader": "ReaderFailure",
+    # The charger's own network link.
+    "DataLink": "WeakSignal",
+    "OCPPCommCtrlr": "WeakSignal",
+    "LocalAuthListCtrlr": "LocalListConflict",
+}
+# The supply: its voltage left the band (the direction from the value or the techCode).
+SUPPLY_COMPONENTS = frozenset({"ElectricalFeed", "ELVSupply"})
+# Variables whose true value is a problem; others (Active, Enabled, AvailabilityState,
+# Temperature, ...) describe normal operation or go to their own detector.
+PROBLEM_VARIABLES = frozenset({"Problem", "Tripped", "Fault", "Overload"})
+# Components that are the whole or a part of the charger rather than one device: the
+# techCode (often a 1.6 code) says more than the component does.
+GENERIC_COMPONENTS = frozenset({"ChargingStation", "EVSE", "Connector"})
+
+
+def twin_of(component: str | None, variable: str | None, tech_code: str | None) -> str | None:
+    """The 1.6 ChargePointErrorCode a 2.0.1 problem event corresponds to, None if none does.
+
+    A techCode that is a 1.6 code wins (many chargers send them); then the component."""
+    if tech_code in ERROR_CAUSES:
+        return tech_code
+    if variable == "Overload":  # any part overloaded: more current than it is rated for
+        return "OverCurrentFailure"
+    if component in COMPONENT_TWINS:
+        return COMPONENT_TWINS[component]
+    if component in SUPPLY_COMPONENTS:
+        hint = f"{tech_code or ''} {variable or ''}".lower()
+        if "over" in hint or "high" in hint:
+            return "OverVoltage"
+        return "UnderVoltage"
+    return None
+
+
 def cause_of(code: str | None) -> tuple[str, float]:
     if code is None:
         return "unknown", 0.3
@@ -59,11 +142,17 @@ def cause_of(code: str | None) -> tuple[str, float]:
 
 
 class ReportedErrorDetector:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, explanation_wait_s: float = EXPLANATION_WAIT_S) -> None:
         self.clock = clock
         # (identity, evse, topic) with an error raised: the next clean status clears it.
         # The monitor adds the open incidents' at start, so a restart still clears them.
         self.raised: set[tuple[str, int | None, str]] = set()
+        # 2.0.1 components with an active problem, per raised condition: the condition
+        # clears when the last of them clears (or a clean status arrives).
+        self.problems: dict[tuple[str, int | None, str], set[str]] = {}
+        # Faulted with no code, waiting EXPLANATION_WAIT_S for the event that names it.
+        self.unexplained: dict[tuple[str, int | None, str], tuple[ConnectorStatusChanged, datetime]] = {}
+        self.explanation_wait = timedelta(seconds=explanation_wait_s)
 
     def feed(self, event: Event) -> list[Signal]:
         if isinstance(event, ConnectorStatusChanged):
@@ -73,21 +162,38 @@ class ReportedErrorDetector:
         return []
 
     def tick(self, now: datetime) -> list[Signal]:
-        return []
+        due = [w for w, (_, since) in self.unexplained.items() if now - since >= self.explanation_wait]
+        return [s for w in due for s in self._faulted(self.unexplained.pop(w)[0], unexplained=True)]
 
     def _status(self, e: ConnectorStatusChanged) -> list[Signal]:
         where = (e.identity, evse_of(e.evse), "")
         if e.error_code is None and e.status != "Faulted":
+            # Back before the wait was over: a blip nobody needs to hear about.
+            self.unexplained.pop(where, None)
+            self.problems.pop(where, None)
             if where in self.raised:
                 self.raised.discard(where)
                 return [self._clear(e.identity, where[1], e.connector, f"status {e.status}")]
             return []
+        if e.error_code is None:
+            if where in self.raised:
+                return []  # already explained (the 2.0.1 problem event came first)
+            since = self.unexplained[where][1] if where in self.unexplained else self.clock()
+            self.unexplained[where] = (e, since)
+            return []
+        return self._faulted(e)
+
+    def _faulted(self, e: ConnectorStatusChanged, *, unexplained: bool = False) -> list[Signal]:
+        where = (e.identity, evse_of(e.evse), "")
+        self.unexplained.pop(where, None)
         code = e.error_code or "Faulted"
-        cause, confidence = cause_of(e.error_code)
+        cause, confidence = UNEXPLAINED if unexplained else cause_of(e.error_code)
         severity: Severity = "critical" if e.status == "Faulted" or code not in MINOR else "warning"
         self.raised.add(where)
         detail = f" ({e.info})" if e.info else ""
         vendor = f", vendor code {e.vendor_error_code}" if e.vendor_error_code else ""
+        if unexplained:
+            detail = f" with no cause stated within {self.explanation_wait.total_seconds():g} s"
         return [
             Signal(
                 kind="reported_error",
@@ -106,25 +212,40 @@ class ReportedErrorDetector:
                     "vendorErrorCode": e.vendor_error_code,
                     "info": e.info,
                     "reportedAt": e.at.isoformat(),
+                    **({"unexplained": True} if unexplained else {}),
                 },
             )
         ]
 
     def _notify(self, e: ChargerEventRecorded) -> list[Signal]:
         data: dict[str, Any] = e.data
+        component = (data.get("component") or {}).get("name")
         variable = (data.get("variable") or {}).get("name")
-        if variable != "Problem":
-            return []  # temperature monitors go to the thermal detector
+        if variable not in PROBLEM_VARIABLES:
+            return []  # normal operation (a lock engaging, ...); temperatures go to the thermal detector
         where = (e.identity, evse_of(e.evse), "")
-        active = str(data.get("actualValue", "")).lower() == "true" and not data.get("cleared")
+        part = f"{component}.{variable}"
+        value = str(data.get("actualValue", ""))
+        active = value.strip().lower() in ("true", "1") and not data.get("cleared")
+        problems = self.problems.setdefault(where, set())
         if not active:
-            if where in self.raised:
+            problems.discard(part)
+            if not problems and where in self.raised:
                 self.raised.discard(where)
-                return [self._clear(e.identity, where[1], e.connector, "NotifyEvent Problem cleared")]
+                return [self._clear(e.identity, where[1], e.connector, f"NotifyEvent {part} cleared")]
             return []
-        code = data.get("techCode") or e.code
-        cause, confidence = cause_of(code)
+        # The event names what the Faulted status did not: no longer unexplained.
+        faulted = self.unexplained.pop(where, (None, None))[0]
+        problems.add(part)
+        tech_code = data.get("techCode")
+        twin = twin_of(component, variable, tech_code)
+        if twin is not None:
+            cause, confidence = ERROR_CAUSES[twin]
+        else:  # a vendor's own component or techCode: take the obvious words
+            cause, confidence = cause_of(tech_code or component)
+        severity: Severity = "warning" if twin in MINOR and faulted is None else "critical"
         self.raised.add(where)
+        named = tech_code or part
         return [
             Signal(
                 kind="reported_error",
@@ -132,15 +253,22 @@ class ReportedErrorDetector:
                 at=self.clock(),
                 evse=where[1],
                 connector=e.connector,
-                severity="critical",
+                severity=severity,
                 cause=cause,
                 confidence=confidence,
-                summary=f"Charger {e.identity} EVSE {e.evse} reports a problem: {code}.",
+                summary=f"Charger {e.identity} EVSE {e.evse} reports a problem: {named}"
+                + (f" ({twin})" if twin and twin != named else "")
+                + ".",
                 evidence={
                     "source": "NotifyEvent",
-                    "errorCode": code,
+                    "errorCode": tech_code or e.code,
                     "info": data.get("techInfo"),
-                    "component": (data.get("component") or {}).get("name"),
+                    "component": component,
+                    "variable": variable,
+                    "actualValue": value,
+                    "trigger": data.get("trigger"),
+                    "twin16": twin,
+                    "status": faulted.status if faulted is not None else None,
                     "reportedAt": e.at.isoformat(),
                 },
             )
