@@ -101,17 +101,24 @@ PROBLEM_VARIABLES = frozenset({"Problem", "Tripped", "Fault", "Overload"})
 GENERIC_COMPONENTS = frozenset({"ChargingStation", "EVSE", "Connector"})
 
 
+# Device-model names are case-insensitive (OCPP 2.0.1 Part 2, 2.x "Device Model").
+_TWINS = {name.lower(): twin for name, twin in COMPONENT_TWINS.items()}
+_SUPPLY = frozenset(name.lower() for name in SUPPLY_COMPONENTS)
+_PROBLEMS = frozenset(name.lower() for name in PROBLEM_VARIABLES)
+
+
 def twin_of(component: str | None, variable: str | None, tech_code: str | None) -> str | None:
     """The 1.6 ChargePointErrorCode a 2.0.1 problem event corresponds to, None if none does.
 
     A techCode that is a 1.6 code wins (many chargers send them); then the component."""
     if tech_code in ERROR_CAUSES:
         return tech_code
-    if variable == "Overload":  # any part overloaded: more current than it is rated for
+    part, var = (component or "").lower(), (variable or "").lower()
+    if var == "overload":  # any part overloaded: more current than it is rated for
         return "OverCurrentFailure"
-    if component in COMPONENT_TWINS:
-        return COMPONENT_TWINS[component]
-    if component in SUPPLY_COMPONENTS:
+    if part in _TWINS:
+        return _TWINS[part]
+    if part in _SUPPLY:
         hint = f"{tech_code or ''} {variable or ''}".lower()
         if "over" in hint or "high" in hint:
             return "OverVoltage"
@@ -221,7 +228,21 @@ class ReportedErrorDetector:
         data: dict[str, Any] = e.data
         component = (data.get("component") or {}).get("name")
         variable = (data.get("variable") or {}).get("name")
-        if variable not in PROBLEM_VARIABLES:
+        if str(variable).lower() == "availabilitystate" and str(component).lower() in ("connector", "evse"):
+            # A charger that reports its connector's state as a device-model variable.
+            return self._status(
+                ConnectorStatusChanged(
+                    identity=e.identity,
+                    evse=e.evse or 0,
+                    connector=e.connector or 1,
+                    status=str(data.get("actualValue", "")),
+                    error_code=None,
+                    vendor_error_code=None,
+                    info=None,
+                    at=e.at,
+                )
+            )
+        if str(variable).lower() not in _PROBLEMS:
             return []  # normal operation (a lock engaging, ...); temperatures go to the thermal detector
         where = (e.identity, evse_of(e.evse), "")
         part = f"{component}.{variable}"

@@ -265,6 +265,24 @@ def test_a_faulted_connector_nobody_explains_is_an_unexplained_fault_a_reset_hea
     assert clear.clears
 
 
+def test_device_model_names_are_case_insensitive() -> None:
+    d = ReportedErrorDetector(Clock())
+    [signal] = d.feed(notify("connectorPlugRetentionLock", "TRIPPED"))
+    assert signal.cause == "connector_lock"
+
+
+def test_a_connector_availability_state_faulted_is_a_faulted_status() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    assert d.feed(notify("Connector", "AvailabilityState", "Faulted", evse=1)) == []
+    clock.advance(5.0)
+    [signal] = d.tick(clock())
+    assert signal.cause == "internal_firmware" and signal.evse == 1
+    assert d.feed(notify("Connector", "AvailabilityState", "Faulted", evse=1)) == []  # already raised
+    [clear] = d.feed(notify("Connector", "AvailabilityState", "Available", evse=1))
+    assert clear.clears
+
+
 def test_a_faulted_blip_that_recovers_within_the_wait_raises_nothing() -> None:
     clock = Clock()
     d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
