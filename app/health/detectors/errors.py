@@ -96,10 +96,6 @@ SUPPLY_COMPONENTS = frozenset({"ElectricalFeed", "ELVSupply"})
 # Variables whose true value is a problem; others (Active, Enabled, AvailabilityState,
 # Temperature, ...) describe normal operation or go to their own detector.
 PROBLEM_VARIABLES = frozenset({"Problem", "Tripped", "Fault", "Overload"})
-# Components that are the whole or a part of the charger rather than one device: the
-# techCode (often a 1.6 code) says more than the component does.
-GENERIC_COMPONENTS = frozenset({"ChargingStation", "EVSE", "Connector"})
-
 
 # Device-model names are case-insensitive (OCPP 2.0.1 Part 2, 2.x "Device Model").
 _TWINS = {name.lower(): twin for name, twin in COMPONENT_TWINS.items()}
@@ -110,9 +106,9 @@ _PROBLEMS = frozenset(name.lower() for name in PROBLEM_VARIABLES)
 def twin_of(component: str | None, variable: str | None, tech_code: str | None) -> str | None:
     """The 1.6 ChargePointErrorCode a 2.0.1 problem event corresponds to, None if none does.
 
-    A techCode that is a 1.6 code wins (many chargers send them); then the component."""
-    if tech_code in ERROR_CAUSES:
-        return tech_code
+    The part named wins (a lock is a lock whatever its firmware's techCode); on a part with
+    no twin (ChargingStation, EVSE, Connector, a vendor's own) a techCode that is a 1.6 code
+    (many chargers send them) is taken."""
     part, var = (component or "").lower(), (variable or "").lower()
     if var == "overload":  # any part overloaded: more current than it is rated for
         return "OverCurrentFailure"
@@ -123,7 +119,7 @@ def twin_of(component: str | None, variable: str | None, tech_code: str | None) 
         if "over" in hint or "high" in hint:
             return "OverVoltage"
         return "UnderVoltage"
-    return None
+    return tech_code if tech_code in ERROR_CAUSES else None
 
 
 def cause_of(code: str | None) -> tuple[str, float]:

@@ -271,6 +271,14 @@ def test_device_model_names_are_case_insensitive() -> None:
     assert signal.cause == "connector_lock"
 
 
+def test_the_part_named_wins_over_a_generic_tech_code() -> None:
+    d = ReportedErrorDetector(Clock())
+    [signal] = d.feed(notify("ConnectorPlugRetentionLock", tech_code="InternalError"))
+    assert signal.cause == "connector_lock" and signal.evidence["errorCode"] == "InternalError"
+    [generic] = d.feed(notify("ChargingStation", evse=3, tech_code="PowerMeterFailure"))
+    assert generic.cause == "metering"
+
+
 def test_a_connector_availability_state_faulted_is_a_faulted_status() -> None:
     clock = Clock()
     d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
