@@ -14,10 +14,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from app.chargers.events import ChargerEventRecorded, ConnectorStatusChanged
 from app.core.bus import Event
 from app.health.detectors.base import Clock, evse_of
 from app.health.signals import Severity, Signal
+from app.sessions.events import TransactionEnded
 
 # 1.6 ChargePointErrorCode -> (likely cause, confidence). The charger says what failed; the
 # cause is where a technician starts.
@@ -93,9 +96,16 @@ COMPONENT_TWINS: dict[str, str] = {
 }
 # The supply: its voltage left the band (the direction from the value or the techCode).
 SUPPLY_COMPONENTS = frozenset({"ElectricalFeed", "ELVSupply"})
-# Variables whose true value is a problem; others (Active, Enabled, AvailabilityState,
-# Temperature, ...) describe normal operation or go to their own detector.
+# Variables whose true value is a problem; others (Active, Enabled, Temperature, ...)
+# describe normal operation or go to their own detector.
 PROBLEM_VARIABLES = frozenset({"Problem", "Tripped", "Fault", "Overload"})
+
+# 2.0.1 TransactionEvent stoppedReason naming a protection that acted -> its 1.6 twin: a
+# session ended this way explains the Faulted status beside it.
+STOP_REASON_TWINS: dict[str, str] = {
+    "GroundFault": "GroundFailure",
+    "OvercurrentFault": "OverCurrentFailure",
+}
 
 # Device-model names are case-insensitive (OCPP 2.0.1 Part 2, 2.x "Device Model").
 _TWINS = {name.lower(): twin for name, twin in COMPONENT_TWINS.items()}
@@ -156,12 +166,16 @@ class ReportedErrorDetector:
         # Faulted with no code, waiting EXPLANATION_WAIT_S for the event that names it.
         self.unexplained: dict[tuple[str, int | None, str], tuple[ConnectorStatusChanged, datetime]] = {}
         self.explanation_wait = timedelta(seconds=explanation_wait_s)
+        # A session just ended by a protection (2.0.1 stoppedReason): twin code and when.
+        self.tripped: dict[tuple[str, int | None, str], tuple[str, str, datetime]] = {}
 
     def feed(self, event: Event) -> list[Signal]:
         if isinstance(event, ConnectorStatusChanged):
             return self._status(event)
         if isinstance(event, ChargerEventRecorded) and event.kind == "notify_event":
             return self._notify(event)
+        if isinstance(event, TransactionEnded) and event.stop_reason in STOP_REASON_TWINS:
+            return self._tripped(event)
         return []
 
     def tick(self, now: datetime) -> list[Signal]:
@@ -181,10 +195,24 @@ class ReportedErrorDetector:
         if e.error_code is None:
             if where in self.raised:
                 return []  # already explained (the 2.0.1 problem event came first)
+            tripped = self.tripped.pop(where, None)
+            if tripped is not None and self.clock() - tripped[2] <= self.explanation_wait:
+                return self._faulted(msgspec.structs.replace(e, error_code=tripped[0], info=tripped[1]))
             since = self.unexplained[where][1] if where in self.unexplained else self.clock()
             self.unexplained[where] = (e, since)
             return []
         return self._faulted(e)
+
+    def _tripped(self, e: TransactionEnded) -> list[Signal]:
+        """A session stopped by a protection: the Faulted status beside it (before or after,
+        within the wait) is that protection's."""
+        where = (e.identity, evse_of(e.evse), "")
+        twin, info = STOP_REASON_TWINS[e.stop_reason or ""], f"transaction stopped: {e.stop_reason}"
+        pending = self.unexplained.pop(where, None)
+        if pending is not None:
+            return self._faulted(msgspec.structs.replace(pending[0], error_code=twin, info=info))
+        self.tripped[where] = (twin, info, self.clock())
+        return []
 
     def _faulted(self, e: ConnectorStatusChanged, *, unexplained: bool = False) -> list[Signal]:
         where = (e.identity, evse_of(e.evse), "")

@@ -291,6 +291,38 @@ def test_a_connector_availability_state_faulted_is_a_faulted_status() -> None:
     assert clear.clears
 
 
+def stopped_by(reason: str, *, evse: int = 1) -> TransactionEnded:
+    return TransactionEnded(
+        identity="CP1",
+        transaction_id=uuid.uuid4(),
+        number=1,
+        evse=evse,
+        connector=1,
+        id_token="T",
+        started_at=T0,
+        stopped_at=T0,
+        energy_wh=1000.0,
+        stop_reason=reason,
+    )
+
+
+def test_a_session_stopped_by_a_protection_explains_the_faulted_beside_it() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    # The status first, then the transaction's end naming the protection.
+    assert d.feed(status("Faulted")) == []
+    [signal] = d.feed(stopped_by("GroundFault"))
+    assert (signal.cause, signal.confidence) == ERROR_CAUSES["GroundFailure"]
+    assert signal.evidence["errorCode"] == "GroundFailure" and "GroundFault" in signal.evidence["info"]
+    clock.advance(10.0)
+    assert d.tick(clock()) == []
+    # The other order, on another EVSE; an ordinary stop explains nothing.
+    assert d.feed(stopped_by("Local", evse=2)) == []
+    assert d.feed(stopped_by("OvercurrentFault", evse=2)) == []
+    [over] = d.feed(status("Faulted", evse=2))
+    assert (over.cause, over.confidence) == ERROR_CAUSES["OverCurrentFailure"]
+
+
 def test_a_faulted_blip_that_recovers_within_the_wait_raises_nothing() -> None:
     clock = Clock()
     d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
