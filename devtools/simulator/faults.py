@@ -390,6 +390,15 @@ async def _available(sim: SimulatedCharger) -> None:
     await sim.status(1, "Available")
 
 
+async def _ground_fault_stop(sim: SimulatedCharger) -> None:
+    # The RCD trips mid-session: the transaction ends with stoppedReason GroundFault and the
+    # connector goes Faulted, with no NotifyEvent naming the part.
+    await sim.start_transaction(1)
+    await elapse(sim, 60.0)
+    await sim.stop_transaction(1, reason="GroundFault")
+    await sim.status(1, "Faulted")
+
+
 _FAULTS: list[Fault] = [
     # Every OCPP 1.6 ChargePointErrorCode. A reset clears what a reboot clears.
     reported_error("ConnectorLockFailure", info="lock motor jammed", healed_by="UnlockConnector"),
@@ -504,6 +513,12 @@ _FAULTS: list[Fault] = [
         (_fault_unexplained, _available),
         version="2.0.1",
         healed_by="Reset",
+    ),
+    _fault(
+        "v201-ground-fault-stop",
+        "a session ends with stoppedReason GroundFault and the connector goes Faulted",
+        (_ground_fault_stop, _available),
+        version="2.0.1",
     ),
 ]
 FAULTS: dict[str, Fault] = {f.name: f for f in _FAULTS}

@@ -207,6 +207,7 @@ CORPUS += [
     # Faulted and nothing says why: the log, then a soft reset.
     Case("faulted-unexplained", "reported_error", "internal_firmware", ("soft_reset",)),
     Case("v201-faulted-unexplained", "reported_error", "internal_firmware", ("soft_reset",)),
+    twin("v201-ground-fault-stop", "ground-failure"),
 ]
 
 # Detectors whose scenarios are still to come.
