@@ -244,6 +244,9 @@ class HealthSettings:
     # Vehicle communication: this many EV-side early ends by different tokens within the window.
     ev_side_stops: int = 3
     ev_side_window_s: float = 6 * 3600.0
+    # A connector Faulted with no error code (2.0.1: no NotifyEvent naming the part) waits
+    # this long for the event that explains it before it counts as an unexplained fault.
+    unexplained_fault_wait_s: float = 5.0
     # Boot loop: this many BootNotifications within the window.
     boot_loop_count: int = 3
     boot_loop_window_s: float = 600.0

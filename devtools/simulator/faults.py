@@ -377,6 +377,57 @@ def _fault(name: str, summary: str, scripts: tuple[Script, Script], **extra: Any
     return Fault(name=name, summary=summary, inject=scripts[0], recover=scripts[1], **extra)
 
 
+def component_problem(
+    name: str,
+    component: str,
+    variable: str,
+    twin: str,
+    *,
+    status: str = "Faulted",
+    info: str | None = None,
+    healed_by: str | None = None,
+) -> Fault:
+    """2.0.1: the device model names the failed part (``component``.``variable`` true, no
+    techCode) beside the status; ``twin`` is the 1.6 error code of the same failure (what a
+    reset or an unlock heals). Recovery reports Available and clears the problem."""
+
+    async def inject(sim: SimulatedCharger) -> None:
+        sim.connector(1).problem_part = (component, variable)
+        await sim.status(1, status, twin, info=info)
+
+    async def recover(sim: SimulatedCharger) -> None:
+        await sim.status(1, "Available")
+
+    where = "" if status == "Faulted" else f" while {status}"
+    suffix = "" if status == "Faulted" else "-problem"  # a Problem alone, as reported_error names it
+    return Fault(
+        name=f"v201-{name}{suffix}",
+        summary=f"the {component} reports {variable}{where} (1.6: {twin})",
+        inject=inject,
+        recover=recover,
+        version="2.0.1",
+        healed_by=healed_by,
+    )
+
+
+async def _fault_unexplained(sim: SimulatedCharger) -> None:
+    # Faulted with no error code (1.6 NoError) and, in 2.0.1, no event naming the part.
+    await sim.status(1, "Faulted")
+
+
+async def _available(sim: SimulatedCharger) -> None:
+    await sim.status(1, "Available")
+
+
+async def _ground_fault_stop(sim: SimulatedCharger) -> None:
+    # The RCD trips mid-session: the transaction ends with stoppedReason GroundFault and the
+    # connector goes Faulted, with no NotifyEvent naming the part.
+    await sim.start_transaction(1)
+    await elapse(sim, 60.0)
+    await sim.stop_transaction(1, reason="GroundFault")
+    await sim.status(1, "Faulted")
+
+
 _FAULTS: list[Fault] = [
     # Every OCPP 1.6 ChargePointErrorCode. A reset clears what a reboot clears.
     reported_error("ConnectorLockFailure", info="lock motor jammed", healed_by="UnlockConnector"),
@@ -489,6 +540,39 @@ _FAULTS: list[Fault] = [
         cars=2,
         version="2.0.1",
     ),
+    # 2.0.1 device-model components: each the twin of a 1.6 error code above, named by
+    # its component and problem variable alone (no techCode).
+    component_problem(
+        "plug-retention-lock",
+        "ConnectorPlugRetentionLock",
+        "Problem",
+        "ConnectorLockFailure",
+        healed_by="UnlockConnector",
+    ),
+    component_problem("connected-ev", "ConnectedEV", "Problem", "EVCommunicationError", healed_by="Reset"),
+    component_problem("rcd-tripped", "RCD", "Tripped", "GroundFailure"),
+    component_problem("temperature-sensor-tripped", "TemperatureSensor", "Tripped", "HighTemperature"),
+    component_problem("over-current-protection", "OverCurrentProtection", "Tripped", "OverCurrentFailure"),
+    component_problem("electrical-feed", "ElectricalFeed", "Problem", "UnderVoltage", info="188 V"),
+    component_problem("fiscal-metering", "FiscalMetering", "Problem", "PowerMeterFailure"),
+    component_problem("power-contactor", "PowerContactor", "Problem", "PowerSwitchFailure", healed_by="Reset"),
+    component_problem("token-reader", "TokenReader", "Problem", "ReaderFailure", status="Available", healed_by="Reset"),
+    component_problem("data-link", "DataLink", "Problem", "WeakSignal", status="Available"),
+    # Faulted, and nothing says why: the log, then a soft reset (both versions).
+    _fault("faulted-unexplained", "Faulted with no error code", (_fault_unexplained, _available), healed_by="Reset"),
+    _fault(
+        "v201-faulted-unexplained",
+        "Faulted with no NotifyEvent naming the part",
+        (_fault_unexplained, _available),
+        version="2.0.1",
+        healed_by="Reset",
+    ),
+    _fault(
+        "v201-ground-fault-stop",
+        "a session ends with stoppedReason GroundFault and the connector goes Faulted",
+        (_ground_fault_stop, _available),
+        version="2.0.1",
+    ),
 ]
 FAULTS: dict[str, Fault] = {f.name: f for f in _FAULTS}
 assert len(FAULTS) == len(_FAULTS), "fault names are unique"
@@ -594,6 +678,22 @@ async def _sun(sim: SimulatedCharger) -> None:
     sim.connector(1).hold_temperature = False
 
 
+async def _device_model_chatter(sim: SimulatedCharger) -> None:
+    """A 2.0.1 session whose monitors report normal operation: the plug retention lock
+    engaging and releasing, the contactor closing, problem variables reported false (a
+    periodic report) and a cleared event for a problem that was never raised."""
+    await sim.notify_variable("ConnectorPlugRetentionLock", "Active", "true")
+    await sim.start_transaction(1)
+    await sim.notify_variable("PowerContactor", "Active", "true")
+    await elapse(sim, 600.0, steps=3)
+    await sim.notify_variable("ConnectorPlugRetentionLock", "Problem", "false", trigger="Periodic")
+    await sim.notify_variable("RCD", "Tripped", "false", trigger="Periodic")
+    await sim.notify_variable("TokenReader", "Problem", "false", trigger="Alerting", cleared=True)
+    await sim.stop_transaction(1)
+    await sim.notify_variable("PowerContactor", "Active", "false")
+    await sim.notify_variable("ConnectorPlugRetentionLock", "Active", "false")
+
+
 _HEALTHY: list[Routine] = [
     Routine("long-session", "two hours at 11 kW with grid noise, the driver unplugging", _noisy_long_session),
     Routine(
@@ -624,5 +724,11 @@ _HEALTHY: list[Routine] = [
     Routine("v201-warm-plateau", "a fast climb at 11 kW that levels off at 55 °C", _warm_plateau, version="2.0.1"),
     Routine("sun", "an idle charger warmed by the sun to 50 °C", _sun),
     Routine("v201-sun", "an idle charger warmed by the sun to 50 °C", _sun, version="2.0.1"),
+    Routine(
+        "v201-device-model-chatter",
+        "a session with the lock, the contactor and problem-free variables reported",
+        _device_model_chatter,
+        version="2.0.1",
+    ),
 ]
 HEALTHY: dict[str, Routine] = {r.name: r for r in _HEALTHY}

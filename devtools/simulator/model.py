@@ -209,6 +209,9 @@ class Connector:
     #: (status, error_code) last put on the wire, None before the first one.
     sent_status: tuple[str, str] | None = None
     problem_reported: bool = False  # 2.0.1: a Problem event is active
+    #: 2.0.1: the device-model component and variable the problem is reported on, with no
+    #: techCode (the part names it); None: Connector.Problem with the error code as techCode.
+    problem_part: tuple[str, str] | None = None
     reported_temperature_c: float | None = None  # 2.0.1: last temperature event
     reservation: Reservation | None = None
     #: The charging-profile limit in force (W), None when no profile applies.

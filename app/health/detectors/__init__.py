@@ -61,7 +61,7 @@ def build(
     return offline, [
         offline,
         # A protection trip's evidence compares the current with the EVSE's rating.
-        ReportedErrorDetector(clock, ratings=low_power.rated_w),
+        ReportedErrorDetector(clock, settings.unexplained_fault_wait_s, ratings=low_power.rated_w),
         ThermalDetector(settings, clock),
         SupplyDetector(settings, clock),
         low_power,

@@ -1,6 +1,13 @@
 """Reported errors: every OCPP 1.6 StatusNotification error code (vendorErrorCode and info
-kept), a Faulted connector, and 2.0.1 NotifyEvent problems. The connector reporting a
-status without error again clears it."""
+kept), a Faulted connector, and 2.0.1 NotifyEvent problems of the device model's
+components. The connector reporting a status without error again (or the 2.0.1 problem
+cleared) clears it.
+
+2.0.1 has no error codes: a charger names the component that failed (Appendix 3,
+"Standardized components": ConnectorPlugRetentionLock, PowerContactor, TokenReader, RCD,
+...) and a problem variable (Problem, Tripped, ...) with actualValue true. Each component is
+mapped to its 1.6 ChargePointErrorCode twin, so a 2.0.1 cause is the one its twin gets (and
+takes the same playbook)."""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from app.chargers.events import ChargerEventRecorded, ConnectorStatusChanged
 from app.core.bus import Event
@@ -35,6 +44,10 @@ ERROR_CAUSES: dict[str, tuple[str, float]] = {
     "UnderVoltage": ("grid_supply", 0.8),
     "WeakSignal": ("site_network", 0.7),
 }
+# Errors that leave the connector usable: a warning, not critical.
+MINOR = frozenset({"WeakSignal", "LocalListConflict"})
+
+
 # ------------------------------------------------------------------ electrical protection
 # A tripped protection device is electrical: the car or its cable, the site's supply, or the
 # charger's own power stage; never firmware, and a reset only closes the contactor into the
@@ -52,14 +65,6 @@ _PROTECTION_NEEDLES = (
     ("rcd", "ground_fault"),
     ("gfci", "ground_fault"),
 )
-PROTECTION_COMPONENTS = {"OverCurrentProtection": "over_current", "RCD": "ground_fault"}
-# 2.0.1 TransactionEvent stoppedReason: the protection ended the session. A Faulted status
-# with no stated cause just before or after it is that trip.
-PROTECTION_STOPS = {"OvercurrentFault": "over_current", "GroundFault": "ground_fault"}
-STOP_NEAR_FAULT = timedelta(minutes=2)
-# OverCurrentProtection.Operated, RCD.Operated / RCD.Tripped are true while tripped (the
-# 2.0.1 device model); their Active only says the protection is there.
-PROTECTION_VARIABLES = frozenset({"Operated", "Tripped", "Problem"})
 # A trip again on the same EVSE within this window is a recurrence: out of service.
 TRIP_WINDOW = timedelta(hours=24)
 NOMINAL_V = 230.0
@@ -92,10 +97,6 @@ class _Electrical:
     volts: deque[float] = field(default_factory=lambda: deque(maxlen=15))  # every phase's samples
     token: str | None = None
     trips: list[tuple[datetime, str | None]] = field(default_factory=list)
-    # The last session the protection ended: (kind, when).
-    stopped_by: tuple[str, datetime] | None = None
-    # A Faulted with no stated cause is open: a protection stop that follows explains it.
-    unexplained: bool = False
 
 
 def separate(
@@ -147,15 +148,102 @@ def separate(
 MINOR = frozenset({"WeakSignal", "LocalListConflict"})
 
 
+# A connector Faulted with no error code (2.0.1 always; 1.6 with NoError) states no cause. A
+# 2.0.1 charger sends the NotifyEvent naming it right after the status: wait this long for
+# it before diagnosing the fault as unexplained.
+EXPLANATION_WAIT_S = 5.0
+# Unexplained: the charger's own controller took the connector out of use without naming
+# a part (no lock, meter, supply, temperature...). Its log is where a technician starts,
+# and a reboot is what clears most of these; the confidence says how little is known.
+UNEXPLAINED = ("internal_firmware", 0.4)
+
+# 2.0.1 device-model component -> its 1.6 ChargePointErrorCode twin (OCPP 2.0.1 Part 2
+# Appendix 3, standardized components; a few common non-standard names too).
+COMPONENT_TWINS: dict[str, str] = {
+    # The plug retention lock (the 1.6 connector lock); the car-side lock is the car's.
+    "ConnectorPlugRetentionLock": "ConnectorLockFailure",
+    "PlugRetentionLock": "ConnectorLockFailure",
+    # The link to the car: the pilot signal (PWM) and the high-level protocol.
+    "ConnectedEV": "EVCommunicationError",
+    "ControlPilot": "EVCommunicationError",
+    "CPPWMController": "EVCommunicationError",
+    "ISO15118Ctrlr": "EVCommunicationError",
+    # Electrical protection: earth leakage and over-current devices.
+    "RCD": "GroundFailure",
+    "RCDRecloser": "GroundFailure",
+    "GroundIsolationProtection": "GroundFailure",
+    "OverCurrentProtection": "OverCurrentFailure",
+    "OverCurrentProtectionRecloser": "OverCurrentFailure",
+    # Thermal: a tripped sensor or a failed cooling system.
+    "TemperatureSensor": "HighTemperature",
+    "AirCoolingSystem": "HighTemperature",
+    "LiquidCoolingSystem": "HighTemperature",
+    # Meters.
+    "FiscalMetering": "PowerMeterFailure",
+    "ControlMetering": "PowerMeterFailure",
+    "PowerMeter": "PowerMeterFailure",
+    # The power switch (contactor) and the power stage.
+    "PowerContactor": "PowerSwitchFailure",
+    "Contactor": "PowerSwitchFailure",
+    "AcDcConverter": "InternalError",
+    "Controller": "InternalError",
+    "LocalController": "InternalError",
+    "RealTimeClock": "InternalError",
+    # The RFID reader.
+    "TokenReader": "ReaderFailure",
+    # The charger's own network link.
+    "DataLink": "WeakSignal",
+    "OCPPCommCtrlr": "WeakSignal",
+    "LocalAuthListCtrlr": "LocalListConflict",
+}
+# The supply: its voltage left the band (the direction from the value or the techCode).
+SUPPLY_COMPONENTS = frozenset({"ElectricalFeed", "ELVSupply"})
+# Variables whose true value is a problem; others (Active, Enabled, Temperature, ...)
+# describe normal operation or go to their own detector.
+# A protection device's Operated is true while tripped (its Active only says it is fitted).
+PROBLEM_VARIABLES = frozenset({"Problem", "Tripped", "Fault", "Overload", "Operated"})
+
+# 2.0.1 TransactionEvent stoppedReason naming a protection that acted -> its 1.6 twin: a
+# session ended this way explains the Faulted status beside it.
+STOP_REASON_TWINS: dict[str, str] = {
+    "GroundFault": "GroundFailure",
+    "OvercurrentFault": "OverCurrentFailure",
+}
+
+# Device-model names are case-insensitive (OCPP 2.0.1 Part 2, 2.x "Device Model").
+_TWINS = {name.lower(): twin for name, twin in COMPONENT_TWINS.items()}
+_SUPPLY = frozenset(name.lower() for name in SUPPLY_COMPONENTS)
+_PROBLEMS = frozenset(name.lower() for name in PROBLEM_VARIABLES)
+
+
+def twin_of(component: str | None, variable: str | None, tech_code: str | None) -> str | None:
+    """The 1.6 ChargePointErrorCode a 2.0.1 problem event corresponds to, None if none does.
+
+    The part named wins (a lock is a lock whatever its firmware's techCode); on a part with
+    no twin (ChargingStation, EVSE, Connector, a vendor's own) a techCode that is a 1.6 code
+    (many chargers send them) is taken."""
+    part, var = (component or "").lower(), (variable or "").lower()
+    if var == "overload":  # any part overloaded: more current than it is rated for
+        return "OverCurrentFailure"
+    if part in _TWINS:
+        return _TWINS[part]
+    if part in _SUPPLY:
+        hint = f"{tech_code or ''} {variable or ''}".lower()
+        if "over" in hint or "high" in hint:
+            return "OverVoltage"
+        return "UnderVoltage"
+    return tech_code if tech_code in ERROR_CAUSES else None
+
+
 def cause_of(code: str | None) -> tuple[str, float]:
     if code is None:
         return "unknown", 0.3
     if code in ERROR_CAUSES:
         return ERROR_CAUSES[code]
-    # 2.0.1 techCodes are free text; take the obvious ones.
-    lowered = code.lower()
     if protection_of(code) is not None:
         return "electrical_protection", 0.8
+    # 2.0.1 techCodes are free text; take the obvious ones.
+    lowered = code.lower()
     for needle, cause in (
         ("temp", "overheating"),
         ("lock", "connector_lock"),
@@ -172,7 +260,12 @@ def cause_of(code: str | None) -> tuple[str, float]:
 
 
 class ReportedErrorDetector:
-    def __init__(self, clock: Clock, ratings: dict[tuple[str, int], float] | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        explanation_wait_s: float = EXPLANATION_WAIT_S,
+        ratings: dict[tuple[str, int], float] | None = None,
+    ) -> None:
         self.clock = clock
         # (identity, evse) -> the EVSE's rated power in W (the low-power detector's, shared).
         self.ratings = ratings if ratings is not None else {}
@@ -180,6 +273,14 @@ class ReportedErrorDetector:
         # (identity, evse, topic) with an error raised: the next clean status clears it.
         # The monitor adds the open incidents' at start, so a restart still clears them.
         self.raised: set[tuple[str, int | None, str]] = set()
+        # 2.0.1 components with an active problem, per raised condition: the condition
+        # clears when the last of them clears (or a clean status arrives).
+        self.problems: dict[tuple[str, int | None, str], set[str]] = {}
+        # Faulted with no code, waiting EXPLANATION_WAIT_S for the event that names it.
+        self.unexplained: dict[tuple[str, int | None, str], tuple[ConnectorStatusChanged, datetime]] = {}
+        self.explanation_wait = timedelta(seconds=explanation_wait_s)
+        # A session just ended by a protection (2.0.1 stoppedReason): twin code and when.
+        self.tripped: dict[tuple[str, int | None, str], tuple[str, str, datetime]] = {}
 
     def feed(self, event: Event) -> list[Signal]:
         if isinstance(event, ConnectorStatusChanged):
@@ -190,38 +291,160 @@ class ReportedErrorDetector:
             self._sampled(event)
         elif isinstance(event, TransactionStarted):
             self._electrical(event.identity, evse_of(event.evse)).token = event.id_token
-        elif isinstance(event, TransactionEnded) and event.stop_reason in PROTECTION_STOPS:
-            return self._protection_stop(event)
+        elif isinstance(event, TransactionEnded) and event.stop_reason in STOP_REASON_TWINS:
+            return self._tripped(event)
         return []
 
-    def _protection_stop(self, e: TransactionEnded) -> list[Signal]:
-        """The charger ended a session because its protection tripped (2.0.1 stoppedReason)."""
-        evse = evse_of(e.evse)
-        state = self._electrical(e.identity, evse)
-        kind = PROTECTION_STOPS[e.stop_reason or ""]
-        state.stopped_by = (kind, e.stopped_at)
-        state.token = e.id_token or state.token
-        where = (e.identity, evse, "")
-        if not (state.unexplained and where in self.raised):
+    def tick(self, now: datetime) -> list[Signal]:
+        due = [w for w, (_, since) in self.unexplained.items() if now - since >= self.explanation_wait]
+        return [s for w in due for s in self._faulted(self.unexplained.pop(w)[0], unexplained=True)]
+
+    def _status(self, e: ConnectorStatusChanged) -> list[Signal]:
+        where = (e.identity, evse_of(e.evse), "")
+        if e.error_code is None and e.status != "Faulted":
+            # Back before the wait was over: a blip nobody needs to hear about.
+            self.unexplained.pop(where, None)
+            self.problems.pop(where, None)
+            if where in self.raised:
+                self.raised.discard(where)
+                return [self._clear(e.identity, where[1], e.connector, f"status {e.status}")]
             return []
-        # The Faulted already told, now explained: the same incident, its diagnosis refined.
-        state.unexplained = False
-        self.raised.discard(where)  # a trip of its own, not a repeat
-        electrical = self._trip(where, kind, e.stopped_at)
+        if e.error_code is None:
+            if where in self.raised:
+                return []  # already explained (the 2.0.1 problem event came first)
+            tripped = self.tripped.pop(where, None)
+            if tripped is not None and self.clock() - tripped[2] <= self.explanation_wait:
+                return self._faulted(msgspec.structs.replace(e, error_code=tripped[0], info=tripped[1]))
+            since = self.unexplained[where][1] if where in self.unexplained else self.clock()
+            self.unexplained[where] = (e, since)
+            return []
+        return self._faulted(e)
+
+    def _tripped(self, e: TransactionEnded) -> list[Signal]:
+        """A session stopped by a protection: the Faulted status beside it (before or after,
+        within the wait) is that protection's."""
+        where = (e.identity, evse_of(e.evse), "")
+        state = self._electrical(e.identity, where[1])
+        state.token = e.id_token or state.token
+        twin, info = STOP_REASON_TWINS[e.stop_reason or ""], f"transaction stopped: {e.stop_reason}"
+        pending = self.unexplained.pop(where, None)
+        if pending is not None:
+            return self._faulted(msgspec.structs.replace(pending[0], error_code=twin, info=info))
+        self.tripped[where] = (twin, info, self.clock())
+        return []
+
+    def _faulted(self, e: ConnectorStatusChanged, *, unexplained: bool = False) -> list[Signal]:
+        where = (e.identity, evse_of(e.evse), "")
+        self.unexplained.pop(where, None)
+        code = e.error_code or "Faulted"
+        cause, confidence = UNEXPLAINED if unexplained else cause_of(e.error_code)
+        severity: Severity = "critical" if e.status == "Faulted" or code not in MINOR else "warning"
+        protection = protection_of(e.error_code)
+        electrical = self._trip(where, protection, e.at) if protection else {}
         self.raised.add(where)
+        detail = f" ({e.info})" if e.info else ""
+        vendor = f", vendor code {e.vendor_error_code}" if e.vendor_error_code else ""
+        if unexplained:
+            detail = f" with no cause stated within {self.explanation_wait.total_seconds():g} s"
+        if electrical:
+            detail += f"; {electrical['suspect'].replace('_', ' ')} suspected, trip {electrical['trips']} in 24 h"
         return [
             Signal(
                 kind="reported_error",
                 identity=e.identity,
                 at=self.clock(),
-                evse=evse,
+                evse=where[1],
                 connector=e.connector,
-                severity="critical",
-                cause="electrical_protection",
-                confidence=0.8,
-                summary=f"Charger {e.identity} EVSE {evse} faulted: its {kind.replace('_', '-')} protection "
-                f"ended the session ({e.stop_reason}).",
-                evidence={"source": "TransactionEvent", "stoppedReason": e.stop_reason, "electrical": electrical},
+                severity=severity,
+                cause=cause,
+                confidence=confidence,
+                summary=f"Charger {e.identity} connector {e.connector} reports {code}{vendor}{detail}.",
+                evidence={
+                    "source": "StatusNotification",
+                    "status": e.status,
+                    "errorCode": e.error_code,
+                    "vendorErrorCode": e.vendor_error_code,
+                    "info": e.info,
+                    "reportedAt": e.at.isoformat(),
+                    **({"unexplained": True} if unexplained else {}),
+                    **({"electrical": electrical} if electrical else {}),
+                },
+            )
+        ]
+
+    def _notify(self, e: ChargerEventRecorded) -> list[Signal]:
+        data: dict[str, Any] = e.data
+        component = (data.get("component") or {}).get("name")
+        variable = (data.get("variable") or {}).get("name")
+        if str(variable).lower() == "availabilitystate" and str(component).lower() in ("connector", "evse"):
+            # A charger that reports its connector's state as a device-model variable.
+            return self._status(
+                ConnectorStatusChanged(
+                    identity=e.identity,
+                    evse=e.evse or 0,
+                    connector=e.connector or 1,
+                    status=str(data.get("actualValue", "")),
+                    error_code=None,
+                    vendor_error_code=None,
+                    info=None,
+                    at=e.at,
+                )
+            )
+        if str(variable).lower() not in _PROBLEMS:
+            return []  # normal operation (a lock engaging, ...); temperatures go to the thermal detector
+        where = (e.identity, evse_of(e.evse), "")
+        part = f"{component}.{variable}"
+        value = str(data.get("actualValue", ""))
+        active = value.strip().lower() in ("true", "1") and not data.get("cleared")
+        problems = self.problems.setdefault(where, set())
+        if not active:
+            problems.discard(part)
+            if not problems and where in self.raised:
+                self.raised.discard(where)
+                return [self._clear(e.identity, where[1], e.connector, f"NotifyEvent {part} cleared")]
+            return []
+        # The event names what the Faulted status did not: no longer unexplained.
+        faulted = self.unexplained.pop(where, (None, None))[0]
+        problems.add(part)
+        tech_code = data.get("techCode")
+        twin = twin_of(component, variable, tech_code)
+        if twin is not None:
+            cause, confidence = ERROR_CAUSES[twin]
+        else:  # a vendor's own component or techCode: take the obvious words
+            cause, confidence = cause_of(tech_code or component)
+        severity: Severity = "warning" if twin in MINOR and faulted is None else "critical"
+        protection = PROTECTION_CODES.get(twin or "") or protection_of(tech_code)
+        electrical = self._trip(where, protection, e.at) if protection else {}
+        if protection:
+            cause, confidence = "electrical_protection", max(confidence, 0.8)
+        self.raised.add(where)
+        named = tech_code or part
+        return [
+            Signal(
+                kind="reported_error",
+                identity=e.identity,
+                at=self.clock(),
+                evse=where[1],
+                connector=e.connector,
+                severity=severity,
+                cause=cause,
+                confidence=confidence,
+                summary=f"Charger {e.identity} EVSE {e.evse} reports a problem: {named}"
+                + (f" ({twin})" if twin and twin != named else "")
+                + ".",
+                evidence={
+                    "source": "NotifyEvent",
+                    "errorCode": tech_code or e.code,
+                    "info": data.get("techInfo"),
+                    "component": component,
+                    "variable": variable,
+                    "actualValue": value,
+                    "trigger": data.get("trigger"),
+                    "twin16": twin,
+                    "status": faulted.status if faulted is not None else None,
+                    "reportedAt": e.at.isoformat(),
+                    **({"electrical": electrical} if electrical else {}),
+                },
             )
         ]
 
@@ -259,99 +482,6 @@ class ReportedErrorDetector:
                 trips=len(state.trips),
             ),
         }
-
-    def tick(self, now: datetime) -> list[Signal]:
-        return []
-
-    def _status(self, e: ConnectorStatusChanged) -> list[Signal]:
-        where = (e.identity, evse_of(e.evse), "")
-        if e.error_code is None and e.status != "Faulted":
-            if where in self.raised:
-                self.raised.discard(where)
-                return [self._clear(e.identity, where[1], e.connector, f"status {e.status}")]
-            return []
-        code = e.error_code or "Faulted"
-        cause, confidence = cause_of(e.error_code)
-        severity: Severity = "critical" if e.status == "Faulted" or code not in MINOR else "warning"
-        protection = protection_of(e.error_code)
-        state = self._electrical(e.identity, where[1])
-        stop = state.stopped_by
-        if protection is None and e.error_code is None and stop is not None and abs(e.at - stop[1]) <= STOP_NEAR_FAULT:
-            protection = stop[0]  # faulted right as the protection ended a session
-            cause, confidence = "electrical_protection", 0.8
-        state.unexplained = e.error_code is None and protection is None
-        electrical = self._trip(where, protection, e.at) if protection else {}
-        self.raised.add(where)
-        detail = f" ({e.info})" if e.info else ""
-        vendor = f", vendor code {e.vendor_error_code}" if e.vendor_error_code else ""
-        if electrical:
-            detail += f"; {electrical['suspect'].replace('_', ' ')} suspected, trip {electrical['trips']} in 24 h"
-        return [
-            Signal(
-                kind="reported_error",
-                identity=e.identity,
-                at=self.clock(),
-                evse=where[1],
-                connector=e.connector,
-                severity=severity,
-                cause=cause,
-                confidence=confidence,
-                summary=f"Charger {e.identity} connector {e.connector} reports {code}{vendor}{detail}.",
-                evidence={
-                    "source": "StatusNotification",
-                    "status": e.status,
-                    "errorCode": e.error_code,
-                    "vendorErrorCode": e.vendor_error_code,
-                    "info": e.info,
-                    "reportedAt": e.at.isoformat(),
-                    **({"electrical": electrical} if electrical else {}),
-                },
-            )
-        ]
-
-    def _notify(self, e: ChargerEventRecorded) -> list[Signal]:
-        data: dict[str, Any] = e.data
-        variable = (data.get("variable") or {}).get("name")
-        component = (data.get("component") or {}).get("name")
-        # A protection device's own component (OverCurrentProtection.Operated, RCD.Tripped).
-        tripped = PROTECTION_COMPONENTS.get(component or "") if variable in PROTECTION_VARIABLES else None
-        if variable != "Problem" and tripped is None:
-            return []  # temperature monitors go to the thermal detector
-        where = (e.identity, evse_of(e.evse), "")
-        active = str(data.get("actualValue", "")).lower() == "true" and not data.get("cleared")
-        if not active:
-            if where in self.raised:
-                self.raised.discard(where)
-                return [self._clear(e.identity, where[1], e.connector, "NotifyEvent Problem cleared")]
-            return []
-        code = data.get("techCode") or e.code
-        cause, confidence = cause_of(code)
-        protection = tripped or protection_of(code)
-        electrical = self._trip(where, protection, e.at) if protection else {}
-        if protection:
-            cause, confidence = "electrical_protection", max(confidence, 0.8)
-        self.raised.add(where)
-        return [
-            Signal(
-                kind="reported_error",
-                identity=e.identity,
-                at=self.clock(),
-                evse=where[1],
-                connector=e.connector,
-                severity="critical",
-                cause=cause,
-                confidence=confidence,
-                summary=f"Charger {e.identity} EVSE {e.evse} reports a problem: {code}.",
-                evidence={
-                    "source": "NotifyEvent",
-                    "errorCode": code,
-                    "info": data.get("techInfo"),
-                    "component": component,
-                    "reportedAt": e.at.isoformat(),
-                    **({"electrical": electrical} if electrical else {}),
-                },
-            )
-        ]
 
     def _clear(self, identity: str, evse: int | None, connector: int | None, via: str) -> Signal:
         return Signal(

@@ -21,23 +21,50 @@ class Events201Mixin(ChargerCore):
         await self.call(call201.NotifyEvent(generated_at=ts, seq_no=0, event_data=[event]))
 
     async def _notify_problem(self, conn: Connector, *, active: bool) -> None:
+        component, variable = conn.problem_part or ("Connector", "Problem")
         event: Payload = {
             "event_id": self._next_event_id(),
             "timestamp": self.now(),
             "trigger": "Alerting",
             "actual_value": "true" if active else "false",
             "event_notification_type": "HardWiredNotification",
-            "component": {"name": "Connector", "evse": {"id": conn.id, "connector_id": 1}},
-            "variable": {"name": "Problem"},
+            "component": {"name": component, "evse": {"id": conn.id, "connector_id": 1}},
+            "variable": {"name": variable},
         }
         if active:
-            event["tech_code"] = conn.error_code[:50]
+            if conn.problem_part is None:
+                event["tech_code"] = conn.error_code[:50]
             if conn.info:
                 event["tech_info"] = conn.info[:500]
         else:
             event["cleared"] = True
         await self._notify_event(event)
         conn.problem_reported = active
+
+    async def notify_variable(
+        self,
+        component: str,
+        variable: str,
+        value: str,
+        *,
+        evse: int = 1,
+        trigger: str = "Delta",
+        cleared: bool = False,
+    ) -> None:
+        """A NotifyEvent for one device-model variable (a monitor's report of normal operation,
+        e.g. the plug retention lock engaging)."""
+        event: Payload = {
+            "event_id": self._next_event_id(),
+            "timestamp": self.now(),
+            "trigger": trigger,
+            "actual_value": value,
+            "event_notification_type": "HardWiredMonitor",
+            "component": {"name": component, "evse": {"id": evse, "connector_id": 1}},
+            "variable": {"name": variable},
+        }
+        if cleared:
+            event["cleared"] = True
+        await self._notify_event(event)
 
     async def _report_temperature(self, conn: Connector) -> None:
         """2.0.1 has no Temperature measurand: a delta monitor reports it as an event."""

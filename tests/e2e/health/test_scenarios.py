@@ -192,6 +192,29 @@ CORPUS = [
 ]
 
 
+def twin(fault: str, of: str) -> Case:
+    """A 2.0.1 fault diagnosed and healed as its 1.6 twin is."""
+    case = next(c for c in CORPUS if c.fault == of)
+    return Case(fault, case.kind, case.cause, case.steps, case.topic, case.csms)
+
+
+CORPUS += [
+    twin("v201-plug-retention-lock", "connector-lock-failure"),
+    twin("v201-connected-ev", "ev-communication-error"),
+    twin("v201-rcd-tripped", "ground-failure"),
+    twin("v201-temperature-sensor-tripped", "high-temperature"),
+    twin("v201-over-current-protection", "over-current-failure"),
+    twin("v201-electrical-feed", "under-voltage"),
+    twin("v201-fiscal-metering", "power-meter-failure"),
+    twin("v201-power-contactor", "power-switch-failure"),
+    twin("v201-token-reader-problem", "reader-failure"),
+    twin("v201-data-link-problem", "weak-signal"),
+    # Faulted and nothing says why: the log, then a soft reset.
+    Case("faulted-unexplained", "reported_error", "internal_firmware", ("soft_reset",)),
+    Case("v201-faulted-unexplained", "reported_error", "internal_firmware", ("soft_reset",)),
+    twin("v201-ground-fault-stop", "ground-failure"),
+]
+
 # Detectors whose scenarios are still to come.
 NOT_YET = {"anomaly"}
 

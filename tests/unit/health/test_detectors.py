@@ -132,32 +132,215 @@ def test_every_16_error_code_becomes_a_signal_with_vendor_code_and_info_kept() -
     assert d.feed(status("Available")) == []
 
 
-def test_faulted_without_code_and_201_problem_events() -> None:
+def notify(
+    component: str,
+    variable: str = "Problem",
+    value: str = "true",
+    *,
+    evse: int = 2,
+    tech_code: str | None = None,
+    cleared: bool = False,
+    trigger: str = "Alerting",
+) -> ChargerEventRecorded:
+    """A 2.0.1 NotifyEvent item as the bridge records it (the payload's item, camelCase)."""
+    data: dict[str, object] = {
+        "trigger": trigger,
+        "actualValue": value,
+        "component": {"name": component, "evse": {"id": evse, "connectorId": 1}},
+        "variable": {"name": variable},
+    }
+    if tech_code is not None:
+        data["techCode"] = tech_code
+    if cleared:
+        data["cleared"] = True
+    return ChargerEventRecorded(
+        identity="CP1",
+        kind="notify_event",
+        code=tech_code or f"{component}.{variable}",
+        evse=evse,
+        connector=1,
+        at=T0,
+        data=data,
+    )
+
+
+def test_201_problem_events_with_a_16_tech_code_and_their_clearing() -> None:
     d = ReportedErrorDetector(Clock())
-    [signal] = d.feed(status("Faulted"))
-    assert signal.cause == "unknown"
-    problem = ChargerEventRecorded(
-        identity="CP1",
-        kind="notify_event",
-        code="ConnectorLockFailure",
-        evse=2,
-        connector=1,
-        at=T0,
-        data={"variable": {"name": "Problem"}, "actualValue": "true", "techCode": "ConnectorLockFailure"},
-    )
-    [locked] = d.feed(problem)
+    [locked] = d.feed(notify("Connector", tech_code="ConnectorLockFailure"))
     assert locked.cause == "connector_lock" and locked.evse == 2
-    cleared = ChargerEventRecorded(
-        identity="CP1",
-        kind="notify_event",
-        code="Connector.Problem",
-        evse=2,
-        connector=1,
-        at=T0,
-        data={"variable": {"name": "Problem"}, "actualValue": "false", "cleared": True},
-    )
-    [clear] = d.feed(cleared)
+    [clear] = d.feed(notify("Connector", value="false", cleared=True))
     assert clear.clears and clear.evse == 2
+
+
+# 1.6 error code -> the 2.0.1 components (and problem variables) that report the same failure.
+TWINS_201 = {
+    "ConnectorLockFailure": [("ConnectorPlugRetentionLock", "Problem"), ("ConnectorPlugRetentionLock", "Tripped")],
+    "EVCommunicationError": [("ConnectedEV", "Problem"), ("ControlPilot", "Fault"), ("CPPWMController", "Problem")],
+    "GroundFailure": [("RCD", "Tripped"), ("GroundIsolationProtection", "Problem")],
+    "HighTemperature": [("TemperatureSensor", "Tripped"), ("AirCoolingSystem", "Problem")],
+    "InternalError": [("AcDcConverter", "Problem"), ("Controller", "Problem")],
+    "LocalListConflict": [("LocalAuthListCtrlr", "Problem")],
+    "OverCurrentFailure": [("OverCurrentProtection", "Tripped"), ("AcDcConverter", "Overload")],
+    "OverVoltage": [("ElectricalFeed", "OverVoltage")],
+    "PowerMeterFailure": [("FiscalMetering", "Problem"), ("ControlMetering", "Problem")],
+    "PowerSwitchFailure": [("PowerContactor", "Problem"), ("PowerContactor", "Tripped")],
+    "ReaderFailure": [("TokenReader", "Problem")],
+    "UnderVoltage": [("ElectricalFeed", "Problem")],
+    "WeakSignal": [("DataLink", "Problem")],
+}
+
+
+def test_every_201_component_problem_gets_the_cause_of_its_16_twin() -> None:
+    for code, parts in TWINS_201.items():
+        for component, variable in parts:
+            d = ReportedErrorDetector(Clock())
+            variable_name = "Problem" if variable == "OverVoltage" else variable
+            tech = "Overvoltage-L2" if variable == "OverVoltage" else None  # a vendor's techCode
+            [signal] = d.feed(notify(component, variable_name, tech_code=tech))
+            assert (signal.cause, signal.confidence) == ERROR_CAUSES[code], (component, variable)
+            assert signal.evidence["twin16"] == code and signal.evidence["component"] == component
+            assert not signal.clears
+    # Every 1.6 code but the ones with no 2.0.1 component (a reset that failed, "other") has a twin.
+    assert set(ERROR_CAUSES) - set(TWINS_201) == {"OtherError", "ResetFailure"}
+
+
+def test_a_plug_retention_lock_problem_is_a_lock_fault_until_cleared() -> None:
+    d = ReportedErrorDetector(Clock())
+    [signal] = d.feed(notify("ConnectorPlugRetentionLock", "Problem", "True", trigger="Delta"))
+    assert signal.cause == "connector_lock" and signal.severity == "critical" and signal.evse == 2
+    # Another part's problem clearing does not clear the lock's.
+    assert d.feed(notify("TokenReader", value="false")) == []
+    [clear] = d.feed(notify("ConnectorPlugRetentionLock", "Problem", "false"))
+    assert clear.clears and clear.evse == 2
+    # The problem variable going false, or a `cleared` event, with nothing raised: quiet.
+    assert d.feed(notify("ConnectorPlugRetentionLock", "Problem", "false")) == []
+    assert d.feed(notify("RCD", "Tripped", "true", cleared=True)) == []
+
+
+def test_201_events_for_normal_variables_raise_nothing() -> None:
+    d = ReportedErrorDetector(Clock())
+    for component, variable, value in [
+        ("ConnectorPlugRetentionLock", "Active", "true"),  # the lock engaged for a session
+        ("ConnectorPlugRetentionLock", "Enabled", "true"),
+        ("Connector", "AvailabilityState", "Occupied"),
+        ("TemperatureSensor", "Temperature", "41.5"),  # the thermal detector's
+        ("PowerContactor", "Active", "false"),
+        ("TokenReader", "Token", "04A1B2C3"),
+    ]:
+        assert d.feed(notify(component, variable, value)) == [], (component, variable)
+
+
+def test_a_faulted_connector_waits_for_the_event_that_explains_it() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    assert d.feed(status("Faulted", evse=2)) == []
+    clock.advance(1.0)
+    assert d.tick(clock()) == []
+    [signal] = d.feed(notify("ConnectorPlugRetentionLock"))
+    assert signal.cause == "connector_lock" and signal.evidence["status"] == "Faulted"
+    clock.advance(10.0)
+    assert d.tick(clock()) == []  # explained: no second, unexplained incident
+    [clear] = d.feed(status("Available", evse=2))
+    assert clear.clears
+
+
+def test_a_faulted_connector_nobody_explains_is_an_unexplained_fault_a_reset_heals() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    assert d.feed(status("Faulted")) == []
+    assert d.feed(status("Faulted")) == []  # repeated: still waiting since the first
+    clock.advance(4.0)
+    assert d.tick(clock()) == []
+    clock.advance(1.0)
+    [signal] = d.tick(clock())
+    # The charger's own controller took it out of use without naming a part: the
+    # internal-firmware playbook (its log, then a soft reset); low confidence.
+    assert (signal.cause, signal.severity) == ("internal_firmware", "critical")
+    assert signal.confidence < 0.8 and signal.evidence["unexplained"] is True
+    assert d.tick(clock()) == []
+    # A later event naming the part refines the diagnosis (same incident key).
+    [named] = d.feed(notify("PowerContactor", evse=1))
+    assert named.key == signal.key and named.cause == ERROR_CAUSES["PowerSwitchFailure"][0]
+    [clear] = d.feed(status("Available"))
+    assert clear.clears
+
+
+def test_device_model_names_are_case_insensitive() -> None:
+    d = ReportedErrorDetector(Clock())
+    [signal] = d.feed(notify("connectorPlugRetentionLock", "TRIPPED"))
+    assert signal.cause == "connector_lock"
+
+
+def test_the_part_named_wins_over_a_generic_tech_code() -> None:
+    d = ReportedErrorDetector(Clock())
+    [signal] = d.feed(notify("ConnectorPlugRetentionLock", tech_code="InternalError"))
+    assert signal.cause == "connector_lock" and signal.evidence["errorCode"] == "InternalError"
+    [generic] = d.feed(notify("ChargingStation", evse=3, tech_code="PowerMeterFailure"))
+    assert generic.cause == "metering"
+
+
+def test_a_connector_availability_state_faulted_is_a_faulted_status() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    assert d.feed(notify("Connector", "AvailabilityState", "Faulted", evse=1)) == []
+    clock.advance(5.0)
+    [signal] = d.tick(clock())
+    assert signal.cause == "internal_firmware" and signal.evse == 1
+    assert d.feed(notify("Connector", "AvailabilityState", "Faulted", evse=1)) == []  # already raised
+    [clear] = d.feed(notify("Connector", "AvailabilityState", "Available", evse=1))
+    assert clear.clears
+
+
+def stopped_by(reason: str, *, evse: int = 1) -> TransactionEnded:
+    return TransactionEnded(
+        identity="CP1",
+        transaction_id=uuid.uuid4(),
+        number=1,
+        evse=evse,
+        connector=1,
+        id_token="T",
+        started_at=T0,
+        stopped_at=T0,
+        energy_wh=1000.0,
+        stop_reason=reason,
+    )
+
+
+def test_a_session_stopped_by_a_protection_explains_the_faulted_beside_it() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    # The status first, then the transaction's end naming the protection.
+    assert d.feed(status("Faulted")) == []
+    [signal] = d.feed(stopped_by("GroundFault"))
+    assert (signal.cause, signal.confidence) == ERROR_CAUSES["GroundFailure"]
+    assert signal.evidence["errorCode"] == "GroundFailure" and "GroundFault" in signal.evidence["info"]
+    clock.advance(10.0)
+    assert d.tick(clock()) == []
+    # The other order, on another EVSE; an ordinary stop explains nothing.
+    assert d.feed(stopped_by("Local", evse=2)) == []
+    assert d.feed(stopped_by("OvercurrentFault", evse=2)) == []
+    [over] = d.feed(status("Faulted", evse=2))
+    assert (over.cause, over.confidence) == ERROR_CAUSES["OverCurrentFailure"]
+
+
+def test_a_faulted_blip_that_recovers_within_the_wait_raises_nothing() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    assert d.feed(status("Faulted")) == []
+    clock.advance(2.0)
+    assert d.feed(status("Available")) == []
+    clock.advance(10.0)
+    assert d.tick(clock()) == []
+
+
+def test_a_16_error_code_after_a_bare_faulted_is_the_diagnosis() -> None:
+    clock = Clock()
+    d = ReportedErrorDetector(clock, explanation_wait_s=5.0)
+    assert d.feed(status("Faulted")) == []
+    [signal] = d.feed(status("Faulted", "ConnectorLockFailure"))
+    assert signal.cause == "connector_lock"
+    clock.advance(10.0)
+    assert d.tick(clock()) == []
 
 
 def test_normal_status_changes_raise_nothing() -> None:

@@ -156,13 +156,13 @@ def ended(reason: str, at: datetime, token: str = "CAR-A") -> TransactionEnded:
 
 
 def test_v201_faulted_with_no_cause_is_explained_by_a_protection_stop_either_way_round() -> None:
-    # Faulted first (2.0.1 carries no error code), then the Ended event naming the trip.
+    # Faulted first (2.0.1 carries no error code): it waits for what explains it, here the
+    # Ended event naming the trip.
     d, clock = detector()
-    [faulted] = d.feed(status("Faulted", None, clock.now))
-    assert faulted.cause == "unknown"
-    [refined] = d.feed(ended("OvercurrentFault", clock.advance(1)))
-    assert refined.key == faulted.key and refined.cause == "electrical_protection" and refined.confidence >= 0.8
-    assert refined.evidence["electrical"]["protection"] == "over_current"
+    assert d.feed(status("Faulted", None, clock.now)) == []
+    [explained] = d.feed(ended("OvercurrentFault", clock.advance(1)))
+    assert explained.cause == "electrical_protection" and explained.confidence >= 0.8
+    assert explained.evidence["electrical"]["protection"] == "over_current"
     # Ended first, then Faulted.
     d2, clock2 = detector()
     assert d2.feed(ended("GroundFault", clock2.now)) == []
