@@ -39,16 +39,39 @@ class MeteringDetector:
         self.clock = clock
         self.meters: dict[tuple[str, int | None], _Meter] = {}
         self.raised: set[Where] = set()
+        # Per charger, the EVSEs with a transaction running: a charger-wide meter (1.6
+        # connector 0) counts their energy, so it is idle only when none runs.
+        self.charging: dict[str, set[int | None]] = {}
 
     def tick(self, now: datetime) -> list[Signal]:
         return []
 
+    @staticmethod
+    def _stop_reading(meter: _Meter, ended: TransactionEnded) -> None:
+        """The register at the transaction's end (1.6 meterStop, the 2.0.1 Ended reading) is
+        a reading like any other: the idle baseline starts from it. Without it the energy
+        since the last periodic reading (a minute of charging, say) would count as flowing
+        while idle."""
+        if ended.meter_stop_wh is None:
+            return
+        if meter.at is None or ended.stopped_at >= meter.at:
+            meter.register_wh, meter.at = ended.meter_stop_wh, ended.stopped_at
+
     def feed(self, event: Event) -> list[Signal]:
         if isinstance(event, TransactionStarted | TransactionEnded):
-            meter = self.meters.setdefault((event.identity, evse_of(event.evse)), _Meter())
+            key = (event.identity, evse_of(event.evse))
+            meter = self.meters.setdefault(key, _Meter())
             meter.in_transaction = isinstance(event, TransactionStarted)
             meter.idle_base_wh = None
             meter.stuck = meter.disagree = meter.still = 0
+            # The power last reported describes the time before this edge, not the next interval.
+            meter.power_w = None
+            charging = self.charging.setdefault(event.identity, set())
+            if isinstance(event, TransactionStarted):
+                charging.add(key[1])
+            else:
+                charging.discard(key[1])
+                self._stop_reading(meter, event)
             return []
         if not isinstance(event, MeterSampled):
             return []
@@ -56,7 +79,9 @@ class MeteringDetector:
         at = None
         for sample in event.samples:
             if sample.is_energy_register:
-                register, at = sample.value, sample.at
+                # The newest register reading (1.6 transactionData holds the start's too).
+                if at is None or sample.at >= at:
+                    register, at = sample.value, sample.at
             elif sample.measurand == "Power.Active.Import" and sample.phase == "":
                 power = sample.value
         if register is None or at is None:
@@ -64,11 +89,15 @@ class MeteringDetector:
         key = (event.identity, evse_of(event.evse))
         meter = self.meters.setdefault(key, _Meter())
         in_tx = event.transaction_id is not None or event.transaction_number is not None or meter.in_transaction
+        if key[1] is None and self.charging.get(event.identity):
+            in_tx = True  # the charger-wide meter while an EVSE charges: its energy is that session's
         out: list[Signal] = []
         previous, previous_power, previous_at = meter.register_wh, meter.power_w, meter.at
+        if previous_at is not None and at < previous_at:
+            return out  # a replayed older reading: the newer one stays the baseline
         meter.register_wh, meter.power_w, meter.at = register, power, at
-        if previous is None or previous_at is None or at < previous_at:
-            return out  # first reading, or a replayed older one
+        if previous is None or previous_at is None:
+            return out  # the first reading
         delta = register - previous
         reading = {"at": at.isoformat(), "registerWh": register, "previousWh": previous, "powerW": power}
 
