@@ -219,7 +219,8 @@ class TransactionsMixin(ChargerCore):
                 transaction_id=tx_id,
                 reason=r16,
                 id_tag=tx.id_tag if r16 == "Local" else None,
-                transaction_data=[tx.begin_sample, end],
+                # StopTxnSampledData empty: meterStop alone, as many chargers send it.
+                transaction_data=[tx.begin_sample, end] if self.settings["StopTxnSampledData"].value else None,
             )
             entry = QueuedCall("StopTransaction", payload16, connector, local_tx=local)
         else:
