@@ -66,11 +66,11 @@ class MeteringDetector:
             meter.stuck = meter.disagree = meter.still = 0
             # The power last reported describes the time before this edge, not the next interval.
             meter.power_w = None
-            charging = self.charging.setdefault(event.identity, set())
+            running = self.charging.setdefault(event.identity, set())
             if isinstance(event, TransactionStarted):
-                charging.add(key[1])
+                running.add(key[1])
             else:
-                charging.discard(key[1])
+                running.discard(key[1])
                 self._stop_reading(meter, event)
             return []
         if not isinstance(event, MeterSampled):
