@@ -529,10 +529,13 @@ async def _second_thoughts(sim: SimulatedCharger) -> None:
 
 async def _late_last_reading(sim: SimulatedCharger) -> None:
     """Issue 14: ten minutes at full power, the last periodic reading a minute before the
-    stop (1.6: meterStop alone, StopTxnSampledData empty), then an idle hour: the register
-    stands at the stop's reading, no energy flows while idle."""
+    stop, which carries no sampled data (1.6: meterStop alone, StopTxnSampledData empty;
+    2.0.1: an Ended without meter values, TxEndedMeasurands empty), then an idle hour: the
+    register stands where that minute of charging left it, no energy flows while idle."""
     if sim.v16:
         sim.settings["StopTxnSampledData"].value = ""
+    else:
+        sim.variables[("SampledDataCtrlr", "TxEndedMeasurands")].value = ""
     await sim.start_transaction(1)
     await elapse(sim, 600.0, steps=5)
     clock_of(sim).advance(60.0)  # a minute more of charging, not reported until the stop

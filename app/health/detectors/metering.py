@@ -18,6 +18,8 @@ BACKWARDS_TOLERANCE_WH = 1.0
 # Only intervals this long with this much expected energy are compared with power.
 MIN_COMPARE_S = 10.0
 MIN_COMPARE_WH = 20.0
+# A session's unreported tail: at most its last power (cars taper) over the gap, give or take.
+TAIL_MARGIN = 1.1
 
 
 @dataclass
@@ -30,6 +32,7 @@ class _Meter:
     stuck: int = 0
     disagree: int = 0
     still: int = 0  # idle readings in a row with the register not moving
+    tail_wh: float = 0.0  # energy a session's unreported last minutes may still show
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -47,15 +50,28 @@ class MeteringDetector:
         return []
 
     @staticmethod
-    def _stop_reading(meter: _Meter, ended: TransactionEnded) -> None:
+    def _stop_reading(meter: _Meter, ended: TransactionEnded, power_w: float | None) -> None:
         """The register at the transaction's end (1.6 meterStop, the 2.0.1 Ended reading) is
         a reading like any other: the idle baseline starts from it. Without it the energy
         since the last periodic reading (a minute of charging, say) would count as flowing
-        while idle."""
-        if ended.meter_stop_wh is None:
+        while idle.
+
+        A stop that tells no register of its own (a 2.0.1 Ended without meter values: its
+        register is the last one reported) leaves the session's last minutes unreported:
+        the first idle reading may show them, up to the last power over that gap."""
+        meter.tail_wh = 0.0
+        stop = ended.meter_stop_wh
+        if stop is None or (meter.at is not None and ended.stopped_at < meter.at):
             return
-        if meter.at is None or ended.stopped_at >= meter.at:
-            meter.register_wh, meter.at = ended.meter_stop_wh, ended.stopped_at
+        if (
+            meter.register_wh is not None
+            and meter.at is not None
+            and abs(stop - meter.register_wh) <= BACKWARDS_TOLERANCE_WH
+        ):
+            gap_h = (ended.stopped_at - meter.at).total_seconds() / 3600.0
+            meter.tail_wh = TAIL_MARGIN * (power_w or 0.0) * gap_h
+            return
+        meter.register_wh, meter.at = stop, ended.stopped_at
 
     def feed(self, event: Event) -> list[Signal]:
         if isinstance(event, TransactionStarted | TransactionEnded):
@@ -64,14 +80,15 @@ class MeteringDetector:
             meter.in_transaction = isinstance(event, TransactionStarted)
             meter.idle_base_wh = None
             meter.stuck = meter.disagree = meter.still = 0
+            meter.tail_wh = 0.0
             # The power last reported describes the time before this edge, not the next interval.
-            meter.power_w = None
+            last_power, meter.power_w = meter.power_w, None
             running = self.charging.setdefault(event.identity, set())
             if isinstance(event, TransactionStarted):
                 running.add(key[1])
             else:
                 running.discard(key[1])
-                self._stop_reading(meter, event)
+                self._stop_reading(meter, event, last_power)
             return []
         if not isinstance(event, MeterSampled):
             return []
@@ -147,7 +164,10 @@ class MeteringDetector:
                     )
         else:
             if meter.idle_base_wh is None:
-                meter.idle_base_wh = previous
+                # The first idle reading: what the session's unreported tail explains is its.
+                tail = 0 < delta <= meter.tail_wh + BACKWARDS_TOLERANCE_WH
+                meter.idle_base_wh = register if tail else previous
+                meter.tail_wh = 0.0
             if delta < 0:
                 meter.idle_base_wh = register  # a new baseline; going backwards is judged above
             # Raised, the register standing still for as many readings as a stuck one needs

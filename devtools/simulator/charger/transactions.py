@@ -239,7 +239,8 @@ class TransactionsMixin(ChargerCore):
                 seq_no=tx.next_seq(),
                 transaction_info=info,
                 id_token=self._id_token(tx.id_tag) if r201 == "Local" else None,
-                meter_value=[end],
+                # TxEndedMeasurands empty: an Ended without a reading of its own.
+                meter_value=[end] if self.variables[("SampledDataCtrlr", "TxEndedMeasurands")].value else None,
             )
             entry = QueuedCall("TransactionEvent", payload, connector)
         conn.transaction = None

@@ -97,6 +97,25 @@ def test_transaction_end_samples_move_the_baseline_whatever_their_order() -> Non
         assert d.feed(register(minute(n), 2_300)) == []
 
 
+def test_a_stop_without_its_own_reading_leaves_the_sessions_tail_to_the_first_idle_reading() -> None:
+    """A 2.0.1 Ended without meter values, the last Updated a minute before it: the first
+    idle reading shows that minute at the last power, and it is the session's, not idle
+    energy. More than the tail explains is still idle energy."""
+    for tail_wh, told in ((11_000 / 60, False), (11_000 / 60 * 3, True)):
+        d = MeteringDetector(S, HandClock(T0))
+        tx = uuid.uuid4()
+        d.feed(started(tx))
+        d.feed(register(minute(0), 1_000, w=11_000, tx=tx))
+        d.feed(register(minute(9), 1_000 + 9 * 11_000 / 60, w=11_000, tx=tx))
+        last = 1_000 + 9 * 11_000 / 60
+        assert d.feed(ended(tx, minute(10), last)) == []
+        signals = d.feed(register(minute(15), last + tail_wh, w=0))
+        assert [s.topic for s in signals] == (["idle_energy"] if told else [])
+        if not told:
+            [idle] = d.feed(register(minute(30), last + tail_wh + S.idle_energy_wh + 10))
+            assert idle.topic == "idle_energy"
+
+
 def test_energy_really_flowing_while_idle_is_still_told() -> None:
     d = MeteringDetector(S, HandClock(T0))
     tx = uuid.uuid4()
