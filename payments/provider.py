@@ -169,9 +169,7 @@ class PaymentProvider(Protocol):
         """Reserve ``req.amount_minor`` for later capture (manual capture, never automatic)."""
         ...
 
-    async def capture(
-        self, provider_ref: str, amount_minor: int, currency: str, *, idempotency_key: str
-    ) -> Outcome:
+    async def capture(self, provider_ref: str, amount_minor: int, currency: str, *, idempotency_key: str) -> Outcome:
         """Take ``amount_minor`` (at most the hold) and release the rest of the hold."""
         ...
 
@@ -179,9 +177,7 @@ class PaymentProvider(Protocol):
         """Release the whole hold; nothing is charged."""
         ...
 
-    async def refund(
-        self, provider_ref: str, amount_minor: int, currency: str, *, idempotency_key: str
-    ) -> Outcome:
+    async def refund(self, provider_ref: str, amount_minor: int, currency: str, *, idempotency_key: str) -> Outcome:
         """Give back ``amount_minor`` (part or all) of a captured payment."""
         ...
 

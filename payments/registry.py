@@ -18,9 +18,7 @@ class Providers:
             if settings.stripe is not None:
                 from payments.stripe import StripeProvider
 
-                self._providers["stripe"] = StripeProvider(
-                    settings.stripe, tolerance_s=settings.webhook_tolerance_s
-                )
+                self._providers["stripe"] = StripeProvider(settings.stripe, tolerance_s=settings.webhook_tolerance_s)
             if settings.adyen is not None:
                 from payments.adyen import AdyenProvider
 

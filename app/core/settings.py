@@ -193,6 +193,11 @@ class HealthSettings:
     # A charger told to reset (Reset accepted) has this long to close its socket and come
     # back before it counts as offline, and its next boot is not a boot-loop boot.
     reboot_grace_s: float = 180.0
+    # A charger whose socket closed and came back within this is a blip, not an outage
+    # (real chargers drop and reopen sockets all the time). Unset: one heartbeat interval
+    # plus offline_grace_s; never longer than the silent threshold. An announced reboot
+    # (a Reset we sent, a firmware update Installing) has reboot_grace_s instead.
+    reconnect_grace_s: float | None = None
     # Site correlation: at least this many chargers and this share of a location's chargers
     # with the same trouble within the window make one site incident.
     site_window_s: float = 5.0
@@ -285,6 +290,9 @@ class HealthSettings:
     playbook_verify_s: float = 90.0
     max_resets_per_day: int = 3
     reset_wait_for_idle_s: float = 600.0
+    # Before a playbook takes an EVSE out of service it asks the charger for fresh readings
+    # and status and waits this long: the incident must still be open on that second look.
+    out_of_service_recheck_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.health.models import Incident
 from app.health.service import IncidentService
 from app.sessions.commands import CommandService
-from app.sessions.models import Transaction
+from app.sessions.models import MeterSample, Transaction
 
 log = logging.getLogger("laddnat.health")
 
@@ -134,6 +134,7 @@ class PlaybookSettings:
     heal: bool = True  # run the playbooks (off: only collect diagnostics)
     collect_diagnostics: bool = False  # ask for the charger's logs first and attach them
     diagnostics_wait_s: float = 60.0  # how long the first step waits for the upload
+    recheck_s: float = 30.0  # out of service: how long fresh data has to change the verdict
 
 
 class IncidentActionTaken(Event, frozen=True, kw_only=True):
@@ -167,6 +168,7 @@ class Remediator:
             heal=settings.health.self_healing,
             collect_diagnostics=settings.health.collect_diagnostics,
             diagnostics_wait_s=settings.health.diagnostics_wait_s,
+            recheck_s=settings.health.out_of_service_recheck_s,
         )
         self.clock = clock
         self._resolved: dict[uuid.UUID, asyncio.Event] = {}
@@ -326,6 +328,15 @@ class Remediator:
             if step.only_if_recurring and not await self._recurring(incident.incident_id):
                 log.info("incident %s: %s waits for a recurrence", incident.incident_id, step.name)
                 return
+            if step.name == "out_of_service":
+                doubt = await self._second_look(incident, resolved)
+                if resolved.is_set():
+                    return
+                if doubt is not None:
+                    outcome = f"skipped:{doubt}"
+                    await self._note(incident, step, outcome)
+                    self._announce(incident, step, outcome)
+                    return
             outcome = await self._step(incident, step, resolved)
             await self._note(incident, step, outcome)
             self._announce(incident, step, outcome)
@@ -337,6 +348,62 @@ class Remediator:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.playbook.verify_s):
                     await resolved.wait()
+
+    async def _second_look(self, incident: IncidentOpened, resolved: asyncio.Event) -> str | None:
+        """Taking an EVSE out of service is the worst a CSMS can do to a healthy charger, so
+        its evidence must hold on a second look: the charger is asked for fresh readings and
+        its status (TriggerMessage MeterValues, StatusNotification), the detectors get
+        ``recheck_s`` to judge them, and the incident must still be open, its condition not
+        cleared, with a fresh reading from the charger behind it: never one reading alone. None when it holds, else why
+        not (the step is skipped: a technician can still take it out by hand)."""
+        step = Step("second_look", "trigger-message")
+        asked = self.clock()
+        async with self.maker() as db:
+            cp_id = await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == incident.identity))
+            if cp_id is None:
+                return "unknown charger"
+            answers = [
+                await self._send(db, cp_id, "trigger-message", {"message": "MeterValues", "evse": _evse(incident)}),
+                await self._send(db, cp_id, "trigger-message", {"message": "StatusNotification"}),
+            ]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.playbook.recheck_s):
+                await resolved.wait()
+        if resolved.is_set():
+            doubt: str | None = "recovered on a second look"
+        else:
+            doubt = await self._doubt(incident, cp_id, asked, answers)
+        await self._note(incident, step, "confirmed" if doubt is None else f"doubt:{doubt}")
+        self._announce(incident, step, "confirmed" if doubt is None else f"doubt:{doubt}")
+        return doubt
+
+    async def _doubt(
+        self, incident: IncidentOpened, cp_id: uuid.UUID, asked: datetime, answers: list[str]
+    ) -> str | None:
+        async with self.maker() as db:
+            record = await db.get(Incident, incident.incident_id)
+            if record is None:
+                return "incident not on record"
+            if record.state == "resolved":
+                return "incident resolved"
+            if record.clear_since is not None:
+                return "its condition has cleared"
+            if not any(a == "answered:Accepted" for a in answers):
+                return "no fresh data: the charger did not send any"
+            # A reading from the charger since we asked (received, by our clock: a charger's
+            # own clock may be off). sampled_at bounds it, so the index on readings serves.
+            reading = await db.scalar(
+                select(MeterSample.id)
+                .where(
+                    MeterSample.charge_point_id == cp_id,
+                    MeterSample.sampled_at >= asked - timedelta(days=1),
+                    MeterSample.received_at >= asked,
+                )
+                .limit(1)
+            )
+        if reading is None:
+            return "no fresh data: the charger did not send any"
+        return None
 
     async def _collect(self, incident: IncidentOpened, resolved: asyncio.Event) -> None:
         """Ask for the charger's diagnostics, attach the upload slot to the incident, and

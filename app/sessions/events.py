@@ -60,6 +60,8 @@ class TransactionEnded(Event, frozen=True, kw_only=True):
     stopped_at: datetime
     energy_wh: float
     stop_reason: str | None
+    # The register at the end (1.6 meterStop, the last 2.0.1 reading): the idle baseline.
+    meter_stop_wh: float | None = None
 
 
 class TokenChecked(Event, frozen=True, kw_only=True):

@@ -438,6 +438,7 @@ class TransactionService:
             stopped_at=tx.stopped_at,
             energy_wh=tx.energy_wh,
             stop_reason=tx.stop_reason,
+            meter_stop_wh=tx.meter_stop_wh,
         )
 
     async def _commit(self) -> None:

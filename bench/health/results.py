@@ -112,8 +112,11 @@ class HealthResult:
         # Offline waits for no site window (its dark siblings are dark by then).
         if fault.kind == "offline" and fault.key.startswith("silent"):
             return f"2 x {self.heartbeat_s} s heartbeat + {h.offline_grace_s:g} s grace, on {tick}"
-        if fault.kind == "offline":
-            return f"{h.offline_grace_s:g} s grace, on {tick}"
+        if fault.kind == "offline":  # a closed socket: its reconnect window
+            reconnect = h.reconnect_grace_s
+            if reconnect is None:
+                return f"{self.heartbeat_s} s heartbeat + {h.offline_grace_s:g} s grace, on {tick}"
+            return f"{min(reconnect, 2 * self.heartbeat_s + h.offline_grace_s):g} s reconnect window, on {tick}"
         if fault.kind == "power_supply":
             return f"{h.supply_samples} samples in a row ({h.supply_samples - 1} x 1 s here){window}"
         if fault.kind == "metering":

@@ -19,6 +19,7 @@ reports the energy of that time in meter values, so the detectors that compare t
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -573,6 +574,7 @@ _FAULTS: list[Fault] = [
         (_ground_fault_stop, _available),
         version="2.0.1",
     ),
+    _fault("v201-offline", "the connection drops and stays down", (_go_offline, _come_online), version="2.0.1"),
 ]
 FAULTS: dict[str, Fault] = {f.name: f for f in _FAULTS}
 assert len(FAULTS) == len(_FAULTS), "fault names are unique"
@@ -694,6 +696,62 @@ async def _device_model_chatter(sim: SimulatedCharger) -> None:
     await sim.notify_variable("ConnectorPlugRetentionLock", "Active", "false")
 
 
+async def _late_last_reading(sim: SimulatedCharger) -> None:
+    """Issue 14: ten minutes at full power, the last periodic reading a minute before the
+    stop, which carries no sampled data (1.6: meterStop alone, StopTxnSampledData empty;
+    2.0.1: an Ended without meter values, TxEndedMeasurands empty), then an idle hour: the
+    register stands where that minute of charging left it, no energy flows while idle."""
+    if sim.v16:
+        sim.settings["StopTxnSampledData"].value = ""
+    else:
+        sim.variables[("SampledDataCtrlr", "TxEndedMeasurands")].value = ""
+    await sim.start_transaction(1)
+    await elapse(sim, 600.0, steps=5)
+    clock_of(sim).advance(60.0)  # a minute more of charging, not reported until the stop
+    sim.connector(1).energy_wh += sim.config.power_kw * 1000.0 / 60.0
+    await sim.stop_transaction(1)
+    await elapse(sim, 3_600.0, steps=4)
+
+
+# A corpus charger's downtime, in real seconds (the monitor's clock is the wall's): longer
+# than a closed socket used to be allowed (offline_grace_s = 1 s in CORPUS_HEALTH), shorter
+# than its reconnect window (reconnect_grace_s = 3 s); an announced reboot takes longer still.
+BLIP_S = 1.5
+FIRMWARE_REBOOT_S = 4.5
+
+
+async def _network_drop(sim: SimulatedCharger) -> None:
+    """The network drops mid-session for a moment (the issue's 15 s; scaled here): the
+    charger queues its meter values, reconnects on its own (no reboot) and replays them."""
+    await sim.start_transaction(1)
+    await elapse(sim, 300.0, steps=2)
+    await sim.go_offline()
+    await elapse(sim, 60.0, steps=2)  # queued while offline
+    await asyncio.sleep(BLIP_S)
+    await sim.come_online()
+    await elapse(sim, 300.0, steps=2)
+    await sim.stop_transaction(1)
+
+
+async def _slow_firmware_reboot(sim: SimulatedCharger) -> None:
+    """A firmware update announced step by step (FirmwareStatusNotification), whose single
+    reboot takes longer than a network blip (the issue's 40 s; scaled here), then boots with
+    reason FirmwareUpdate and reports Installed."""
+    sim.firmware_request_id = 11
+    for status in ("Downloading", "Downloaded", "Installing"):
+        sim.firmware_status = status
+        await sim.send_firmware_status()
+    await sim.go_offline()
+    await asyncio.sleep(FIRMWARE_REBOOT_S)
+    await sim.connect()
+    await sim.boot(reason="FirmwareUpdate")
+    for connector in sim.connectors:
+        await sim.status(connector, "Available")
+    sim.firmware_status = "Installed"
+    await sim.send_firmware_status()
+    sim.firmware_status, sim.firmware_request_id = "Idle", None
+
+
 _HEALTHY: list[Routine] = [
     Routine("long-session", "two hours at 11 kW with grid noise, the driver unplugging", _noisy_long_session),
     Routine(
@@ -728,6 +786,27 @@ _HEALTHY: list[Routine] = [
         "v201-device-model-chatter",
         "a session with the lock, the contactor and problem-free variables reported",
         _device_model_chatter,
+        version="2.0.1",
+    ),
+    Routine("late-last-reading", "the last periodic reading a minute before the stop, then idle", _late_last_reading),
+    Routine(
+        "v201-late-last-reading",
+        "the last periodic reading a minute before the stop, then idle",
+        _late_last_reading,
+        version="2.0.1",
+    ),
+    Routine("network-drop", "the network drops mid-session and comes back; the queue replayed", _network_drop),
+    Routine(
+        "v201-network-drop",
+        "the network drops mid-session and comes back; the queue replayed",
+        _network_drop,
+        version="2.0.1",
+    ),
+    Routine("slow-firmware-reboot", "an announced firmware update with a long reboot", _slow_firmware_reboot),
+    Routine(
+        "v201-slow-firmware-reboot",
+        "an announced firmware update with a long reboot",
+        _slow_firmware_reboot,
         version="2.0.1",
     ),
 ]

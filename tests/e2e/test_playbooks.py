@@ -14,12 +14,13 @@ import pytest
 
 from app.core.bus import Event
 from app.health.events import IncidentOpened, IncidentResolved
+from app.health.models import Incident
 from app.health.playbooks import IncidentActionTaken, PlaybookSettings, Remediator
 from devtools.simulator import SimConfig, SimulatedCharger
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, add_token, register
 
-FAST = PlaybookSettings(verify_s=0.3, max_resets_per_day=2, wait_for_idle_s=0.5)
+FAST = PlaybookSettings(verify_s=0.3, max_resets_per_day=2, wait_for_idle_s=0.5, recheck_s=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,31 @@ def incident(identity: str, cause: str) -> IncidentOpened:
     )
 
 
+async def stored(system: System, opened: IncidentOpened, **fields: object) -> None:
+    """The incident on record, as the monitor would have opened it (the second look before
+    out of service reads it)."""
+    async with system.maker() as db:
+        db.add(
+            Incident(
+                id=opened.incident_id,
+                dedupe_key=f"{opened.identity}:{opened.evse}:{opened.kind}:{opened.incident_id}",
+                identity=opened.identity,
+                evse=opened.evse,
+                connectors=opened.connectors,
+                kind=opened.kind,
+                cause=opened.cause,
+                confidence=opened.confidence,
+                severity=opened.severity,
+                summary=opened.summary,
+                evidence={},
+                opened_at=opened.opened_at,
+                last_signal_at=opened.opened_at,
+                **fields,
+            )
+        )
+        await db.commit()
+
+
 def steps(actions: list[IncidentActionTaken], opened: IncidentOpened) -> list[tuple[str, str]]:
     return [(a.step, a.outcome) for a in actions if a.incident_id == opened.incident_id]
 
@@ -81,16 +107,48 @@ async def test_internal_error_escalates_soft_reset_hard_reset_then_out_of_servic
     identity, sim = await charger(system)
     try:
         opened = incident(identity, "internal_firmware")
+        await stored(system, opened)
         system.bus.publish(opened)
-        await until(lambda: len(steps(actions, opened)) == 3)
+        await until(lambda: len(steps(actions, opened)) == 4)
         assert steps(actions, opened) == [
             ("soft_reset", "answered:Accepted"),
             ("hard_reset", "answered:Accepted"),
+            ("second_look", "confirmed"),  # fresh readings, and the incident still open
             ("out_of_service", "answered:Accepted"),
         ]
         resets = [p["type"] for action, p in sim.received if action == "Reset"]
         assert resets == ["Soft", "Hard"]
+        triggers = [p["requestedMessage"] for action, p in sim.received if action == "TriggerMessage"]
+        assert triggers == ["MeterValues", "StatusNotification"]
         assert any(action == "ChangeAvailability" and p["type"] == "Inoperative" for action, p in sim.received)
+    finally:
+        await sim.close()
+
+
+@pytest.mark.parametrize(
+    ("record", "doubt"),
+    [
+        ({"clear_since": datetime.now(UTC)}, "its condition has cleared"),
+        ({"state": "resolved"}, "incident resolved"),
+        (None, "incident not on record"),
+    ],
+    ids=["cleared", "resolved", "unrecorded"],
+)
+async def test_out_of_service_needs_evidence_that_survives_a_second_look(
+    system: System, remediator: tuple[Remediator, list[IncidentActionTaken]], record: dict | None, doubt: str
+) -> None:
+    """Issue 14: a healthy charger was set Inoperative on one stale reading. Whatever the
+    playbook did before, the EVSE stays in service when its incident does not hold up."""
+    _, actions = remediator
+    identity, sim = await charger(system)
+    try:
+        opened = incident(identity, "metering")
+        if record is not None:
+            await stored(system, opened, **record)
+        system.bus.publish(opened)
+        await until(lambda: len(steps(actions, opened)) == 4)
+        assert steps(actions, opened)[2:] == [("second_look", f"doubt:{doubt}"), ("out_of_service", f"skipped:{doubt}")]
+        assert not [a for a, _ in sim.received if a == "ChangeAvailability"]
     finally:
         await sim.close()
 
@@ -134,7 +192,9 @@ async def test_no_reset_while_someone_is_charging_and_a_rate_limit_per_charger(
         await sim.start_transaction(1, f"TAG-{identity}")
         charging = incident(identity, "rfid_reader")
         system.bus.publish(charging)
-        await until(lambda: len(steps(actions, charging)) == 2)
+        # soft reset, then the second look before out of service (this incident is not on
+        # record, so it does not hold up and the EVSE stays in service).
+        await until(lambda: len(steps(actions, charging)) == 3)
         assert steps(actions, charging)[0] == ("soft_reset", "skipped:a session is charging")
         assert not [a for a, _ in sim.received if a == "Reset"]
         await sim.stop_transaction(1)
@@ -143,7 +203,7 @@ async def test_no_reset_while_someone_is_charging_and_a_rate_limit_per_charger(
         for _ in range(3):  # at most two resets a day (FAST); the third incident is refused one
             again = incident(identity, "vehicle_communication")
             system.bus.publish(again)
-            await until(lambda again=again: len(steps(actions, again)) == 2)
+            await until(lambda again=again: len(steps(actions, again)) == 3)
         outcomes = [s for a in actions if a.identity == identity and a.step == "soft_reset" for s in [a.outcome]]
         assert outcomes.count("answered:Accepted") == 2
         assert outcomes[-1] == "skipped:reset limit reached"

@@ -1,8 +1,9 @@
 """Boot loops and firmware: repeated BootNotifications within a window, and firmware
 updates that fail (download, verification, installation).
 
-A boot that follows a reset somebody asked for (an operator, a playbook) is the answer
-to it, not a loop: it is not counted."""
+A boot that follows a reset somebody asked for (an operator, a playbook), a firmware
+update's announced reboot, or that the charger itself says was planned (2.0.1 reason
+FirmwareUpdate, RemoteReset, ScheduledReset) is not a loop boot: it is not counted."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ FIRMWARE_FAILED = frozenset(
     }
 )
 FIRMWARE_OK = frozenset({"Installed"})
+# Firmware statuses that announce the reboot to come (1.6 and 2.0.1): the socket closing
+# after them is the update installing, and the boot that follows is not a loop boot.
+FIRMWARE_REBOOTING = frozenset(
+    {"Downloaded", "SignatureVerified", "InstallScheduled", "Installing", "InstallRebooting"}
+)
+# 2.0.1 boot reasons of a reboot somebody planned (a crash loop boots PowerUp, Watchdog...).
+PLANNED_BOOTS = frozenset({"FirmwareUpdate", "RemoteReset", "ScheduledReset"})
+# Firmware statuses after which no reboot comes (2.0.1's verdicts before installing).
+FIRMWARE_NO_REBOOT = frozenset({"DownloadFailed", "InvalidSignature", "InstallVerificationFailed"})
 
 
 class BootDetector:
@@ -33,7 +43,8 @@ class BootDetector:
         self.window = timedelta(seconds=settings.boot_loop_window_s)
         self.boots: dict[str, deque[tuple[datetime, str | None]]] = {}
         self.raised: set[Where] = set()
-        # Chargers told to reset (an accepted Reset): their next boot is expected, until then.
+        # Chargers told to reset (an accepted Reset) or announcing a firmware reboot: their
+        # next boot is expected, until then.
         self.reset_asked: dict[str, datetime] = {}
 
     def feed(self, event: Event) -> list[Signal]:
@@ -45,8 +56,14 @@ class BootDetector:
             expected_until = self.reset_asked.pop(event.identity, None)
             if expected_until is not None and self.clock() <= expected_until:
                 return []
+            if event.reason in PLANNED_BOOTS:
+                return []  # the charger says someone asked for it (2.0.1 BootReason)
             return self._boot(event)
         if isinstance(event, ChargerEventRecorded) and event.kind == "firmware_status":
+            if event.code in FIRMWARE_REBOOTING:
+                self.reset_asked[event.identity] = self.clock() + timedelta(seconds=self.s.reboot_grace_s)
+            elif event.code in FIRMWARE_NO_REBOOT:
+                self.reset_asked.pop(event.identity, None)
             return self._firmware(event)
         return []
 

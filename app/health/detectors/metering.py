@@ -18,6 +18,8 @@ BACKWARDS_TOLERANCE_WH = 1.0
 # Only intervals this long with this much expected energy are compared with power.
 MIN_COMPARE_S = 10.0
 MIN_COMPARE_WH = 20.0
+# A session's unreported tail: at most its last power (cars taper) over the gap, give or take.
+TAIL_MARGIN = 1.1
 
 
 @dataclass
@@ -30,6 +32,7 @@ class _Meter:
     stuck: int = 0
     disagree: int = 0
     still: int = 0  # idle readings in a row with the register not moving
+    tail_wh: float = 0.0  # energy a session's unreported last minutes may still show
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -39,16 +42,53 @@ class MeteringDetector:
         self.clock = clock
         self.meters: dict[tuple[str, int | None], _Meter] = {}
         self.raised: set[Where] = set()
+        # Per charger, the EVSEs with a transaction running: a charger-wide meter (1.6
+        # connector 0) counts their energy, so it is idle only when none runs.
+        self.charging: dict[str, set[int | None]] = {}
 
     def tick(self, now: datetime) -> list[Signal]:
         return []
 
+    @staticmethod
+    def _stop_reading(meter: _Meter, ended: TransactionEnded, power_w: float | None) -> None:
+        """The register at the transaction's end (1.6 meterStop, the 2.0.1 Ended reading) is
+        a reading like any other: the idle baseline starts from it. Without it the energy
+        since the last periodic reading (a minute of charging, say) would count as flowing
+        while idle.
+
+        A stop that tells no register of its own (a 2.0.1 Ended without meter values: its
+        register is the last one reported) leaves the session's last minutes unreported:
+        the first idle reading may show them, up to the last power over that gap."""
+        meter.tail_wh = 0.0
+        stop = ended.meter_stop_wh
+        if stop is None or (meter.at is not None and ended.stopped_at < meter.at):
+            return
+        if (
+            meter.register_wh is not None
+            and meter.at is not None
+            and abs(stop - meter.register_wh) <= BACKWARDS_TOLERANCE_WH
+        ):
+            gap_h = (ended.stopped_at - meter.at).total_seconds() / 3600.0
+            meter.tail_wh = TAIL_MARGIN * (power_w or 0.0) * gap_h
+            return
+        meter.register_wh, meter.at = stop, ended.stopped_at
+
     def feed(self, event: Event) -> list[Signal]:
         if isinstance(event, TransactionStarted | TransactionEnded):
-            meter = self.meters.setdefault((event.identity, evse_of(event.evse)), _Meter())
+            key = (event.identity, evse_of(event.evse))
+            meter = self.meters.setdefault(key, _Meter())
             meter.in_transaction = isinstance(event, TransactionStarted)
             meter.idle_base_wh = None
             meter.stuck = meter.disagree = meter.still = 0
+            meter.tail_wh = 0.0
+            # The power last reported describes the time before this edge, not the next interval.
+            last_power, meter.power_w = meter.power_w, None
+            running = self.charging.setdefault(event.identity, set())
+            if isinstance(event, TransactionStarted):
+                running.add(key[1])
+            else:
+                running.discard(key[1])
+                self._stop_reading(meter, event, last_power)
             return []
         if not isinstance(event, MeterSampled):
             return []
@@ -56,7 +96,9 @@ class MeteringDetector:
         at = None
         for sample in event.samples:
             if sample.is_energy_register:
-                register, at = sample.value, sample.at
+                # The newest register reading (1.6 transactionData holds the start's too).
+                if at is None or sample.at >= at:
+                    register, at = sample.value, sample.at
             elif sample.measurand == "Power.Active.Import" and sample.phase == "":
                 power = sample.value
         if register is None or at is None:
@@ -64,11 +106,15 @@ class MeteringDetector:
         key = (event.identity, evse_of(event.evse))
         meter = self.meters.setdefault(key, _Meter())
         in_tx = event.transaction_id is not None or event.transaction_number is not None or meter.in_transaction
+        if key[1] is None and self.charging.get(event.identity):
+            in_tx = True  # the charger-wide meter while an EVSE charges: its energy is that session's
         out: list[Signal] = []
         previous, previous_power, previous_at = meter.register_wh, meter.power_w, meter.at
+        if previous_at is not None and at < previous_at:
+            return out  # a replayed older reading: the newer one stays the baseline
         meter.register_wh, meter.power_w, meter.at = register, power, at
-        if previous is None or previous_at is None or at < previous_at:
-            return out  # first reading, or a replayed older one
+        if previous is None or previous_at is None:
+            return out  # the first reading
         delta = register - previous
         reading = {"at": at.isoformat(), "registerWh": register, "previousWh": previous, "powerW": power}
 
@@ -118,7 +164,10 @@ class MeteringDetector:
                     )
         else:
             if meter.idle_base_wh is None:
-                meter.idle_base_wh = previous
+                # The first idle reading: what the session's unreported tail explains is its.
+                tail = 0 < delta <= meter.tail_wh + BACKWARDS_TOLERANCE_WH
+                meter.idle_base_wh = register if tail else previous
+                meter.tail_wh = 0.0
             if delta < 0:
                 meter.idle_base_wh = register  # a new baseline; going backwards is judged above
             # Raised, the register standing still for as many readings as a stuck one needs

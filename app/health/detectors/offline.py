@@ -1,5 +1,7 @@
 """Offline: silent for two heartbeat intervals plus a grace period, or the socket closed
-and not back within the grace period.
+and not back within about a heartbeat interval (``reconnect_grace_s``: real chargers drop
+and reopen sockets all the time, a blip is no outage), or, after an announced reboot (a
+Reset we sent and it accepted, a firmware update installing), within ``reboot_grace_s``.
 
 Heartbeats are not bus events (the bridge only stamps ``last_seen_at``), so the monitor
 refreshes ``last_seen`` from the database for the chargers ``suspects`` names: those
@@ -11,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.chargers.events import ChargerConnected, ChargerDisconnected, CommandAnswered
+from app.chargers.events import ChargerConnected, ChargerDisconnected, ChargerEventRecorded, CommandAnswered
 from app.core.bus import Event
 from app.core.settings import HealthSettings
 from app.health.detectors.base import Clock
+from app.health.detectors.boot import FIRMWARE_NO_REBOOT, FIRMWARE_REBOOTING
 from app.health.signals import Signal
 
 
@@ -37,6 +40,12 @@ class OfflineDetector:
         self.heartbeat = timedelta(seconds=heartbeat_interval_s)
         self.grace = timedelta(seconds=settings.offline_grace_s)
         self.silence = 2 * self.heartbeat + self.grace
+        # A closed socket waits about a heartbeat interval, never longer than silence does:
+        # a dead charger is still told within two heartbeat intervals plus the grace.
+        reconnect = settings.reconnect_grace_s
+        self.reconnect = min(
+            self.heartbeat + self.grace if reconnect is None else timedelta(seconds=reconnect), self.silence
+        )
         self.reboot_grace = timedelta(seconds=settings.reboot_grace_s)
         self.links: dict[str, _Link] = {}
 
@@ -94,6 +103,12 @@ class OfflineDetector:
         if isinstance(event, CommandAnswered) and event.name == "reset" and link is not None:
             if event.status in ("Accepted", "Scheduled"):
                 link.rebooting_until = now + self.reboot_grace
+        if isinstance(event, ChargerEventRecorded) and event.kind == "firmware_status" and link is not None:
+            # A firmware update announces its reboot: the socket closing next is the install.
+            if event.code in FIRMWARE_REBOOTING:
+                link.rebooting_until = now + self.reboot_grace
+            elif event.code in FIRMWARE_NO_REBOOT:
+                link.rebooting_until = None
         if isinstance(event, ChargerDisconnected):
             if link is not None and link.connected_at is not None and event.at < link.connected_at:
                 return []  # the old socket's close, told after the new one's open
@@ -121,7 +136,7 @@ class OfflineDetector:
                 continue
             closed = link.disconnected_at
             rebooting = link.rebooting_until is not None and closed is not None and closed <= link.rebooting_until
-            grace = self.reboot_grace if rebooting else self.grace
+            grace = max(self.reboot_grace, self.reconnect) if rebooting else self.reconnect
             if not link.connected and closed is not None and now - closed >= grace:
                 out.append(self._offline(identity, link, now, "socket_closed", now - closed))
             elif link.connected and now - link.last_seen >= self.silence:
@@ -151,6 +166,7 @@ class OfflineDetector:
                 "thresholds": {
                     "heartbeatIntervalS": self.heartbeat.total_seconds(),
                     "graceS": self.grace.total_seconds(),
+                    "reconnectS": self.reconnect.total_seconds(),
                 },
             },
         )

@@ -219,7 +219,8 @@ class TransactionsMixin(ChargerCore):
                 transaction_id=tx_id,
                 reason=r16,
                 id_tag=tx.id_tag if r16 == "Local" else None,
-                transaction_data=[tx.begin_sample, end],
+                # StopTxnSampledData empty: meterStop alone, as many chargers send it.
+                transaction_data=[tx.begin_sample, end] if self.settings["StopTxnSampledData"].value else None,
             )
             entry = QueuedCall("StopTransaction", payload16, connector, local_tx=local)
         else:
@@ -238,7 +239,8 @@ class TransactionsMixin(ChargerCore):
                 seq_no=tx.next_seq(),
                 transaction_info=info,
                 id_token=self._id_token(tx.id_tag) if r201 == "Local" else None,
-                meter_value=[end],
+                # TxEndedMeasurands empty: an Ended without a reading of its own.
+                meter_value=[end] if self.variables[("SampledDataCtrlr", "TxEndedMeasurands")].value else None,
             )
             entry = QueuedCall("TransactionEvent", payload, connector)
         conn.transaction = None

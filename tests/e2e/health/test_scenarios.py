@@ -41,6 +41,9 @@ CORPUS_HEALTH = HealthSettings(
     playbook_verify_s=30.0,
     reset_wait_for_idle_s=2.0,
     diagnostics_wait_s=5.0,
+    # A closed socket has 3 s (the silent threshold here) to come back: the healthy network
+    # drops and slow firmware reboots of faults.py (BLIP_S, FIRMWARE_REBOOT_S) fit around it.
+    reconnect_grace_s=3.0,
 )
 # What each playbook step sends (app/health/playbooks.py).
 STEP_COMMANDS = {
@@ -189,6 +192,7 @@ CORPUS = [
     Case("v201-thermal-runaway", "overheating", "overheating", ("limit_power",), topic="trend"),
     Case("over-current-recurring", "reported_error", "electrical_protection", ("out_of_service",)),
     Case("v201-over-current-recurring", "reported_error", "electrical_protection", ("out_of_service",)),
+    Case("v201-offline", "offline", "site_network"),
 ]
 
 

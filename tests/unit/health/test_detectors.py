@@ -83,15 +83,18 @@ def test_silent_charger_goes_offline_after_two_heartbeats_plus_grace_and_comes_b
     assert back.clears
 
 
-def test_closed_socket_is_offline_after_the_grace_unless_it_reconnects() -> None:
+def test_closed_socket_is_offline_after_a_heartbeat_interval_unless_it_reconnects() -> None:
+    # Issue 14: a closed socket used to count after 5 s; a blip is no outage, a charger
+    # that stays away a heartbeat interval (plus the grace) is offline.
     clock = Clock()
     d = OfflineDetector(S, 300, clock)
     d.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=T0))
     d.feed(ChargerDisconnected(identity="CP1", at=T0, reason="closed"))
-    clock.advance(1)
+    assert d.tick(clock.advance(15)) == []  # a 15 s network drop
     d.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=T0))
     assert d.tick(clock.advance(S.offline_grace_s + 1)) == []
     d.feed(ChargerDisconnected(identity="CP1", at=T0, reason="closed"))
+    assert d.tick(clock.advance(300)) == []
     [signal] = d.tick(clock.advance(S.offline_grace_s))
     assert signal.evidence["reason"] == "socket_closed"
     [back] = d.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=T0))

@@ -260,10 +260,10 @@ def test_an_old_sockets_close_told_after_the_new_ones_open_changes_nothing() -> 
     d.feed(ChargerConnected(identity="CP1", ocpp_version="1.6", at=reconnected))
     # The first socket's close (at 9 s) is published only now.
     d.feed(ChargerDisconnected(identity="CP1", at=T0 + timedelta(seconds=9), reason="replaced"))
-    assert d.tick(clock.advance(S.offline_grace_s + 1)) == []
+    assert d.tick(clock.advance(d.reconnect.total_seconds() + 1)) == []
     assert not d.is_down("CP1")
     d.feed(ChargerDisconnected(identity="CP1", at=reconnected + timedelta(seconds=5), reason="gone"))
-    [signal] = d.tick(clock.advance(S.offline_grace_s + 1))
+    [signal] = d.tick(clock.advance(d.reconnect.total_seconds() + 1))
     assert signal.kind == "offline" and signal.evidence["reason"] == "socket_closed"
 
 
