@@ -328,7 +328,9 @@ class Remediator:
             if step.only_if_recurring and not await self._recurring(incident.incident_id):
                 log.info("incident %s: %s waits for a recurrence", incident.incident_id, step.name)
                 return
-            if step.name == "out_of_service":
+            # A step that waits for a recurrence already has its second look: the trouble on
+            # record twice (a protection that tripped again), not one reading.
+            if step.name == "out_of_service" and not step.only_if_recurring:
                 doubt = await self._second_look(incident, resolved)
                 if resolved.is_set():
                     return
