@@ -53,6 +53,7 @@ from app.core.batching import GroupCommit, Write
 from app.core.bus import Bus, NoResponders
 from app.core.database import new_id, next_number, scoped, utcnow
 from app.core.errors import InvalidInput
+from app.core.security import digest_secret
 from app.core.settings import Settings
 
 UPLOAD_TTL = timedelta(hours=24)
@@ -93,10 +94,6 @@ def redacted(args: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(url, str):
         return args
     return {**args, "uploadUrl": redact_upload_url(url)}
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class ChargerCommandService:
@@ -226,7 +223,7 @@ class ChargerCommandService:
                 DiagnosticsFile(
                     charge_point_id=cp.id,
                     request_id=request_id,
-                    token_hash=_token_hash(token),
+                    token_hash=digest_secret(token),
                     expires_at=self.clock() + UPLOAD_TTL,
                 )
             )
@@ -385,7 +382,7 @@ class DiagnosticsService:
         await self.db.rollback()  # no transaction stays open while the body arrives
 
     async def _open_slot(self, token: str) -> DiagnosticsFile:
-        upload = await self.db.scalar(select(DiagnosticsFile).where(DiagnosticsFile.token_hash == _token_hash(token)))
+        upload = await self.db.scalar(select(DiagnosticsFile).where(DiagnosticsFile.token_hash == digest_secret(token)))
         if upload is None or upload.expires_at <= self.clock():
             raise UploadNotFound()
         if upload.uploaded_at is not None:

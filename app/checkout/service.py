@@ -27,6 +27,7 @@ from app.checkout.models import CheckoutLink
 from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.errors import DomainError
+from app.core.security import digest_secret
 from app.core.settings import Settings
 from app.health.driver_impact import incidents_keeping_drivers_away
 from app.health.models import Incident
@@ -66,10 +67,6 @@ FAULT_STOP_REASONS = frozenset(
         "Other",
     }
 )
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -191,13 +188,13 @@ class CheckoutService:
         payment = await PaidSessionService(self.db, self.bus, self.providers, self.settings, clock=self.clock).start(
             view.evse.id, payer_email=payer_email, return_url=return_url
         )
-        self.db.add(CheckoutLink(payment_id=payment.id, token_hash=hash_token(token), lang=lang))
+        self.db.add(CheckoutLink(payment_id=payment.id, token_hash=digest_secret(token), lang=lang))
         await self.db.commit()
         return token, payment
 
     async def link(self, token: str) -> tuple[CheckoutLink, Payment]:
         """The link and its payment; CheckoutNotFound for any token we did not hand out."""
-        link = await self.db.scalar(select(CheckoutLink).where(CheckoutLink.token_hash == hash_token(token)))
+        link = await self.db.scalar(select(CheckoutLink).where(CheckoutLink.token_hash == digest_secret(token)))
         if link is None:
             raise CheckoutNotFound()
         payment = await self.db.get(Payment, link.payment_id)

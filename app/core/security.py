@@ -1,8 +1,9 @@
-"""Password hashing and JWTs."""
+"""Password hashing, digests of random secrets, and JWTs."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -95,6 +96,12 @@ def verify_charger_password(password_hash: str, password: str) -> bool:
         return _hashing.charger.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def digest_secret(secret: str) -> str:
+    """What is stored of a random secret we issued (an API key, a link or upload token):
+    its SHA-256, hex. A secret with that much entropy needs no slow KDF; a password does."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class TokenError(Exception):

@@ -8,7 +8,6 @@ its company; revoking it refuses it from the next request on.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import ADMIN, API_KEY_PREFIX, TENANT_ROLES, Caller
 from app.core.database import utcnow
+from app.core.security import digest_secret
 from app.operators.errors import ApiKeyInvalid, ApiKeyNotFound, ApiKeyRolesInvalid
 from app.operators.models import ApiKey
 
@@ -28,10 +28,6 @@ MAX_KEY_NAME_LENGTH = 100
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _PREFIX_BYTES = 5  # 10 hex characters: finds the row, shown in lists
 _SECRET_BYTES = 32
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _split(key: str) -> tuple[str, str] | None:
@@ -82,7 +78,7 @@ class ApiKeyService:
             operator_id=self.tenant_id,
             name=name,
             prefix=prefix,
-            secret_hash=_hash(secret),
+            secret_hash=digest_secret(secret),
             roles=wanted,
             created_by=by.id if by.kind == "user" else None,
             created_at=self.clock(),
@@ -124,7 +120,7 @@ async def load_api_key(db: AsyncSession, key: str, *, clock: Callable[[], dateti
     prefix, secret = parts
     row = await db.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     # Hash even for an unknown prefix, so the answer's timing tells nothing.
-    presented = _hash(secret)
+    presented = digest_secret(secret)
     if row is None or not hmac.compare_digest(presented, row.secret_hash) or row.revoked_at is not None:
         return None
     caller = Caller("api_key", row.id, row.name, row.operator_id, frozenset(row.roles) & TENANT_ROLES)
