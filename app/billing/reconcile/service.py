@@ -105,8 +105,7 @@ class Reconciler:
                 Refund.created_at < hi,
             )
         )
-        if self.tenant_id is not None:
-            refunds = refunds.where(Payment.operator_id == self.tenant_id)
+        refunds = scoped(refunds, Payment.operator_id, self.tenant_id)
         refunded = await self.db.execute(refunds)
         for r, p in refunded:
             u = unit("refund", p, p.provider_ref)

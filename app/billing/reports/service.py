@@ -172,8 +172,7 @@ class ReportService:
             .where(Refund.created_at >= since, Refund.created_at < until)
             .order_by(Refund.created_at.desc(), Refund.id)
         )
-        if self.tenant_id is not None:
-            stmt = stmt.where(Payment.operator_id == self.tenant_id)
+        stmt = scoped(stmt, Payment.operator_id, self.tenant_id)
         if status is not None:
             stmt = stmt.where(Refund.status == status)
         items = [
@@ -207,8 +206,7 @@ class ReportService:
             .outerjoin(Location, Location.id == ChargePoint.location_id)
             .where(Payment.status.in_(HOLDING))
         )
-        if self.tenant_id is not None:
-            stmt = stmt.where(Payment.operator_id == self.tenant_id)
+        stmt = scoped(stmt, Payment.operator_id, self.tenant_id)
         items = []
         for p, evse_id, location in await self.db.execute(stmt):
             since = p.authorised_at or p.created_at
