@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, Unpack, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, String, event, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -121,7 +121,7 @@ async def claim(db: AsyncSession, stmt: Executable) -> bool:
 
 
 # Any select, of one column or several (Select is variadic in SQLAlchemy 2.1).
-SelectT = TypeVar("SelectT", bound=Select[Unpack[tuple[Any, ...]]])
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 def scoped(stmt: SelectT, operator_column: Any, tenant_id: uuid.UUID | None) -> SelectT:
