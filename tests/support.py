@@ -194,18 +194,3 @@ async def create_staff(
     if operator_id is None:
         operator_id = await first_operator(db)
     return await UserService(db).create_user(email, password, role, operator_id=operator_id)
-
-
-async def own_charger(db: AsyncSession, charge_point_id: uuid.UUID, operator_id: uuid.UUID) -> None:
-    """Make ``operator_id`` the owner of a charger that has none (one made through the API
-    before the chargers service recorded its owner); a charger already owned is left alone."""
-    from sqlalchemy import update
-
-    from app.chargers.models import ChargePoint
-
-    await db.execute(
-        update(ChargePoint)
-        .where(ChargePoint.id == charge_point_id, ChargePoint.operator_id.is_(None))
-        .values(operator_id=operator_id)
-    )
-    await db.commit()

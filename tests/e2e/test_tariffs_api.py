@@ -19,7 +19,7 @@ from app.operators.models import Operator
 from app.tariffs.pricing import TariffTerms
 from app.tariffs.service import TariffService
 from tests.e2e.test_api import CHARGER_PASSWORD, problem, running
-from tests.support import create_staff, own_charger
+from tests.support import create_staff
 
 OPS = "/api/v1/operator"
 EMAIL, PASSWORD = "tariffs@example.se", "operator-password-1"
@@ -69,8 +69,6 @@ class Ops:
         }
         r = await self.client.post(f"{OPS}/chargers", json=body, headers=self.headers)
         assert r.status_code == 201, r.text
-        async with self.app.state.sessionmaker() as db:
-            await own_charger(db, uuid.UUID(r.json()["id"]), self.operator_id)
         return location_id, r.json()
 
     async def resolved(self, evse_id: str) -> httpx.Response:

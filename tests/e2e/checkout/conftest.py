@@ -43,7 +43,6 @@ from tests.e2e.payments.conftest import (
     localstripe_url,  # noqa: F401 (fixture)
 )
 from tests.e2e.test_restart import free_port
-from tests.support import own_charger
 
 CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
 
@@ -104,7 +103,6 @@ class Stack:
             db.add(location)
             await db.commit()
             cp = await ChargerService(db, self.bus).register(identity, PASSWORD, location_id=location.id, evse_count=1)
-            await own_charger(db, cp.id, operator.id)
             evse = await db.scalar(select(Evse).where(Evse.charge_point_id == cp.id))
             assert evse is not None
             tariffs = TariffService(db, self.bus)

@@ -42,7 +42,7 @@ from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.test_restart import free_port
 from tests.fakes.smtp import Inbox, running_smtp
-from tests.support import create_staff, own_charger
+from tests.support import create_staff
 
 T = TypeVar("T")
 
@@ -105,7 +105,6 @@ class Stack:
             db.add(location)
             await db.commit()
             cp = await ChargerService(db, self.bus).register(identity, PASSWORD, location_id=location.id, evse_count=1)
-            await own_charger(db, cp.id, operator.id)
             evse_id = await db.scalar(select(Evse.id).where(Evse.charge_point_id == cp.id))
             assert evse_id is not None
             tariffs = TariffService(db, self.bus)
