@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import NoTariff
-from app.chargers.models import ChargePoint, Evse, Location
+from app.chargers.models import ChargePoint, Evse, Location, charger_owner
 from app.core.bus import Bus
 from app.core.database import utcnow
 from app.core.errors import Conflict, NotFound
@@ -136,7 +136,7 @@ class BillingService:
         # The charger's operator company takes the payment (its tenant); a charger from
         # before chargers had an owner, its location's.
         owner = (
-            select(func.coalesce(ChargePoint.operator_id, Location.operator_id))
+            select(charger_owner())
             .outerjoin(Location, Location.id == ChargePoint.location_id)
             .where(ChargePoint.id == evse.charge_point_id)
             .scalar_subquery()

@@ -6,7 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, UtcDateTime, new_id, utcnow
@@ -61,6 +73,12 @@ class ChargePoint(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     evses: Mapped[list[Evse]] = relationship(back_populates="charge_point", order_by="Evse.evse_number", lazy="raise")
+
+
+def charger_owner() -> ColumnElement[uuid.UUID | None]:
+    """A charger's operator company, in a query that joins its location: its own owner, else
+    its location's (a charger registered before chargers recorded their owner)."""
+    return func.coalesce(ChargePoint.operator_id, Location.operator_id)
 
 
 class Evse(Base):

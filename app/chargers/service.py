@@ -34,6 +34,7 @@ from app.chargers.models import (
     Connector,
     Evse,
     Location,
+    charger_owner,
 )
 from app.core.bus import Bus
 from app.core.database import SelectT, claim, next_number, scoped
@@ -216,7 +217,7 @@ class ChargerService:
                 Operator.party_id,
             )
             .outerjoin(Location, Location.id == ChargePoint.location_id)
-            .outerjoin(Operator, Operator.id == func.coalesce(ChargePoint.operator_id, Location.operator_id))
+            .outerjoin(Operator, Operator.id == charger_owner())
             .where(ChargePoint.identity.in_(identities))
         )
         return {

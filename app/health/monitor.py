@@ -31,7 +31,7 @@ from app.chargers.events import (
     CommandAnswered,
     ConnectorStatusChanged,
 )
-from app.chargers.models import ChargePoint, Connector, Evse, Location
+from app.chargers.models import ChargePoint, Connector, Evse, Location, charger_owner
 from app.core.bus import Bus, Event
 from app.core.database import utcnow
 from app.core.settings import Settings
@@ -121,7 +121,7 @@ class HealthMonitor:
                         ChargePoint.location_id,
                         ChargePoint.last_seen_at,
                         # The charger's owner; a charger from before owners: its location's.
-                        func.coalesce(ChargePoint.operator_id, Location.operator_id).label("operator_id"),
+                        charger_owner().label("operator_id"),
                         Location.name,
                     ).outerjoin(Location, Location.id == ChargePoint.location_id)
                 )
@@ -155,7 +155,7 @@ class HealthMonitor:
                     select(
                         ChargePoint.id,
                         ChargePoint.location_id,
-                        func.coalesce(ChargePoint.operator_id, Location.operator_id).label("operator_id"),
+                        charger_owner().label("operator_id"),
                         Location.name,
                     )
                     .outerjoin(Location, Location.id == ChargePoint.location_id)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.chargers.models import ChargePoint, Evse, Location
+from app.chargers.models import ChargePoint, Evse, Location, charger_owner
 from app.core.bus import Bus
 from app.core.database import scoped, utcnow
 from app.operators.models import Operator
@@ -283,7 +283,7 @@ class TariffService:
         place = (
             await self.db.execute(
                 # The charger's own operator; before chargers had one, its location's.
-                select(Location.id, func.coalesce(ChargePoint.operator_id, Location.operator_id), Location.time_zone)
+                select(Location.id, charger_owner(), Location.time_zone)
                 .select_from(ChargePoint)
                 .outerjoin(Location, Location.id == ChargePoint.location_id)
                 .where(ChargePoint.id == charge_point_id)

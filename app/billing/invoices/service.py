@@ -23,7 +23,7 @@ from app.billing.invoices.schemas import InvoiceLineOut, InvoiceOut, InvoicePart
 from app.billing.invoices.vat import vat_summary
 from app.billing.models import FleetAccount, FleetToken, Invoice
 from app.billing.periods import month_period, utc_midnight
-from app.chargers.models import ChargePoint, Evse, Location
+from app.chargers.models import ChargePoint, Evse, Location, charger_owner
 from app.core.database import next_number, scoped, utcnow
 from app.operators.models import Operator
 from app.sessions.models import Transaction
@@ -118,7 +118,7 @@ class InvoiceService:
                 FleetToken.fleet_account_id == account.id,
                 # Only sessions on the account operator's own chargers: another operator
                 # company's are its revenue, and its sessions are not ours to show.
-                func.coalesce(ChargePoint.operator_id, Location.operator_id) == account.operator_id,
+                charger_owner() == account.operator_id,
                 Transaction.status == "completed",
                 Transaction.cost_minor.is_not(None),
                 Transaction.stopped_at >= utc_midnight(start),
