@@ -66,6 +66,8 @@ from app.operators.company_controllers import CompanyController
 from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.roaming.push import PushWorker
+from app.roaming.routes import ocpi_router
 from app.sessions.command_controllers import SendCommandController
 from app.sessions.controllers import TransactionController
 from app.tariffs.controllers import TariffAssignmentController, TariffController
@@ -160,6 +162,7 @@ def create_app(
         maker, settings.auth.secret_key, allow_private_targets=settings.webhooks.allow_private_targets
     )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
+    ocpi_push_worker = PushWorker(maker, settings.ocpi)
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
@@ -176,9 +179,11 @@ def create_app(
         await mail_worker.start()
         await health_monitor.start()
         await webhook_worker.start()
+        await ocpi_push_worker.start()
         try:
             yield
         finally:
+            await ocpi_push_worker.close()
             await webhook_worker.close()
             await remediator.close()
             await health_monitor.close()
@@ -246,6 +251,7 @@ def create_app(
             live_session,
             operator,
             platform,
+            ocpi_router(),
             checkout_router(settings),
             checkout_static_router(),
         ],
@@ -282,6 +288,7 @@ def create_app(
                 "live_hub": live_hub,
                 "mail_worker": mail_worker,
                 "webhook_worker": webhook_worker,
+                "ocpi_push_worker": ocpi_push_worker,
                 "health_monitor": health_monitor,
             }
         ),

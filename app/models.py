@@ -19,6 +19,7 @@ from app.health.models import HealthBaseline, Incident, IncidentEvent
 from app.notify.models import OutgoingMail
 from app.operators.models import Operator
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession, OcpiToken
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
 from app.uptime.models import UptimeExclusion
@@ -45,6 +46,10 @@ __all__ = [
     "Location",
     "LoginAttempt",
     "MeterSample",
+    "OcpiPartner",
+    "OcpiPush",
+    "OcpiSession",
+    "OcpiToken",
     "Operator",
     "OutgoingMail",
     "Payment",

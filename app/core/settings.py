@@ -62,6 +62,22 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OcpiSettings:
+    """Roaming (OCPI 2.2.1, app/roaming). The interface lives at {public_base_url}/ocpi."""
+
+    # Partners' URLs (their versions, modules, response_url) may name non-public addresses.
+    # Off: a partner's credentials could point our pushes into our own network. Tests and a
+    # partner on the developer's machine turn it on.
+    allow_private_partners: bool = False
+    # A real-time authorisation at the eMSP waits this long; then the documented fallback.
+    authorize_timeout_s: float = 5.0
+    # Any call to a partner (pushes, registration) gives up after this long.
+    partner_timeout_s: float = 10.0
+    # The largest page a GET list answers (a partner asking for more gets this many).
+    max_page_limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class OcppSettings:
     host: str = "127.0.0.1"
     port: int = 9000
@@ -306,6 +322,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log_level: str = "INFO"
 
@@ -435,6 +452,12 @@ class Settings:
             mail=_mail_settings(get),
             health=_health_settings(get, flag),
             webhooks=WebhookSettings(allow_private_targets=flag("LADDNAT_WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)),
+            ocpi=OcpiSettings(
+                allow_private_partners=flag("LADDNAT_OCPI_ALLOW_PRIVATE_PARTNERS", False),
+                authorize_timeout_s=float(positive_int("LADDNAT_OCPI_AUTHORIZE_TIMEOUT_S", 5)),
+                partner_timeout_s=float(positive_int("LADDNAT_OCPI_PARTNER_TIMEOUT_S", 10)),
+                max_page_limit=positive_int("LADDNAT_OCPI_MAX_PAGE_LIMIT", 100),
+            ),
             metrics=metrics,
             log_level=log_level,
         )

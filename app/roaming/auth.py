@@ -1,0 +1,76 @@
+"""Who is calling under /ocpi: the partner whose credentials token is in the request.
+
+2.2.1 sends ``Authorization: Token <base64(token)>``; 2.1.1 partners (and some 2.2.1 ones)
+send the token as it is. Both are tried: a token is a random string we issued, so its
+base64 form never collides with another token's plain form.
+
+A pending partner holds token A, good only for the versions and credentials endpoints
+(2.2.1 4.1.2); every other module answers it 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.security import digest_secret
+from app.roaming.envelope import Unauthorized
+from app.roaming.models import OcpiPartner
+
+# Longer than any token we issue or accept, shorter than abuse.
+MAX_TOKEN_CHARS = 512
+
+
+def presented_tokens(header: str | None) -> list[str]:
+    """The token as sent and, when it is valid base64 of printable ASCII, decoded."""
+    if not header:
+        return []
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "token" or not value or len(value) > MAX_TOKEN_CHARS:
+        return []
+    tokens = [value]
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return tokens
+    if decoded and decoded.isprintable() and " " not in decoded:
+        tokens.insert(0, decoded)
+    return tokens
+
+
+def encode_token(token: str) -> str:
+    """The Authorization header value for calling a 2.2.1 partner with ``token``."""
+    return "Token " + base64.b64encode(token.encode()).decode()
+
+
+async def partner_for(db: AsyncSession, header: str | None) -> OcpiPartner | None:
+    """The partner (pending or registered) this Authorization header belongs to."""
+    digests = [digest_secret(token) for token in presented_tokens(header)]
+    if not digests:
+        return None
+    return await db.scalar(
+        select(OcpiPartner).where(OcpiPartner.token_digest.in_(digests), OcpiPartner.state != "unregistered")
+    )
+
+
+async def provide_any_partner(request: Request[Any, State, Any], db: AsyncSession) -> OcpiPartner:
+    """Dependency ``any_partner`` (versions, credentials): token A or a registered partner."""
+    partner = await partner_for(db, request.headers.get("authorization"))
+    if partner is None:
+        raise Unauthorized()
+    return partner
+
+
+async def provide_partner(request: Request[Any, State, Any], db: AsyncSession) -> OcpiPartner:
+    """Dependency ``partner`` (every other module): registered partners only."""
+    partner = await partner_for(db, request.headers.get("authorization"))
+    if partner is None or partner.state != "registered":
+        raise Unauthorized()
+    return partner

@@ -1,0 +1,25 @@
+"""The /ocpi router: every OCPI module's controllers, their dependencies and the envelope's
+error handlers. Not in openapi/openapi.json: OCPI's own specification describes it, and
+docs/ocpi.md says what Laddnät implements of it."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.di import Provide
+from litestar.types import ControllerRouterHandler
+
+from app.roaming.auth import provide_any_partner, provide_partner
+from app.roaming.envelope import EXCEPTION_HANDLERS
+
+# Each module adds its controllers here.
+OCPI_HANDLERS: list[ControllerRouterHandler] = []
+
+
+def ocpi_router() -> Router:
+    return Router(
+        "/ocpi",
+        route_handlers=OCPI_HANDLERS,
+        dependencies={"partner": Provide(provide_partner), "any_partner": Provide(provide_any_partner)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        include_in_schema=False,
+    )
