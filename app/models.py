@@ -19,6 +19,8 @@ from app.health.models import HealthBaseline, Incident, IncidentEvent
 from app.notify.models import OutgoingMail
 from app.operators.models import Operator
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.roaming.commands.models import OcpiCommand
+from app.roaming.hubclientinfo.models import OcpiClientInfo
 from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession, OcpiToken
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
@@ -46,6 +48,8 @@ __all__ = [
     "Location",
     "LoginAttempt",
     "MeterSample",
+    "OcpiClientInfo",
+    "OcpiCommand",
     "OcpiPartner",
     "OcpiPush",
     "OcpiSession",

@@ -24,6 +24,7 @@ from app.chargers.commands import (
     GetVariablesArgs,
     RemoteStartArgs,
     RemoteStopArgs,
+    SchedulePeriod,
     SetChargingProfileArgs,
     SetVariablesArgs,
     VariableRef,
@@ -65,20 +66,42 @@ def _v16_remote_stop(a: RemoteStopArgs) -> Payload:
         raise OcppError("PropertyConstraintViolation", "transactionId: not a 1.6 transaction") from None
 
 
+def _periods(a: SetChargingProfileArgs, limit: Callable[[float], float]) -> list[Payload]:
+    periods = a.periods or [SchedulePeriod(start_s=0, limit=a.limit)]
+    return [{"startPeriod": p.start_s, "limit": limit(p.limit)} for p in periods]
+
+
+def _v16_tx_id(a: SetChargingProfileArgs) -> int | None:
+    if a.purpose != "Tx" or a.transaction_id is None:
+        return None
+    try:
+        return int(a.transaction_id)
+    except ValueError:
+        raise OcppError("PropertyConstraintViolation", "transactionId: not a 1.6 transaction") from None
+
+
 def _v16_profile(a: SetChargingProfileArgs) -> Payload:
     return {
         "connectorId": a.evse,
-        "csChargingProfiles": {
-            "chargingProfileId": a.profile_id,
-            "stackLevel": a.stack_level,
-            "chargingProfilePurpose": f"{a.purpose}Profile",
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": {
-                "chargingRateUnit": a.unit,
-                # 1.6 wants one decimal at most (multipleOf 0.1).
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(a.limit, 1)}],
-            },
-        },
+        "csChargingProfiles": _drop_none(
+            {
+                "chargingProfileId": a.profile_id,
+                "transactionId": _v16_tx_id(a),
+                "stackLevel": a.stack_level,
+                "chargingProfilePurpose": f"{a.purpose}Profile",
+                "chargingProfileKind": "Absolute" if a.start_at else "Relative",
+                "chargingSchedule": _drop_none(
+                    {
+                        "duration": a.duration_s,
+                        "startSchedule": _ts(a.start_at),
+                        "chargingRateUnit": a.unit,
+                        # 1.6 wants one decimal at most (multipleOf 0.1).
+                        "chargingSchedulePeriod": _periods(a, lambda x: round(x, 1)),
+                        "minChargingRate": None if a.min_rate is None else round(a.min_rate, 1),
+                    }
+                ),
+            }
+        ),
     }
 
 
@@ -206,23 +229,33 @@ def _v201_set_variables(a: SetVariablesArgs) -> Payload:
     }
 
 
+_V201_PURPOSES = {"ChargePointMax": "ChargingStationMaxProfile", "TxDefault": "TxDefaultProfile", "Tx": "TxProfile"}
+
+
 def _v201_profile(a: SetChargingProfileArgs) -> Payload:
-    purpose = "ChargingStationMaxProfile" if a.purpose == "ChargePointMax" else "TxDefaultProfile"
     return {
         "evseId": a.evse,
-        "chargingProfile": {
-            "id": a.profile_id,
-            "stackLevel": a.stack_level,
-            "chargingProfilePurpose": purpose,
-            "chargingProfileKind": "Relative",
-            "chargingSchedule": [
-                {
-                    "id": a.profile_id,
-                    "chargingRateUnit": a.unit,
-                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": a.limit}],
-                }
-            ],
-        },
+        "chargingProfile": _drop_none(
+            {
+                "id": a.profile_id,
+                "stackLevel": a.stack_level,
+                "chargingProfilePurpose": _V201_PURPOSES[a.purpose],
+                "chargingProfileKind": "Absolute" if a.start_at else "Relative",
+                "transactionId": a.transaction_id if a.purpose == "Tx" else None,
+                "chargingSchedule": [
+                    _drop_none(
+                        {
+                            "id": a.profile_id,
+                            "startSchedule": _ts(a.start_at),
+                            "duration": a.duration_s,
+                            "chargingRateUnit": a.unit,
+                            "chargingSchedulePeriod": _periods(a, lambda x: x),
+                            "minChargingRate": a.min_rate,
+                        }
+                    )
+                ],
+            }
+        ),
     }
 
 

@@ -127,15 +127,27 @@ class GetLocalListVersionArgs(Args, frozen=True, kw_only=True):
     pass
 
 
+class SchedulePeriod(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"):
+    start_s: int  # from the start of the schedule
+    limit: float
+
+
 class SetChargingProfileArgs(Args, frozen=True, kw_only=True):
-    """A simple power limit: one schedule period from the start, valid until changed."""
+    """A simple power limit: one schedule period from the start, valid until changed; or,
+    with ``periods``, a schedule (a roaming partner's: a Tx profile of one transaction,
+    ``transaction_id`` being the charger's own id of it)."""
 
     limit: float
     unit: Literal["W", "A"] = "W"
     evse: int = 0  # 0: the whole charger
     profile_id: int = 1
     stack_level: int = 0
-    purpose: Literal["ChargePointMax", "TxDefault"] = "ChargePointMax"
+    purpose: Literal["ChargePointMax", "TxDefault", "Tx"] = "ChargePointMax"
+    transaction_id: str | None = None
+    periods: list[SchedulePeriod] | None = None
+    start_at: datetime | None = None  # an absolute schedule from then; else relative to the start
+    duration_s: int | None = None
+    min_rate: float | None = None
 
 
 class ClearChargingProfileArgs(Args, frozen=True, kw_only=True):

@@ -29,12 +29,15 @@ from app.core.settings import OcpiSettings
 from app.core.workers import PollingWorker
 from app.operators.models import Operator
 from app.roaming.client import PartnerCallFailed, PartnerClient, Party
+from app.roaming.hubclientinfo.service import unreachable
 from app.roaming.models import OcpiPartner, OcpiPush
 
 log = logging.getLogger("laddnat.roaming")
 
 MAX_ATTEMPTS = 12  # about 3 h of back-off: then it is an operator's matter (the push log)
 BATCH = 200
+# How long a CDR for a party a hub reports unreachable waits before it is looked at again.
+UNREACHABLE_HOLD = timedelta(minutes=5)
 
 
 def backoff(attempt: int) -> timedelta:
@@ -142,6 +145,18 @@ class PushWorker(PollingWorker):
             if partner is None or operator is None or partner.state != "registered" or not partner.their_token:
                 push.done_at, push.outcome = now, "gave_up"
                 push.last_error = "the partner is no longer registered"
+                await db.commit()
+                return False
+            barred = await unreachable(db, partner)
+            if barred is not None:
+                # A hub says the party is not connected (HubClientInfo): nothing is sent.
+                # A CDR is money and waits for the party; any other push is dropped, the
+                # party GETs the current state when it is back (2.2.1 mod_hub_client_info).
+                if push.module == "cdrs":
+                    push.next_at = now + UNREACHABLE_HOLD
+                else:
+                    push.done_at, push.outcome = now, "skipped"
+                push.last_error = f"the party is {barred} (hub client info)"
                 await db.commit()
                 return False
             number = push.attempts + 1

@@ -9,10 +9,17 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
+from app.roaming.chargingprofiles.controllers import ChargingProfilesController
+from app.roaming.commands.controllers import CommandsController
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.hubclientinfo.controllers import HubClientInfoController
 
 # Each module adds its controllers here.
-OCPI_HANDLERS: list[ControllerRouterHandler] = []
+OCPI_HANDLERS: list[ControllerRouterHandler] = [
+    CommandsController,
+    ChargingProfilesController,
+    HubClientInfoController,
+]
 
 
 def ocpi_router() -> Router:
