@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.headers import OcpiHeaders
 
 # Each module adds its controllers here.
 OCPI_HANDLERS: list[ControllerRouterHandler] = []
@@ -21,5 +22,6 @@ def ocpi_router() -> Router:
         route_handlers=OCPI_HANDLERS,
         dependencies={"partner": Provide(provide_partner), "any_partner": Provide(provide_any_partner)},
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[OcpiHeaders],
         include_in_schema=False,
     )

@@ -13,6 +13,7 @@ from litestar.testing import create_test_client
 
 from app.roaming.auth import encode_token, presented_tokens
 from app.roaming.envelope import EXCEPTION_HANDLERS, InvalidParameters, Page, paginated, parse_page, timestamp
+from app.roaming.headers import OcpiHeaders
 
 
 def test_the_token_is_taken_base64_encoded_and_as_sent() -> None:
@@ -71,7 +72,9 @@ def things(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 def test_pages_link_to_the_next_with_the_filters_and_echo_the_request_ids() -> None:
-    with create_test_client(Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS)) as client:
+    with create_test_client(
+        Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS, middleware=[OcpiHeaders])
+    ) as client:
         first = client.get("/things", params={"date_from": "2026-01-01T00:00:00Z"}, headers={"X-Request-ID": "r-1"})
         assert first.status_code == 200
         assert first.json()["status_code"] == 1000 and first.json()["data"] == ITEMS[:3]
@@ -88,3 +91,15 @@ def test_pages_link_to_the_next_with_the_filters_and_echo_the_request_ids() -> N
         bad = client.get("/things", params={"limit": "x"})
         assert bad.status_code == 400 and bad.json()["status_code"] == 2001
         assert set(bad.json()) == {"data", "status_code", "status_message", "timestamp"}
+
+
+def test_every_answer_carries_ids_and_mirrors_the_routing_headers() -> None:
+    with create_test_client(
+        Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS, middleware=[OcpiHeaders])
+    ) as client:
+        routed = {"OCPI-from-country-code": "NL", "OCPI-from-party-id": "EMP", "X-Correlation-ID": "c-9"}
+        answer = client.get("/things", params={"limit": "bad"}, headers=routed)  # an error answer too
+        assert answer.headers["x-correlation-id"] == "c-9" and answer.headers["x-request-id"]
+        assert (answer.headers["ocpi-to-country-code"], answer.headers["ocpi-to-party-id"]) == ("NL", "EMP")
+        bare = client.get("/things")
+        assert bare.headers["x-correlation-id"] and bare.headers["x-request-id"]
