@@ -12,6 +12,7 @@ from app.roaming.auth import provide_any_partner, provide_partner
 from app.roaming.chargingprofiles.controllers import ChargingProfilesController
 from app.roaming.commands.controllers import CommandsController
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.headers import OcpiHeaders
 from app.roaming.hubclientinfo.controllers import HubClientInfoController
 
 # Each module adds its controllers here.
@@ -28,5 +29,6 @@ def ocpi_router() -> Router:
         route_handlers=OCPI_HANDLERS,
         dependencies={"partner": Provide(provide_partner), "any_partner": Provide(provide_any_partner)},
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[OcpiHeaders],
         include_in_schema=False,
     )
