@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.roaming.commands.schemas import decode
 from app.roaming.commands.service import CommandReceiver, Reply
-from app.roaming.envelope import Status, echoed, envelope, ok
+from app.roaming.envelope import Status, envelope, ok
 from app.roaming.models import OcpiPartner
 from app.roaming.paths import module_path
 
@@ -21,7 +21,7 @@ from app.roaming.paths import module_path
 def reply(request: Request[Any, Any, Any], answer: Reply) -> Response[bytes]:
     """The response object in the envelope; a refusal with its OCPI status (2003 for an
     unknown location) still carries it, as the spec's examples do, with HTTP 200: the
-    request reached the OCPI layer."""
+    request reached the OCPI layer (the router's middleware adds the echoed headers)."""
     if answer.queued:
         worker = request.app.state.get("ocpi_command_worker")
         if worker is not None:
@@ -32,7 +32,6 @@ def reply(request: Request[Any, Any, Any], answer: Reply) -> Response[bytes]:
         msgspec.json.encode(envelope(answer.body, answer.status, answer.message)),
         status_code=200,
         media_type="application/json",
-        headers=echoed(request),
     )
 
 

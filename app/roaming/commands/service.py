@@ -210,20 +210,20 @@ class CommandReceiver:
         self, partner: OcpiPartner, kind: str, response_url: str, target: Target, **fields: Any
     ) -> OcpiCommand:
         now = self.clock()
-        return OcpiCommand(
-            id=uuid.uuid4(),
-            operator_id=partner.operator_id,
-            partner_id=partner.id,
-            kind=kind,
-            response_url=response_url,
-            request_digest="",
-            state="accepted",
-            charge_point_id=target.charger.id,
-            evse_number=target.evse.evse_number if target.evse is not None else None,
-            due_at=now + timedelta(seconds=self.timeout_s),
-            created_at=now,
-            **fields,
-        )
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "operator_id": partner.operator_id,
+            "partner_id": partner.id,
+            "kind": kind,
+            "response_url": response_url,
+            "request_digest": "",
+            "state": "accepted",
+            "charge_point_id": target.charger.id,
+            "evse_number": target.evse.evse_number if target.evse is not None else None,
+            "due_at": now + timedelta(seconds=self.timeout_s),
+            "created_at": now,
+        }
+        return OcpiCommand(**(values | fields))
 
     async def _start(self, partner: OcpiPartner, request: StartSession) -> OcpiCommand:
         token = self._own_token(partner, request.token)
