@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.models import ChargePoint
@@ -142,5 +143,9 @@ class ProfileReceiver:
                 created_at=now,
             )
         )
-        await self.db.commit()
+        try:
+            await self.db.commit()
+        except IntegrityError:  # the same request twice at once: the other one is sent
+            await self.db.rollback()
+            return Reply(profile_response(ACCEPTED, self.timeout_s))
         return Reply(profile_response(ACCEPTED, self.timeout_s), queued=True)

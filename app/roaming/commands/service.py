@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.command_service import BUS_MARGIN_S
@@ -139,7 +140,12 @@ class CommandReceiver:
             )
         command.request_digest = digest
         self.db.add(command)
-        await self.db.commit()
+        try:
+            await self.db.commit()
+        except IntegrityError:
+            # The same command (same response_url) arrived twice at once: the other won.
+            await self.db.rollback()
+            return Reply(command_response(ACCEPTED, self.timeout_s))
         return Reply(command_response(ACCEPTED, self.timeout_s), queued=True)
 
     async def retry(self, partner: OcpiPartner, kind: str, response_url: str, digest: str) -> Reply | None:
