@@ -57,6 +57,23 @@ def command_result(kind: str, outcome: str, status: str | None, error_code: str 
     return FAILED
 
 
+# An EVSE's status (OCPP, as last reported) that explains a refused start.
+OCCUPIED = frozenset({"Occupied", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"})
+INOPERATIVE = frozenset({"Faulted", "Unavailable"})
+
+
+def refused_start(result: str, evse_status: str | None) -> str:
+    """A START_SESSION the charger rejected, said more precisely when its EVSE's status
+    tells why: EVSE_OCCUPIED or EVSE_INOPERATIVE rather than a bare REJECTED."""
+    if result != REJECTED:
+        return result
+    if evse_status in OCCUPIED:
+        return EVSE_OCCUPIED
+    if evse_status in INOPERATIVE:
+        return EVSE_INOPERATIVE
+    return result
+
+
 def profile_result(outcome: str, status: str | None) -> str:
     """ChargingProfileResultType (ACCEPTED | REJECTED | UNKNOWN) of a set, clear or get."""
     if outcome != "answered":

@@ -19,21 +19,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.chargers.errors import (
-    ChargerCallError,
-    ChargerNotFound,
-    ChargerOffline,
-    ChargerTimeout,
-    CommandNotSupported,
-)
+from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout, CommandNotSupported
+from app.chargers.models import Evse
 from app.core.bus import Bus
 from app.core.database import claim, utcnow
-from app.core.errors import DomainError, InvalidInput
+from app.core.errors import DomainError
 from app.core.settings import Settings
 from app.core.workers import PollingWorker
 from app.roaming.chargingprofiles.mapping import active_profile
 from app.roaming.commands.models import OcpiCommand
-from app.roaming.commands.results import command_result, profile_result
+from app.roaming.commands.results import command_result, profile_result, refused_start
 from app.roaming.commands.schemas import ACCEPTED, TIMEOUT
 from app.roaming.commands.schemas import command_result as result_object
 from app.roaming.commands.service import COMMAND_KINDS, enqueue_result, origin_of
@@ -55,8 +50,10 @@ class Outcome:
         answer: dict[str, Any] | None = None,
         error_code: str | None = None,
         message: str | None = None,
+        evse_status: str | None = None,
     ) -> None:
         self.outcome = outcome
+        self.evse_status = evse_status
         self.status = status
         self.answer = answer or {}
         self.error_code = error_code
@@ -68,6 +65,8 @@ def result_body(command: OcpiCommand, ended: Outcome, now: datetime) -> dict[str
     ActiveChargingProfileResult for the command's response_url."""
     if command.kind in COMMAND_KINDS:
         result = command_result(command.kind, ended.outcome, ended.status, ended.error_code)
+        if command.kind == "START_SESSION":
+            result = refused_start(result, ended.evse_status)
         return result_object(result, None if result == ACCEPTED else ended.message)
     result = profile_result(ended.outcome, ended.status)
     if command.kind != "GET_PROFILE":
@@ -158,9 +157,16 @@ class CommandWorker(PollingWorker):
                 return Outcome("call_error", error_code=err.extra.get("ocpp_error_code"), message=err.detail)
             except CommandNotSupported as err:
                 return Outcome("unsupported", message=err.detail)
-            except (ChargerNotFound, InvalidInput, DomainError) as err:
+            except DomainError as err:  # the charger or transaction is gone, a refused argument
                 return Outcome("invalid", message=err.detail)
-            return Outcome("answered", entry.answer_status, entry.answer)
+            evse_status = None
+            if command.kind == "START_SESSION" and entry.answer_status != "Accepted":
+                evse_status = await db.scalar(
+                    select(Evse.status).where(
+                        Evse.charge_point_id == command.charge_point_id, Evse.evse_number == command.evse_number
+                    )
+                )
+            return Outcome("answered", entry.answer_status, entry.answer, evse_status=evse_status)
 
     async def expire_overdue(self) -> int:
         """End the commands still open past their promised timeout as TIMEOUT."""

@@ -292,6 +292,30 @@ async def test_stop_session_stops_the_transaction(stack: Stack) -> None:
     await s.charger.close()
 
 
+async def test_a_start_on_an_evse_in_use_is_evse_occupied(stack: Stack) -> None:
+    s = await site(stack)
+    uid = "BUSY" + uuid.uuid4().hex[:8].upper()
+    await accept_tag(stack, uid)
+    await start_session(stack, s, uid)
+
+    async def charging() -> bool:
+        async with stack.maker() as db:
+            status = await db.scalar(select(Evse.status).where(Evse.id == uuid.UUID(s.evse_uids[0])))
+            return status == "Charging"
+
+    await eventually(charging)
+    url = stack.response_url("START_SESSION")
+    body = {"response_url": url, "token": token(), "location_id": s.location_id, "evse_uid": s.evse_uids[0]}
+    await stack.accepted("START_SESSION", body)
+    assert await stack.result_at(url) == {"result": "EVSE_OCCUPIED"}
+    async with stack.maker() as db:
+        refused = await db.scalar(
+            select(OcpiSession).where(OcpiSession.token["uid"].as_string() == body["token"]["uid"])
+        )
+        assert refused is not None and refused.status == "INVALID"
+    await s.charger.close()
+
+
 async def test_unknown_or_foreign_sessions_are_unknown_and_nothing_is_sent(stack: Stack) -> None:
     s = await site(stack)
     async with stack.maker() as db:

@@ -18,7 +18,7 @@ from app.roaming.chargingprofiles.mapping import (
     set_profile_args,
 )
 from app.roaming.chargingprofiles.support import declares_smart_charging
-from app.roaming.commands.results import command_result, profile_result
+from app.roaming.commands.results import command_result, profile_result, refused_start
 from app.roaming.commands.schemas import decode
 from app.roaming.envelope import InvalidParameters
 
@@ -171,3 +171,11 @@ def test_command_bodies_take_unknown_fields_but_not_broken_ones() -> None:
         decode("STOP_SESSION", b'{"response_url": "https://emsp.example/r/1", "session_id": 5}')
     with pytest.raises(InvalidParameters):
         decode("START_SESSION", b'{"response_url": "https://emsp.example/r/1", "session_id": "x"}')
+
+
+def test_a_refused_start_says_why_when_the_evse_status_tells() -> None:
+    assert refused_start("REJECTED", "Charging") == "EVSE_OCCUPIED"
+    assert refused_start("REJECTED", "Reserved") == "EVSE_OCCUPIED"
+    assert refused_start("REJECTED", "Faulted") == "EVSE_INOPERATIVE"
+    assert refused_start("REJECTED", "Available") == "REJECTED"
+    assert refused_start("ACCEPTED", "Charging") == "ACCEPTED"
