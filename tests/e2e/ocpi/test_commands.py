@@ -122,7 +122,9 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
     await engine.dispose()
 
 
-async def site(stack: Stack, version: str = "1.6", *, tenant_id: uuid.UUID | None = None, evses: int = 2) -> Site:
+async def site(
+    stack: Stack, version: str = "1.6", *, tenant_id: uuid.UUID | None = None, evses: int = 2, **config: Any
+) -> Site:
     tenant = tenant_id or stack.tenant_id
     identity = f"CP-{uuid.uuid4().hex[:8]}"
     async with stack.maker() as db:
@@ -134,15 +136,17 @@ async def site(stack: Stack, version: str = "1.6", *, tenant_id: uuid.UUID | Non
             str(e)
             for e in await db.scalars(select(Evse.id).where(Evse.charge_point_id == cp.id).order_by(Evse.evse_number))
         ]
-    config = SimConfig(
-        url=stack.ocpp_url,
-        identity=identity,
-        password=PASSWORD,
-        version=version,
-        meter_interval_s=0.05,
-        connectors=evses,
+    charger = SimulatedCharger(
+        SimConfig(
+            url=stack.ocpp_url,
+            identity=identity,
+            password=PASSWORD,
+            version=version,
+            meter_interval_s=0.05,
+            connectors=evses,
+            **config,
+        )
     )
-    charger = SimulatedCharger(config)
     await charger.connect()
     await charger.boot()
     async with asyncio.timeout(10):
@@ -410,6 +414,35 @@ async def test_reserve_now_and_cancel_reservation(stack: Stack) -> None:
     )
     assert r.json()["data"]["result"] == "REJECTED"
     await s.charger.close()
+
+
+async def test_a_charger_that_does_not_answer_in_time_is_timeout(stack: Stack) -> None:
+    s = await site(stack, slow_answers_s=stack.settings.ocpp.command_timeout_s + 2)
+    url = stack.response_url("UNLOCK")
+    body = {"response_url": url, "location_id": s.location_id, "evse_uid": s.evse_uids[0], "connector_id": "1"}
+    await stack.accepted("UNLOCK_CONNECTOR", body)
+    result = await stack.result_at(url)
+    assert result["result"] == "TIMEOUT" and result["message"][0]["text"]
+    await s.charger.close()
+
+
+async def test_a_command_left_unfinished_past_its_timeout_ends_as_timeout(stack: Stack) -> None:
+    # As a process that died while sending it would leave it: claimed, never finished.
+    url = stack.response_url("UNLOCK")
+    async with stack.maker() as db:
+        db.add(
+            OcpiCommand(
+                operator_id=stack.tenant_id,
+                partner_id=stack.partner.id,
+                kind="UNLOCK_CONNECTOR",
+                response_url=url,
+                request_digest="lost",
+                state="sent",
+                due_at=datetime.now(UTC) - timedelta(seconds=1),
+            )
+        )
+        await db.commit()
+    assert (await stack.result_at(url))["result"] == "TIMEOUT"
 
 
 # -- refusals ----------------------------------------------------------------------------
