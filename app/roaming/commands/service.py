@@ -11,8 +11,9 @@ Retries. A partner that did not get our answer sends the command again. Two rule
 charger from getting it twice:
 - the same ``response_url`` for the same command type is the same command (forever): the
   answer is repeated and, if the result is known, POSTed to it again;
-- the same request apart from its ``response_url`` within RETRY_WINDOW is a retry too: the
-  answer is repeated and the one result goes to both URLs.
+- the same request apart from its ``response_url`` within RETRY_WINDOW is a retry too,
+  unless the partner sent another command to that charger in between (reserve, cancel,
+  reserve again is meant): the answer is repeated and the one result goes to both URLs.
 """
 
 from __future__ import annotations
@@ -175,9 +176,10 @@ class CommandReceiver:
             .order_by(OcpiCommand.created_at.desc())
             .limit(1)
         )
-        if original is None:
+        if original is None or await self._followed(original):
             return None
         copy = OcpiCommand(
+            id=uuid.uuid4(),
             operator_id=partner.operator_id,
             partner_id=partner.id,
             kind=kind,
@@ -194,6 +196,22 @@ class CommandReceiver:
             await self._post_result(partner, copy, original.result_body)
         await self.db.commit()
         return Reply(command_response(ACCEPTED, self.timeout_s))
+
+    async def _followed(self, original: OcpiCommand) -> bool:
+        """Whether the partner sent another command to the same charger since ``original``:
+        then the same request again is meant anew (reserve, cancel, reserve), not a retry."""
+        later = await self.db.scalar(
+            select(OcpiCommand.id)
+            .where(
+                OcpiCommand.partner_id == original.partner_id,
+                OcpiCommand.charge_point_id == original.charge_point_id,
+                OcpiCommand.duplicate_of.is_(None),
+                OcpiCommand.created_at > original.created_at,
+                OcpiCommand.id != original.id,
+            )
+            .limit(1)
+        )
+        return later is not None
 
     async def _post_result(self, partner: OcpiPartner, command: OcpiCommand, body: dict[str, Any]) -> None:
         await enqueue_result(self.db, partner, command, body, self.clock())

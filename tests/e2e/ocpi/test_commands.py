@@ -372,17 +372,14 @@ async def test_reserve_now_and_cancel_reservation(stack: Stack) -> None:
     s = await site(stack)
     reserve_url = stack.response_url("RESERVE")
     expiry = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    await stack.accepted(
-        "RESERVE_NOW",
-        {
-            "response_url": reserve_url,
-            "token": token("RES-TOKEN-1"),
-            "expiry_date": expiry,
-            "reservation_id": "r-1",
-            "location_id": s.location_id,
-            "evse_uid": s.evse_uids[0],
-        },
-    )
+    reservation = {
+        "token": token("RES-TOKEN-1"),
+        "expiry_date": expiry,
+        "reservation_id": "r-1",
+        "location_id": s.location_id,
+        "evse_uid": s.evse_uids[0],
+    }
+    await stack.accepted("RESERVE_NOW", {"response_url": reserve_url, **reservation})
     assert await stack.result_at(reserve_url) == {"result": "ACCEPTED"}
     async with stack.maker() as db:
         reserve = await db.scalar(
@@ -413,6 +410,12 @@ async def test_reserve_now_and_cancel_reservation(stack: Stack) -> None:
         "CANCEL_RESERVATION", {"response_url": stack.response_url("CANCEL"), "reservation_id": "nope"}
     )
     assert r.json()["data"]["result"] == "REJECTED"
+
+    # The same reservation again after its cancel is meant anew, not a retry: the charger gets it.
+    again = stack.response_url("RESERVE")
+    await stack.accepted("RESERVE_NOW", {"response_url": again, **reservation})
+    assert await stack.result_at(again) == {"result": "ACCEPTED"}
+    assert await sent(stack, s.charger_id, "reserve-now") == 2
     await s.charger.close()
 
 
@@ -591,6 +594,10 @@ async def test_a_retried_command_is_sent_to_the_charger_once(stack: Stack) -> No
     await stack.accepted("UNLOCK_CONNECTOR", body)
     path = httpx.URL(url).path
     await stack.party.wait_for(lambda c: c.method == "POST" and c.path == path, count=2)
+    # And a retry under a third URL once the result is known: it gets the result at once.
+    third_url = stack.response_url("UNLOCK")
+    await stack.accepted("UNLOCK_CONNECTOR", body | {"response_url": third_url})
+    assert await stack.result_at(third_url) == {"result": "ACCEPTED"}
     assert await sent(stack, s.charger_id, "unlock-connector") == 1
     async with stack.maker() as db:
         rows = await db.scalars(
