@@ -26,6 +26,7 @@ from app.drivers.models import IdToken
 from app.main import create_app
 from app.operators.models import Operator
 from app.roaming.commands.models import OcpiCommand
+from app.roaming.commands.service import pending_start
 from app.roaming.models import OcpiPartner, OcpiSession, OcpiToken
 from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
@@ -265,6 +266,10 @@ async def test_start_session_starts_a_transaction_with_a_pending_session_and_the
         assert command is not None and command.charge_point_id == s.charger_id
         stored = await db.scalar(select(OcpiToken).where(OcpiToken.uid == uid))
         assert stored is not None and stored.partner_id == stack.partner.id
+        # What the Sessions part links the charger's transaction to.
+        linked = await pending_start(db, s.charger_id, uid)
+        assert linked is not None and linked.id == session.id
+        assert await pending_start(db, s.charger_id, "OTHER-TAG") is None
     assert await stack.result_at(url) == {"result": "ACCEPTED"}
 
     async def started() -> Transaction | None:
