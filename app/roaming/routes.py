@@ -10,9 +10,14 @@ from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.sessions.controllers import SessionSenderController
+from app.roaming.tokens.controllers import TokenReceiverController
 
 # Each module adds its controllers here.
-OCPI_HANDLERS: list[ControllerRouterHandler] = []
+OCPI_HANDLERS: list[ControllerRouterHandler] = [
+    SessionSenderController,
+    TokenReceiverController,
+]
 
 
 def ocpi_router() -> Router:
