@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.roaming.envelope import paginated, parse_page
@@ -20,7 +21,11 @@ class SessionSenderController(Controller):
 
     @get("/")
     async def list_sessions(
-        self, request: Request[Any, Any, Any], state: State, db: AsyncSession, partner: OcpiPartner
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
     ) -> Response[bytes]:
         settings = state.settings
         page = parse_page(request.query_params, settings.ocpi.max_page_limit)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.roaming.envelope import ok
@@ -24,11 +26,11 @@ class TokenReceiverController(Controller):
     async def get_token(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        partner: OcpiPartner,
-        country_code: str,
-        party_id: str,
-        token_uid: str,
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        country_code: FromPath[str],
+        party_id: FromPath[str],
+        token_uid: FromPath[str],
     ) -> Response[bytes]:
         type_ = token_type(request.query_params.get("type"))
         return ok(request, await TokenService(db, partner).get(country_code, party_id, token_uid, type_))
@@ -37,11 +39,11 @@ class TokenReceiverController(Controller):
     async def put_token(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        partner: OcpiPartner,
-        country_code: str,
-        party_id: str,
-        token_uid: str,
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        country_code: FromPath[str],
+        party_id: FromPath[str],
+        token_uid: FromPath[str],
     ) -> Response[bytes]:
         type_ = token_type(request.query_params.get("type"))
         body = decode_body(await request.body())
@@ -52,11 +54,11 @@ class TokenReceiverController(Controller):
     async def patch_token(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        partner: OcpiPartner,
-        country_code: str,
-        party_id: str,
-        token_uid: str,
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        country_code: FromPath[str],
+        party_id: FromPath[str],
+        token_uid: FromPath[str],
     ) -> Response[bytes]:
         type_ = token_type(request.query_params.get("type"))
         body = decode_body(await request.body())
