@@ -26,6 +26,8 @@ from app.operators.models import Operator
 from app.roaming.push import PushWorker
 from app.roaming.tokens.authorize import RoamingTokens
 from app.runner import _EmbeddedServer
+from app.tariffs.pricing import TariffTerms
+from app.tariffs.service import TariffService
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import create_bridge
 from tests.e2e.ocpp_helpers import PASSWORD
@@ -64,14 +66,22 @@ class SesStack:
             await db.commit()
             return operator.id
 
-    async def charger(self, operator_id: uuid.UUID, *, version: str = "1.6") -> SimulatedCharger:
-        """A registered, connected, booted simulator at a new location of ``operator_id``."""
+    async def charger(
+        self, operator_id: uuid.UUID, *, version: str = "1.6", tariff: TariffTerms | None = None
+    ) -> SimulatedCharger:
+        """A registered, connected, booted simulator at a new location of ``operator_id``
+        (whose tariff is ``tariff``, when given)."""
         identity = f"SES-{uuid.uuid4().hex[:8]}"
         async with self.maker() as db:
             location = Location(name=f"Site {identity}", operator_id=operator_id)
             db.add(location)
             await db.commit()
             await ChargerService(db, self.bus).register(identity, PASSWORD, location_id=location.id, evse_count=1)
+            if tariff is not None:
+                tariffs = TariffService(db, self.bus, tenant_id=operator_id)
+                stored = await tariffs.create(tariff)
+                await tariffs.assign("location", location.id, stored.id)
+                await db.commit()
         sim = SimulatedCharger(
             SimConfig(
                 url=f"ws://127.0.0.1:{self.bridge_port}/ocpp",

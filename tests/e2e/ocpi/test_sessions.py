@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app.core.settings import Settings
 from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession
 from app.sessions.models import Transaction
+from app.tariffs.pricing import TariffTerms
 from devtools.simulator import SimulatedCharger
 from devtools.simulator.errors import AuthorizationRejected
 from payments.models import Payment
@@ -103,11 +104,13 @@ async def test_a_whitelisted_token_charges_and_the_session_is_pushed(
     partner, auth = emsp
     uid = new_uid()
     await push_token(stack, auth, uid, "ALWAYS")
-    sim = await stack.charger(await stack.operator())
+    tariff = TariffTerms(name="Roaming", currency="SEK", price_per_kwh_minor=300, vat_rate_bp=2500)
+    sim = await stack.charger(await stack.operator(), tariff=tariff)
     await sim.start_transaction(1, uid)
 
     session = await session_of(stack, uid)
     assert session is not None and session.status == "ACTIVE" and session.auth_method == "WHITELIST"
+    assert session.tariff_id is not None and session.currency == "SEK"
     assert session.partner_id == partner.id and session.transaction_id is not None
     assert session.token == {
         "country_code": "NL",
@@ -122,7 +125,7 @@ async def test_a_whitelisted_token_charges_and_the_session_is_pushed(
     assert put.body["id"] == str(session.id) and put.body["status"] == "ACTIVE"
     assert put.body["country_code"] == "SE" and put.body["party_id"] == "LAD"
     assert put.body["cdr_token"] == session.token and put.body["auth_method"] == "WHITELIST"
-    assert put.body["connector_id"] == "1" and put.body["kwh"] == 0
+    assert put.body["connector_id"] == "1" and put.body["kwh"] == 0 and put.body["currency"] == "SEK"
     assert {"location_id", "evse_uid", "currency", "start_date_time", "last_updated"} <= put.body.keys()
     assert "end_date_time" not in put.body
 
@@ -130,6 +133,10 @@ async def test_a_whitelisted_token_charges_and_the_session_is_pushed(
     [progress] = await deliver(stack, party, to_session(session, "PATCH"))
     assert progress.body["status"] == "ACTIVE" and progress.body["kwh"] > 0
     assert progress.body["charging_periods"][0]["dimensions"][0]["type"] == "ENERGY"
+    assert progress.body["charging_periods"][0]["tariff_id"] == str(session.tariff_id)
+    # Priced live with the tariff in force at the start: 3.00 SEK/kWh incl. 25 % VAT.
+    assert progress.body["total_cost"]["incl_vat"] == pytest.approx(progress.body["kwh"] * 3.00, abs=0.011)
+    assert progress.body["total_cost"]["excl_vat"] == pytest.approx(progress.body["kwh"] * 2.40, abs=0.011)
 
     await sim.stop_transaction(1)
     patches = await deliver(stack, party, lambda c: to_session(session, "PATCH")(c) and c.body["status"] == "COMPLETED")
