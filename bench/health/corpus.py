@@ -42,6 +42,9 @@ REFINE_S = 3.0
 # its 180 s default (LADDNAT_HEALTH_REMOTE_START_TIMEOUT_S).
 REMOTE_START_TIMEOUT_S = 10.0
 REMOTE_STARTS = 2  # the detector's default run of misses
+# A script starts once the bridge's boot configuration has reached its chargers (a charger in
+# its steady state, as the fleet's are): waited for at most this long.
+BOOT_CONFIG_WAIT_S = 5.0
 
 
 def model_of(name: str) -> str:
@@ -100,6 +103,21 @@ def plan_corpus(first_number: int) -> tuple[list[BenchSite], list[BenchCharger],
     return sites, chargers, runs
 
 
+def configured(sim: SimulatedCharger) -> bool:
+    """The bridge's boot configuration (ocpp_bridge/boot_config.py) has reached the charger:
+    the sampled measurands it sets, the profile's last setting, are in effect. Otherwise a
+    script's own setting (1.6 frequency faults add Frequency) could be overwritten by it."""
+    for action, payload in sim.received:
+        if action == "ChangeConfiguration" and payload.get("key") == "MeterValuesSampledData":
+            return bool(sim.settings["MeterValuesSampledData"].value == payload.get("value"))
+        if action == "SetVariables":
+            for item in payload.get("setVariableData", []):
+                if item["variable"]["name"] == "TxUpdatedMeasurands":
+                    setting = sim.variables[("SampledDataCtrlr", "TxUpdatedMeasurands")]
+                    return bool(setting.value == item["attributeValue"])
+    return False
+
+
 def corpus_tokens(runs: list[CorpusRun]) -> list[str]:
     """The id tags the corpus's chargers present: each its own, and the cars of its script."""
     return [
@@ -156,7 +174,7 @@ class Corpus:
                     else:
                         await asyncio.gather(*(script.run(sim) for sim in run.sims))
                 except Exception as exc:  # counted in the table; the other runs carry on
-                    run.error = f"{type(exc).__name__}: {str(exc)[:80]}"
+                    run.error = run.error or f"{type(exc).__name__}: {str(exc)[:80]}"
                 if run.fault is None:
                     self.healthy_done = max(self.healthy_done, time.monotonic())
 
@@ -187,10 +205,20 @@ class Corpus:
                 raise SimulatorError(f"{identity}: boot {answer.get('status')}")
             for connector in sim.connectors:
                 await sim.status(connector, "Available")
+        deadline = time.monotonic() + BOOT_CONFIG_WAIT_S
+        while not all(configured(sim) for sim in sims) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         return sims
 
     async def fault(self, run: CorpusRun, fault: Fault) -> None:
-        await asyncio.gather(*(fault.inject(sim) for sim in run.sims))
+        # The CSMS may act while a script is still going (a boot loop is one from its third boot
+        # on, and its playbook's reset races the script's own reboots): what the script did is
+        # still judged.
+        failed = [
+            e for e in await asyncio.gather(*(fault.inject(sim) for sim in run.sims), return_exceptions=True) if e
+        ]
+        if failed:
+            run.error = f"while injecting: {type(failed[0]).__name__}: {str(failed[0])[:80]}"
         if fault.topic == "remote_starts":  # the CSMS starts sessions the charger cannot see
             await self.remote_starts(run.identities[0], REMOTE_STARTS)
         injected = time.monotonic()

@@ -255,7 +255,7 @@ class HealthResult:
             right = sum(1 for run in runs if run.right_cause)
             kinds_right = sum(1 for run in runs if run.right_kind)
             if kind:
-                misses = "; ".join(_miss(run) for run in runs if not (run.right_cause and run.right_kind))
+                misses = "; ".join(_miss(run) for run in runs if run.error or not (run.right_cause and run.right_kind))
                 cells = [kind, f"{len(runs)}", f"{found}", f"{kinds_right}", f"{right}", misses]
             else:
                 v201 = sum(1 for run in runs if run.script.version != "1.6")
@@ -269,7 +269,7 @@ class HealthResult:
                 ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         noisy = sorted(run.script.name for run in routines if run.script.name in self.routine_incidents)
-        errors = [f"{run.script.name}: {run.error}" for run in self.corpus if run.error]
+        errors = [f"{run.script.name}: {run.error}" for run in routines if run.error]
         detail = (
             ", ".join(f"{name}: {', '.join(why(i) for i in self.routine_incidents[name])}" for name in noisy) or "none"
         )
@@ -429,10 +429,11 @@ def _share(part: int, whole: int) -> str:
 
 def _miss(run: CorpusRun) -> str:
     """``name: got kind/cause (confidence)`` or ``name: not detected``."""
+    error = f" ({run.error})" if run.error else ""
     if run.incident is None:
-        return f"{run.script.name}: not detected" + (f" ({run.error})" if run.error else "")
+        return f"{run.script.name}: not detected{error}"
     i = run.incident
-    return f"{run.script.name}: {i.get('kind')}/{i.get('cause')} ({float(i.get('confidence') or 0):.2f})"
+    return f"{run.script.name}: {i.get('kind')}/{i.get('cause')} ({float(i.get('confidence') or 0):.2f}){error}"
 
 
 def _cell(text: str) -> str:
