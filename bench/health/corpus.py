@@ -167,7 +167,7 @@ class Corpus:
         async def one(run: CorpusRun) -> None:
             async with sem:
                 try:
-                    run.sims = await self.connect(run)
+                    await self.connect(run)
                     script = run.script
                     if isinstance(script, Fault):
                         await self.fault(run, script)
@@ -182,8 +182,9 @@ class Corpus:
         await asyncio.gather(*(one(run) for run in sorted(self.runs, key=lambda r: r.fault is not None)))
         self.took_s = time.monotonic() - began
 
-    async def connect(self, run: CorpusRun) -> list[SimulatedCharger]:
-        sims = []
+    async def connect(self, run: CorpusRun) -> None:
+        """The run's chargers connected, booted, Available and configured (into ``run.sims``,
+        so the step closes whichever connected)."""
         for identity in run.identities:
             sim = SimulatedCharger(
                 SimConfig(
@@ -198,7 +199,7 @@ class Corpus:
                     **run.script.config,
                 )
             )
-            sims.append(sim)
+            run.sims.append(sim)
             await sim.connect()
             answer = await sim.boot()
             if answer.get("status") != "Accepted":
@@ -206,9 +207,8 @@ class Corpus:
             for connector in sim.connectors:
                 await sim.status(connector, "Available")
         deadline = time.monotonic() + BOOT_CONFIG_WAIT_S
-        while not all(configured(sim) for sim in sims) and time.monotonic() < deadline:
+        while not all(configured(sim) for sim in run.sims) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        return sims
 
     async def fault(self, run: CorpusRun, fault: Fault) -> None:
         # The CSMS may act while a script is still going (a boot loop is one from its third boot
