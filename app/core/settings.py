@@ -99,12 +99,15 @@ class OcppSettings:
     # After an accepted boot, push the configuration profile below to the charger.
     push_boot_config: bool = True
     meter_sample_interval_s: int = 60
+    # Frequency: the supply detector's (a grid outside 49.5-50.5 Hz); without it asked for,
+    # chargers that do not volunteer it could never show a frequency fault.
     sampled_measurands: tuple[str, ...] = (
         "Energy.Active.Import.Register",
         "Power.Active.Import",
         "Current.Import",
         "Voltage",
         "SoC",
+        "Frequency",
     )
     # 1.6 only: the body temperature the overheating and anomaly detectors read (2.0.1 has
     # no Temperature measurand; it reports temperatures as monitoring events).
