@@ -14,9 +14,13 @@ from app.roaming.commands.controllers import CommandsController
 from app.roaming.envelope import EXCEPTION_HANDLERS
 from app.roaming.headers import OcpiHeaders
 from app.roaming.hubclientinfo.controllers import HubClientInfoController
+from app.roaming.sessions.controllers import SessionSenderController
+from app.roaming.tokens.controllers import TokenReceiverController
 
 # Each module adds its controllers here.
 OCPI_HANDLERS: list[ControllerRouterHandler] = [
+    SessionSenderController,
+    TokenReceiverController,
     CommandsController,
     ChargingProfilesController,
     HubClientInfoController,
