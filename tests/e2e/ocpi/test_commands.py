@@ -22,12 +22,12 @@ from app.chargers.service import ChargerService, LocationService
 from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import HttpSettings, OcpiSettings, Settings
-from app.drivers.models import IdToken
 from app.main import create_app
 from app.operators.models import Operator
 from app.roaming.commands.models import OcpiCommand
 from app.roaming.commands.service import pending_start
 from app.roaming.models import OcpiPartner, OcpiSession, OcpiToken
+from app.roaming.tokens.authorize import RoamingTokens
 from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
 from devtools.simulator import SimConfig, SimulatedCharger
@@ -99,7 +99,8 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
     maker = create_sessionmaker(engine)
     bus = InProcessBus()
     await bus.start()
-    bridge = create_bridge(settings.ocpp, maker, bus)
+    # The bridge as the runner builds it: roaming answers for partners' tokens.
+    bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
     app = create_app(settings, engine=engine, bus=bus)
     server = _EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
@@ -196,8 +197,8 @@ async def eventually(check: Callable[[], Any], timeout_s: float = 10.0) -> Any:
 
 
 async def start_session(stack: Stack, s: Site, uid: str, evse: int = 0) -> tuple[uuid.UUID, Transaction]:
-    """A started session: its PENDING OcpiSession linked to the charger's transaction the
-    way app/roaming/sessions does it (same id tag, same charger)."""
+    """A session started by START_SESSION: the charger's transaction and the roaming session
+    the Sessions part linked to it (the PENDING one the command made)."""
     url = stack.response_url("START_SESSION")
     await stack.accepted(
         "START_SESSION",
@@ -205,36 +206,25 @@ async def start_session(stack: Stack, s: Site, uid: str, evse: int = 0) -> tuple
     )
     assert (await stack.result_at(url))["result"] == "ACCEPTED"
 
-    async def transaction() -> Transaction | None:
+    async def linked() -> tuple[uuid.UUID, Transaction] | None:
         async with stack.maker() as db:
-            return await db.scalar(
-                select(Transaction).where(Transaction.id_token == uid, Transaction.charge_point_id == s.charger_id)
-            )
+            row = (
+                await db.execute(
+                    select(OcpiSession.id, Transaction)
+                    .join(Transaction, Transaction.id == OcpiSession.transaction_id)
+                    .where(Transaction.id_token == uid, Transaction.charge_point_id == s.charger_id)
+                )
+            ).first()
+            return (row[0], row[1]) if row is not None else None
 
-    tx = await eventually(transaction)
-    async with stack.maker() as db:
-        session = await db.scalar(
-            select(OcpiSession).where(
-                OcpiSession.partner_id == stack.partner.id, OcpiSession.token["uid"].as_string() == uid
-            )
-        )
-        assert session is not None
-        if session.transaction_id is None:
-            session.transaction_id, session.status = tx.id, "ACTIVE"
-            await db.commit()
-        return session.id, tx
-
-
-async def accept_tag(stack: Stack, uid: str) -> None:
-    async with stack.maker() as db:
-        db.add(IdToken(token=uid, status="Accepted"))
-        await db.commit()
+    found: tuple[uuid.UUID, Transaction] = await eventually(linked)
+    return found
 
 
 async def test_start_session_starts_a_transaction_with_a_pending_session_and_the_result_is_posted(stack: Stack) -> None:
-    s = await site(stack)
+    # A charger that takes 2 s to answer: the session is looked at while it waits.
+    s = await site(stack, slow_answers_s=2.0)
     uid = "ROAM" + uuid.uuid4().hex[:8].upper()
-    await accept_tag(stack, uid)
     url = stack.response_url("START_SESSION")
     await stack.accepted(
         "START_SESSION",
@@ -278,16 +268,27 @@ async def test_start_session_starts_a_transaction_with_a_pending_session_and_the
 
     tx = await eventually(started)
     assert tx.charge_point_id == s.charger_id and tx.evse_number == 1
+
+    async def linked_session() -> OcpiSession | None:
+        async with stack.maker() as db:
+            found = await db.get(OcpiSession, session.id)
+            return found if found is not None and found.transaction_id == tx.id else None
+
+    # The Sessions part took the PENDING session for the transaction, not a second one.
+    assert (await eventually(linked_session)).status == "ACTIVE"
     async with stack.maker() as db:
         log = await db.scalar(select(CommandLog).where(CommandLog.charge_point_id == s.charger_id))
         assert log is not None and log.name == "remote-start" and log.origin == "ocpi:NL*EMP"
+        assert (
+            await db.scalar(select(func.count()).select_from(OcpiSession).where(OcpiSession.transaction_id == tx.id))
+            == 1
+        )
     await s.charger.close()
 
 
 async def test_stop_session_stops_the_transaction(stack: Stack) -> None:
     s = await site(stack, "2.0.1")
     uid = "ROAM" + uuid.uuid4().hex[:8].upper()
-    await accept_tag(stack, uid)
     session_id, tx = await start_session(stack, s, uid)
     url = stack.response_url("STOP_SESSION")
     await stack.accepted("STOP_SESSION", {"response_url": url, "session_id": str(session_id)})
@@ -304,7 +305,6 @@ async def test_stop_session_stops_the_transaction(stack: Stack) -> None:
 async def test_a_start_on_an_evse_in_use_is_evse_occupied(stack: Stack) -> None:
     s = await site(stack)
     uid = "BUSY" + uuid.uuid4().hex[:8].upper()
-    await accept_tag(stack, uid)
     await start_session(stack, s, uid)
 
     async def charging() -> bool:
@@ -619,7 +619,6 @@ async def test_a_retried_command_is_sent_to_the_charger_once(stack: Stack) -> No
 async def test_charging_profiles_set_get_and_clear(stack: Stack, version: str) -> None:
     s = await site(stack, version)
     uid = "SC" + uuid.uuid4().hex[:8].upper()
-    await accept_tag(stack, uid)
     session_id, _ = await start_session(stack, s, uid)
     base = f"/ocpi/2.2.1/chargingprofiles/{session_id}"
 
@@ -666,7 +665,6 @@ async def test_charging_profiles_not_supported_without_smart_charging(stack: Sta
     s = await site(stack)
     s.charger.settings["SupportedFeatureProfiles"].value = "Core,Reservation,RemoteTrigger"
     uid = "NS" + uuid.uuid4().hex[:8].upper()
-    await accept_tag(stack, uid)
     session_id, _ = await start_session(stack, s, uid)
     body = {
         "charging_profile": {"charging_rate_unit": "A", "charging_profile_period": [{"start_period": 0, "limit": 16}]}
