@@ -25,6 +25,8 @@ from app.sessions.commands import CommandService
 # The synchronous answer waits for this at most.
 ASK_TIMEOUT_S = 5.0
 
+# Per charger and boot; forgotten wholesale past KNOWN_MAX (a boot makes a new key).
+KNOWN_MAX = 50_000
 _known: dict[tuple[uuid.UUID, datetime | None], bool] = {}
 
 
@@ -83,5 +85,7 @@ async def smart_charging(
     except DomainError:
         return None
     supported = declares_smart_charging(charger.ocpp_version, entry.answer or {})
+    if len(_known) >= KNOWN_MAX:
+        _known.clear()
     _known[key] = supported
     return supported
