@@ -361,8 +361,9 @@ async def test_unknown_or_foreign_sessions_are_unknown_and_nothing_is_sent(stack
 # -- UNLOCK_CONNECTOR, RESERVE_NOW, CANCEL_RESERVATION ------------------------------------------
 
 
-async def test_unlock_connector_is_carried_out(stack: Stack) -> None:
-    s = await site(stack)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_unlock_connector_is_carried_out(stack: Stack, version: str) -> None:
+    s = await site(stack, version)
     url = stack.response_url("UNLOCK")
     body = {"response_url": url, "location_id": s.location_id, "evse_uid": s.evse_uids[1], "connector_id": "1"}
     await stack.accepted("UNLOCK_CONNECTOR", body)
@@ -373,8 +374,9 @@ async def test_unlock_connector_is_carried_out(stack: Stack) -> None:
     await s.charger.close()
 
 
-async def test_reserve_now_and_cancel_reservation(stack: Stack) -> None:
-    s = await site(stack)
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_reserve_now_and_cancel_reservation(stack: Stack, version: str) -> None:
+    s = await site(stack, version)
     reserve_url = stack.response_url("RESERVE")
     expiry = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     reservation = {
