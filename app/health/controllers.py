@@ -70,9 +70,12 @@ class IncidentController(Controller):
         charger_id: Annotated[
             uuid.UUID | None, QueryParameter(name="chargerId", description="Only this charger's")
         ] = None,
-        scope: Annotated[
+        # "scope" is reserved too (the ASGI scope).
+        scope_filter: Annotated[
             Scope | None,
-            QueryParameter(description="charger, site, or fleet (one model and firmware across the network)"),
+            QueryParameter(
+                name="scope", description="charger, site, or fleet (one model and firmware across the network)"
+            ),
         ] = None,
     ) -> IncidentPageOut:
         rows, total = await incidents.find(
@@ -81,7 +84,7 @@ class IncidentController(Controller):
             kind=kind,
             location_id=location_id,
             charge_point_id=charger_id,
-            scope=scope,
+            scope=scope_filter,
             limit=page.limit,
             offset=page.offset,
         )
