@@ -69,7 +69,8 @@ class FleetCharger:
 
 @dataclass(frozen=True)
 class FleetGroup:
-    """One tenant's chargers of one model and firmware with one trouble."""
+    """One tenant's chargers of one model and firmware with one trouble: the same detector
+    (``kind``), the same ``topic`` (for a reported error: the code reported) and cause."""
 
     operator_id: uuid.UUID
     model: FleetModel
@@ -172,7 +173,7 @@ class FleetCorrelator:
         charger = self.chargers.get(signal.identity)
         if charger is None or charger.operator_id is None or charger.model is None:
             return [placement]
-        group = FleetGroup(charger.operator_id, charger.model, signal.kind, signal.topic, signal.cause)
+        group = FleetGroup(charger.operator_id, charger.model, signal.kind, topic_of(signal), signal.cause)
         earlier = self.conditions.get(signal.key)
         if earlier is not None and earlier != group:
             self._leave(earlier, signal.identity, signal.key)  # the same condition, a new trouble
@@ -240,9 +241,13 @@ class FleetCorrelator:
     def _enough(self, group: FleetGroup, now: datetime) -> bool:
         affected = self._affected(group, now)
         population = len(self.population.get((group.operator_id, group.model), ()))
+        # Faults that each charger's own playbook healed one after another (a reset cured
+        # them) stay theirs: a fleet incident would stop those resets.
+        raised = [m for m in affected if m.raised]
         return (
             len(affected) >= max(2, self.s.fleet_min_chargers)
             and len(affected) / max(1, population) >= self.s.fleet_min_share
+            and len(raised) >= min(self.s.fleet_min_raised, self.s.fleet_min_chargers)
         )
 
     def _affected(self, group: FleetGroup, now: datetime) -> list[Member]:
@@ -369,3 +374,13 @@ class FleetCorrelator:
             operator_id=group.operator_id,
             fleet=True,
         )
+
+
+def topic_of(signal: Signal) -> str:
+    """What makes two chargers' trouble the same: the detector's topic, or, where it has none
+    (reported errors), the code the charger reported: an InternalError here and a
+    ResetFailure there are two troubles, even of one cause."""
+    if signal.topic:
+        return signal.topic
+    reported = signal.evidence.get("twin16") or signal.evidence.get("errorCode")
+    return str(reported)[:32] if reported else ""

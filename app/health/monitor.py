@@ -170,8 +170,9 @@ class HealthMonitor:
             return
         for member in scope.get("members", []):
             if member.get("raised"):
-                evses = (member.get("conditions") or {}).values()
-                conditions.update((member["identity"], evse, incident.topic) for evse in evses)
+                # A condition's dedupe key ends in its detector's topic (app/health/signals.py).
+                raised_now = (member.get("conditions") or {}).items()
+                conditions.update((member["identity"], evse, key.rsplit(":", 1)[1]) for key, evse in raised_now)
 
     async def _learn(self, identity: str) -> None:
         """A charger registered (or moved) since start: read its place once."""

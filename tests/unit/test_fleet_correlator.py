@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from app.core.settings import HealthSettings
 from app.health.diagnosis import Placement, diagnose
 from app.health.fleet import FleetCharger, FleetCorrelator, FleetModel
@@ -40,13 +42,18 @@ def hot(identity: str, *, clears: bool = False, at: datetime = T0) -> Placement:
         cause="overheating",
         confidence=0.9,
         summary=f"{identity} reports HighTemperature",
+        evidence={} if clears else {"errorCode": "HighTemperature"},
         clears=clears,
     )
     return _placement(signal)
 
 
-def trouble(identity: str, kind: str, cause: str, *, topic: str = "", clears: bool = False) -> Placement:
-    return _placement(Signal(kind=kind, identity=identity, at=T0, evse=1, topic=topic, cause=cause, clears=clears))
+def trouble(
+    identity: str, kind: str, cause: str, *, topic: str = "", code: str | None = None, clears: bool = False
+) -> Placement:
+    evidence = {"errorCode": code} if code else {}
+    signal = Signal(kind=kind, identity=identity, at=T0, evse=1, topic=topic, cause=cause, evidence=evidence)
+    return _placement(msgspec.structs.replace(signal, clears=clears))
 
 
 def _placement(signal: Signal) -> Placement:
@@ -62,7 +69,7 @@ def test_three_of_five_of_one_firmware_are_one_fleet_incident_that_absorbs_the_f
     assert not own0.fleet and own0.key == hot("A0").key and not own1.fleet
     [opened] = c.place(hot("A2"), T0 + timedelta(minutes=9))
     assert opened.fleet and opened.charger is None and opened.location_id is None
-    assert opened.key == f"fleet:{ACME}:Acme|X1|2.3:reported_error::overheating"
+    assert opened.key == f"fleet:{ACME}:Acme|X1|2.3:reported_error:HighTemperature:overheating"
     assert set(opened.absorbs) == {hot("A0").key, hot("A1").key}
     assert opened.signal.identity == "A0" and opened.signal.severity == "critical"
     assert opened.diagnosis.cause == "overheating" and opened.diagnosis.confidence == 0.9
@@ -146,6 +153,17 @@ def test_a_cooled_charger_counts_for_the_window_and_not_after() -> None:
     assert not own.fleet
 
 
+def test_faults_healed_one_after_another_stay_the_chargers_own() -> None:
+    c = fleet(("A", 4, X1_23, ACME))
+    for i in range(2):
+        c.place(hot(f"A{i}"), T0)
+        c.place(hot(f"A{i}", clears=True), T0)  # its own playbook healed it
+    [own] = c.place(hot("A2"), T0)
+    assert not own.fleet  # one in trouble now: its own incident, its own playbook
+    [opened] = c.place(hot("A1"), T0 + timedelta(hours=2))  # back, with A2 still hot
+    assert opened.fleet and opened.signal.evidence["chargers"] == ["A0", "A2", "A1"]
+
+
 def test_tenants_are_kept_apart() -> None:
     c = fleet(("A", 3, X1_23, ACME), ("Z", 3, X1_23, OTHER_TENANT))
     for identity in ("A0", "A1", "Z0", "Z1"):
@@ -164,10 +182,23 @@ def test_other_models_and_unrelated_troubles_are_not_grouped() -> None:
     d = fleet(("A", 3, X1_23, ACME))
     placed = [
         *d.place(hot("A0"), T0),
-        *d.place(trouble("A1", "reported_error", "internal_firmware"), T0),
+        *d.place(trouble("A1", "reported_error", "internal_firmware", code="InternalError"), T0),
         *d.place(trouble("A2", "metering", "metering", topic="stuck"), T0),
     ]
     assert [p.fleet for p in placed] == [False, False, False]
+
+
+def test_different_codes_of_one_cause_are_different_troubles() -> None:
+    c = fleet(("A", 3, X1_23, ACME))
+    codes = ["InternalError", "ResetFailure", "PowerSwitchFailure"]
+    placed = [
+        p
+        for i, code in enumerate(codes)
+        for p in c.place(trouble(f"A{i}", "reported_error", "internal_firmware", code=code), T0)
+    ]
+    assert [p.fleet for p in placed] == [False, False, False]
+    [opened] = c.place(trouble("A0", "reported_error", "internal_firmware", code="ResetFailure"), T0)
+    assert not opened.fleet  # A0 reports ResetFailure now: two chargers of three
 
 
 def test_offline_is_never_grouped() -> None:
