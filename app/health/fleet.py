@@ -115,6 +115,9 @@ class FleetCorrelator:
         self.s = settings
         self.window = timedelta(seconds=settings.fleet_window_s)
         self.chargers: dict[str, FleetCharger] = {}
+        # What each charger said it is at its last boot since start: fresher than any row
+        # read meanwhile (a read started before the boot was written returns the old one).
+        self.booted_as: dict[str, FleetModel | None] = {}
         # (tenant, model) -> its chargers: the population a share is taken of.
         self.population: dict[tuple[uuid.UUID, FleetModel], set[str]] = {}
         self.groups: dict[FleetGroup, _Group] = {}
@@ -124,6 +127,8 @@ class FleetCorrelator:
     # -- the map ------------------------------------------------------------------------
 
     def know(self, identity: str, charger: FleetCharger) -> None:
+        if identity in self.booted_as:
+            charger = FleetCharger(charger.operator_id, charger.location_id, self.booted_as[identity])
         old = self.chargers.get(identity)
         if old is not None and old.operator_id is not None and old.model is not None:
             self.population.get((old.operator_id, old.model), set()).discard(identity)
@@ -133,6 +138,7 @@ class FleetCorrelator:
 
     def booted(self, identity: str, model: FleetModel | None) -> None:
         """The charger said what it is (a firmware update shows here): its population moves."""
+        self.booted_as[identity] = model
         old = self.chargers.get(identity)
         if old is not None:
             self.know(identity, FleetCharger(old.operator_id, old.location_id, model))

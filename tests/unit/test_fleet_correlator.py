@@ -221,6 +221,8 @@ def test_a_firmware_update_moves_a_charger_to_its_new_population() -> None:
     c = fleet(("A", 3, X1_22, ACME), ("B", 2, X1_23, ACME))
     c.booted("A0", X1_23)
     assert c.population[(ACME, X1_23)] == {"A0", "B0", "B1"}
+    c.know("A0", FleetCharger(ACME, None, X1_22))  # a row read before the boot was written
+    assert c.population[(ACME, X1_23)] == {"A0", "B0", "B1"}
     for identity in ("A0", "B0"):
         c.place(hot(identity), T0)
     [opened] = c.place(hot("B1"), T0)
