@@ -137,8 +137,10 @@ class IncidentService:
                 events.append(self._changed(incident, changed, now))
         else:
             self._update(incident, p, now)
-        if p.joined:
-            # A charger joined the open fleet incident: the scope grew, its protective steps follow.
+        if p.joined and not any(isinstance(e, IncidentOpened) for e in events):
+            # A charger joined the open fleet incident: the scope grew, its protective steps
+            # follow. (Opened by it, e.g. after an operator closed the last one, it is no join:
+            # the opening's playbook protects every member.)
             self._trail(incident, now, "note", {"joined": p.joined})
             events.append(self._changed(incident, f"joined:{p.joined}", now))
         await self.db.commit()

@@ -20,8 +20,9 @@ import pytest
 from app.core.settings import HealthSettings, Settings
 from app.health.models import Incident
 from app.operators.models import Operator
-from devtools.simulator import SimulatedCharger
+from devtools.simulator import SimConfig, SimulatedCharger
 from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+from tests.e2e.ocpp_helpers import PASSWORD
 from tests.support import create_staff
 
 VERSIONS = ["1.6", "2.0.1"]
@@ -176,11 +177,13 @@ async def test_the_same_trouble_on_different_models_stays_per_charger(fleet: Hea
 async def test_unrelated_troubles_on_one_model_stay_per_charger(fleet: HealthStack, version: str) -> None:
     model = f"X1-{uuid.uuid4().hex[:6]}"
     sims = await chargers(fleet, version, model, "2.3", 3)
-    for sim, (code, info) in zip(
-        # None of their first steps reboots the charger (a reset would cut the heartbeats below).
-        sims,
-        [("HighTemperature", "thermal cut-out"), ("ConnectorLockFailure", "jammed"), ("PowerMeterFailure", "Modbus")],
-    ):
+    # None of their first steps reboots the charger (a reset would cut the heartbeats below).
+    troubles = [
+        ("HighTemperature", "thermal cut-out"),
+        ("ConnectorLockFailure", "jammed"),
+        ("PowerMeterFailure", "Modbus"),
+    ]
+    for sim, (code, info) in zip(sims, troubles, strict=True):
         await sim.fault(1, code, info)
     own = [await own_incident(fleet, sim) for sim in sims]
     await fleet.advance(1.0)
@@ -214,3 +217,76 @@ async def test_another_companys_fleet_incident_is_not_found(fleet: HealthStack) 
         assert str(incident.id) not in {i["id"] for i in listed["items"]}
         answer = await http.post(f"/api/v1/operator/incidents/{incident.id}/acknowledge")
         assert answer.status_code == 404 and answer.json()["code"] == "incident.not_found"
+
+
+async def test_an_open_fleet_incident_survives_a_restart(settings: Settings) -> None:
+    """The new monitor restores the fleet and its members' raised conditions: a charger in
+    the same trouble joins it, and the members' recovery resolves it."""
+    health = HealthSettings(offline_grace_s=1.0, tick_interval_s=0.2, self_healing=False, collect_diagnostics=False)
+    model = f"X1-{uuid.uuid4().hex[:6]}"
+    async with running_health_stack(settings, health) as stack:
+        sims = await chargers(stack, "1.6", model, "2.3", 4)
+        for sim in sims[:3]:
+            await sim.fault(1, "HighTemperature", "thermal cut-out")
+
+        async def one_fleet() -> Incident | None:
+            found = await fleet_incidents(stack, model)
+            return found[0] if found else None
+
+        incident = await eventually(one_fleet, "a fleet incident")
+        identities = [sim.identity for sim in sims]
+
+    async with running_health_stack(settings, health) as stack:
+
+        async def restored() -> bool:
+            return any(g.model.model == model and state.open for g, state in stack.monitor.fleet.groups.items())
+
+        await eventually(restored, "the monitor restored the fleet")
+        fourth = await reconnect(stack, identities[3], model)
+        await fourth.fault(1, "HighTemperature", "thermal cut-out")
+
+        async def joined() -> Incident | None:
+            [found] = await stack.incidents(id=incident.id)
+            return found if identities[3] in found.evidence["fleet"]["chargers"] else None
+
+        grown = await eventually(joined, "the fourth joins the restored fleet incident")
+        assert grown.state == "open" and len(await fleet_incidents(stack, model)) == 1
+        assert [i for i in await stack.incidents(identity=identities[3]) if i.scope == "charger"] == []
+        # The first three come back, each reporting Available: their recovery reaches the fleet.
+        for identity in identities[:3]:
+            await reconnect(stack, identity, model)
+
+        async def recovered() -> Incident | None:
+            [found] = await stack.incidents(id=incident.id)
+            raised = {m["identity"]: m["raised"] for m in found.evidence["fleet"]["members"]}
+            return found if raised == {**dict.fromkeys(identities[:3], False), identities[3]: True} else None
+
+        assert (await eventually(recovered, "the three recovered; the fourth still hot")).state == "open"
+        await fourth.status(1, "Available")
+
+        async def resolved() -> Incident | None:
+            [found] = await stack.incidents(id=incident.id)
+            return found if found.state == "resolved" else None
+
+        assert (await eventually(resolved, "the last member recovered")).resolution == "automatic"
+
+
+async def reconnect(stack: HealthStack, identity: str, model: str) -> SimulatedCharger:
+    """A charger known from before the restart, connected and booted again."""
+    sim = SimulatedCharger(
+        SimConfig(
+            url=f"ws://127.0.0.1:{stack.bridge_port}/ocpp",
+            identity=identity,
+            password=PASSWORD,
+            id_tag=identity,
+            meter_interval_s=0.01,
+            vendor="Acme",
+            model=model,
+            firmware_version="2.3",
+        )
+    )
+    stack.sims.append(sim)
+    await sim.connect()
+    await sim.boot()
+    await sim.status(1, "Available")
+    return sim
