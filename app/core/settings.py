@@ -205,9 +205,9 @@ class HealthSettings:
     site_min_share: float = 0.5
     # Fleet correlation (app/health/fleet.py): at least this many of one tenant's chargers of
     # one vendor, model and firmware, and this share of them, with the same trouble (raised,
-    # or raised within the window) make one fleet incident, once at least fleet_min_raised of
-    # them are in trouble at the same time (faults that each charger's own playbook healed,
-    # one after another, stay the chargers' own).
+    # or raised within the window), on two sites or more, make one fleet incident, once at
+    # least fleet_min_raised of them are in trouble at the same time (faults that each
+    # charger's own playbook healed, one after another, stay the chargers' own).
     fleet_window_s: float = 24 * 3600.0
     fleet_min_chargers: int = 3
     fleet_min_share: float = 0.3

@@ -250,8 +250,11 @@ class FleetCorrelator:
         # Faults that each charger's own playbook healed one after another (a reset cured
         # them) stay theirs: a fleet incident would stop those resets.
         raised = [m for m in affected if m.raised]
+        # Trouble confined to one site is the site's (its supply, its weather), not the model's.
+        sites = {m.location_id or m.identity for m in affected}
         return (
-            len(affected) >= max(2, self.s.fleet_min_chargers)
+            len(sites) >= 2
+            and len(affected) >= max(2, self.s.fleet_min_chargers)
             and len(affected) / max(1, population) >= self.s.fleet_min_share
             and len(raised) >= min(self.s.fleet_min_raised, self.s.fleet_min_chargers)
         )

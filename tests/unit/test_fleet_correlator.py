@@ -164,6 +164,16 @@ def test_faults_healed_one_after_another_stay_the_chargers_own() -> None:
     assert opened.fleet and opened.signal.evidence["chargers"] == ["A0", "A2", "A1"]
 
 
+def test_trouble_confined_to_one_site_is_the_sites_not_the_models() -> None:
+    c = FleetCorrelator(HealthSettings())
+    depot, elsewhere = uuid.uuid4(), uuid.uuid4()
+    for i in range(4):
+        c.know(f"A{i}", FleetCharger(ACME, depot if i < 3 else elsewhere, X1_23))
+    assert [p.fleet for i in range(3) for p in c.place(hot(f"A{i}"), T0)] == [False, False, False]
+    [opened] = c.place(hot("A3"), T0)  # a second site: now it is the model's
+    assert opened.fleet and opened.signal.evidence["sites"] == sorted([str(depot), str(elsewhere)])
+
+
 def test_tenants_are_kept_apart() -> None:
     c = fleet(("A", 3, X1_23, ACME), ("Z", 3, X1_23, OTHER_TENANT))
     for identity in ("A0", "A1", "Z0", "Z1"):
