@@ -198,12 +198,11 @@ class Remediator:
         self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        # The playbooks, and the restarts and fleet members' protective steps begun beside them.
+        tasks = [*self._tasks.values(), *self._restarts]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_opened(self, event: Event) -> None:
         assert isinstance(event, IncidentOpened)
@@ -348,7 +347,8 @@ class Remediator:
             incident = msgspec.structs.replace(incident, cause=refined)
         if not self._heals(incident):
             return
-        members = await self._fleet_targets(incident.incident_id)
+        # A fleet incident names no site (a charger's own usually does): only then a look.
+        members = await self._fleet_targets(incident.incident_id) if incident.location_id is None else None
         if members is not None:
             await self._protect(incident, members)
             return
