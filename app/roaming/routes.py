@@ -9,10 +9,14 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
+from app.roaming.cdrs.controllers import OcpiCdrController
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.tariffs.controllers import OcpiTariffController
 
 # Each module adds its controllers here.
 OCPI_HANDLERS: list[ControllerRouterHandler] = []
+OCPI_HANDLERS.append(OcpiTariffController)
+OCPI_HANDLERS.append(OcpiCdrController)
 
 
 def ocpi_router() -> Router:
