@@ -66,6 +66,7 @@ from app.operators.company_controllers import CompanyController
 from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.roaming.cdrs.ledger import CdrLedger
 from app.roaming.cdrs.service import CdrIssuer
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
@@ -295,6 +296,8 @@ def create_app(
                 "webhook_worker": webhook_worker,
                 "ocpi_push_worker": ocpi_push_worker,
                 "ocpi_cdr_issuer": ocpi_cdr_issuer,
+                # Billing's roaming reports read roaming's CDRs through it (billing never imports roaming).
+                "roaming_ledger": CdrLedger(),
                 "health_monitor": health_monitor,
             }
         ),

@@ -171,7 +171,9 @@ def cdr_cost(cdr: dict[str, Any], time_zone: str) -> Cost:
     energy_so_far = Fraction(0)
     for period in cdr["charging_periods"]:
         start = ocpi_datetime(period["start_date_time"])
-        at = Moment(start.astimezone(tz), energy_so_far, Fraction((start - session_start) // timedelta(microseconds=1), 10**6))
+        at = Moment(
+            start.astimezone(tz), energy_so_far, Fraction((start - session_start) // timedelta(microseconds=1), 10**6)
+        )
         volumes = {d["type"]: number(d["volume"]) for d in period["dimensions"]}
         energy_so_far += volumes.get("ENERGY", Fraction(0)) * 1000
         tariff = tariffs.get(period.get("tariff_id") or "")

@@ -215,7 +215,9 @@ class CdrIssuer(PollingWorker):
         )
 
         def mismatch(ours: int, periods: int) -> None:
-            log.error("CDR of session %s: periods give %d, our price %d (the CDR keeps ours)", session.id, periods, ours)
+            log.error(
+                "CDR of session %s: periods give %d, our price %d (the CDR keeps ours)", session.id, periods, ours
+            )
 
         currency = terms.currency if terms is not None else (session.currency or "EUR")
         return build_cdr(party, terms, usage, priced, currency=currency, now=now, on_mismatch=mismatch)
