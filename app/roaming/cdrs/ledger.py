@@ -25,6 +25,8 @@ def _status(push: OcpiPush | None) -> DeliveryStatus:
 
 
 class CdrLedger:
+    """The CDRs made in a range, per tenant, each with where its POST stands."""
+
     async def cdrs(
         self, db: AsyncSession, tenant_id: uuid.UUID | None, since: datetime, until: datetime
     ) -> list[CdrDeliveryOut]:
@@ -45,10 +47,10 @@ class CdrLedger:
         pushes: dict[tuple[uuid.UUID, str], OcpiPush] = {}
         if keys:
             # The newest push of each CDR tells where it stands (a CDR is POSTed once).
-            for push in await db.scalars(
+            for row in await db.scalars(
                 select(OcpiPush).where(OcpiPush.module == "cdrs", OcpiPush.object_key.in_(keys)).order_by(OcpiPush.id)
             ):
-                pushes[(push.partner_id, push.object_key)] = push
+                pushes[(row.partner_id, row.object_key)] = row
         items = []
         for s, partner in rows:
             assert s.cdr_id is not None and s.cdr_last_updated is not None
