@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from app.roaming.cdrs.mapping import CdrParty, build_cdr
 from app.tariffs.errors import TariffInvalid
 from app.tariffs.pricing import Reading, TariffBand, TariffTerms, Usage, price, validate_terms
+from tests.support_ocpi_cdr_schemas import check_cdr
 from tests.support_ocpi_tariffs import cdr_cost
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -49,6 +50,7 @@ def _cdr(terms: TariffTerms, usage: Usage) -> dict[str, Any]:
     cdr = build_cdr(PARTY, terms, usage, price(terms, usage), currency=terms.currency, now=NOW)
     # What the partner receives: the JSON text, read back.
     decoded: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(cdr))
+    check_cdr(decoded)  # the 2.2.1 CDR object
     return decoded
 
 

@@ -10,12 +10,15 @@ from typing import Any
 
 from app.roaming.tariffs.mapping import ocpi_tariff
 from app.tariffs.pricing import TariffBand, TariffTerms
+from tests.support_ocpi_cdr_schemas import check_tariff
 
 AT = datetime(2026, 12, 7, 15, 0, 0, 123000, tzinfo=UTC)
 
 
 def _tariff(terms: TariffTerms) -> dict[str, Any]:
-    return ocpi_tariff(terms, tariff_id="T1", country_code="SE", party_id="LAD", last_updated=AT)
+    tariff = ocpi_tariff(terms, tariff_id="T1", country_code="SE", party_id="LAD", last_updated=AT)
+    check_tariff(tariff)  # the 2.2.1 Tariff object
+    return tariff
 
 
 def test_energy_price_is_excl_vat_with_the_vat_percentage() -> None:

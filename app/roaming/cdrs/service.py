@@ -12,7 +12,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -32,13 +31,24 @@ from app.sessions.costs import terms_of, usage_of
 from app.sessions.events import TransactionEnded
 from app.sessions.models import Transaction
 from app.tariffs.models import Tariff
-from app.tariffs.pricing import currency_exponent, price
+from app.tariffs.pricing import price
 
 log = logging.getLogger("laddnat.roaming")
 
 # CDR ids are derived from the session's: the same session always names the same CDR.
 CDR_NAMESPACE = uuid.UUID("5b0f4f64-6b0e-4c52-9d0e-0c0d1c2d0c0d")
 SWEEP_BATCH = 100
+# 2.2.1 ConnectorType and PowerType (mod_locations).
+CONNECTOR_TYPES = frozenset(
+    """
+    CHADEMO CHAOJI DOMESTIC_A DOMESTIC_B DOMESTIC_C DOMESTIC_D DOMESTIC_E DOMESTIC_F DOMESTIC_G DOMESTIC_H
+    DOMESTIC_I DOMESTIC_J DOMESTIC_K DOMESTIC_L DOMESTIC_M DOMESTIC_N DOMESTIC_O GBT_AC GBT_DC
+    IEC_60309_2_single_16 IEC_60309_2_three_16 IEC_60309_2_three_32 IEC_60309_2_three_64 IEC_62196_T1
+    IEC_62196_T1_COMBO IEC_62196_T2 IEC_62196_T2_COMBO IEC_62196_T3A IEC_62196_T3C NEMA_5_20 NEMA_6_30
+    NEMA_6_50 NEMA_10_30 NEMA_10_50 NEMA_14_30 NEMA_14_50 PANTOGRAPH_BOTTOM_UP PANTOGRAPH_TOP_DOWN TESLA_R TESLA_S
+    """.split()
+)
+POWER_TYPES = frozenset({"AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC"})
 
 
 def cdr_id_of(session_id: uuid.UUID) -> str:
@@ -55,8 +65,13 @@ def cdr_location(
 ) -> dict[str, Any]:
     """The CdrLocation: the same ids as the Locations module (location and EVSE by our ids,
     the EVSE ID, the connector by its number)."""
-    standard = connector.standard if connector is not None else "IEC_62196_T2"
     power_type = connector.power_type if connector is not None else "AC_3_PHASE"
+    if power_type not in POWER_TYPES:
+        power_type = "AC_3_PHASE"
+    standard = connector.standard if connector is not None else ""
+    if standard not in CONNECTOR_TYPES:
+        # A standard OCPI has no name for: the usual one of its power type (a CDR must name one).
+        standard = "IEC_62196_T2_COMBO" if power_type == "DC" else "IEC_62196_T2"
     place: dict[str, Any] = {
         "id": str(location.id) if location is not None else str(charge_point.id),
         "name": (location.name if location is not None else charge_point.identity)[:255],
@@ -145,7 +160,7 @@ class CdrIssuer(PollingWorker):
             if tx is None or tx.status != "completed" or tx.stopped_at is None or partner is None or operator is None:
                 return None
             now = self.clock()
-            cdr = await self._build(db, session, tx, operator, now)
+            cdr, total_minor = await self._build(db, session, tx, operator, now)
             claimed = await claim(
                 db,
                 update(OcpiSession)
@@ -153,10 +168,9 @@ class CdrIssuer(PollingWorker):
                 .values(
                     cdr_id=cdr["id"],
                     cdr=cdr,
-                    cdr_total_minor=_minor(cdr),
+                    cdr_total_minor=total_minor,
                     currency=cdr["currency"],
                     cdr_last_updated=now,
-                    last_updated=now,
                 ),
             )
             if not claimed:
@@ -175,7 +189,8 @@ class CdrIssuer(PollingWorker):
 
     async def _build(
         self, db: AsyncSession, session: OcpiSession, tx: Transaction, operator: Operator, now: datetime
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], int]:
+        """The CDR and its total (our price, minor units incl. VAT)."""
         charge_point = await db.get(ChargePoint, tx.charge_point_id)
         assert charge_point is not None
         location = await db.get(Location, charge_point.location_id) if charge_point.location_id else None
@@ -220,11 +235,8 @@ class CdrIssuer(PollingWorker):
             )
 
         currency = terms.currency if terms is not None else (session.currency or "EUR")
-        return build_cdr(party, terms, usage, priced, currency=currency, now=now, on_mismatch=mismatch)
-
-
-def _minor(cdr: dict[str, Any]) -> int:
-    return int(Fraction(repr(cdr["total_cost"]["incl_vat"])) * 10 ** currency_exponent(cdr["currency"]))
+        cdr = build_cdr(party, terms, usage, priced, currency=currency, now=now, on_mismatch=mismatch)
+        return cdr, priced.total_minor if priced is not None else 0
 
 
 async def cdr_page(db: AsyncSession, partner: OcpiPartner, page: Page) -> tuple[list[dict[str, Any]], int]:

@@ -41,6 +41,7 @@ from tests.e2e.ocpi.recording_party import RecordingParty, recording_party, regi
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.test_restart import free_port
 from tests.support import create_staff
+from tests.support_ocpi_cdr_schemas import check_cdr, check_tariff
 from tests.support_ocpi_tariffs import cdr_cost
 
 OPERATOR = ("ops@cdrs.test", "ops-password-123")
@@ -213,6 +214,7 @@ async def test_the_cdr_is_posted_once_with_the_metered_energy_and_our_exact_pric
     await stack.pusher.send_due()
     [post] = await stack.party.wait_for(lambda c: c.method == "POST" and c.path == "/emsp/2.2.1/cdrs")
     cdr = post.body
+    check_cdr(cdr)
     assert cdr == session.cdr
     assert cdr["id"] == session.cdr_id and len(cdr["id"]) <= 36
     assert cdr["session_id"] == str(session.id)
@@ -264,6 +266,8 @@ async def test_the_partner_pages_through_its_cdrs_and_tariffs(stack: Stack) -> N
     next_url = first.headers["Link"].split(";")[0].strip("<>")
     second = await ocpi_get(stack, next_url.replace(f"http://127.0.0.1:{stack.settings.http.port}", ""))
     assert second.status_code == 200 and second.json()["data"][0]["id"] != body["data"][0]["id"]
+    for c in (body["data"][0], second.json()["data"][0]):
+        check_cdr(c)
     idle_cdr = next(
         c for c in (body["data"][0], second.json()["data"][0]) if c["start_date_time"].startswith("2026-12-08")
     )
@@ -280,7 +284,10 @@ async def test_the_partner_pages_through_its_cdrs_and_tariffs(stack: Stack) -> N
     tariffs = await ocpi_get(stack, "/ocpi/2.2.1/tariffs")
     assert tariffs.status_code == 200 and tariffs.headers["X-Total-Count"] == "1"
     [tariff] = tariffs.json()["data"]
+    check_tariff(tariff)
     assert tariff["currency"] == "SEK" and tariff["elements"][-1]["price_components"][0]["price"] == 2.792
+    unchanged = await ocpi_get(stack, "/ocpi/2.2.1/tariffs?date_from=2099-01-01T00:00:00Z")
+    assert unchanged.json()["data"] == [] and unchanged.headers["X-Total-Count"] == "0"
 
 
 async def test_another_tenants_partner_sees_none_of_it(stack: Stack) -> None:
