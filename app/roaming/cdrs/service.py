@@ -38,6 +38,7 @@ log = logging.getLogger("laddnat.roaming")
 # CDR ids are derived from the session's: the same session always names the same CDR.
 CDR_NAMESPACE = uuid.UUID("5b0f4f64-6b0e-4c52-9d0e-0c0d1c2d0c0d")
 SWEEP_BATCH = 100
+CDR_TOKEN_FIELDS = ("country_code", "party_id", "uid", "type", "contract_id")
 # 2.2.1 ConnectorType and PowerType (mod_locations).
 CONNECTOR_TYPES = frozenset(
     """
@@ -221,7 +222,8 @@ class CdrIssuer(PollingWorker):
             party_id=operator.party_id,
             cdr_id=cdr_id_of(session.id),
             session_id=str(session.id),
-            token=dict(session.token),
+            # A CdrToken has exactly these fields (the session may keep the whole Token).
+            token={k: session.token[k] for k in CDR_TOKEN_FIELDS if k in session.token},
             auth_method=session.auth_method,
             authorization_reference=session.authorization_reference,
             location=cdr_location(location, charge_point, evse, connector, tx.connector_number),

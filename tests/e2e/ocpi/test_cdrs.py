@@ -181,7 +181,15 @@ async def roaming_session(stack: Stack, start: datetime, *, charge_s: int, idle_
             operator_id=stack.tenant_id,
             partner_id=stack.partner_id,
             transaction_id=tx.id,
-            token={"country_code": "NL", "party_id": "EMP", "uid": "RFID-1", "type": "RFID", "contract_id": "NL-EMP-1"},
+            # The whole Token as the eMSP pushed it: the CDR keeps only the CdrToken's fields.
+            token={
+                "country_code": "NL",
+                "party_id": "EMP",
+                "uid": "RFID-1",
+                "type": "RFID",
+                "contract_id": "NL-EMP-1",
+                "visual_number": "DF000-2001-8999",
+            },
             auth_method="AUTH_REQUEST",
             authorization_reference="REF-42",
             status="ACTIVE",
@@ -222,7 +230,14 @@ async def test_the_cdr_is_posted_once_with_the_metered_energy_and_our_exact_pric
         operator = await db.get(Operator, stack.tenant_id)
     assert operator is not None
     assert (cdr["country_code"], cdr["party_id"]) == (operator.country_code, operator.party_id)
-    assert cdr["cdr_token"]["uid"] == "RFID-1" and cdr["auth_method"] == "AUTH_REQUEST"
+    assert cdr["cdr_token"] == {
+        "country_code": "NL",
+        "party_id": "EMP",
+        "uid": "RFID-1",
+        "type": "RFID",
+        "contract_id": "NL-EMP-1",
+    }
+    assert cdr["auth_method"] == "AUTH_REQUEST"
     assert cdr["authorization_reference"] == "REF-42"
     assert cdr["cdr_location"]["connector_id"] == "1" and cdr["cdr_location"]["postal_code"] == "75310"
     assert tx.meter_stop_wh is not None and tx.meter_start_wh is not None
