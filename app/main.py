@@ -70,6 +70,7 @@ from app.roaming.cdrs.ledger import CdrLedger
 from app.roaming.cdrs.service import CdrIssuer
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
+from app.roaming.sessions.updates import SessionUpdates
 from app.sessions.command_controllers import SendCommandController
 from app.sessions.controllers import TransactionController
 from app.tariffs.controllers import TariffAssignmentController, TariffController
@@ -165,6 +166,7 @@ def create_app(
     )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
     ocpi_push_worker = PushWorker(maker, settings.ocpi)
+    SessionUpdates(maker, app_bus, settings.ocpi).subscribe()
     ocpi_cdr_issuer = CdrIssuer(maker, app_bus, on_issued=ocpi_push_worker.poke)
     ocpi_cdr_issuer.subscribe()
     if health_monitor is None:
