@@ -112,6 +112,10 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.02)
+    # The tests drive the push worker and the CDR sweep themselves (the end event still
+    # makes CDRs at once): no background pass races an assertion.
+    await app.state.ocpi_push_worker.close()
+    await app.state.ocpi_cdr_issuer.close()
     async with maker() as db:
         staff = await create_staff(db, *OPERATOR)
         db.add(IdToken(token=TAG, status="Accepted"))
