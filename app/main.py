@@ -66,6 +66,8 @@ from app.operators.company_controllers import CompanyController
 from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.roaming.cdrs.ledger import CdrLedger
+from app.roaming.cdrs.service import CdrIssuer
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
 from app.roaming.sessions.updates import SessionUpdates
@@ -165,6 +167,8 @@ def create_app(
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
     ocpi_push_worker = PushWorker(maker, settings.ocpi)
     SessionUpdates(maker, app_bus, settings.ocpi).subscribe()
+    ocpi_cdr_issuer = CdrIssuer(maker, app_bus, on_issued=ocpi_push_worker.poke)
+    ocpi_cdr_issuer.subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
@@ -182,9 +186,11 @@ def create_app(
         await health_monitor.start()
         await webhook_worker.start()
         await ocpi_push_worker.start()
+        await ocpi_cdr_issuer.start()
         try:
             yield
         finally:
+            await ocpi_cdr_issuer.close()
             await ocpi_push_worker.close()
             await webhook_worker.close()
             await remediator.close()
@@ -291,6 +297,9 @@ def create_app(
                 "mail_worker": mail_worker,
                 "webhook_worker": webhook_worker,
                 "ocpi_push_worker": ocpi_push_worker,
+                "ocpi_cdr_issuer": ocpi_cdr_issuer,
+                # Billing's roaming reports read roaming's CDRs through it (billing never imports roaming).
+                "roaming_ledger": CdrLedger(),
                 "health_monitor": health_monitor,
             }
         ),

@@ -9,15 +9,19 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
+from app.roaming.cdrs.controllers import OcpiCdrController
 from app.roaming.envelope import EXCEPTION_HANDLERS
 from app.roaming.headers import OcpiHeaders
 from app.roaming.sessions.controllers import SessionSenderController
+from app.roaming.tariffs.controllers import OcpiTariffController
 from app.roaming.tokens.controllers import TokenReceiverController
 
 # Each module adds its controllers here.
 OCPI_HANDLERS: list[ControllerRouterHandler] = [
     SessionSenderController,
     TokenReceiverController,
+    OcpiTariffController,
+    OcpiCdrController,
 ]
 
 
