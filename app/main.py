@@ -66,6 +66,8 @@ from app.operators.company_controllers import CompanyController
 from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.roaming.cdrs.ledger import CdrLedger
+from app.roaming.cdrs.service import CdrIssuer
 from app.roaming.commands.worker import CommandWorker
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
@@ -167,6 +169,8 @@ def create_app(
     ocpi_push_worker = PushWorker(maker, settings.ocpi)
     ocpi_command_worker = CommandWorker(maker, app_bus, settings, on_result=ocpi_push_worker.poke)
     SessionUpdates(maker, app_bus, settings.ocpi).subscribe()
+    ocpi_cdr_issuer = CdrIssuer(maker, app_bus, on_issued=ocpi_push_worker.poke)
+    ocpi_cdr_issuer.subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
@@ -185,9 +189,11 @@ def create_app(
         await webhook_worker.start()
         await ocpi_push_worker.start()
         await ocpi_command_worker.start()
+        await ocpi_cdr_issuer.start()
         try:
             yield
         finally:
+            await ocpi_cdr_issuer.close()
             await ocpi_command_worker.close()
             await ocpi_push_worker.close()
             await webhook_worker.close()
@@ -296,6 +302,9 @@ def create_app(
                 "webhook_worker": webhook_worker,
                 "ocpi_push_worker": ocpi_push_worker,
                 "ocpi_command_worker": ocpi_command_worker,
+                "ocpi_cdr_issuer": ocpi_cdr_issuer,
+                # Billing's roaming reports read roaming's CDRs through it (billing never imports roaming).
+                "roaming_ledger": CdrLedger(),
                 "health_monitor": health_monitor,
             }
         ),

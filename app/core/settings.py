@@ -225,6 +225,15 @@ class HealthSettings:
     site_window_s: float = 5.0
     site_min_chargers: int = 2
     site_min_share: float = 0.5
+    # Fleet correlation (app/health/fleet.py): at least this many of one tenant's chargers of
+    # one vendor, model and firmware, and this share of them, with the same trouble (raised,
+    # or raised within the window), on two sites or more, make one fleet incident, once at
+    # least fleet_min_raised of them are in trouble at the same time (faults that each
+    # charger's own playbook healed, one after another, stay the chargers' own).
+    fleet_window_s: float = 24 * 3600.0
+    fleet_min_chargers: int = 3
+    fleet_min_share: float = 0.3
+    fleet_min_raised: int = 2
     # Overheating: over the limit, or rising faster than this while the load is low.
     temperature_limit_c: float = 70.0
     temperature_clear_c: float = 60.0

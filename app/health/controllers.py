@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.auth import OPERATOR_PROBLEMS, Caller, can_operate
 from app.core.http import PageParams, problems
 from app.health.errors import IncidentAlreadyResolved, IncidentNotFound
+from app.health.models import Scope
 from app.health.schemas import IncidentDetailOut, IncidentOut, IncidentPageOut, ResolveIncidentIn
 from app.health.service import IncidentService
 
@@ -69,6 +70,13 @@ class IncidentController(Controller):
         charger_id: Annotated[
             uuid.UUID | None, QueryParameter(name="chargerId", description="Only this charger's")
         ] = None,
+        # "scope" is reserved too (the ASGI scope).
+        scope_filter: Annotated[
+            Scope | None,
+            QueryParameter(
+                name="scope", description="charger, site, or fleet (one model and firmware across the network)"
+            ),
+        ] = None,
     ) -> IncidentPageOut:
         rows, total = await incidents.find(
             state=state_filter,
@@ -76,6 +84,7 @@ class IncidentController(Controller):
             kind=kind,
             location_id=location_id,
             charge_point_id=charger_id,
+            scope=scope_filter,
             limit=page.limit,
             offset=page.offset,
         )

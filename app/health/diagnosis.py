@@ -70,7 +70,11 @@ class Placement:
     location_id: uuid.UUID | None
     operator_id: uuid.UUID | None
     site: bool = False
-    # A new site incident folds in these chargers' own open incidents (they went dark
+    # A fleet incident (app/health/fleet.py): one tenant's chargers of one model and firmware.
+    fleet: bool = False
+    # A charger that has just joined the open fleet incident (its protective steps follow).
+    joined: str | None = None
+    # A new site (or fleet) incident folds in these chargers' own open incidents (they went dark
     # before their siblings did): resolved as merged into it.
     absorbs: tuple[str, ...] = ()
 

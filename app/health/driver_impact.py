@@ -16,7 +16,9 @@ def incidents_keeping_drivers_away(
     charger: uuid.UUID | QueryableAttribute[uuid.UUID], evse: int | QueryableAttribute[int]
 ) -> Select[str]:
     """The causes of the open incidents on this EVSE (or its whole charger) that keep
-    drivers away, oldest first."""
+    drivers away, oldest first. A charger's own incidents only: a site or fleet incident
+    names no charger, so a fleet's (one model across the network) never takes every EVSE
+    of that model off the drivers' map; its members' Faulted statuses still do."""
     return (
         select(Incident.cause)
         .where(

@@ -14,9 +14,9 @@ class IncidentOpened(Event, frozen=True, kw_only=True):
     subject: ClassVar[str] = "incident.opened"
     incident_id: uuid.UUID
     operator_id: uuid.UUID | None
-    identity: str  # the charger's; a site incident names the first charger it saw
+    identity: str  # the charger's; a site or fleet incident names the first charger it saw
     location_id: uuid.UUID | None
-    evse: int | None  # None: the whole charger (or site)
+    evse: int | None  # None: the whole charger (or site, or fleet)
     connectors: list[int]
     kind: str  # the detector: offline, reported_error, overheating, power_supply, metering, ...
     # overheating | grid_supply | site_network | vehicle_communication | metering |
@@ -39,7 +39,9 @@ class IncidentChanged(Event, frozen=True, kw_only=True):
     cause: str
     severity: str
     summary: str
-    change: str  # what changed, e.g. "action:soft_reset", "acknowledged", "diagnosis"
+    # what changed, e.g. "action:soft_reset", "acknowledged", "diagnosis", "reopened";
+    # a fleet incident's "joined:<charger identity>" (a charger in the same trouble joined it)
+    change: str
     at: datetime
 
 
@@ -52,5 +54,5 @@ class IncidentResolved(Event, frozen=True, kw_only=True):
     summary: str
     resolved_at: datetime
     automatic: bool  # the charger recovered (True) or an operator closed it
-    # automatic | operator | merged (folded into a site incident: not recovered yet)
+    # automatic | operator | merged (folded into a site or fleet incident: not recovered yet)
     resolution: str = "automatic"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -13,9 +13,11 @@ from app.core.database import Base, UtcDateTime, new_id
 
 
 class Incident(Base):
-    """One fault of one charger (EVSE) or one site, open -> acknowledged -> resolved.
+    """One fault of one charger (EVSE), one site or one fleet (a tenant's chargers of one
+    model and firmware), open -> acknowledged -> resolved.
 
-    ``dedupe_key`` names the condition (charger + evse + kind + topic, or site + kind);
+    ``dedupe_key`` names the condition (charger + evse + kind + topic, site + kind, or
+    fleet: tenant + vendor|model|firmware + kind + topic + cause); its prefix is the scope;
     ``open_key`` holds it while the incident is not resolved and NULL after, so the unique
     constraint allows one unresolved incident per condition on SQLite and PostgreSQL alike.
     """
@@ -29,7 +31,7 @@ class Incident(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     operator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operators.id"))
     location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"), index=True)
-    # None: a site incident (``identity`` then names the first charger seen dark).
+    # None: a site or fleet incident (``identity`` then names the first charger in trouble).
     charge_point_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charge_points.id"), index=True)
     identity: Mapped[str] = mapped_column(String(48))
     evse: Mapped[int | None] = mapped_column(Integer)
@@ -55,6 +57,22 @@ class Incident(Base):
     flaps: Mapped[int] = mapped_column(Integer, default=0)
     dedupe_key: Mapped[str] = mapped_column(String(160))
     open_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+
+    @property
+    def scope(self) -> Scope:
+        return scope_of(self.dedupe_key)
+
+
+Scope = Literal["charger", "site", "fleet"]
+# The dedupe key's prefix (app/health/signals.py, app/health/fleet.py) -> the scope.
+SCOPE_PREFIXES: dict[Scope, str] = {"charger": "cp:", "site": "site:", "fleet": "fleet:"}
+
+
+def scope_of(dedupe_key: str) -> Scope:
+    for scope, prefix in SCOPE_PREFIXES.items():
+        if dedupe_key.startswith(prefix):
+            return scope
+    return "charger"
 
 
 class IncidentEvent(Base):

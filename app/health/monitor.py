@@ -7,7 +7,8 @@ database is written when a signal arises. A tick each second judges what time al
 reveals (offline, boot loops ending, site correlation windows, clear hold times).
 
 Restart-safe: ``start`` loads the open incidents (their conditions count as raised, so
-recovery still resolves them and nothing opens twice), every charger's location and the
+recovery still resolves them and nothing opens twice; a site's or fleet's members count as
+they did), every charger's location, model and firmware and the
 anomaly detector's baselines, which the tick saves every ``anomaly_save_interval_s`` (the
 changed ones, in one statement) and ``close`` saves once more.
 """
@@ -19,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +40,8 @@ from app.core.settings import Settings
 from app.health import detectors
 from app.health.baselines import load_baselines, save_baselines
 from app.health.diagnosis import ChargerInfo, Placement, SiteCorrelator
+from app.health.fleet import FleetCharger, FleetCorrelator, FleetModel
+from app.health.models import Incident
 from app.health.service import IncidentService
 from app.health.signals import Signal
 from app.sessions.events import MeterSampled, TokenChecked, TransactionEnded, TransactionStarted, TransactionUpdated
@@ -79,6 +83,8 @@ class HealthMonitor:
         # None until the saved baselines are loaded: saving before would overwrite them.
         self._baselines_saved_at: datetime | None = None
         self.correlator = SiteCorrelator(self.h)
+        # Behind the site correlator: the charger-level placements it lets through.
+        self.fleet = FleetCorrelator(self.h)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
         # Identities the database does not know (yet): not asked again on every event.
@@ -123,6 +129,9 @@ class HealthMonitor:
                         # The charger's owner; a charger from before owners: its location's.
                         charger_owner().label("operator_id"),
                         Location.name,
+                        ChargePoint.vendor,
+                        ChargePoint.model,
+                        ChargePoint.firmware_version,
                     ).outerjoin(Location, Location.id == ChargePoint.location_id)
                 )
             ).all()
@@ -134,10 +143,12 @@ class HealthMonitor:
         self._baselines_saved_at = self.clock()
         offline_now = {i.identity for i in incidents if i.kind == "offline" and i.charge_point_id is not None}
         for row in rows:
-            self.correlator.know(row.identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
+            self._know(row.identity, row)
         raised = detectors.raised_sets(self.detectors)
         for incident in incidents:
-            if incident.charge_point_id is None and incident.location_id is not None:
+            if incident.scope == "fleet":
+                self._restore_fleet(incident, raised)
+            elif incident.charge_point_id is None and incident.location_id is not None:
                 members = list((incident.evidence or {}).get("site", {}).get("chargers", []))
                 self.correlator.restore_site(incident.location_id, incident.kind, members)
                 if incident.kind == "offline":
@@ -146,6 +157,22 @@ class HealthMonitor:
                 conditions.add((incident.identity, incident.evse, incident.topic))
         for row in rows:
             self.offline.restore(row.identity, row.last_seen_at, offline=row.identity in offline_now)
+
+    def _restore_fleet(self, incident: Incident, raised: dict[str, set[detectors.Where]]) -> None:
+        """An open fleet incident: its group, and its raised members' conditions as raised
+        in their detector, so their recovery still reaches it."""
+        scope = (incident.evidence or {}).get("fleet") or {}
+        if incident.operator_id is None or not scope:
+            return
+        self.fleet.restore(incident.operator_id, scope, incident.opened_at)
+        conditions = raised.get(f"{incident.kind}:{incident.topic}", raised.get(incident.kind))
+        if conditions is None:
+            return
+        for member in scope.get("members", []):
+            if member.get("raised"):
+                # A condition's dedupe key ends in its detector's topic (app/health/signals.py).
+                raised_now = (member.get("conditions") or {}).items()
+                conditions.update((member["identity"], evse, key.rsplit(":", 1)[1]) for key, evse in raised_now)
 
     async def _learn(self, identity: str) -> None:
         """A charger registered (or moved) since start: read its place once."""
@@ -157,6 +184,9 @@ class HealthMonitor:
                         ChargePoint.location_id,
                         charger_owner().label("operator_id"),
                         Location.name,
+                        ChargePoint.vendor,
+                        ChargePoint.model,
+                        ChargePoint.firmware_version,
                     )
                     .outerjoin(Location, Location.id == ChargePoint.location_id)
                     .where(ChargePoint.identity == identity)
@@ -166,7 +196,13 @@ class HealthMonitor:
             self._unknown.add(identity)
             return
         self._unknown.discard(identity)
+        self._know(identity, row)
+
+    def _know(self, identity: str, row: Any) -> None:
+        """A charger's place, tenant, model and firmware, as the database row has them."""
         self.correlator.know(identity, ChargerInfo(row.id, row.location_id, row.operator_id), row.name)
+        model = FleetModel.of(row.vendor, row.model, row.firmware_version)
+        self.fleet.know(identity, FleetCharger(row.operator_id, row.location_id, model))
 
     def _read_later(self, what: str, identity: str, read: Callable[[str], Awaitable[None]]) -> None:
         """Run a read beside the event stream (one at a time per charger and kind): under a
@@ -210,6 +246,9 @@ class HealthMonitor:
             await self._learn(identity)  # its place is needed to place its signals
         elif isinstance(event, ChargerConnected | ChargerBooted):
             self._read_later("place", identity, self._learn)  # it may have moved, or registered since
+        if isinstance(event, ChargerBooted):
+            # What it is, as it says at boot (a firmware update shows here first).
+            self.fleet.booted(identity, FleetModel.of(event.vendor, event.model, event.firmware_version))
         if isinstance(event, TransactionStarted) and (identity, event.evse) not in self.low_power.rated_w:
             self._read_later("ratings", identity, self._rate)
         signals: list[Signal] = []
@@ -250,7 +289,9 @@ class HealthMonitor:
             signals += detector.tick(now)
         async with self._lock:
             placements = self._place(signals, now)
-            placements += self.correlator.flush(now, lambda i: self.offline.is_dark(i, now), self.offline.is_down)
+            flushed = self.correlator.flush(now, lambda i: self.offline.is_dark(i, now), self.offline.is_down)
+            placements += [f for p in flushed for f in self.fleet.place(p, now)]
+            placements += self.fleet.expire(now)
             await self._store(placements)
             if self.h.clear_hold_s > 0:
                 async with self.maker() as db:
@@ -280,7 +321,10 @@ class HealthMonitor:
     def _place(self, signals: list[Signal], now: datetime) -> list[Placement]:
         out: list[Placement] = []
         for signal in signals:
-            out += self.correlator.place(signal, now, lambda i: self.offline.is_dark(i, now), self.offline.is_down)
+            for placement in self.correlator.place(
+                signal, now, lambda i: self.offline.is_dark(i, now), self.offline.is_down
+            ):
+                out += self.fleet.place(placement, now)
         return out
 
     async def _store(self, placements: list[Placement]) -> None:

@@ -11,6 +11,12 @@ incident to resolve (the detectors close it when the charger recovers); if it do
 the next, stronger step follows; the last step takes the connectors out of service and
 asks for a technician. Resets are rate-limited per charger, and never sent while someone
 is charging unless that session is already lost (its connector faulted).
+
+A fleet incident (one model and firmware in trouble across the network) is not healed by
+resetting every charger of it: it tells the operator which firmware to look at. It runs
+only its cause's protective steps (``PROTECTIVE``), on each member charger still in
+trouble (on opening, and on each charger that joins later), and collects the log of its
+first member alone.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -43,6 +49,10 @@ from app.sessions.models import MeterSample, Transaction
 log = logging.getLogger("laddnat.health")
 
 RESETS = frozenset({"soft_reset", "hard_reset"})
+# Steps that protect a charger and whoever uses it without claiming to heal it (less power
+# for a hot one, a driver's cable freed): a fleet incident sends these, and only these, to
+# each of its members.
+PROTECTIVE = frozenset({"limit_power", "unlock"})
 # Causes whose evidence may be in the charger's own logs (not offline, not the grid).
 DIAGNOSED_CAUSES = frozenset(
     {
@@ -188,12 +198,11 @@ class Remediator:
         self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded)
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        # The playbooks, and the restarts and fleet members' protective steps begun beside them.
+        tasks = [*self._tasks.values(), *self._restarts]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _on_opened(self, event: Event) -> None:
         assert isinstance(event, IncidentOpened)
@@ -212,6 +221,14 @@ class Remediator:
         event that names it): a playbook that has not begun its steps takes the new cause; with
         none running, the new cause's playbook starts (its diagnostics collected once)."""
         assert isinstance(event, IncidentChanged)
+        if event.change.startswith("joined:"):
+            # A charger joined a fleet incident: its own protective steps, now.
+            if self.playbook.heal:
+                self._spawn(self._protect_joiner(event.incident_id, event.change.removeprefix("joined:")))
+            return
+        if event.change == "reopened" and await self._fleet_targets(event.incident_id) is not None:
+            await self._restart(event.incident_id)  # a fleet in trouble again: protect its members
+            return
         if event.change == "reopened" and any(s.only_if_recurring for s in PLAYBOOKS.get(event.cause, ())):
             # The trouble came back: the steps that wait for a recurrence may act now.
             if self._running(event.incident_id):
@@ -238,7 +255,14 @@ class Remediator:
                 incident = await db.get(Incident, incident_id)
         if incident is None or incident.state == "resolved" or self._running(incident_id):
             return
-        opened = IncidentOpened(
+        opened = self._opened(incident)
+        if self._heals(opened):
+            self._start(opened, collect=not (incident.evidence or {}).get("diagnostics"))
+
+    @staticmethod
+    def _opened(incident: Incident) -> IncidentOpened:
+        """The incident as its opening announced it (a playbook's input)."""
+        return IncidentOpened(
             incident_id=incident.id,
             operator_id=incident.operator_id,
             identity=incident.identity,
@@ -252,8 +276,12 @@ class Remediator:
             summary=incident.summary,
             opened_at=incident.opened_at,
         )
-        if self._heals(opened):
-            self._start(opened, collect=not (incident.evidence or {}).get("diagnostics"))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            task = asyncio.get_running_loop().create_task(work)
+            self._restarts.add(task)  # held until done: a bare task may be collected
+            task.add_done_callback(self._restarts.discard)
 
     def _running(self, incident_id: uuid.UUID) -> bool:
         task = self._tasks.get(incident_id)
@@ -305,10 +333,7 @@ class Remediator:
             self._refined.pop(incident_id, None)
             if incident_id in self._rerun:
                 self._rerun.discard(incident_id)
-                with contextlib.suppress(RuntimeError):  # the loop is closing
-                    restart = asyncio.get_running_loop().create_task(self._restart(incident_id))
-                    self._restarts.add(restart)  # held until done: a bare task may be collected
-                    restart.add_done_callback(self._restarts.discard)
+                self._spawn(self._restart(incident_id))
         if not task.cancelled() and task.exception() is not None:
             log.error("playbook of incident %s failed", incident_id, exc_info=task.exception())
 
@@ -321,6 +346,11 @@ class Remediator:
         if refined is not None:
             incident = msgspec.structs.replace(incident, cause=refined)
         if not self._heals(incident):
+            return
+        # A fleet incident names no site (a charger's own usually does): only then a look.
+        members = await self._fleet_targets(incident.incident_id) if incident.location_id is None else None
+        if members is not None:
+            await self._protect(incident, members)
             return
         for step in PLAYBOOKS.get(incident.cause, ()):
             if resolved.is_set():
@@ -350,6 +380,36 @@ class Remediator:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.playbook.verify_s):
                     await resolved.wait()
+
+    # -- fleet incidents -----------------------------------------------------------------
+
+    async def _fleet_targets(self, incident_id: uuid.UUID) -> list[tuple[str, int | None]] | None:
+        """A fleet incident's members still in trouble, each (charger, EVSE) once; None when
+        the incident is not a fleet's."""
+        async with self.maker() as db:
+            incident = await db.get(Incident, incident_id)
+        if incident is None or incident.scope != "fleet":
+            return None
+        return _targets(incident)
+
+    async def _protect(self, incident: IncidentOpened, targets: list[tuple[str, int | None]]) -> None:
+        """The cause's protective steps, sent to each target charger (EVSE) in turn; each in
+        the fleet incident's trail with the charger it went to."""
+        steps = [s for s in PLAYBOOKS.get(incident.cause, ()) if s.name in PROTECTIVE]
+        for step in steps:
+            for identity, evse in targets:
+                member = msgspec.structs.replace(incident, identity=identity, evse=evse)
+                outcome = await self._step(member, step, asyncio.Event())
+                await self._note(member, step, outcome, member=identity)
+                self._announce(member, step, outcome)
+
+    async def _protect_joiner(self, incident_id: uuid.UUID, identity: str) -> None:
+        async with self.maker() as db:
+            incident = await db.get(Incident, incident_id)
+        if incident is None or incident.scope != "fleet" or incident.state == "resolved":
+            return
+        targets = [(i, evse) for i, evse in _targets(incident) if i == identity]
+        await self._protect(self._opened(incident), targets)
 
     async def _second_look(self, incident: IncidentOpened, resolved: asyncio.Event) -> str | None:
         """Taking an EVSE out of service is the worst a CSMS can do to a healthy charger, so
@@ -454,13 +514,22 @@ class Remediator:
         )
 
     async def _note(
-        self, incident: IncidentOpened, step: Step, outcome: str, *, file_id: uuid.UUID | None = None
+        self,
+        incident: IncidentOpened,
+        step: Step,
+        outcome: str,
+        *,
+        file_id: uuid.UUID | None = None,
+        member: str | None = None,
     ) -> None:
-        """The step in the incident's trail (and IncidentChanged for feeds and webhooks)."""
+        """The step in the incident's trail (and IncidentChanged for feeds and webhooks);
+        ``member``: the fleet incident's charger it went to."""
         async with self.maker() as db:
             try:
                 service = IncidentService(db, self.bus, clock=self.clock)
                 data: dict[str, Any] = {"step": step.name, "command": step.command, "outcome": outcome}
+                if member is not None:
+                    data["identity"] = member
                 if file_id is not None:
                     data["fileId"] = str(file_id)
                     await service.attach_diagnostics(incident.incident_id, file_id)
@@ -575,3 +644,14 @@ class Remediator:
         if evse is not None:
             stmt = stmt.where(Transaction.evse_number == evse)
         return await db.scalar(stmt.limit(1))
+
+
+def _targets(incident: Incident) -> list[tuple[str, int | None]]:
+    """The (charger, EVSE) pairs of a fleet incident's members still in trouble."""
+    members = ((incident.evidence or {}).get("fleet") or {}).get("members") or []
+    out: list[tuple[str, int | None]] = []
+    for m in members:
+        if m.get("raised"):
+            for evse in sorted({e for e in (m.get("conditions") or {}).values()}, key=lambda e: e or 0):
+                out.append((m["identity"], evse))
+    return out

@@ -11,16 +11,26 @@ import msgspec
 
 from app.chargers.models import DiagnosticsFile
 from app.core.http import Page
-from app.health.models import Incident, IncidentEvent
+from app.health.models import Incident, IncidentEvent, Scope
 
 
 class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
     id: uuid.UUID
     operator_id: uuid.UUID | None
     location_id: uuid.UUID | None
-    charger_id: Annotated[uuid.UUID | None, msgspec.Meta(description="null: a site incident")]
-    charger_identity: Annotated[str, msgspec.Meta(description="A site incident: the first charger seen in trouble")]
-    site: bool
+    charger_id: Annotated[uuid.UUID | None, msgspec.Meta(description="null: a site or fleet incident")]
+    charger_identity: Annotated[
+        str, msgspec.Meta(description="A site or fleet incident: the first charger seen in trouble")
+    ]
+    scope: Annotated[
+        Scope,
+        msgspec.Meta(
+            description="charger: one charger (EVSE); site: several chargers of one location at once; fleet: "
+            "one company's chargers of one vendor, model and firmware with the same trouble "
+            "(`evidence.fleet` holds the scope: the chargers, the population, the sites, other firmware)"
+        ),
+    ]
+    site: Annotated[bool, msgspec.Meta(description="A site incident (scope site)")]
     evse: Annotated[int | None, msgspec.Meta(description="null: the whole charger (or site)")]
     connectors: list[int]
     kind: Annotated[
@@ -42,14 +52,17 @@ class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
     severity: str  # info | warning | critical
     state: str  # open | acknowledged | resolved
     summary: str
-    evidence: Annotated[dict[str, Any], msgspec.Meta(description="`chain`: the signals, samples and neighbours")]
+    evidence: Annotated[
+        dict[str, Any],
+        msgspec.Meta(description="`chain`: the signals, samples and neighbours; `site` or `fleet`: the scope"),
+    ]
     opened_at: datetime
     last_signal_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: uuid.UUID | None
     resolved_at: datetime | None
     resolved_by: uuid.UUID | None
-    resolution: str | None  # automatic | operator | merged (into a site incident)
+    resolution: str | None  # automatic | operator | merged (into a site or fleet incident)
     flaps: int
 
     @classmethod
@@ -60,7 +73,8 @@ class IncidentOut(msgspec.Struct, kw_only=True, rename="camel"):
             "location_id": i.location_id,
             "charger_id": i.charge_point_id,
             "charger_identity": i.identity,
-            "site": i.charge_point_id is None,
+            "scope": i.scope,
+            "site": i.scope == "site",
             "evse": i.evse,
             "connectors": list(i.connectors or []),
             "kind": i.kind,

@@ -17,7 +17,7 @@ from app.core.database import SelectT, scoped, utcnow
 from app.health.diagnosis import Placement
 from app.health.errors import IncidentAlreadyResolved, IncidentNotFound
 from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
-from app.health.models import Incident, IncidentEvent
+from app.health.models import SCOPE_PREFIXES, Incident, IncidentEvent, Scope
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 # The incident keeps the newest links of its evidence chain; the trail keeps them all.
@@ -85,13 +85,14 @@ class IncidentService:
                 incident.resolved_at = incident.resolution = incident.clear_since = None
                 incident.flaps += 1
                 self._trail(incident, now, "state", {"state": "open", "reopened": True, "flaps": incident.flaps})
+                events += await self._absorb(incident, p.absorbs, now)
                 events.append(self._changed(incident, "reopened", now))
         if incident is None:
             incident = Incident(
                 id=uuid.uuid4(),
                 operator_id=p.operator_id,
                 location_id=p.location_id,
-                charge_point_id=None if p.site or p.charger is None else p.charger.id,
+                charge_point_id=None if p.site or p.fleet or p.charger is None else p.charger.id,
                 identity=s.identity,
                 evse=s.evse,
                 connectors=[s.connector] if s.connector is not None else [],
@@ -102,7 +103,7 @@ class IncidentService:
                 severity=s.severity,
                 state="open",
                 summary=d.summary[:500],
-                evidence={"chain": d.chain[-CHAIN_LIMIT:], **({"site": s.evidence} if p.site else {})},
+                evidence={"chain": d.chain[-CHAIN_LIMIT:], **self._scope_evidence(p)},
                 opened_at=now,
                 last_signal_at=now,
                 flaps=0,
@@ -136,23 +137,30 @@ class IncidentService:
                 events.append(self._changed(incident, changed, now))
         else:
             self._update(incident, p, now)
+        if p.joined and not any(isinstance(e, IncidentOpened) for e in events):
+            # A charger joined the open fleet incident: the scope grew, its protective steps
+            # follow. (Opened by it, e.g. after an operator closed the last one, it is no join:
+            # the opening's playbook protects every member.)
+            self._trail(incident, now, "note", {"joined": p.joined})
+            events.append(self._changed(incident, f"joined:{p.joined}", now))
         await self.db.commit()
         self._publish(events)
         return incident
 
     async def _absorb(self, site: Incident, keys: tuple[str, ...], now: datetime) -> list[Event]:
-        """Fold the chargers' own open incidents into the new site incident: each is
-        resolved as ``merged``, and both trails say where it went."""
+        """Fold the chargers' own open incidents into the new site (or fleet) incident: each
+        is resolved as ``merged``, and both trails say where it went."""
         if not keys:
             return []
         events: list[Event] = []
         absorbed = (await self.db.scalars(select(Incident).where(Incident.open_key.in_(keys)).with_for_update())).all()
         for incident in absorbed:
-            note = f"merged into site incident {site.id}"
+            note = f"merged into {site.scope} incident {site.id}"
             events += self._resolve(incident, now, by=None, note=note, resolution="merged")
             self._trail(site, now, "note", {"absorbed": str(incident.id), "identity": incident.identity})
         if absorbed:
-            site.evidence = {**(site.evidence or {}), "absorbed": [str(i.id) for i in absorbed]}
+            earlier = list((site.evidence or {}).get("absorbed", []))
+            site.evidence = {**(site.evidence or {}), "absorbed": [*earlier, *(str(i.id) for i in absorbed)]}
         return events
 
     def _update(self, incident: Incident, p: Placement, now: datetime) -> str | None:
@@ -165,8 +173,7 @@ class IncidentService:
             incident.connectors = sorted([*incident.connectors, s.connector])
         evidence = dict(incident.evidence or {})
         evidence["chain"] = [*evidence.get("chain", []), *d.chain][-CHAIN_LIMIT:]
-        if p.site:
-            evidence["site"] = s.evidence
+        evidence.update(self._scope_evidence(p))
         incident.evidence = evidence
         self._trail(incident, now, "signal", {"chain": d.chain})
         change = None
@@ -174,9 +181,18 @@ class IncidentService:
             incident.severity, change = s.severity, "severity"
         if d.cause != incident.cause and d.confidence >= incident.confidence:
             incident.cause, incident.confidence, change = d.cause, d.confidence, "diagnosis"
-        if p.site or change:
+        if p.site or p.fleet or change:
             incident.summary = d.summary[:500]
         return change
+
+    @staticmethod
+    def _scope_evidence(p: Placement) -> dict[str, Any]:
+        """A site or fleet incident's scope (its chargers, ...) as its signal states it now."""
+        if p.site:
+            return {"site": p.signal.evidence}
+        if p.fleet:
+            return {"fleet": p.signal.evidence}
+        return {}
 
     async def _clear(self, p: Placement) -> Incident | None:
         now = self.clock()
@@ -287,6 +303,7 @@ class IncidentService:
         kind: str | None = None,
         location_id: uuid.UUID | None = None,
         charge_point_id: uuid.UUID | None = None,
+        scope: Scope | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[Sequence[Incident], int]:
@@ -304,6 +321,8 @@ class IncidentService:
             query = query.where(Incident.location_id == location_id)
         if charge_point_id is not None:
             query = query.where(Incident.charge_point_id == charge_point_id)
+        if scope is not None:
+            query = query.where(Incident.dedupe_key.startswith(SCOPE_PREFIXES[scope], autoescape=True))
         total = await self.db.scalar(select(func.count()).select_from(query.subquery()))
         rows = (
             await self.db.scalars(query.order_by(Incident.opened_at.desc(), Incident.id).limit(limit).offset(offset))

@@ -79,6 +79,7 @@ class OcpiSession(Base):
     """
 
     __tablename__ = "ocpi_sessions"
+    __table_args__ = (Index("ix_ocpi_sessions_cdr_updated", "partner_id", "cdr_last_updated"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)  # the OCPI session id
     operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operators.id"), index=True)
@@ -97,6 +98,8 @@ class OcpiSession(Base):
     cdr_total_minor: Mapped[int | None] = mapped_column(Integer)
     currency: Mapped[str | None] = mapped_column(String(3))
     cdr_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the CDR was made: its last_updated (a CDR never changes), the CDRs GET's filter.
+    cdr_last_updated: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_updated: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -9,12 +9,14 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
+from app.roaming.cdrs.controllers import OcpiCdrController
 from app.roaming.chargingprofiles.controllers import ChargingProfilesController
 from app.roaming.commands.controllers import CommandsController
 from app.roaming.envelope import EXCEPTION_HANDLERS
 from app.roaming.headers import OcpiHeaders
 from app.roaming.hubclientinfo.controllers import HubClientInfoController
 from app.roaming.sessions.controllers import SessionSenderController
+from app.roaming.tariffs.controllers import OcpiTariffController
 from app.roaming.tokens.controllers import TokenReceiverController
 
 # Each module adds its controllers here.
@@ -24,6 +26,8 @@ OCPI_HANDLERS: list[ControllerRouterHandler] = [
     CommandsController,
     ChargingProfilesController,
     HubClientInfoController,
+    OcpiTariffController,
+    OcpiCdrController,
 ]
 
 

@@ -370,6 +370,23 @@ def _local(day: date, minute: int, tz: ZoneInfo, fold: int) -> datetime:
     return datetime.combine(day, time(minute // 60, minute % 60, fold=fold), tzinfo=tz).astimezone(UTC)
 
 
+def band_spans(terms: TariffTerms, a: datetime, b: datetime) -> list[tuple[int | None, datetime, datetime]]:
+    """[a, b] cut where the time-of-day band changes, as (band index or None, from, to): the
+    same cuts ``price`` makes (roaming's CDRs start a charging period at each)."""
+    clock = _Clock(terms)
+    a, b = _utc(a), _utc(b)
+    if not terms.bands or a == b:
+        return [(clock.band_at(a) if terms.bands else None, a, b)]
+    spans: list[tuple[int | None, datetime, datetime]] = []
+    for c0, c1 in pairwise(clock._cuts(a, b)):
+        band = clock.band_at(c0 + (c1 - c0) / 2)
+        if spans and spans[-1][0] == band:
+            spans[-1] = (band, spans[-1][1], c1)
+        else:
+            spans.append((band, c0, c1))
+    return spans
+
+
 class _Exact(msgspec.Struct, kw_only=True):
     kind: ComponentKind
     quantity: Fraction

@@ -33,6 +33,7 @@ from app.health.models import Incident
 from app.operators.models import ApiKey, AuditEntry, Operator
 from app.operators.webhooks.crypto import seal
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession
 from app.sessions.models import MeterSample, Transaction
 from app.tariffs.models import Tariff, TariffAssignment
 from app.tariffs.pricing import TariffTerms
@@ -354,7 +355,46 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
         status_code=200,
         details={"note": "ynet audit"},
     )
-    db.add_all([diagnostics, delivery, audit])
+    # A roaming partner of Y's and the CDR its driver's session made (the roaming revenue
+    # report's and the CDR reconciliation's subject).
+    partner = OcpiPartner(
+        operator_id=o,
+        name="Ynet roaming partner",
+        state="registered",
+        country_code="NL",
+        party_id="YNP",
+        token_digest="ynet" + "1" * 60,
+        their_token="ynet-their-token",
+    )
+    db.add_all([diagnostics, delivery, audit, partner])
+    await db.flush()
+    roaming = OcpiSession(
+        operator_id=o,
+        partner_id=partner.id,
+        token={"uid": "ynet-roaming-uid", "type": "RFID", "contract_id": "NL-YNP-7771"},
+        auth_method="WHITELIST",
+        status="COMPLETED",
+        cdr_id="ynet-cdr-7771",
+        cdr={"id": "ynet-cdr-7771", "total_energy": 41.0},
+        cdr_total_minor=3_141_592,
+        currency="SEK",
+        cdr_last_updated=at(3, 11),
+    )
+    db.add(roaming)
+    await db.flush()
+    cdr_push = OcpiPush(
+        operator_id=o,
+        partner_id=partner.id,
+        module="cdrs",
+        method="POST",
+        url="https://ocpi.ynet-partner.example/cdrs",
+        body={"id": "ynet-cdr-7771"},
+        object_key="cdr:ynet-cdr-7771",
+        attempts=1,
+        done_at=at(3, 12),
+        outcome="delivered",
+    )
+    db.add(cdr_push)
     await db.commit()
 
     y.refs |= {
@@ -375,8 +415,10 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
         "api_key": api_key.id,
         "audit_entry": audit.id,
         "admin": y.admin.id,
+        "ocpi_partner": partner.id,
+        "ocpi_session": roaming.id,
     }
-    y_keys = {str(v) for v in y.refs.values()} | {"YNET-CP-7771", "ynet-pay-7771", "ynet-hold-7772"}
+    y_keys = {str(v) for v in y.refs.values()} | {"YNET-CP-7771", "ynet-pay-7771", "ynet-hold-7772", "ynet-cdr-7771"}
     y_keys |= {str(a.id) for a in assignments}
     strings = {
         "Ynet",  # every name, address, note and e-mail of Y's has it
@@ -384,6 +426,8 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
         "pi_ynet",
         "re_ynet",
         "556677-7771",
+        "ynet-cdr-7771",
+        "YNP",
         *(str(v) for v in y.refs.values()),
     }
     markers = {s.lower() for s in strings}

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from litestar import Controller, Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.files import CSV, file_response
-from app.billing.reports.csv import holds_csv, refunds_csv, revenue_csv
+from app.billing.reports.csv import holds_csv, refunds_csv, revenue_csv, roaming_revenue_csv
+from app.billing.reports.roaming import RoamingReports, RoamingRevenueReportOut
 from app.billing.reports.schemas import HoldReportOut, RefundReportOut, RevenueReportOut
 from app.billing.reports.service import ReportService
 from app.core.auth import OPERATOR_PROBLEMS
@@ -24,6 +26,13 @@ from app.core.http import problems
 def provide_reports(db: NamedDependency[AsyncSession], tenant_id: NamedDependency[uuid.UUID]) -> ReportService:
     # Scoped to the caller's operator company: nothing of another's is counted.
     return ReportService(db, tenant_id=tenant_id)
+
+
+def provide_roaming_reports(
+    db: NamedDependency[AsyncSession], state: State, tenant_id: NamedDependency[uuid.UUID]
+) -> RoamingReports:
+    # The ledger is roaming's, wired in by the application; scoped to the caller's company.
+    return RoamingReports(db, state.get("roaming_ledger"), tenant_id=tenant_id)
 
 
 Since = Annotated[datetime, QueryParameter(name="from", description="Start, inclusive (RFC 3339, with offset)")]
@@ -52,7 +61,10 @@ _REPORT_PROBLEMS = problems(*OPERATOR_PROBLEMS, InvalidInput)
 class ReportController(Controller):
     path = "/reports"
     tags = ("reports",)
-    dependencies = {"reports": Provide(provide_reports, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+    dependencies = {  # noqa: RUF012 (read once by Litestar)
+        "reports": Provide(provide_reports, sync_to_thread=False),
+        "roaming_reports": Provide(provide_roaming_reports, sync_to_thread=False),
+    }
 
     @get(
         "/revenue",
@@ -129,3 +141,28 @@ class ReportController(Controller):
     ) -> Response[bytes]:
         report = await reports.holds(older_than=timedelta(minutes=older_than_minutes))
         return file_response(holds_csv(report), CSV, f"holds-{report.as_of:%Y%m%dT%H%M}.csv", attachment=True)
+
+    @get(
+        "/roaming-revenue",
+        operation_id="RoamingRevenueReport",
+        summary="Roaming revenue per partner and currency: the CDRs made in the range and their totals",
+        responses=_REPORT_PROBLEMS,
+    )
+    async def roaming_revenue(
+        self, roaming_reports: NamedDependency[RoamingReports], since: Since, until: Until
+    ) -> RoamingRevenueReportOut:
+        return await roaming_reports.revenue(since, until)
+
+    @get(
+        "/roaming-revenue.csv",
+        operation_id="RoamingRevenueReportCsv",
+        summary="The roaming revenue report as CSV (a header row, then one row per partner and currency)",
+        media_type=CSV,
+        responses=_REPORT_PROBLEMS,
+    )
+    async def roaming_revenue_csv(
+        self, roaming_reports: NamedDependency[RoamingReports], since: Since, until: Until
+    ) -> Response[bytes]:
+        report = await roaming_reports.revenue(since, until)
+        name = f"roaming-revenue-{since:%Y%m%d}-{until:%Y%m%d}.csv"
+        return file_response(roaming_revenue_csv(report), CSV, name, attachment=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.billing.reports.roaming import RoamingRevenueReportOut
 from app.billing.reports.schemas import HoldReportOut, RefundReportOut, RevenueReportOut
 from app.core.spreadsheet import to_csv
 
@@ -111,5 +112,16 @@ def holds_csv(report: HoldReportOut) -> str:
                 r.age_seconds,
             ]
             for r in report.items
+        ),
+    )
+
+
+def roaming_revenue_csv(report: RoamingRevenueReportOut) -> str:
+    header = ["partnerId", "partnerName", "countryCode", "partyId", "currency", "cdrs", "energyWh", "revenueMinor"]
+    return to_csv(
+        header,
+        (
+            [r.partner_id, r.partner_name, r.country_code, r.party_id, r.currency, r.cdrs, r.energy_wh, r.revenue_minor]
+            for r in report.rows
         ),
     )

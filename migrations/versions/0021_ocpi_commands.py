@@ -1,7 +1,7 @@
 """roaming: the commands and charging-profile requests partners send, and hubs' client info
 
-Revision ID: 0020_ocpi_commands
-Revises: 0019_roaming
+Revision ID: 0021_ocpi_commands
+Revises: 0020_ocpi_cdr_time
 Create Date: 2026-12-07 16:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020_ocpi_commands"
-down_revision: str | None = "0019_roaming"
+revision: str = "0021_ocpi_commands"
+down_revision: str | None = "0020_ocpi_cdr_time"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
