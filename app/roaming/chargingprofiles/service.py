@@ -28,7 +28,8 @@ from app.roaming.chargingprofiles.mapping import TX_STACK_LEVEL, SetChargingProf
 from app.roaming.chargingprofiles.support import smart_charging
 from app.roaming.commands.models import OcpiCommand
 from app.roaming.commands.schemas import ACCEPTED, NOT_SUPPORTED, REJECTED, Url
-from app.roaming.commands.service import CommandReceiver, Refused, Reply, origin_of, request_digest
+from app.roaming.commands.service import CommandReceiver, Reply, origin_of, request_digest
+from app.roaming.commands.targets import Refused, check_connected, running_session
 from app.roaming.envelope import InvalidParameters
 from app.roaming.models import OcpiPartner
 from app.sessions.models import Transaction
@@ -109,11 +110,10 @@ class ProfileReceiver:
         if retried is not None:
             return Reply(profile_response(retried.body["result"], self.timeout_s))
         try:
-            session, tx = await self.commands.running_session(partner, session_id)
+            session, tx = await running_session(self.db, partner, session_id)
             charger = await self.db.get(ChargePoint, tx.charge_point_id)
             assert charger is not None
-            if not charger.connected:
-                raise Refused(REJECTED, "the charge point is offline")
+            check_connected(charger)
             supported = await smart_charging(self.db, self.bus, self.settings, charger, origin_of(partner))
             if supported is None:
                 raise Refused(REJECTED, "the charge point did not answer")

@@ -32,14 +32,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.chargers.command_service import BUS_MARGIN_S
-from app.chargers.models import ChargePoint, Connector, Evse, Location
+from app.chargers.models import ChargePoint
 from app.core.database import next_number, utcnow
 from app.core.settings import Settings
 from app.roaming.commands.models import OcpiCommand
 from app.roaming.commands.schemas import (
     ACCEPTED,
     REJECTED,
-    UNKNOWN_SESSION,
     CancelReservation,
     CommandIn,
     ReserveNow,
@@ -50,10 +49,16 @@ from app.roaming.commands.schemas import (
     command_response,
     utc,
 )
+from app.roaming.commands.targets import (
+    Refused,
+    Target,
+    check_connected,
+    find_target,
+    running_session,
+)
 from app.roaming.envelope import Status
 from app.roaming.models import OcpiPartner, OcpiSession, OcpiToken
 from app.roaming.push import enqueue
-from app.sessions.models import Transaction
 
 RETRY_WINDOW = timedelta(seconds=60)
 # The CommandResult may take the charger's timeout, the bus's margin and one push.
@@ -71,21 +76,6 @@ class Reply:
     message: str | None = None
     # Set when a command was stored: the worker should look at once.
     queued: bool = False
-
-
-class Refused(Exception):
-    """The command cannot be handed to a charger: answered synchronously, nothing stored."""
-
-    def __init__(self, result: str, message: str, status: Status = Status.SUCCESS) -> None:
-        super().__init__(message)
-        self.result = result
-        self.message = message
-        self.status = status
-
-
-def unknown_location(message: str) -> Refused:
-    # 2.2.1 mod_commands "UNLOCK_CONNECTOR Unknown Location": 2003 with a REJECTED response.
-    return Refused(REJECTED, message, Status.UNKNOWN_LOCATION)
 
 
 def request_digest(partner_id: uuid.UUID, kind: str, request: Any) -> str:
@@ -107,13 +97,6 @@ def partner_parties(partner: OcpiPartner) -> set[tuple[str, str]]:
 def origin_of(partner: OcpiPartner) -> str:
     """How the command audit log names a partner's commands."""
     return f"ocpi:{partner.country_code or '??'}*{partner.party_id or '???'}"
-
-
-@dataclass(frozen=True)
-class Target:
-    charger: ChargePoint
-    evse: Evse | None
-    connector: int | None = None
 
 
 class CommandReceiver:
@@ -251,10 +234,10 @@ class CommandReceiver:
 
     async def _start(self, partner: OcpiPartner, request: StartSession) -> OcpiCommand:
         token = self._own_token(partner, request.token)
-        target = await self.target(partner, request.location_id, request.evse_uid, request.connector_id)
+        target = await find_target(self.db, partner, request.location_id, request.evse_uid, request.connector_id)
         if target.evse is None:
             raise Refused(REJECTED, "evse_uid is required: the location has more than one EVSE")
-        self._connected(target.charger)
+        check_connected(target.charger)
         if target.charger.ocpp_version == "1.6" and len(token.uid) > V16_ID_TAG_MAX:
             raise Refused(REJECTED, f"the charge point takes token uids of at most {V16_ID_TAG_MAX} characters")
         await self._keep_token(partner, token)
@@ -284,10 +267,10 @@ class CommandReceiver:
         )
 
     async def _stop(self, partner: OcpiPartner, request: StopSession) -> OcpiCommand:
-        session, tx = await self.running_session(partner, request.session_id)
+        session, tx = await running_session(self.db, partner, request.session_id)
         charger = await self.db.get(ChargePoint, tx.charge_point_id)
         assert charger is not None
-        self._connected(charger)
+        check_connected(charger)
         return self._command(
             partner,
             "STOP_SESSION",
@@ -304,8 +287,8 @@ class CommandReceiver:
         expires_at = utc(request.expiry_date)
         if expires_at <= self.clock():
             raise Refused(REJECTED, "expiry_date is in the past")
-        target = await self.target(partner, request.location_id, request.evse_uid, None, any_evse=True)
-        self._connected(target.charger)
+        target = await find_target(self.db, partner, request.location_id, request.evse_uid, None, any_evse=True)
+        check_connected(target.charger)
         if target.charger.ocpp_version == "1.6" and len(token.uid) > V16_ID_TAG_MAX:
             raise Refused(REJECTED, f"the charge point takes token uids of at most {V16_ID_TAG_MAX} characters")
         await self._keep_token(partner, token)
@@ -335,7 +318,7 @@ class CommandReceiver:
             raise Refused(REJECTED, f"no reservation {request.reservation_id!r} of yours")
         charger = await self.db.get(ChargePoint, reservation.charge_point_id)
         assert charger is not None
-        self._connected(charger)
+        check_connected(charger)
         return self._command(
             partner,
             "CANCEL_RESERVATION",
@@ -349,9 +332,9 @@ class CommandReceiver:
         )
 
     async def _unlock(self, partner: OcpiPartner, request: UnlockConnector) -> OcpiCommand:
-        target = await self.target(partner, request.location_id, request.evse_uid, request.connector_id)
+        target = await find_target(self.db, partner, request.location_id, request.evse_uid, request.connector_id)
         assert target.evse is not None and target.connector is not None
-        self._connected(target.charger)
+        check_connected(target.charger)
         return self._command(
             partner,
             "UNLOCK_CONNECTOR",
@@ -362,69 +345,6 @@ class CommandReceiver:
         )
 
     # -- lookups -----------------------------------------------------------------------
-
-    async def target(
-        self,
-        partner: OcpiPartner,
-        location_id: str,
-        evse_uid: str | None,
-        connector_id: str | None,
-        *,
-        any_evse: bool = False,
-    ) -> Target:
-        """The charger (and EVSE, connector) a command names, in the partner's tenant only:
-        anything else is an unknown location (2003). Without ``evse_uid`` the location's
-        only EVSE; with several, ``evse`` is None (``any_evse``: if they share one charger)."""
-        location = await self.db.scalar(
-            select(Location).where(Location.id == _uuid(location_id), Location.operator_id == partner.operator_id)
-        )
-        if location is None:
-            raise unknown_location(f"unknown location {location_id!r}")
-        evses = (
-            await self.db.execute(
-                select(Evse, ChargePoint)
-                .join(ChargePoint, ChargePoint.id == Evse.charge_point_id)
-                .where(ChargePoint.location_id == location.id)
-                .order_by(ChargePoint.number, Evse.evse_number)
-            )
-        ).all()
-        if evse_uid is not None:
-            found = [row for row in evses if str(row.Evse.id) == evse_uid.lower()]
-            if not found:
-                raise unknown_location(f"unknown EVSE {evse_uid!r} at location {location_id!r}")
-            evse, charger = found[0].Evse, found[0].ChargePoint
-        elif len(evses) == 1:
-            evse, charger = evses[0].Evse, evses[0].ChargePoint
-        elif not evses:
-            raise unknown_location(f"location {location_id!r} has no EVSE")
-        elif any_evse and len({row.ChargePoint.id for row in evses}) == 1:
-            return Target(evses[0].ChargePoint, None)
-        else:
-            raise Refused(REJECTED, "evse_uid is required: the location has more than one EVSE")
-        connector = None
-        if connector_id is not None:
-            numbers = set(
-                (await self.db.scalars(select(Connector.connector_number).where(Connector.evse_pk == evse.id))).all()
-            )
-            if not connector_id.isdigit() or int(connector_id) not in numbers:
-                raise unknown_location(f"unknown connector {connector_id!r} of EVSE {evse_uid!r}")
-            connector = int(connector_id)
-        return Target(charger, evse, connector)
-
-    async def running_session(self, partner: OcpiPartner, session_id: str) -> tuple[OcpiSession, Transaction]:
-        """The partner's session and its transaction, still running: UNKNOWN_SESSION when it
-        is not the partner's (or not at all), REJECTED when it is not charging (yet)."""
-        session = await self.db.scalar(
-            select(OcpiSession).where(OcpiSession.id == _uuid(session_id), OcpiSession.partner_id == partner.id)
-        )
-        if session is None:
-            raise Refused(UNKNOWN_SESSION, f"unknown session {session_id!r}")
-        tx = await self.db.get(Transaction, session.transaction_id) if session.transaction_id else None
-        if tx is None:
-            raise Refused(REJECTED, "the session has not started charging yet")
-        if tx.status != "active":
-            raise Refused(REJECTED, "the session has ended")
-        return session, tx
 
     async def _reservation(self, partner: OcpiPartner, reservation_id: str) -> OcpiCommand | None:
         """The partner's latest RESERVE_NOW with this reservation id (CiString: any case)."""
@@ -440,14 +360,6 @@ class CommandReceiver:
             .order_by(OcpiCommand.created_at.desc())
             .limit(1)
         )
-
-    @staticmethod
-    def _connected(charger: ChargePoint) -> None:
-        # The spec's receiver "checks if it can send the request to a Charge Point": one
-        # that is not connected gets nothing, and the partner hears it now, not after a
-        # timeout. (If it drops between this check and the send, the result is FAILED.)
-        if not charger.connected:
-            raise Refused(REJECTED, "the charge point is offline")
 
     @staticmethod
     def _own_token(partner: OcpiPartner, token: Token) -> Token:
@@ -506,14 +418,6 @@ async def enqueue_result(
 
 
 COMMAND_KINDS = frozenset({"START_SESSION", "STOP_SESSION", "RESERVE_NOW", "CANCEL_RESERVATION", "UNLOCK_CONNECTOR"})
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    """An id from a partner as our uuid; None (matches nothing) when it is not one."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 async def pending_start(db: AsyncSession, charge_point_id: uuid.UUID, id_tag: str) -> OcpiSession | None:
