@@ -418,22 +418,3 @@ async def enqueue_result(
 
 
 COMMAND_KINDS = frozenset({"START_SESSION", "STOP_SESSION", "RESERVE_NOW", "CANCEL_RESERVATION", "UNLOCK_CONNECTOR"})
-
-
-async def pending_start(db: AsyncSession, charge_point_id: uuid.UUID, id_tag: str) -> OcpiSession | None:
-    """The PENDING roaming session a START_SESSION created for this charger and id tag (the
-    token uid), newest first: what a transaction the charger then opens with that id tag
-    belongs to. For app/roaming/sessions, which links the two."""
-    return await db.scalar(
-        select(OcpiSession)
-        .join(OcpiCommand, OcpiCommand.ocpi_session_id == OcpiSession.id)
-        .where(
-            OcpiCommand.kind == "START_SESSION",
-            OcpiCommand.charge_point_id == charge_point_id,
-            OcpiSession.status == "PENDING",
-            OcpiSession.transaction_id.is_(None),
-            OcpiSession.token["uid"].as_string() == id_tag,
-        )
-        .order_by(OcpiSession.created_at.desc())
-        .limit(1)
-    )

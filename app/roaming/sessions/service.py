@@ -24,6 +24,7 @@ from app.core.database import claim, utcnow
 from app.core.settings import OcpiSettings
 from app.operators.models import Operator
 from app.roaming.client import endpoint_url
+from app.roaming.commands.models import OcpiCommand
 from app.roaming.envelope import Page, timestamp
 from app.roaming.models import OcpiPartner, OcpiSession
 from app.roaming.push import enqueue
@@ -63,7 +64,7 @@ class RoamingSessions:
         """Link the START_SESSION command's PENDING session, or open one for ``grant``; PUT it."""
         if await self.db.scalar(select(OcpiSession.id).where(OcpiSession.transaction_id == tx.id)) is not None:
             return None  # a resent start: the session exists
-        session = await self.pending_command(operator_id, tx.id_token or "")
+        session = await self.pending_command(tx.charge_point_id, tx.id_token or "")
         terms = terms_of(tx)
         now = self.clock()
         if session is None:
@@ -120,20 +121,22 @@ class RoamingSessions:
         await self._push(session, "PATCH", self._changes(obj, final=False))
         return True
 
-    async def pending_command(self, operator_id: uuid.UUID, uid: str) -> OcpiSession | None:
-        """The newest session a START_SESSION command opened for token ``uid`` that no
-        transaction has taken yet (app/roaming commands create it PENDING)."""
-        rows = await self.db.scalars(
+    async def pending_command(self, charge_point_id: uuid.UUID, uid: str) -> OcpiSession | None:
+        """The newest session a START_SESSION command opened on this charger for token ``uid``
+        that no transaction has taken yet (app/roaming/commands creates it PENDING)."""
+        return await self.db.scalar(
             select(OcpiSession)
+            .join(OcpiCommand, OcpiCommand.ocpi_session_id == OcpiSession.id)
             .where(
-                OcpiSession.operator_id == operator_id,
+                OcpiCommand.kind == "START_SESSION",
+                OcpiCommand.charge_point_id == charge_point_id,
                 OcpiSession.status == "PENDING",
                 OcpiSession.transaction_id.is_(None),
-                OcpiSession.auth_method == "COMMAND",
+                OcpiSession.token["uid"].as_string() == uid,
             )
             .order_by(OcpiSession.created_at.desc())
+            .limit(1)
         )
-        return next((s for s in rows if str(s.token.get("uid", "")) == uid), None)
 
     # -- reads ----------------------------------------------------------------------
 

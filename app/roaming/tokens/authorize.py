@@ -116,7 +116,7 @@ class RoamingTokens:
         if place is None:
             return None
         operator_id, location_id = place
-        if await RoamingSessions(db, self.settings, clock=self.clock).pending_command(operator_id, token):
+        if await RoamingSessions(db, self.settings, clock=self.clock).pending_command(charger.id, token):
             return AuthInfo(status="Accepted")
         row = await self._token(db, operator_id, token, token_type)
         if row is None:

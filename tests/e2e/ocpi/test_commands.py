@@ -25,8 +25,8 @@ from app.core.settings import HttpSettings, OcpiSettings, Settings
 from app.main import create_app
 from app.operators.models import Operator
 from app.roaming.commands.models import OcpiCommand
-from app.roaming.commands.service import pending_start
 from app.roaming.models import OcpiPartner, OcpiSession, OcpiToken
+from app.roaming.sessions.service import RoamingSessions
 from app.roaming.tokens.authorize import RoamingTokens
 from app.runner import _EmbeddedServer
 from app.sessions.models import Transaction
@@ -257,9 +257,9 @@ async def test_start_session_starts_a_transaction_with_a_pending_session_and_the
         stored = await db.scalar(select(OcpiToken).where(OcpiToken.uid == uid))
         assert stored is not None and stored.partner_id == stack.partner.id
         # What the Sessions part links the charger's transaction to.
-        linked = await pending_start(db, s.charger_id, uid)
+        linked = await RoamingSessions(db, OcpiSettings()).pending_command(s.charger_id, uid)
         assert linked is not None and linked.id == session.id
-        assert await pending_start(db, s.charger_id, "OTHER-TAG") is None
+        assert await RoamingSessions(db, OcpiSettings()).pending_command(s.charger_id, "OTHER-TAG") is None
     assert await stack.result_at(url) == {"result": "ACCEPTED"}
 
     async def started() -> Transaction | None:

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.chargers.models import ChargePoint
 from app.core.settings import Settings
+from app.roaming.commands.models import OcpiCommand
 from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession
 from app.sessions.models import Transaction
 from app.tariffs.pricing import TariffTerms
@@ -315,10 +317,26 @@ async def test_a_start_session_commands_pending_session_is_linked(
         authorization_reference="CMD-REF-1",
         status="PENDING",
     )
+    sim = await stack.charger(await stack.operator())
     async with stack.maker() as db:
         db.add(pending)
+        await db.flush()
+        # The START_SESSION that made it, for this charger (the command already went out).
+        charger_id = await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == sim.identity))
+        db.add(
+            OcpiCommand(
+                operator_id=partner.operator_id,
+                partner_id=partner.id,
+                kind="START_SESSION",
+                response_url=f"{party.base_url}/emsp/commands/START_SESSION/{uid}",
+                request_digest="0" * 64,
+                state="done",
+                charge_point_id=charger_id,
+                evse_number=1,
+                ocpi_session_id=pending.id,
+            )
+        )
         await db.commit()
-    sim = await stack.charger(await stack.operator())
     await sim.start_transaction(1, uid)
     async with stack.maker() as db:
         rows = [s for s in (await db.scalars(select(OcpiSession))).all() if s.token.get("uid") == uid]
