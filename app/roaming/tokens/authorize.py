@@ -1,8 +1,7 @@
 """Partners' tokens at our chargers: roaming's answer to app/sessions' ForeignTokens.
 
-A token is a partner's only if that partner pushed it to the charger's tenant (we do not ask
-every partner in real time about a tag nobody pushed: it stays Unknown). Then, by its
-whitelist (2.2.1 12.4.4 WhitelistType):
+A token a partner pushed to the charger's tenant is that partner's; then, by its whitelist
+(2.2.1 12.4.4 WhitelistType):
 
 - ``ALWAYS``: accepted if valid, no call (auth_method WHITELIST);
 - ``ALLOWED``, ``ALLOWED_OFFLINE``: asked in real time (POST {tokens}/{uid}/authorize) within
@@ -14,6 +13,11 @@ whitelist (2.2.1 12.4.4 WhitelistType):
 A token the eMSP marked not valid is refused (Blocked) without a call. A START_SESSION
 command's token is accepted for the session the command opened (auth_method COMMAND).
 
+A token nobody pushed is asked about in real time at every registered partner of the tenant
+that offers a tokens SENDER endpoint, at once and within ``authorize_timeout_s``: the first
+to answer ALLOWED (in partner order) takes the session; 2004 means "not ours"; a partner
+that does not answer in time is left out. No partner claiming it: Unknown, as before.
+
 The decision is kept for a short while per charger and token, so the StartTransaction that
 follows an Authorize does not ask the eMSP a second time, and its session is opened with the
 eMSP's authorization_reference.
@@ -21,6 +25,7 @@ eMSP's authorization_reference.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -119,12 +124,18 @@ class RoamingTokens:
         if await RoamingSessions(db, self.settings, clock=self.clock).pending_command(charger.id, token):
             return AuthInfo(status="Accepted")
         row = await self._token(db, operator_id, token, token_type)
-        if row is None:
+        if row is None and token_type not in CARD_TYPES:
             return None
         recent = self._recent(charger.id, token)
         if recent is not None:
             return AuthInfo(status=recent.status)
-        decision = await self._decide(db, charger, row, location_id)
+        if row is None:
+            unknown = await self._ask_everyone(db, charger, operator_id, location_id, token)
+            if unknown is None:
+                return None
+            decision = unknown
+        else:
+            decision = await self._decide(db, charger, row, location_id)
         self._remember(charger.id, token, decision)
         return AuthInfo(status=decision.status)
 
@@ -177,30 +188,104 @@ class RoamingTokens:
         operator = await db.get(Operator, row.operator_id)
         if partner is None or operator is None or partner.state != "registered" or not partner.their_token:
             raise PartnerCallFailed("the token's partner is not registered")
-        base = endpoint_url(partner.endpoints, "tokens", "SENDER")
-        if base is None:
-            raise PartnerCallFailed("the partner offers no tokens SENDER endpoint")
-        evse_uids = await db.scalars(
-            select(Evse.id).where(Evse.charge_point_id == charger.id).order_by(Evse.evse_number)
+        evse_uids = await self._evse_uids(db, charger)
+        return await self._authorize_at(
+            partner, operator, Party(row.country_code, row.party_id), row, location_id, evse_uids
         )
+
+    async def _authorize_at(
+        self,
+        partner: OcpiPartner,
+        operator: Operator,
+        theirs: Party | None,
+        token: OcpiToken | tuple[str, str],
+        location_id: uuid.UUID,
+        evse_uids: list[uuid.UUID],
+    ) -> dict[str, Any]:
+        """POST {tokens}/{uid}/authorize at ``partner``: its AuthorizationInfo, or PartnerCallFailed.
+        ``token``: a stored token, or (uid, type) of one nobody pushed."""
+        uid, kind = (token.uid, token.type) if isinstance(token, OcpiToken) else token
+        base = endpoint_url(partner.endpoints, "tokens", "SENDER")
+        if base is None or not partner.their_token:
+            raise PartnerCallFailed("the partner offers no tokens SENDER endpoint")
         client = PartnerClient(
             self.settings,
             partner.their_token,
             ours=Party(operator.country_code, operator.party_id),
-            theirs=Party(row.country_code, row.party_id),
+            theirs=theirs,
             transport=self.transport,
         )
         answer = await client.call(
             "POST",
-            f"{base}/{quote(row.uid, safe='')}/authorize",
-            {"location_id": str(location_id), "evse_uids": [str(uid) for uid in evse_uids]},
-            params={"type": row.type},
+            f"{base}/{quote(uid, safe='')}/authorize",
+            {"location_id": str(location_id), "evse_uids": [str(e) for e in evse_uids]},
+            params={"type": kind},
             timeout_s=self.settings.authorize_timeout_s,
         )
         info = answer.data
         if not isinstance(info, dict) or info.get("allowed") not in ALLOWED_STATUS:
             raise PartnerCallFailed("the answer is no AuthorizationInfo")
         return info
+
+    async def _ask_everyone(
+        self, db: AsyncSession, charger: ChargerRef, operator_id: uuid.UUID, location_id: uuid.UUID, uid: str
+    ) -> Decision | None:
+        """A card nobody pushed: every registered partner of the tenant is asked at once."""
+        operator = await db.get(Operator, operator_id)
+        partners = list(
+            await db.scalars(
+                select(OcpiPartner)
+                .where(OcpiPartner.operator_id == operator_id, OcpiPartner.state == "registered")
+                .order_by(OcpiPartner.created_at, OcpiPartner.id)
+            )
+        )
+        partners = [p for p in partners if endpoint_url(p.endpoints, "tokens", "SENDER") and p.their_token]
+        if operator is None or not partners:
+            return None
+        evse_uids = await self._evse_uids(db, charger)
+
+        async def one(partner: OcpiPartner) -> dict[str, Any] | None:
+            theirs = (
+                Party(partner.country_code, partner.party_id) if partner.country_code and partner.party_id else None
+            )
+            try:
+                return await self._authorize_at(partner, operator, theirs, (uid, "RFID"), location_id, evse_uids)
+            except PartnerCallFailed:
+                return None  # 2004 (not theirs), no answer in time, an error: not this partner's
+
+        answers = await asyncio.gather(*(one(p) for p in partners))
+        claimed = [(p, info) for p, info in zip(partners, answers, strict=True) if info is not None]
+        if not claimed:
+            return None
+        partner, info = next(((p, i) for p, i in claimed if i["allowed"] == "ALLOWED"), claimed[0])
+        status = ALLOWED_STATUS[info["allowed"]]
+        if status != "Accepted":
+            return self._decision(status, None)
+        reference = info.get("authorization_reference")
+        if not (isinstance(reference, str) and 0 < len(reference) <= 36):
+            reference = None
+        pushed = info.get("token")
+        token: dict[str, Any] = pushed if isinstance(pushed, dict) else {}
+        cdr = {
+            "country_code": str(token.get("country_code") or partner.country_code or "")[:2],
+            "party_id": str(token.get("party_id") or partner.party_id or "")[:3],
+            "uid": uid,
+            "type": "RFID",
+            "contract_id": str(token.get("contract_id") or uid)[:36],
+        }
+        grant = Grant(
+            partner.id,
+            cdr,
+            "AUTH_REQUEST",
+            reference if isinstance(reference, str) and 0 < len(reference) <= 36 else None,
+        )
+        return self._decision(status, grant)
+
+    @staticmethod
+    async def _evse_uids(db: AsyncSession, charger: ChargerRef) -> list[uuid.UUID]:
+        return list(
+            await db.scalars(select(Evse.id).where(Evse.charge_point_id == charger.id).order_by(Evse.evse_number))
+        )
 
     # -- lookups ------------------------------------------------------------------------
 

@@ -281,7 +281,7 @@ async def test_an_emsp_that_does_not_answer_in_time(stack: SesStack, whitelist: 
     assert status == ("Accepted" if accepted else "Invalid")
 
 
-async def test_tokens_nobody_pushed_or_not_valid_are_refused(
+async def test_tokens_no_partner_claims_or_not_valid_are_refused(
     stack: SesStack, party: RecordingParty, emsp: tuple[OcpiPartner, str]
 ) -> None:
     _, auth = emsp
@@ -289,9 +289,29 @@ async def test_tokens_nobody_pushed_or_not_valid_are_refused(
     await push_token(stack, auth, invalid, "ALWAYS", valid=False)
     sim = await stack.charger(await stack.operator())
     unknown = new_uid()
+    not_ours = {"data": None, "status_code": 2004, "timestamp": datetime.now(UTC).isoformat()}
+    party.answers[f"/emsp/2.2.1/tokens/{unknown}/authorize"] = (404, not_ours)
     assert await sim.authorize(unknown) == "Invalid"  # 1.6 says Invalid for Unknown
     assert await sim.authorize(invalid) == "Blocked"
-    assert authorize_calls(party, unknown) == [] and authorize_calls(party, invalid) == []
+    assert len(authorize_calls(party, unknown)) >= 1  # nobody pushed it: the partners were asked
+    assert authorize_calls(party, invalid) == []  # a pushed token the eMSP blocked: no call
+
+
+async def test_a_card_nobody_pushed_is_taken_by_the_partner_that_allows_it(
+    stack: SesStack, party: RecordingParty, emsp: tuple[OcpiPartner, str]
+) -> None:
+    sim = await stack.charger(await stack.operator())
+    uid = new_uid()
+    assert await sim.authorize(uid) == "Accepted"  # the recording party answers ALLOWED
+    [call] = authorize_calls(party, uid)
+    assert call.query == {"type": "RFID"} and call.body["location_id"]
+    await sim.start_transaction(1, uid)
+    async with stack.maker() as db:
+        rows = [s for s in (await db.scalars(select(OcpiSession))).all() if s.token.get("uid") == uid]
+    assert [(s.auth_method, s.status) for s in rows] == [("AUTH_REQUEST", "ACTIVE")]
+    assert rows[0].authorization_reference and rows[0].authorization_reference.startswith("REF-")
+    assert len(authorize_calls(party, uid)) == 1  # the start used the Authorize's answer
+    await sim.stop_transaction(1)
 
 
 async def test_a_token_of_another_tenants_partner_is_unknown_here(
