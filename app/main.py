@@ -66,6 +66,7 @@ from app.operators.company_controllers import CompanyController
 from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.roaming.locations.pusher import LocationPusher
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
 from app.sessions.command_controllers import SendCommandController
@@ -141,11 +142,13 @@ def create_app(
     bus: Bus | None = None,
     providers: Providers | None = None,
     health_monitor: HealthMonitor | None = None,
+    ocpi_push_worker: PushWorker | None = None,
 ) -> Litestar:
     """The API over ``engine`` and ``bus``; what it creates itself it also closes.
 
     A given bus is the caller's to start and close (the bridge may share it). A given
-    health monitor (tests: one on a hand-moved clock) runs in the API's lifespan like its own.
+    health monitor (tests: one on a hand-moved clock) runs in the API's lifespan like its own,
+    and so does a given OCPI push worker.
     """
     own_engine, own_bus = engine is None, bus is None
     db_engine = engine if engine is not None else create_engine(settings.db)
@@ -162,7 +165,11 @@ def create_app(
         maker, settings.auth.secret_key, allow_private_targets=settings.webhooks.allow_private_targets
     )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
-    ocpi_push_worker = PushWorker(maker, settings.ocpi)
+    if ocpi_push_worker is None:
+        ocpi_push_worker = PushWorker(maker, settings.ocpi)
+    # Live EVSE status and new locations to every partner of the tenant.
+    location_pusher = LocationPusher(maker, app_bus, ocpi_push_worker)
+    location_pusher.subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
@@ -180,9 +187,11 @@ def create_app(
         await health_monitor.start()
         await webhook_worker.start()
         await ocpi_push_worker.start()
+        await location_pusher.start()
         try:
             yield
         finally:
+            await location_pusher.close()
             await ocpi_push_worker.close()
             await webhook_worker.close()
             await remediator.close()
@@ -289,6 +298,7 @@ def create_app(
                 "mail_worker": mail_worker,
                 "webhook_worker": webhook_worker,
                 "ocpi_push_worker": ocpi_push_worker,
+                "ocpi_location_pusher": location_pusher,
                 "health_monitor": health_monitor,
             }
         ),

@@ -19,6 +19,7 @@ from app.health.models import HealthBaseline, Incident, IncidentEvent
 from app.notify.models import OutgoingMail
 from app.operators.models import Operator
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.roaming.locations.models import OcpiEvseStatus
 from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession, OcpiToken
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
@@ -46,6 +47,7 @@ __all__ = [
     "Location",
     "LoginAttempt",
     "MeterSample",
+    "OcpiEvseStatus",
     "OcpiPartner",
     "OcpiPush",
     "OcpiSession",
