@@ -11,6 +11,8 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.roaming.envelope import Status, UnknownObject, ok, paginated, parse_page
@@ -44,7 +46,11 @@ class LocationsController(Controller):
 
     @get("/")
     async def list_locations(
-        self, request: Request[Any, Any, State], db: AsyncSession, partner: OcpiPartner, state: State
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        state: State,
     ) -> Response[bytes]:
         page = parse_page(request.query_params, state.settings.ocpi.max_page_limit)
         total, locations = await LocationReader(db, partner.operator_id).page(page)
@@ -53,13 +59,22 @@ class LocationsController(Controller):
 
     @get("/{location_id:str}")
     async def get_location(
-        self, request: Request[Any, Any, State], db: AsyncSession, partner: OcpiPartner, location_id: str
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        location_id: FromPath[str],
     ) -> Response[bytes]:
         return ok(request, location_object(await _location(db, partner, location_id)))
 
     @get("/{location_id:str}/{evse_uid:str}")
     async def get_evse(
-        self, request: Request[Any, Any, State], db: AsyncSession, partner: OcpiPartner, location_id: str, evse_uid: str
+        self,
+        request: Request[Any, Any, State],
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        location_id: FromPath[str],
+        evse_uid: FromPath[str],
     ) -> Response[bytes]:
         evse = find_evse(await _location(db, partner, location_id), evse_uid)
         if evse is None:
@@ -70,11 +85,11 @@ class LocationsController(Controller):
     async def get_connector(
         self,
         request: Request[Any, Any, State],
-        db: AsyncSession,
-        partner: OcpiPartner,
-        location_id: str,
-        evse_uid: str,
-        connector_id: str,
+        db: NamedDependency[AsyncSession],
+        partner: NamedDependency[OcpiPartner],
+        location_id: FromPath[str],
+        evse_uid: FromPath[str],
+        connector_id: FromPath[str],
     ) -> Response[bytes]:
         evse = find_evse(await _location(db, partner, location_id), evse_uid)
         connector = find_connector(evse, connector_id) if evse is not None else None

@@ -382,6 +382,7 @@ async def test_a_partner_that_never_had_the_location_gets_it_put_whole(ocpi: Ocp
     tenant = await ocpi.tenant()
     location_id = await ocpi.location(tenant)
     identity, evse_pk = await ocpi.charger(location_id)
+    await ocpi.settled()  # the location went round (to nobody) before the partner came
     async with recording_party() as late:
         # Registered after the location was sent around: it has never seen it.
         partner, _ = await registered_partner(ocpi.maker, tenant, late)
