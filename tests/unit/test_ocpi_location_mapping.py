@@ -128,7 +128,6 @@ def evse(**overrides: object) -> EvseFacts:
         "status": "AVAILABLE",
         "connectors": (ConnectorFacts(1, "IEC_62196_T2", "AC_3_PHASE", 22.0, "Available"),),
         "last_updated": T0 + timedelta(minutes=5),
-        "connectors_updated": T0,
         "tariff_id": "T-1",
     }
     values.update(overrides)
@@ -167,6 +166,7 @@ def test_an_evse_object_has_the_required_fields() -> None:
     assert [c["id"] for c in body["connectors"]] == ["1"]
     assert body["connectors"][0]["tariff_ids"] == ["T-1"]
     assert DATETIME.match(body["last_updated"])
+    assert body["connectors"][0]["last_updated"] == body["last_updated"]
 
 
 def test_a_location_object_is_bounded_and_carries_its_newest_change() -> None:

@@ -95,4 +95,4 @@ class LocationsController(Controller):
         connector = find_connector(evse, connector_id) if evse is not None else None
         if evse is None or connector is None:
             raise UnknownLocation(f"no connector {connector_id!r} of EVSE {evse_uid!r} at location {location_id!r}")
-        return ok(request, connector_object(connector, tariff_id=evse.tariff_id, last_updated=evse.connectors_updated))
+        return ok(request, connector_object(connector, tariff_id=evse.tariff_id, last_updated=evse.last_updated))

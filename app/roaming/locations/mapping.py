@@ -77,9 +77,9 @@ class EvseFacts:
     evse_id: str
     status: str  # OCPI, from ocpi_status
     connectors: tuple[ConnectorFacts, ...]
-    # When the EVSE's data last changed (its status included) and when its connectors' did.
+    # When the EVSE's data last changed, its status and its connectors' included (we keep no
+    # separate time for a connector: it counts as changed with its EVSE).
     last_updated: datetime
-    connectors_updated: datetime
     tariff_id: str | None = None
     charging_profiles: bool = False
 
@@ -185,9 +185,7 @@ def evse_object(e: EvseFacts) -> dict[str, Any]:
         "evse_id": bounded(e.evse_id, 48),
         "status": e.status,
         "capabilities": capabilities(e),
-        "connectors": [
-            connector_object(c, tariff_id=e.tariff_id, last_updated=e.connectors_updated) for c in e.connectors
-        ],
+        "connectors": [connector_object(c, tariff_id=e.tariff_id, last_updated=e.last_updated) for c in e.connectors],
         "last_updated": timestamp(e.last_updated),
     }
 

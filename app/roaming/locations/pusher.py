@@ -33,9 +33,10 @@ from app.operators.models import Operator
 from app.roaming.client import endpoint_url
 from app.roaming.locations.mapping import LocationFacts, location_object, status_patch
 from app.roaming.locations.models import OcpiEvseStatus
-from app.roaming.locations.repository import EvseReader, EvseRow, LocationReader
+from app.roaming.locations.repository import EvseReader, EvseRow, LocationReader, published
 from app.roaming.models import OcpiPartner, OcpiPush
 from app.roaming.push import PushWorker, enqueue
+from app.tariffs.events import TariffAssignmentChanged
 
 log = logging.getLogger("laddnat.roaming")
 
@@ -82,6 +83,7 @@ class LocationPusher:
         for event in CHARGER_EVENTS:
             self.bus.subscribe(event.subject, self._on_charger_event)
         self.bus.subscribe(LocationChanged.subject, self._on_location_changed)
+        self.bus.subscribe(TariffAssignmentChanged.subject, self._on_tariff_assignment_changed)
         self.worker.on_unknown_object("locations", self.put_location_instead)
 
     async def _on_charger_event(self, event: Event) -> None:
@@ -93,6 +95,13 @@ class LocationPusher:
     async def _on_location_changed(self, event: Event) -> None:
         if isinstance(event, LocationChanged):
             self._locations.add(event.location_id)
+            self._wakeup.set()
+
+    async def _on_tariff_assignment_changed(self, event: Event) -> None:
+        # Rare (an operator's edit): found now, PUT with the next flush.
+        if isinstance(event, TariffAssignmentChanged):
+            async with self.maker() as db:
+                self._locations.update(await _locations_priced_by(db, event.scope, event.target_id))
             self._wakeup.set()
 
     async def start(self) -> None:
@@ -176,7 +185,9 @@ class LocationPusher:
 
     async def _put(self, db: AsyncSession, location_id: uuid.UUID, only: uuid.UUID | None = None) -> int:
         """Enqueue a PUT of the whole location to each receiver of its tenant (``only``: to
-        that partner alone); the statuses it carries are then what partners were told."""
+        that partner alone, who lacked it: nothing changed). The statuses it carries are then
+        what partners were told; a change (``only`` None) dates every EVSE's
+        ``last_updated`` now, so ``date_from`` finds what the PUT said."""
         operator_id = await db.scalar(select(Location.operator_id).where(Location.id == location_id))
         if operator_id is None:
             return 0
@@ -187,7 +198,9 @@ class LocationPusher:
             r for r in (await self._receivers(db, {operator_id})).get(operator_id, ()) if only in (None, r.partner.id)
         ]
         now = self.clock()
-        await self._remember(db, facts, now)
+        changed = await self._remember(db, facts, now, every=only is None)
+        if changed:  # what the PUT says must carry the new last_updated too
+            facts = await LocationReader(db, operator_id).one(str(location_id)) or facts
         for receiver in receivers:
             await enqueue(
                 db,
@@ -201,14 +214,23 @@ class LocationPusher:
             )
         return len(receivers)
 
-    async def _remember(self, db: AsyncSession, facts: LocationFacts, now: datetime) -> None:
+    async def _remember(self, db: AsyncSession, facts: LocationFacts, now: datetime, *, every: bool) -> bool:
+        """Record the statuses ``facts`` tell partners, dated ``now`` where the status is new
+        (``every``: for every EVSE). Whether any row changed."""
         told = await EvseReader(db).pushed([e.uid for e in facts.evses])
+        changed = False
         for evse in facts.evses:
             before = told.get(evse.uid)
             if before is None:
                 db.add(OcpiEvseStatus(evse_pk=evse.uid, status=evse.status, changed_at=now))
-            elif before.status != evse.status:
+            elif before.status != evse.status or every:
                 before.status, before.changed_at = evse.status, now
+            else:
+                continue
+            changed = True
+        if changed:
+            await db.flush()
+        return changed
 
     async def put_location_instead(self, push: OcpiPush) -> bool:
         """The partner did not know the EVSE a PATCH was for: PUT its whole location to that
@@ -251,3 +273,19 @@ class LocationPusher:
             if url:
                 found.setdefault(partner.operator_id, []).append(Receiver(partner, f"{url}/{country_code}/{party_id}"))
         return found
+
+
+async def _locations_priced_by(db: AsyncSession, scope: str, target_id: uuid.UUID) -> list[uuid.UUID]:
+    """The published locations whose connectors' ``tariff_ids`` a tariff assignment of
+    ``scope`` (evse | location | operator) on ``target_id`` may change."""
+    stmt = select(Location.id).where(published())
+    if scope == "evse":
+        stmt = stmt.join(ChargePoint, ChargePoint.location_id == Location.id).join(
+            Evse, Evse.charge_point_id == ChargePoint.id
+        )
+        stmt = stmt.where(Evse.id == target_id)
+    elif scope == "location":
+        stmt = stmt.where(Location.id == target_id)
+    else:
+        stmt = stmt.where(Location.operator_id == target_id)
+    return list((await db.scalars(stmt)).all())

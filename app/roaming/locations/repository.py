@@ -7,10 +7,10 @@ A location is published to a tenant's partners when it is the tenant's and has c
 EVSEs are those of the tenant's chargers there.
 
 ``last_updated`` has one definition, in Python (``LocationFacts.last_updated``) and in SQL
-(``location_last_updated``, for ``date_from``/``date_to``): an EVSE changed when its charger
-was registered or when its OCPI status last changed (``OcpiEvseStatus.changed_at``; before
-the pusher has seen it, its charger's last status report); a location when it was created
-or any of its EVSEs changed.
+(``location_last_updated``, for ``date_from``/``date_to``): an EVSE (with its connectors)
+changed when its charger was registered or when partners were last told something new of it
+(``OcpiEvseStatus.changed_at``: its status, its tariff; before the pusher has seen it, its
+charger's last status report); a location when it was created or any of its EVSEs changed.
 """
 
 from __future__ import annotations
@@ -304,7 +304,6 @@ class LocationReader:
                     status=status_of(r, plugs, silent, blocked),
                     connectors=tuple(plugs),
                     last_updated=evse_last_updated(r, state.changed_at if state else None),
-                    connectors_updated=r.registered_at,
                     tariff_id=tariffs.get(r.pk),
                 )
             )

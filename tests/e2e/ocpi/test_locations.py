@@ -35,10 +35,12 @@ from app.roaming.models import OcpiPartner, OcpiPush
 from app.roaming.push import PushWorker
 from app.runner import _EmbeddedServer
 from app.tariffs.models import Tariff, TariffAssignment
+from app.tariffs.service import TariffService
 from devtools.simulator import SimulatedCharger
 from tests.e2e.health.health_stack import HealthStack, StackClock, eventually
 from tests.e2e.ocpi.recording_party import Call, RecordingParty, recording_party, registered_partner
 from tests.e2e.ocpp_helpers import PASSWORD
+from tests.support import create_staff
 
 LOCATIONS = "/ocpi/2.2.1/locations"
 
@@ -430,3 +432,53 @@ async def test_a_partner_down_gets_the_latest_status_once_it_recovers(ocpi: Ocpi
         await patched(flaky, evse_pk, "AVAILABLE", "CHARGING", "CHARGING", "OUTOFORDER")
         outcomes = [p.outcome for p in await ocpi.pushes(partner) if p.method == "PATCH"]
         assert outcomes == ["delivered", "delivered", "delivered"]
+
+
+async def test_a_location_the_operator_creates_is_put_to_its_partners(ocpi: OcpiStack) -> None:
+    tenant = await ocpi.tenant()
+    email = f"ops-{uuid.uuid4().hex[:6]}@locations.test"
+    async with ocpi.maker() as db:
+        await create_staff(db, email, "ops-password-123", operator_id=tenant)
+    async with recording_party() as ours:
+        await registered_partner(ocpi.maker, tenant, ours)
+        async with ocpi.http(None) as http:
+            login = await http.post("/api/v1/auth/token", json={"email": email, "password": "ops-password-123"})
+            headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+            created = await http.post(
+                "/api/v1/operator/locations",
+                headers=headers,
+                json={"name": "Hamnen", "address": "Kajen 2", "city": "Luleå", "latitude": 65.58, "longitude": 22.15},
+            )
+            assert created.status_code == 201, created.text
+        location_id = created.json()["id"]
+        [put] = await ours.wait_for(lambda c: c.method == "PUT")
+        country, party_id = await ocpi.party(tenant)
+        assert put.path == f"/emsp/2.2.1/locations/{country}/{party_id}/{location_id}"
+        assert put.body["name"] == "Hamnen" and put.body["city"] == "Luleå" and put.body["evses"] == []
+        assert put.body["coordinates"] == {"latitude": "65.5800000", "longitude": "22.1500000"}
+
+
+async def test_a_new_tariff_for_the_location_is_put_with_a_newer_last_updated(ocpi: OcpiStack) -> None:
+    tenant = await ocpi.tenant()
+    location_id = await ocpi.location(tenant)
+    _, evse_pk = await ocpi.charger(location_id)
+    await ocpi.settled()
+    async with recording_party() as ours:
+        _, auth = await registered_partner(ocpi.maker, tenant, ours)
+        async with ocpi.http(auth) as http:
+            before = (await http.get(f"{LOCATIONS}/{location_id}")).json()["data"]
+        assert "tariff_ids" not in before["evses"][0]["connectors"][0]
+        async with ocpi.maker() as db:
+            tariff = Tariff(operator_id=tenant, name="Hamn", currency="SEK", price_per_kwh_minor=399, vat_rate_bp=2500)
+            db.add(tariff)
+            await db.commit()
+            await TariffService(db, ocpi.health.bus, tenant_id=tenant).assign("location", location_id, tariff.id)
+        [put] = await ours.wait_for(lambda c: c.method == "PUT")
+        [evse] = put.body["evses"]
+        assert evse["uid"] == str(evse_pk) and evse["connectors"][0]["tariff_ids"] == [str(tariff.id)]
+        assert put.body["last_updated"] > before["last_updated"]
+        assert evse["connectors"][0]["last_updated"] == evse["last_updated"] == put.body["last_updated"]
+        async with ocpi.http(auth) as http:
+            since = (await http.get(LOCATIONS, params={"date_from": put.body["last_updated"]})).json()["data"]
+        assert [item["id"] for item in since] == [str(location_id)]
+        assert since[0] == put.body
