@@ -132,8 +132,14 @@ class LocationPusher:
                 identities = [self._chargers.pop() for _ in range(min(BATCH, len(self._chargers)))]
                 locations = list(self._locations)
                 self._locations.clear()
-                enqueued += await self._put_locations(locations)
-                enqueued += await self._patch_statuses(identities)
+                try:
+                    enqueued += await self._put_locations(locations)
+                    enqueued += await self._patch_statuses(identities)
+                except Exception:
+                    # Kept for the next flush (the next event wakes it): nothing is lost.
+                    self._chargers.update(identities)
+                    self._locations.update(locations)
+                    raise
         if enqueued:
             self.worker.poke()
         return enqueued
@@ -241,7 +247,7 @@ class LocationPusher:
             evse_pk = uuid.UUID(push.object_key.removeprefix("evse:"))
         except ValueError:
             return False
-        async with self.maker() as db:
+        async with self._flushing, self.maker() as db:  # one writer of OcpiEvseStatus at a time
             location_id = await db.scalar(
                 select(ChargePoint.location_id)
                 .join(Evse, Evse.charge_point_id == ChargePoint.id)
