@@ -150,6 +150,11 @@ class LocationPusher:
         async with self.maker() as db:
             reader = EvseReader(db)
             rows = await reader.evses(ChargePoint.identity.in_(identities))
+            receivers = await self._receivers(db, {r.operator_id for r in rows})
+            # A tenant without partners costs nothing more: its partners-to-be start with a GET.
+            rows = [r for r in rows if r.operator_id in receivers]
+            if not rows:
+                return 0
             statuses = await reader.statuses(rows)
             told = await reader.pushed([r.pk for r in rows])
             now = self.clock()
@@ -163,7 +168,6 @@ class LocationPusher:
                 else:
                     continue
                 changed.append((r, status))
-            receivers = await self._receivers(db, {r.operator_id for r, _ in changed})
             enqueued = 0
             for r, status in changed:
                 for receiver in receivers.get(r.operator_id, ()):
@@ -197,12 +201,12 @@ class LocationPusher:
         operator_id = await db.scalar(select(Location.operator_id).where(Location.id == location_id))
         if operator_id is None:
             return 0
-        facts = await LocationReader(db, operator_id).one(str(location_id))
-        if facts is None:  # not published (no coordinates yet)
-            return 0
         receivers = [
             r for r in (await self._receivers(db, {operator_id})).get(operator_id, ()) if only in (None, r.partner.id)
         ]
+        facts = await LocationReader(db, operator_id).one(str(location_id)) if receivers else None
+        if facts is None:  # nobody to tell, or not published (no coordinates yet)
+            return 0
         now = self.clock()
         changed = await self._remember(db, facts, now, every=only is None)
         if changed:  # what the PUT says must carry the new last_updated too
