@@ -69,6 +69,7 @@ from app.operators.webhooks.worker import WebhookWorker
 from app.roaming.cdrs.ledger import CdrLedger
 from app.roaming.cdrs.service import CdrIssuer
 from app.roaming.commands.worker import CommandWorker
+from app.roaming.locations.pusher import LocationPusher
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
 from app.roaming.sessions.updates import SessionUpdates
@@ -145,11 +146,13 @@ def create_app(
     bus: Bus | None = None,
     providers: Providers | None = None,
     health_monitor: HealthMonitor | None = None,
+    ocpi_push_worker: PushWorker | None = None,
 ) -> Litestar:
     """The API over ``engine`` and ``bus``; what it creates itself it also closes.
 
     A given bus is the caller's to start and close (the bridge may share it). A given
-    health monitor (tests: one on a hand-moved clock) runs in the API's lifespan like its own.
+    health monitor (tests: one on a hand-moved clock) runs in the API's lifespan like its own,
+    and so does a given OCPI push worker.
     """
     own_engine, own_bus = engine is None, bus is None
     db_engine = engine if engine is not None else create_engine(settings.db)
@@ -166,11 +169,15 @@ def create_app(
         maker, settings.auth.secret_key, allow_private_targets=settings.webhooks.allow_private_targets
     )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
-    ocpi_push_worker = PushWorker(maker, settings.ocpi)
+    if ocpi_push_worker is None:
+        ocpi_push_worker = PushWorker(maker, settings.ocpi)
     ocpi_command_worker = CommandWorker(maker, app_bus, settings, on_result=ocpi_push_worker.poke)
     SessionUpdates(maker, app_bus, settings.ocpi).subscribe()
     ocpi_cdr_issuer = CdrIssuer(maker, app_bus, on_issued=ocpi_push_worker.poke)
     ocpi_cdr_issuer.subscribe()
+    # Live EVSE status and new locations to every partner of the tenant.
+    location_pusher = LocationPusher(maker, app_bus, ocpi_push_worker)
+    location_pusher.subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()
@@ -190,9 +197,11 @@ def create_app(
         await ocpi_push_worker.start()
         await ocpi_command_worker.start()
         await ocpi_cdr_issuer.start()
+        await location_pusher.start()
         try:
             yield
         finally:
+            await location_pusher.close()
             await ocpi_cdr_issuer.close()
             await ocpi_command_worker.close()
             await ocpi_push_worker.close()
@@ -305,6 +314,7 @@ def create_app(
                 "ocpi_cdr_issuer": ocpi_cdr_issuer,
                 # Billing's roaming reports read roaming's CDRs through it (billing never imports roaming).
                 "roaming_ledger": CdrLedger(),
+                "ocpi_location_pusher": location_pusher,
                 "health_monitor": health_monitor,
             }
         ),

@@ -21,6 +21,7 @@ from app.operators.models import Operator
 from app.operators.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.roaming.commands.models import OcpiCommand
 from app.roaming.hubclientinfo.models import OcpiClientInfo
+from app.roaming.locations.models import OcpiEvseStatus
 from app.roaming.models import OcpiPartner, OcpiPush, OcpiSession, OcpiToken
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.tariffs.models import Tariff, TariffAssignment
@@ -50,6 +51,7 @@ __all__ = [
     "MeterSample",
     "OcpiClientInfo",
     "OcpiCommand",
+    "OcpiEvseStatus",
     "OcpiPartner",
     "OcpiPush",
     "OcpiSession",

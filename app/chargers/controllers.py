@@ -41,8 +41,8 @@ def provide_chargers(db: NamedDependency[AsyncSession], state: State, tenant_id:
     return ChargerService(db, state.bus, tenant_id=tenant_id)
 
 
-def provide_locations(db: NamedDependency[AsyncSession], tenant_id: uuid.UUID) -> LocationService:
-    return LocationService(db, tenant_id=tenant_id)
+def provide_locations(db: NamedDependency[AsyncSession], state: State, tenant_id: uuid.UUID) -> LocationService:
+    return LocationService(db, tenant_id=tenant_id, bus=state.bus)
 
 
 class ChargerController(Controller):

@@ -88,3 +88,13 @@ class CommandAnswered(Event, frozen=True, kw_only=True):
     status: str | None  # the charger's verdict: Accepted, Rejected, ...
     args: dict[str, Any]
     at: datetime
+
+
+class LocationChanged(Event, frozen=True, kw_only=True):
+    """A location was created, or its set of chargers changed (one registered there):
+    roaming partners are sent the whole location again."""
+
+    subject: ClassVar[str] = "charger.location_changed"
+    location_id: uuid.UUID
+    operator_id: uuid.UUID | None
+    at: datetime

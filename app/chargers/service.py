@@ -28,7 +28,7 @@ from app.chargers.errors import (
     LocationNotFound,
     WeakChargerPassword,
 )
-from app.chargers.events import ChargerCredentialsChanged
+from app.chargers.events import ChargerCredentialsChanged, LocationChanged
 from app.chargers.models import (
     ChargePoint,
     Connector,
@@ -138,6 +138,8 @@ class ChargerService:
         for n in range(1, evse_count + 1):
             await self._ensure_evse(cp, n, 1, max_kw=max_kw, power_type=power_type, standard=standard)
         await self.db.commit()
+        if location_id is not None:
+            self.bus.publish(LocationChanged(location_id=location_id, operator_id=operator_id, at=cp.created_at))
         return cp
 
     async def set_password(self, identity: str, password: str) -> None:
@@ -284,9 +286,13 @@ class ChargerService:
 
 
 class LocationService:
-    def __init__(self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None) -> None:
+    """``bus``: where LocationChanged goes after a change (None: nobody is told, e.g. the
+    demo seed before anything listens)."""
+
+    def __init__(self, db: AsyncSession, *, tenant_id: uuid.UUID | None = None, bus: Bus | None = None) -> None:
         self.db = db
         self.tenant_id = tenant_id
+        self.bus = bus
 
     async def create(
         self,
@@ -317,6 +323,8 @@ class LocationService:
         )
         self.db.add(location)
         await self.db.commit()
+        if self.bus is not None:
+            self.bus.publish(LocationChanged(location_id=location.id, operator_id=operator_id, at=location.created_at))
         return location
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Location]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,12 @@ from app.roaming.hubclientinfo.service import unreachable
 from app.roaming.models import OcpiPartner, OcpiPush
 
 log = logging.getLogger("laddnat.roaming")
+
+# A push the partner answered "no such object" can be replaced by the module that made it
+# (2.2.1 transport, PATCH: "If the object doesn't exist, the client should do a PUT"):
+# the handler enqueues the replacement and says True; the push is then done, "replaced".
+UnknownObjectHandler = Callable[[OcpiPush], Awaitable[bool]]
+UNKNOWN_LOCATION = 2003
 
 MAX_ATTEMPTS = 12  # about 3 h of back-off: then it is an operator's matter (the push log)
 BATCH = 200
@@ -103,6 +109,11 @@ class PushWorker(PollingWorker):
         self.settings = settings
         self.clock = clock
         self.concurrency = concurrency
+        self.unknown_object_handlers: dict[str, UnknownObjectHandler] = {}
+
+    def on_unknown_object(self, module: str, handler: UnknownObjectHandler) -> None:
+        """Let ``handler`` replace a PATCH of ``module`` the partner does not know the object of."""
+        self.unknown_object_handlers[module] = handler
 
     async def pass_once(self) -> None:
         await self.send_due()
@@ -186,13 +197,20 @@ class PushWorker(PollingWorker):
             )
             method, url, body = push.method, push.url, push.body
         error: str | None = None
+        replaced = False
         try:
             await client.call(method, url, body)
         except PartnerCallFailed as exc:
             error = str(exc)
+            handler = self.unknown_object_handlers.get(push.module)
+            unknown = exc.http_status == 404 or exc.ocpi_status == UNKNOWN_LOCATION
+            if method == "PATCH" and handler is not None and unknown:
+                replaced = await handler(push)
         values: dict[str, Any] = {"last_error": error}
         if error is None:
             values |= {"done_at": self.clock(), "outcome": "delivered"}
+        elif replaced:
+            values |= {"done_at": self.clock(), "outcome": "replaced"}
         elif number >= MAX_ATTEMPTS:
             values |= {"done_at": self.clock(), "outcome": "gave_up"}
             log.warning("OCPI push %s gave up after %d attempts: %s", push_id, number, error)
