@@ -34,7 +34,11 @@ class NoResponders(Exception):
 class Bus(Protocol):
     def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, subject: str, handler: EventHandler) -> None: ...
+    def subscribe(self, subject: str, handler: EventHandler, *, group: str | None = None) -> None:
+        """``group`` None: every process's handler gets every event (a live view, a cache to
+        drop). A group name: each event is handled once per group however many processes
+        subscribe under it (work that must happen once: a capture, a webhook, an incident)."""
+        ...
 
     async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes: ...
 
@@ -45,6 +49,10 @@ class Bus(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Return if the bus can carry messages now; raise otherwise (readiness)."""
+        ...
 
 
 class InProcessBus:
@@ -71,7 +79,8 @@ class InProcessBus:
             self._unhandled += 1
             self._idle.clear()
 
-    def subscribe(self, subject: str, handler: EventHandler) -> None:
+    def subscribe(self, subject: str, handler: EventHandler, *, group: str | None = None) -> None:
+        # One process: a group has one member, so every subscriber gets every event.
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers[subject].append(queue)
         if self._started:
@@ -114,6 +123,9 @@ class InProcessBus:
         for queue, handler in self._pending_handlers:
             self._tasks.append(asyncio.create_task(self._deliver(queue, handler)))
         self._pending_handlers.clear()
+
+    async def ping(self) -> None:
+        return None  # in this process: always there
 
     async def close(self) -> None:
         for task in self._tasks:
