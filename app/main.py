@@ -66,6 +66,7 @@ from app.operators.company_controllers import CompanyController
 from app.operators.controllers import ApiKeyController, AuditLogController, StaffController, TenantController
 from app.operators.webhooks.controllers import WebhookEndpointController
 from app.operators.webhooks.worker import WebhookWorker
+from app.roaming.operator.controllers import RoamingPartnerController
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
 from app.sessions.command_controllers import SendCommandController
@@ -216,6 +217,7 @@ def create_app(
             ReconciliationController,
             *UPTIME_CONTROLLERS,
             WebhookEndpointController,
+            RoamingPartnerController,
             CompanyController,
             ApiKeyController,
             StaffController,

@@ -10,9 +10,13 @@ from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.registration.controllers import CredentialsController, VersionsController
 
 # Each module adds its controllers here.
-OCPI_HANDLERS: list[ControllerRouterHandler] = []
+OCPI_HANDLERS: list[ControllerRouterHandler] = [
+    VersionsController,
+    CredentialsController,
+]
 
 
 def ocpi_router() -> Router:
