@@ -21,8 +21,9 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
+from app.core.database import create_engine, create_sessionmaker
 from app.core.security import digest_secret
-from app.core.settings import HttpSettings, OcpiSettings, Settings
+from app.core.settings import DatabaseSettings, HttpSettings, OcpiSettings, Settings
 from app.main import create_app
 from app.operators.tenants import TenantService
 from app.roaming.models import OcpiPartner, OcpiPush
@@ -32,7 +33,8 @@ from app.runner import _EmbeddedServer
 from devtools.fakes.ocpi import EmspConfig, EmspParty, RegistrationRefused, emsp_party
 from devtools.fakes.ocpi.party import token_header
 from tests.e2e.test_api import bearer, problem
-from tests.support import create_staff
+from tests.e2e.test_cli import clean_env, laddnat
+from tests.support import DatabaseFactory, create_staff
 
 PASSWORD = "roaming-password-01"
 OPS = "/api/v1/operator/roaming/partners"
@@ -419,9 +421,7 @@ async def test_we_register_with_an_emsp_update_and_unregister(cpo: Cpo) -> None:
         assert r.status_code == 200, r.text
         new_peer = party.peer
         assert new_peer.token_out != token_b and new_peer.token_in != token_c
-        assert [c.method for c in party.calls[calls_before:]] == ["GET", "GET", "PUT", "GET", "GET"][
-            : len(party.calls) - calls_before
-        ]
+        assert [c.method for c in party.calls[calls_before:]] == ["GET", "GET", "PUT"]
         assert (await cpo.ocpi("GET", "/versions", token_b)).status_code == 401
         assert status_of(await cpo.ocpi("GET", "/versions", new_peer.token_out)) == (200, 1000)
         put = next(c for c in party.calls if c.method == "PUT")
@@ -589,3 +589,70 @@ async def test_the_calls_we_make_carry_the_base64_token_and_our_party(cpo: Cpo) 
         assert {(c.headers["ocpi-from-country-code"], c.headers["ocpi-from-party-id"]) for c in party.calls} == {
             ("SE", "XOC")
         }
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+
+def cli_env(cpo: Cpo, database_url: str | None = None) -> dict[str, str]:
+    return clean_env(
+        LADDNAT_DATABASE_URL=database_url or cpo.settings.db.url,
+        LADDNAT_PUBLIC_BASE_URL=cpo.base_url,
+        LADDNAT_OCPI_ALLOW_PRIVATE_PARTNERS="true",
+    )
+
+
+@pytest.mark.subprocess
+async def test_the_cli_prints_only_token_a_and_registers_with_a_partner(cpo: Cpo) -> None:
+    env = cli_env(cpo)
+    issued, ambiguous, unknown = await asyncio.gather(
+        laddnat("ocpi", "issue-token", "--tenant", "SE*XOC", "--name", "CLI partner", env=env),
+        laddnat("ocpi", "issue-token", env=env),  # two companies and no demo one: which?
+        laddnat("ocpi", "issue-token", "--tenant", "SE*NOP", env=env),
+    )
+    assert issued.code == 0, issued.err
+    token_a = issued.out.strip()
+    assert issued.out == token_a + "\n" and " " not in token_a and len(token_a) >= 32
+    for refused in (ambiguous, unknown):
+        assert refused.code != 0 and refused.out == ""
+        assert len(refused.err_lines) == 1 and "Traceback" not in refused.err, refused.err
+    assert "--tenant" in ambiguous.err
+    partner = await cpo.partner(token_digest=digest_secret(token_a))
+    assert (partner.state, partner.name, partner.operator_id) == ("pending", "CLI partner", cpo.tenant_ids["x"])
+
+    async with emsp_party(party_config("CLA")) as party:
+        await party.register_with(cpo.versions_url, token_a)
+        assert (await cpo.partner(party_id="CLA")).state == "registered"
+    async with emsp_party(party_config("CLB")) as party:
+        versions, token = party.versions_url, party.issue_token()
+        registered = await laddnat(
+            "ocpi", "register", "--tenant", "XOC", "--versions-url", versions, "--token", token, env=env
+        )
+        assert registered.code == 0, registered.err
+        assert registered.out.startswith("registered with eMSP CLB NL*CLB (id ")
+        assert party.peer.roles[0]["party_id"] == "XOC"
+        refused = await laddnat(
+            "ocpi", "register", "--tenant", "XOC", "--versions-url", versions, "--token", "spent", env=env
+        )
+        assert refused.code != 0 and len(refused.err_lines) == 1, refused.err
+        assert "roaming.partner_unusable" in refused.err
+
+
+@pytest.mark.subprocess
+async def test_the_cli_takes_the_only_company_by_default(cpo: Cpo, databases: DatabaseFactory) -> None:
+    database_url = databases.new()
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        async with create_sessionmaker(engine)() as db:
+            operator, _ = await TenantService(db).create(
+                name="Only AB", country_code="SE", party_id="ONL", admin_email="a@only.test", admin_password=PASSWORD
+            )
+        issued = await laddnat("ocpi", "issue-token", env=cli_env(cpo, database_url))
+        assert issued.code == 0, issued.err
+        async with create_sessionmaker(engine)() as db:
+            partner = await db.scalar(
+                select(OcpiPartner).where(OcpiPartner.token_digest == digest_secret(issued.out.strip()))
+            )
+        assert partner is not None and partner.operator_id == operator.id
+    finally:
+        await engine.dispose()
