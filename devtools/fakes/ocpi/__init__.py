@@ -22,6 +22,8 @@ the spec writes it, not against our own reading twice. What it does:
 Also runnable alone: ``python -m devtools.fakes.ocpi --port 9100``.
 """
 
-from devtools.fakes.ocpi.party import EmspConfig, EmspParty, RegistrationRefused, emsp_party
+from devtools.fakes.ocpi.party import EmspConfig, EmspParty
+from devtools.fakes.ocpi.server import emsp_party
+from devtools.fakes.ocpi.wire import RegistrationRefused
 
 __all__ = ["EmspConfig", "EmspParty", "RegistrationRefused", "emsp_party"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from devtools.fakes.ocpi.party import EmspConfig, serve_forever
+from devtools.fakes.ocpi.party import EmspConfig
+from devtools.fakes.ocpi.server import serve_forever
 
 
 def main() -> None:

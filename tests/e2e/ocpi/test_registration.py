@@ -31,7 +31,7 @@ from app.roaming.paths import MODULES
 from app.roaming.push import enqueue
 from app.runner import _EmbeddedServer
 from devtools.fakes.ocpi import EmspConfig, EmspParty, RegistrationRefused, emsp_party
-from devtools.fakes.ocpi.party import token_header
+from devtools.fakes.ocpi.wire import token_header
 from tests.e2e.test_api import bearer, problem
 from tests.e2e.test_cli import clean_env, laddnat
 from tests.support import DatabaseFactory, create_staff
