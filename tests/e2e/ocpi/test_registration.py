@@ -26,6 +26,7 @@ from app.core.security import digest_secret
 from app.core.settings import DatabaseSettings, HttpSettings, OcpiSettings, Settings
 from app.main import create_app
 from app.operators.tenants import TenantService
+from app.roaming.client import PartnerCallFailed, PartnerClient, Party, endpoint_url
 from app.roaming.models import OcpiPartner, OcpiPush
 from app.roaming.paths import MODULES
 from app.roaming.push import enqueue
@@ -656,3 +657,94 @@ async def test_the_cli_takes_the_only_company_by_default(cpo: Cpo, databases: Da
         assert partner is not None and partner.operator_id == operator.id
     finally:
         await engine.dispose()
+
+
+# -- the fake party, as our client sees it (what the module tests rely on) ----------------------
+
+
+async def test_the_party_stores_what_we_push_and_answers_per_spec(cpo: Cpo) -> None:
+    async with emsp_party(party_config("PSH")) as party:
+        await party.register_with(cpo.versions_url, await cpo.issue())
+        partner = await cpo.partner(party_id="PSH")
+        assert partner.their_token is not None
+        client = PartnerClient(
+            cpo.settings.ocpi, partner.their_token, ours=Party("SE", "XOC"), theirs=Party("NL", "PSH")
+        )
+
+        def url(module: str, role: str = "RECEIVER") -> str:
+            found = endpoint_url(partner.endpoints, module, role)
+            assert found is not None
+            return found
+
+        at = "2026-12-07T10:00:00Z"
+        locations = url("locations")
+        evse = {"uid": "E1", "evse_id": "SE*XOC*E1", "status": "AVAILABLE", "last_updated": at, "connectors": []}
+        await client.call(
+            "PUT", f"{locations}/SE/XOC/L1", {"id": "L1", "name": "Site", "evses": [], "last_updated": at}
+        )
+        with pytest.raises(PartnerCallFailed) as unknown:
+            await client.call("PATCH", f"{locations}/SE/XOC/L1/E1", {"status": "CHARGING", "last_updated": at})
+        assert (unknown.value.http_status, unknown.value.ocpi_status) == (404, 2003)
+        await client.call("PUT", f"{locations}/SE/XOC/L1/E1", evse)
+        with pytest.raises(PartnerCallFailed) as no_date:
+            await client.call("PATCH", f"{locations}/SE/XOC/L1/E1", {"status": "CHARGING"})
+        assert no_date.value.ocpi_status == 2001
+        await client.call("PATCH", f"{locations}/SE/XOC/L1/E1", {"status": "CHARGING", "last_updated": at})
+        assert (await client.call("GET", f"{locations}/SE/XOC/L1/E1")).data["status"] == "CHARGING"
+        assert party.locations[("SE", "XOC", "L1")]["evses"][0]["status"] == "CHARGING"
+        with pytest.raises(PartnerCallFailed) as not_ours:  # a party the client does not have
+            await client.call("PUT", f"{locations}/SE/YOC/L2", {"id": "L2", "last_updated": at})
+        assert not_ours.value.http_status == 404
+
+        sessions = url("sessions")
+        await client.call("PUT", f"{sessions}/SE/XOC/S1", {"id": "S1", "status": "ACTIVE", "last_updated": at})
+        await client.call("PATCH", f"{sessions}/SE/XOC/S1", {"kwh": 1.5, "last_updated": at})
+        assert party.sessions[("SE", "XOC", "S1")] == {"id": "S1", "status": "ACTIVE", "kwh": 1.5, "last_updated": at}
+
+        cdr = {"id": "CDR1", "country_code": "SE", "party_id": "XOC", "total_cost": {"excl_vat": 1.0}}
+        posted = await client.call("POST", url("cdrs"), cdr)
+        location = posted.headers["location"]
+        assert location.startswith(url("cdrs") + "/")
+        assert (await client.call("GET", location)).data == cdr
+
+        tariffs = url("tariffs")
+        await client.call("PUT", f"{tariffs}/SE/XOC/T1", {"id": "T1", "currency": "SEK", "last_updated": at})
+        await client.call("DELETE", f"{tariffs}/SE/XOC/T1")
+        assert party.tariffs == {}
+
+        response_url = party.command_response_url("START_SESSION", "cmd-1")
+        await client.call("POST", response_url, {"result": "ACCEPTED"})
+        assert party.command_results == [("START_SESSION", "cmd-1", {"result": "ACCEPTED"})]
+
+
+async def test_the_party_lists_and_authorises_its_tokens_by_its_rules(cpo: Cpo) -> None:
+    async with emsp_party(party_config("TOK")) as party:
+        await party.register_with(cpo.versions_url, await cpo.issue())
+        partner = await cpo.partner(party_id="TOK")
+        assert partner.their_token is not None
+        client = PartnerClient(cpo.settings.ocpi, partner.their_token)
+        tokens = endpoint_url(partner.endpoints, "tokens", "SENDER")
+        assert tokens is not None
+        party.add_token("CARD-OK")
+        party.add_token("CARD-BLOCKED", allowed="BLOCKED")
+        page = await client.call("GET", tokens, params={"limit": "1"})
+        assert len(page.data) == 1 and page.data[0]["uid"] in party.tokens
+        assert (page.headers["x-total-count"], page.headers["x-limit"]) == ("2", "1")
+        assert "offset=1" in page.headers["link"]
+        allowed = await client.call("POST", f"{tokens}/CARD-OK/authorize", {"location_id": "L1"})
+        assert allowed.data["allowed"] == "ALLOWED" and allowed.data["authorization_reference"]
+        assert allowed.data["token"]["uid"] == "CARD-OK"
+        blocked = await client.call("POST", f"{tokens}/CARD-BLOCKED/authorize", params={"type": "RFID"})
+        assert blocked.data["allowed"] == "BLOCKED"
+        with pytest.raises(PartnerCallFailed) as unknown:
+            await client.call("POST", f"{tokens}/CARD-NOBODY/authorize")
+        assert (unknown.value.http_status, unknown.value.ocpi_status) == (404, 2004)
+        # Slow to answer, when the test says so: our call gives up first.
+        party.authorize_delay_s = 2.0
+        with pytest.raises(PartnerCallFailed, match="no answer within"):
+            await client.call("POST", f"{tokens}/CARD-OK/authorize", timeout_s=0.1)
+        party.authorize_delay_s = 0.0
+        # Any other token than the one it gave is refused.
+        with pytest.raises(PartnerCallFailed) as refused:
+            await PartnerClient(cpo.settings.ocpi, "not-its-token").call("GET", tokens)
+        assert refused.value.http_status == 401
