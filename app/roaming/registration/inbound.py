@@ -51,6 +51,10 @@ class CredentialsService:
     async def register(self, partner: OcpiPartner, raw: Any) -> dict[str, Any]:
         if partner.state != "pending":
             raise MethodNotAllowed("already registered: PUT updates the credentials, DELETE unregisters")
+        if partner.versions_url is not None:
+            # The token B of our own registration with this partner, still under way: it is
+            # already being registered (by us), not a token A.
+            raise MethodNotAllowed("a registration with this partner is under way")
         credentials = credentials_of(raw)
         operator = await self._operator(partner)
         await self._check_parties(partner, credentials)
