@@ -69,6 +69,7 @@ from app.operators.webhooks.worker import WebhookWorker
 from app.roaming.operator.controllers import RoamingPartnerController
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
+from app.roaming.sessions.updates import SessionUpdates
 from app.sessions.command_controllers import SendCommandController
 from app.sessions.controllers import TransactionController
 from app.tariffs.controllers import TariffAssignmentController, TariffController
@@ -164,6 +165,7 @@ def create_app(
     )
     WebhookDispatcher(maker, app_bus, webhook_worker).subscribe()
     ocpi_push_worker = PushWorker(maker, settings.ocpi)
+    SessionUpdates(maker, app_bus, settings.ocpi).subscribe()
     if health_monitor is None:
         health_monitor = HealthMonitor(maker, app_bus, settings)
     health_monitor.subscribe()

@@ -33,6 +33,7 @@ from app.demo import (
 )
 from app.demo_payments import DemoStripe
 from app.demo_payments import available as demo_available
+from app.roaming.tokens.authorize import RoamingTokens
 from ocpp_bridge.server import create_bridge
 
 log = logging.getLogger("laddnat")
@@ -89,7 +90,7 @@ async def _run_all(settings: Settings, *, migrate: bool, seed: bool, demo_stripe
     bus = create_bus(settings.bus.url)
     await bus.start()
     seeded = await seed_demo(maker, bus) if seed else False
-    bridge = create_bridge(settings.ocpp, maker, bus)
+    bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
     http = _uvicorn(settings, engine, bus)
     http_task = asyncio.create_task(http.serve())
@@ -140,7 +141,7 @@ async def run_bridge(settings: Settings) -> None:
     maker = create_sessionmaker(engine)
     bus = create_bus(settings.bus.url)
     await bus.start()
-    bridge = create_bridge(settings.ocpp, maker, bus)
+    bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
     log.info("bridge listening", extra={"path": _ocpp_url(settings)})
     try:

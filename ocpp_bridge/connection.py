@@ -29,6 +29,7 @@ from app.core.database import utcnow
 from app.core.errors import DomainError, InvalidInput
 from app.core.metrics import DB_ERRORS, count_message
 from app.core.settings import OcppSettings
+from app.sessions.foreign_tokens import ForeignTokens
 from app.sessions.metering import MeterRecorder
 from app.sessions.service import TransactionService
 from ocpp_bridge.credentials import CredentialCache
@@ -108,10 +109,13 @@ class Domain:
         settings: OcppSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
+        foreign_tokens: ForeignTokens | None = None,
     ) -> None:
         self.maker = maker
         self.bus = bus
         self.settings = settings
+        # Roaming partners' tokens (the entry point wires app.roaming's answerer in).
+        self.foreign_tokens = foreign_tokens
         dialect = maker.kw["bind"].dialect.name
         self.writer = GroupCommit(maker, workers=1 if dialect == "sqlite" else 3)
         # ``clock``: when chargers were seen, connected, booted (tests share one with the health monitor).
@@ -126,7 +130,7 @@ class Domain:
         return ChargerService(db, self.bus)
 
     def transactions(self, db: AsyncSession) -> TransactionService:
-        return TransactionService(db, self.bus)
+        return TransactionService(db, self.bus, foreign_tokens=self.foreign_tokens)
 
 
 class CallFailed(Exception):

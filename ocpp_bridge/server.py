@@ -36,6 +36,7 @@ from app.core.bus import Bus, Event, RequestHandler
 from app.core.database import utcnow
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, Access, metrics_access, render
 from app.core.settings import OcppSettings
+from app.sessions.foreign_tokens import ForeignTokens
 from ocpp_bridge.commands import answer_status, build_call
 from ocpp_bridge.connection import CallFailed, Connection, Domain, Router, spawn
 from ocpp_bridge.credentials import CredentialLookup
@@ -84,9 +85,10 @@ class Bridge:
         bus: Bus,
         *,
         clock: Callable[[], datetime] = utcnow,
+        foreign_tokens: ForeignTokens | None = None,
     ) -> None:
         self.settings = settings
-        self.domain = Domain(maker, bus, settings, clock=clock)
+        self.domain = Domain(maker, bus, settings, clock=clock, foreign_tokens=foreign_tokens)
         self.connections: dict[str, Connection] = {}
         self.credentials = self.domain.credentials
         self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
@@ -306,5 +308,7 @@ def create_bridge(
     bus: Bus,
     *,
     clock: Callable[[], datetime] = utcnow,
+    foreign_tokens: ForeignTokens | None = None,
 ) -> Bridge:
-    return Bridge(settings, maker, bus, clock=clock)
+    """``foreign_tokens``: who answers for roaming partners' tokens (app/sessions/foreign_tokens.py)."""
+    return Bridge(settings, maker, bus, clock=clock, foreign_tokens=foreign_tokens)

@@ -75,6 +75,9 @@ class OcpiSettings:
     partner_timeout_s: float = 10.0
     # The largest page a GET list answers (a partner asking for more gets this many).
     max_page_limit: int = 100
+    # A running roaming session is PATCHed to its eMSP at most this often (its start and
+    # its end always go at once).
+    session_update_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +99,15 @@ class OcppSettings:
     # After an accepted boot, push the configuration profile below to the charger.
     push_boot_config: bool = True
     meter_sample_interval_s: int = 60
+    # Frequency: the supply detector's (a grid outside 49.5-50.5 Hz); without it asked for,
+    # chargers that do not volunteer it could never show a frequency fault.
     sampled_measurands: tuple[str, ...] = (
         "Energy.Active.Import.Register",
         "Power.Active.Import",
         "Current.Import",
         "Voltage",
         "SoC",
+        "Frequency",
     )
     # 1.6 only: the body temperature the overheating and anomaly detectors read (2.0.1 has
     # no Temperature measurand; it reports temperatures as monitoring events).
@@ -457,6 +463,7 @@ class Settings:
                 authorize_timeout_s=float(positive_int("LADDNAT_OCPI_AUTHORIZE_TIMEOUT_S", 5)),
                 partner_timeout_s=float(positive_int("LADDNAT_OCPI_PARTNER_TIMEOUT_S", 10)),
                 max_page_limit=positive_int("LADDNAT_OCPI_MAX_PAGE_LIMIT", 100),
+                session_update_interval_s=float(positive_int("LADDNAT_OCPI_SESSION_UPDATE_INTERVAL_S", 60)),
             ),
             metrics=metrics,
             log_level=log_level,

@@ -20,7 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import digest_secret
-from app.roaming.envelope import Unauthorized
+from app.operators.models import Operator
+from app.roaming.envelope import InvalidParameters, Unauthorized
+from app.roaming.headers import remember_parties
 from app.roaming.models import OcpiPartner
 
 # Longer than any token we issue or accept, shorter than abuse.
@@ -65,6 +67,7 @@ async def provide_any_partner(request: Request[Any, State, Any], db: AsyncSessio
     partner = await partner_for(db, request.headers.get("authorization"))
     if partner is None:
         raise Unauthorized()
+    await _routed_to_us(request, db, partner)
     return partner
 
 
@@ -73,4 +76,18 @@ async def provide_partner(request: Request[Any, State, Any], db: AsyncSession) -
     partner = await partner_for(db, request.headers.get("authorization"))
     if partner is None or partner.state != "registered":
         raise Unauthorized()
+    await _routed_to_us(request, db, partner)
     return partner
+
+
+async def _routed_to_us(request: Request[Any, State, Any], db: AsyncSession, partner: OcpiPartner) -> None:
+    """The answer's routing headers name both parties; a request routed (OCPI-to-*) to a
+    party other than the one this token reaches is refused."""
+    operator = await db.get(Operator, partner.operator_id)
+    if operator is None:
+        raise Unauthorized()
+    theirs = (partner.country_code, partner.party_id) if partner.country_code and partner.party_id else None
+    remember_parties(request.scope.setdefault("state", {}), theirs, (operator.country_code, operator.party_id))
+    to_cc, to_pid = request.headers.get("ocpi-to-country-code"), request.headers.get("ocpi-to-party-id")
+    if to_cc and to_pid and (to_cc.upper(), to_pid.upper()) != (operator.country_code, operator.party_id):
+        raise InvalidParameters(f"OCPI-to {to_cc}/{to_pid} is not a party this credentials token reaches")

@@ -22,9 +22,6 @@ from litestar.types import ExceptionHandlersMap
 
 log = logging.getLogger("laddnat.roaming")
 
-# The headers a request may carry that the answer echoes (2.2.1 4.1.3 "Request headers").
-ECHOED_HEADERS = ("X-Request-ID", "X-Correlation-ID")
-
 
 class Status(enum.IntEnum):
     SUCCESS = 1000
@@ -84,11 +81,6 @@ def envelope(
     return body
 
 
-def echoed(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The request's X-Request-ID and X-Correlation-ID, to be sent back unchanged."""
-    return {name: value for name in ECHOED_HEADERS if (value := request.headers.get(name)) is not None}
-
-
 def ok(
     request: Request[Any, Any, Any],
     data: Any = None,
@@ -101,12 +93,12 @@ def ok(
         msgspec.json.encode(envelope(data)),
         status_code=status_code,
         media_type="application/json",
-        headers={**echoed(request), **(headers or {})},
+        headers=dict(headers or {}),
     )
 
 
 def error_response(request: Request[Any, Any, Any], exc: OcpiError) -> Response[bytes]:
-    headers = echoed(request)
+    headers: dict[str, str] = {}
     if exc.http_status == 401:
         headers["WWW-Authenticate"] = "Token"
     return Response(

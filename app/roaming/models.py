@@ -108,11 +108,14 @@ class OcpiPush(Base):
     of the same object supersedes one not yet delivered."""
 
     __tablename__ = "ocpi_pushes"
-    __table_args__ = (Index("ix_ocpi_pushes_due", "done_at", "next_at"),)
+    __table_args__ = (
+        Index("ix_ocpi_pushes_due", "done_at", "next_at"),
+        Index("ix_ocpi_pushes_object", "partner_id", "object_key"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     operator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operators.id"))
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ocpi_partners.id"), index=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ocpi_partners.id"))
     module: Mapped[str] = mapped_column(String(32))  # locations | sessions | cdrs | commands | ...
     method: Mapped[str] = mapped_column(String(8))  # PUT | PATCH | POST
     # The partner module endpoint's URL plus this path (e.g. /SE/LAD/LOC1/SE*LAD*E1), or a

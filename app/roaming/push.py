@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from app.core.database import claim, utcnow
 from app.core.settings import OcpiSettings
@@ -107,20 +107,26 @@ class PushWorker(PollingWorker):
     async def send_due(self) -> int:
         """One pass; returns how many pushes were delivered."""
         now = self.clock()
+        earlier = aliased(OcpiPush)
         async with self.maker() as db:
-            rows = (
-                await db.execute(
-                    select(OcpiPush.id, OcpiPush.partner_id, OcpiPush.object_key, OcpiPush.next_at)
-                    .where(OcpiPush.done_at.is_(None))
+            ids = list(
+                await db.scalars(
+                    select(OcpiPush.id)
+                    .where(
+                        OcpiPush.done_at.is_(None),
+                        OcpiPush.next_at <= now,
+                        # Only the oldest undelivered push of an object goes: order per object holds.
+                        ~exists().where(
+                            earlier.partner_id == OcpiPush.partner_id,
+                            earlier.object_key == OcpiPush.object_key,
+                            earlier.done_at.is_(None),
+                            earlier.id < OcpiPush.id,
+                        ),
+                    )
                     .order_by(OcpiPush.id)
-                    .limit(BATCH * 5)
+                    .limit(BATCH)
                 )
-            ).all()
-        # Only the oldest undelivered push of each object may go: order per object holds.
-        first: dict[tuple[uuid.UUID, str], Any] = {}
-        for row in rows:
-            first.setdefault((row.partner_id, row.object_key), row)
-        ids = [row.id for row in first.values() if row.next_at <= now][:BATCH]
+            )
         if not ids:
             return 0
         limit = asyncio.Semaphore(self.concurrency)

@@ -10,12 +10,17 @@ from litestar.types import ControllerRouterHandler
 
 from app.roaming.auth import provide_any_partner, provide_partner
 from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.headers import OcpiHeaders
 from app.roaming.registration.controllers import CredentialsController, VersionsController
+from app.roaming.sessions.controllers import SessionSenderController
+from app.roaming.tokens.controllers import TokenReceiverController
 
 # Each module adds its controllers here.
 OCPI_HANDLERS: list[ControllerRouterHandler] = [
     VersionsController,
     CredentialsController,
+    SessionSenderController,
+    TokenReceiverController,
 ]
 
 
@@ -25,5 +30,6 @@ def ocpi_router() -> Router:
         route_handlers=OCPI_HANDLERS,
         dependencies={"partner": Provide(provide_partner), "any_partner": Provide(provide_any_partner)},
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[OcpiHeaders],
         include_in_schema=False,
     )

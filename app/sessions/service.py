@@ -28,6 +28,7 @@ from app.sessions.events import (
     TransactionStarted,
     TransactionUpdated,
 )
+from app.sessions.foreign_tokens import ForeignTokens
 from app.sessions.models import MeterSample, Transaction, TransactionEventSeen
 from app.sessions.types import (
     AuthInfo,
@@ -59,27 +60,41 @@ class TransactionService:
         *,
         clock: Callable[[], datetime] = utcnow,
         tenant_id: uuid.UUID | None = None,
+        foreign_tokens: ForeignTokens | None = None,
     ) -> None:
         """``tenant_id``: the operator company whose chargers' transactions the reads see
-        (an operator request's); None is the system's view (the bridge, workers)."""
+        (an operator request's); None is the system's view (the bridge, workers).
+        ``foreign_tokens``: who answers for tokens other platforms issued (roaming), wired
+        by the entry point; None: a token we do not know is Unknown."""
         self.db = db
         self.bus = bus
         self.clock = clock
         self.tenant_id = tenant_id
+        self.foreign_tokens = foreign_tokens
         self._events: list[Event] = []
 
     # -- tokens --------------------------------------------------------------------
 
     async def authorize(
-        self, token: str, token_type: str | None = None, *, for_tx: uuid.UUID | None = None
+        self,
+        token: str,
+        token_type: str | None = None,
+        *,
+        for_tx: uuid.UUID | None = None,
+        charger: ChargerRef | None = None,
     ) -> AuthInfo:
         """``for_tx``: the transaction this token is being used in, if known (a resent start,
-        a stop): a payment's token is still good for its own session."""
+        a stop): a payment's token is still good for its own session. ``charger``: where
+        the token is presented (a foreign token's answer depends on it)."""
         if token_type in UNCHECKED_TOKEN_TYPES:
             return AuthInfo(status="Accepted")
         row = await self.db.scalar(select(IdToken).where(IdToken.token == token))
         if row is None:
-            return await self._authorize_payment_token(token, for_tx)
+            auth = await self._authorize_payment_token(token, for_tx)
+            if auth.status == "Unknown" and charger is not None and self.foreign_tokens is not None:
+                foreign = await self.foreign_tokens.authorize(self.db, charger, token, token_type, for_tx=for_tx)
+                return foreign if foreign is not None else auth
+            return auth
         if row.status == "Accepted" and row.expires_at is not None and row.expires_at <= self.clock():
             return AuthInfo(status="Expired", expires_at=row.expires_at, group_token=row.group_token)
         return AuthInfo(status=row.status, expires_at=row.expires_at, group_token=row.group_token)
@@ -87,7 +102,7 @@ class TransactionService:
     async def authorize_at(self, charger: ChargerRef, token: str, token_type: str | None = None) -> AuthInfo:
         """A charger's Authorize: the answer, told to the bus too (health watches refusals
         pile up on one charger)."""
-        auth = await self.authorize(token, token_type)
+        auth = await self.authorize(token, token_type, charger=charger)
         self.bus.publish(
             TokenChecked(
                 identity=charger.identity,
@@ -139,7 +154,7 @@ class TransactionService:
         """Open a transaction, or return the one this same start already opened."""
         key = start_key(req)
         existing = await self._by_start_key(charger, key)
-        auth = await self.authorize(req.token, for_tx=existing.id if existing is not None else None)
+        auth = await self.authorize(req.token, for_tx=existing.id if existing is not None else None, charger=charger)
         if existing is not None:
             number = existing.number
             await self.db.rollback()
@@ -166,6 +181,8 @@ class TransactionService:
         try:
             await self.db.flush()
             await self._attach_tariff(charger, tx)
+            if self.foreign_tokens is not None:
+                await self.foreign_tokens.transaction_started(self.db, charger, tx)
         except IntegrityError:
             # The same start on a second socket won the race: answer with its number.
             await self.db.rollback()
@@ -182,7 +199,11 @@ class TransactionService:
         tx = await self.db.scalar(
             select(Transaction).where(Transaction.charge_point_id == charger.id, Transaction.number == req.number)
         )
-        auth = await self.authorize(req.token, for_tx=tx.id if tx is not None else None) if req.token else None
+        auth = (
+            await self.authorize(req.token, for_tx=tx.id if tx is not None else None, charger=charger)
+            if req.token
+            else None
+        )
         if tx is None:
             # Accept anyway, or the charger retries forever; keep it for the operators.
             self.db.add(
@@ -206,6 +227,7 @@ class TransactionService:
         tx.stop_reason = req.reason or "Local"
         tx.meter_stop_wh = req.meter_stop_wh
         tx.energy_wh = max(0.0, req.meter_stop_wh - (tx.meter_start_wh or 0.0))
+        await self._ended(charger, tx)
         self._events.append(self._ended_event(charger, tx))
         await self._commit()
         return auth
@@ -221,7 +243,7 @@ class TransactionService:
             )
         )
         auth = (
-            await self.authorize(ev.token, ev.token_type, for_tx=tx.id if tx is not None else None)
+            await self.authorize(ev.token, ev.token_type, for_tx=tx.id if tx is not None else None, charger=charger)
             if ev.token
             else None
         )
@@ -258,6 +280,9 @@ class TransactionService:
             tx.user_id = await self._token_owner(ev.token)
         if created or tx.id_token != token_before:
             await self._attach_tariff(charger, tx)
+        if tx.id_token is not None and tx.id_token != token_before and self.foreign_tokens is not None:
+            await self.db.flush()
+            await self.foreign_tokens.transaction_started(self.db, charger, tx)
         if ev.event_type == "Started" or ev.at < tx.started_at:
             tx.started_at = min(tx.started_at, ev.at)
         tx.offline = tx.offline or ev.offline
@@ -279,6 +304,7 @@ class TransactionService:
             tx.stopped_at = ev.at
             tx.stop_reason = ev.stopped_reason or "Local"
             tx.meter_stop_wh = tx.meter_last_wh
+            await self._ended(charger, tx)
             self._events.append(self._ended_event(charger, tx))
         elif ev.event_type == "Ended":
             tx.stopped_at = max(tx.stopped_at or ev.at, ev.at)
@@ -412,6 +438,11 @@ class TransactionService:
                 samples=list(samples),
             )
         )
+
+    async def _ended(self, charger: ChargerRef, tx: Transaction) -> None:
+        if self.foreign_tokens is not None:
+            await self.db.flush()
+            await self.foreign_tokens.transaction_ended(self.db, charger, tx)
 
     def _started_event(self, charger: ChargerRef, tx: Transaction) -> TransactionStarted:
         return TransactionStarted(

@@ -22,8 +22,15 @@ from devtools.simulator import SimulatedCharger
 
 SAMPLE_S = 1.0
 FAULT_TAG = "BENCH-FAULT-TAG"
-# 1.6 error codes the reported-error runs cycle through (all ChargePointErrorCode values).
-ERROR_CODES_16 = ("GroundFailure", "ConnectorLockFailure", "HighTemperature", "PowerMeterFailure", "ReaderFailure")
+# 1.6 error codes the reported-error runs cycle through, each with the root cause it means
+# (a tripped RCD is electrical protection, not the charger's firmware).
+ERROR_CODES_16 = {
+    "GroundFailure": "electrical_protection",
+    "ConnectorLockFailure": "connector_lock",
+    "HighTemperature": "overheating",
+    "PowerMeterFailure": "metering",
+    "ReaderFailure": "rfid_reader",
+}
 
 
 @dataclass
@@ -43,16 +50,28 @@ def onset() -> Onset:
 Script = Callable[[SimulatedCharger, list[SimulatedCharger], int, HealthSettings], Awaitable[Onset]]
 
 
+def error_code_16(rep: int) -> str:
+    """The error code the ``rep``-th 1.6 reported-error run sends."""
+    codes = list(ERROR_CODES_16)
+    return codes[rep % len(codes)]
+
+
 @dataclass(frozen=True)
 class FaultKind:
     key: str
     label: str
     kind: str  # the incident kind that must open
+    #: The root cause its diagnosis must name: one, or one per run (error_16 cycles codes).
+    cause: str | Callable[[int], str]
     version: str  # the faulty charger's OCPP version
     script: Script
     target: str = ""  # "error": within 1 s; "offline": within 2 heartbeat intervals + 10 s
     site_size: int = 2  # chargers on the faulty charger's site, itself included
     whole_site: bool = False  # every charger of the site fails: one site incident must open
+
+    def cause_of(self, rep: int) -> str:
+        """The right cause for the ``rep``-th run of this kind."""
+        return self.cause(rep) if callable(self.cause) else self.cause
 
 
 async def _charging(sim: SimulatedCharger) -> None:
@@ -64,7 +83,7 @@ async def _charging(sim: SimulatedCharger) -> None:
 
 async def error_16(sim: SimulatedCharger, site: list[SimulatedCharger], n: int, h: HealthSettings) -> Onset:
     at = onset()
-    await sim.fault(1, ERROR_CODES_16[n % len(ERROR_CODES_16)], info="bench")
+    await sim.fault(1, error_code_16(n), info="bench")
     at.answered = time.monotonic()
     return at
 
@@ -199,23 +218,35 @@ async def site_dark(sim: SimulatedCharger, site: list[SimulatedCharger], n: int,
     return at
 
 
+# A charger gone dark, alone or with its whole site: its network (the offline detector's
+# diagnosis; nothing on the wire tells a dead router from a dead charger).
 KINDS: tuple[FaultKind, ...] = (
     # The slow ones first, so the whole run waits least.
-    FaultKind("silent", "offline: connected, heartbeats stop", "offline", "1.6", silent, target="offline"),
+    FaultKind(
+        "silent",
+        "offline: connected, heartbeats stop",
+        "offline",
+        "site_network",
+        "1.6",
+        silent,
+        target="offline",
+    ),
     FaultKind(
         "silent_lone",
         "offline: heartbeats stop, a site's only charger",
         "offline",
+        "site_network",
         "1.6",
         silent,
         target="offline",
         site_size=1,
     ),
-    FaultKind("closed", "offline: socket closed", "offline", "1.6", socket_closed, target="offline"),
+    FaultKind("closed", "offline: socket closed", "offline", "site_network", "1.6", socket_closed, target="offline"),
     FaultKind(
         "site_dark",
         "site_network: all 3 chargers of a site close their sockets",
         "offline",
+        "site_network",
         "1.6",
         site_dark,
         target="offline",
@@ -223,25 +254,38 @@ KINDS: tuple[FaultKind, ...] = (
         whole_site=True,
     ),
     # Waited for longest when it is not detected: early, so it ends with the rest.
-    FaultKind("hot_16", "overheating: 1.6 Temperature measurand", "overheating", "1.6", hot_16),
+    FaultKind("hot_16", "overheating: 1.6 Temperature measurand", "overheating", "overheating", "1.6", hot_16),
     FaultKind(
-        "error_16", "reported_error: 1.6 StatusNotification errorCode", "reported_error", "1.6", error_16, "error"
+        "error_16",
+        "reported_error: 1.6 StatusNotification errorCode",
+        "reported_error",
+        lambda rep: ERROR_CODES_16[error_code_16(rep)],
+        "1.6",
+        error_16,
+        "error",
     ),
     FaultKind(
         "faulted_201",
         "reported_error: 2.0.1 StatusNotification Faulted",
         "reported_error",
+        "electrical_protection",  # techCode OverCurrentFailure: a protection device tripped
         "2.0.1",
         faulted_201,
         "error",
     ),
     FaultKind(
-        "problem_201", "reported_error: 2.0.1 NotifyEvent Problem", "reported_error", "2.0.1", problem_201, "error"
+        "problem_201",
+        "reported_error: 2.0.1 NotifyEvent Problem",
+        "reported_error",
+        "connector_lock",  # techCode ConnectorLockFailure
+        "2.0.1",
+        problem_201,
+        "error",
     ),
-    FaultKind("hot_201", "overheating: 2.0.1 TemperatureSensor event", "overheating", "2.0.1", hot_201),
-    FaultKind("voltage", "power_supply: voltage under the band", "power_supply", "1.6", voltage),
-    FaultKind("stuck", "metering: register stuck while charging", "metering", "1.6", stuck),
-    FaultKind("boot_loop", "boot_loop: boots again and again", "boot_loop", "1.6", boot_loop),
+    FaultKind("hot_201", "overheating: 2.0.1 TemperatureSensor event", "overheating", "overheating", "2.0.1", hot_201),
+    FaultKind("voltage", "power_supply: voltage under the band", "power_supply", "grid_supply", "1.6", voltage),
+    FaultKind("stuck", "metering: register stuck while charging", "metering", "metering", "1.6", stuck),
+    FaultKind("boot_loop", "boot_loop: boots again and again", "boot_loop", "internal_firmware", "1.6", boot_loop),
 )
 
 # The order of the table: by what an operator sees (the incident's kind), not by injection.

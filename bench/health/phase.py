@@ -17,6 +17,7 @@ from app.core.settings import Settings
 from bench.commands import OPERATOR_EMAIL, OPERATOR_PASSWORD
 from bench.common import CpuWindow, free_port, pct
 from bench.db import BenchCharger, BenchSite, create_operator, migrate, pg_create, pg_drop, register_chargers
+from bench.health.corpus import REMOTE_START_TIMEOUT_S, Corpus, CorpusRun, corpus_tokens, plan_corpus
 from bench.health.faults import FAULT_TAG, KINDS
 from bench.health.fleet import FleetCharger, FleetSpec, quiet_simulator_logs
 from bench.health.receivers import WebhookSink, fleet_workers, merge_fleet
@@ -54,6 +55,9 @@ class HealthPhase:
         self.injections: list[Injection] = []
         self.sites: list[BenchSite] = []
         self.fault_chargers: list[BenchCharger] = []
+        self.corpus_chargers: list[BenchCharger] = []
+        self.corpus_runs: list[CorpusRun] = []
+        self.charger_ids: dict[str, uuid.UUID] = {}
         self.seen: dict[str, tuple[float, dict[str, Any]]] = {}  # incident id -> (first polled, item)
         self.poll_s: list[float] = []  # each poll's round trip
         self.warnings: Counter[str] = Counter()
@@ -98,6 +102,10 @@ class HealthPhase:
                     version = "ocpp1.6" if fault.version == "1.6" else "ocpp2.0.1"
                     self.fault_chargers.append(BenchCharger(number, members[-1], version, site.id, 11.0, 3))
                 self.injections.append(Injection(fault, rep, members[0], site.id, members[1:]))
+        if self.o.corpus:
+            sites, chargers, self.corpus_runs = plan_corpus(number + 1)
+            self.sites += sites
+            self.corpus_chargers = chargers
 
     # -- the run --------------------------------------------------------------------------
 
@@ -105,16 +113,17 @@ class HealthPhase:
         self.plan()
         t0 = time.monotonic()
         migrate(self.url)
-        register_chargers(
+        self.charger_ids = register_chargers(
             self.url,
-            self.fleet_chargers + self.fault_chargers,
+            self.fleet_chargers + self.fault_chargers + self.corpus_chargers,
             PASSWORD,
             sites=self.sites,
-            tokens=[FAULT_TAG, *self.tokens()],
+            tokens=[FAULT_TAG, *self.tokens(), *corpus_tokens(self.corpus_runs)],
         )
         create_operator(self.url, OPERATOR_EMAIL, OPERATOR_PASSWORD)
         self.log(
-            f"health: {len(self.fleet_chargers)} fleet + {len(self.fault_chargers)} faulty chargers on "
+            f"health: {len(self.fleet_chargers)} fleet + {len(self.fault_chargers)} faulty + "
+            f"{len(self.corpus_chargers)} corpus chargers on "
             f"{len(self.sites)} sites registered in {time.monotonic() - t0:.1f} s"
         )
         port, http_port = free_port(), free_port()
@@ -122,6 +131,8 @@ class HealthPhase:
             self.url, port, self.o.heartbeat_s, self.tmp / "run-health.log", http_port=http_port
         )
         server.env.update(self.o.env)
+        if self.corpus_runs:
+            server.env.setdefault("LADDNAT_HEALTH_REMOTE_START_TIMEOUT_S", f"{REMOTE_START_TIMEOUT_S:g}")
         settings = Settings.from_env(server.env)
         result = HealthResult(
             db=self.db,
@@ -132,6 +143,7 @@ class HealthPhase:
             fleet_v201=sum(1 for c in self.fleet_plan if c.version != "1.6"),
             fleet_sites=len({c.location_id for c in self.fleet_chargers}),
             injections=self.injections,
+            corpus=self.corpus_runs,
         )
         self.servers.append(server)
         sink = WebhookSink()
@@ -224,6 +236,19 @@ class HealthPhase:
             detected = sum(1 for i in self.injections if any(i.matches(item) for _, item in self.seen.values()))
             self.log(f"health: {detected}/{len(self.injections)} faults detected")
 
+            # The corpus, once the timed faults are done (it does not load their timing), while
+            # the fleet finishes its sessions.
+            corpus = Corpus(
+                self.corpus_runs,
+                url=f"ws://{server.host}:{server.port}/ocpp",
+                password=PASSWORD,
+                http=http,
+                charger_ids=self.charger_ids,
+                heartbeat_s=result.heartbeat_s,
+                h=result.h,
+            )
+            corpus_task = asyncio.create_task(corpus.run())
+
             # The fleet's sessions end on their own; then it idles, heartbeating, while
             # whatever its run set off has time to open.
             wait_s = max(0.0, start_at + o.duration_s - time.monotonic())
@@ -231,6 +256,16 @@ class HealthPhase:
             result.fleet = merge_fleet(await asyncio.to_thread(workers.collect, "stop", wait_s + 90.0))
             ended = time.monotonic() if wait_s > 0 else start_at + o.duration_s
             await asyncio.sleep(max(0.0, ended + result.settle_s() - time.monotonic()))
+            try:
+                await corpus_task
+            finally:
+                result.corpus_s = corpus.took_s
+            if self.corpus_runs:
+                found = sum(1 for run in self.corpus_runs if run.incident is not None)
+                faults = sum(1 for run in self.corpus_runs if run.fault is not None)
+                self.log(f"health: corpus {found}/{faults} faults detected in {corpus.took_s:.1f} s")
+                # The healthy routines' quiet is read as long after they ended as the fleet's.
+                await asyncio.sleep(max(0.0, corpus.healthy_done + result.settle_s() - time.monotonic()))
             cpu.stop()
             result.window_s = time.monotonic() - start_at
             result.fleet_cores = (workers.cpu_seconds() - fleet_cpu0) / result.window_s
@@ -240,6 +275,7 @@ class HealthPhase:
             self.judge(items, sink, result)
             await asyncio.gather(
                 *(s.close() for i in self.injections for s in ([i.sim] if i.sim else []) + i.neighbours),
+                corpus.close(),
                 return_exceptions=True,
             )
 
@@ -329,7 +365,7 @@ class HealthPhase:
                 continue
             mine = sorted((i for i in items if inj.matches(i)), key=lambda i: parse_ts(i["openedAt"]))
             if mine:
-                incident = mine[0]
+                incident = inj.incident = mine[0]
                 seen = self.seen.get(str(incident["id"]))
                 if seen is not None:
                     inj.polled_s = seen[0] - inj.onset.mono
@@ -347,12 +383,18 @@ class HealthPhase:
                         if other.get("state") != "resolved" and inj.sim is not None:
                             label += ", still open while connected" if inj.sim.online else ", open, disconnected"
                     result.also.setdefault(inj.fault.key, Counter())[label] += 1
+        corpus = {str(run.location_id): run for run in self.corpus_runs}
         for item in items:
             owners = [inj for inj in self.injections if inj.owns(item)]
+            run = corpus.get(str(item.get("locationId")))
             if owners:
                 result.caused[str(item["kind"])] += 1
-            else:
+            elif run is not None and run.fault is not None:
+                result.corpus_caused[str(item["kind"])] += 1
+            else:  # a fleet charger's, or a healthy routine's
                 result.false_positives.append(item)
+                if run is not None:
+                    result.routine_incidents.setdefault(run.script.name, []).append(item)
 
 
 def health_database(db: str, pg_url: str, run_id: str, tmp: Path) -> tuple[str, str | None]:

@@ -1,4 +1,5 @@
-"""What the health phase measured, and its two tables."""
+"""What the health phase measured, and its tables: detection, the corpus, the confidence
+calibration, false positives."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 from app.core.settings import HealthSettings
 from bench.common import pct
+from bench.health.corpus import CONCURRENCY as CORPUS_CONCURRENCY
+from bench.health.corpus import CorpusRun
 from bench.health.faults import KINDS, TABLE_ORDER, FaultKind, Onset
 from devtools.simulator import SimulatedCharger
 
@@ -19,6 +22,15 @@ POLL_S = 0.05
 # session (the monitor reads a charger's ratings then), so faults meet a steady state.
 WARMUP_S = 25.0
 ERROR_TARGET_S = 1.0
+# Among incidents this confident, at least this share must name the right cause (issue 14).
+CONFIDENT = 0.8
+CALIBRATION_TARGET = 0.8
+# The calibration table's bins: [low, high) of confidence.
+CONFIDENCE_BINS = (
+    (0.0, 0.5, "< 0.5"),
+    (0.5, CONFIDENT, f"0.5 - {CONFIDENT:g}"),
+    (CONFIDENT, 1.01, f">= {CONFIDENT:g}"),
+)
 
 
 @dataclass
@@ -33,6 +45,7 @@ class HealthOptions:
     undetected_wait_s: float = 30.0  # how long a fault without a target is waited for
     faults: list[str] = field(default_factory=lambda: [k.key for k in KINDS])  # which to inject
     seed: int = 1
+    corpus: bool = True  # run every scripted fault and healthy routine once (bench/health/corpus.py)
 
 
 @dataclass
@@ -48,7 +61,12 @@ class Injection:
     polled_s: float | None = None
     webhook_s: float | None = None
     opened_s: float | None = None
+    incident: dict[str, Any] | None = None  # the first it opened, as the API lists it at the end
     error: str = ""
+
+    @property
+    def right_cause(self) -> bool:
+        return self.incident is not None and self.incident.get("cause") == self.fault.cause_of(self.rep)
 
     def matches(self, item: dict[str, Any]) -> bool:
         """The incident this fault must open."""
@@ -73,6 +91,10 @@ class HealthResult:
     h: HealthSettings
     options: HealthOptions
     injections: list[Injection] = field(default_factory=list)
+    corpus: list[CorpusRun] = field(default_factory=list)
+    corpus_s: float = 0.0  # the corpus step's length
+    corpus_caused: Counter[str] = field(default_factory=Counter)  # incidents on the corpus's fault sites
+    routine_incidents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # healthy routine -> its
     fleet: dict[str, Any] = field(default_factory=dict)
     fleet_chargers: int = 0
     fleet_v201: int = 0
@@ -129,15 +151,16 @@ class HealthResult:
         o = self.options
         lines = [
             f"Fault detection on {self.db}: `laddnat run`, heartbeat interval {self.heartbeat_s} s, health "
-            f"thresholds {'as set' if o.env else 'at their defaults'} (offline grace {self.h.offline_grace_s:g} s, "
+            f"thresholds {'as set' if o.env else 'at their defaults'}{self.remote_start_note()} "
+            f"(offline grace {self.h.offline_grace_s:g} s, "
             f"site window {self.h.site_window_s:g} s, tick {self.h.tick_interval_s:g} s); {o.reps} chargers per "
             f"fault, each on "
             f"a site with healthy neighbours, injected while {self.fleet_chargers} healthy chargers run; time from "
             f"the fault's onset (its first message, or the last before silence) to the incident in "
             f"GET /api/v1/operator/incidents (polled every {POLL_S * 1000:.0f} ms); samples 1 s apart:",
             "",
-            "| fault | detected | p50 (s) | max (s) | target (s) | met | detail |",
-            "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+            "| fault | detected | p50 (s) | max (s) | target (s) | met | right cause | detail |",
+            "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
         ]
         for fault in sorted(KINDS, key=lambda k: TABLE_ORDER.index(k.key)):
             runs = [i for i in self.injections if i.fault is fault]
@@ -168,6 +191,13 @@ class HealthResult:
                     f"the decisive message answered p50 {_s(pct(answered, 50))}, max {_s(max(answered))} "
                     "after the onset",
                 )
+            wrong = Counter(
+                f"{i.incident.get('cause')} for {i.fault.cause_of(i.rep)}"
+                for i in runs
+                if i.incident is not None and not i.right_cause
+            )
+            if wrong:
+                detail.append("wrong cause: " + ", ".join(f"{k} ({v})" for k, v in sorted(wrong.items())))
             also = self.also.get(fault.key)
             if also:
                 kinds = ", ".join(f"{k} {v}" for k, v in sorted(also.items()))
@@ -186,11 +216,113 @@ class HealthResult:
                         _s(worst),
                         "" if target is None else f"<= {target:g}",
                         met,
+                        f"{sum(1 for i in runs if i.right_cause)}/{len(runs)}",
                         "; ".join(detail),
                     )
                 )
                 + " |"
             )
+        return "\n".join(lines)
+
+    def remote_start_note(self) -> str:
+        if not self.corpus or "LADDNAT_HEALTH_REMOTE_START_TIMEOUT_S" in self.options.env:
+            return ""
+        return (
+            f", but the remote-start timeout {self.h.remote_start_timeout_s:g} s for the corpus's remote-start "
+            "faults (nothing else here sends a remote start)"
+        )
+
+    def corpus_table(self) -> str:
+        """Every scripted fault once, by the incident kind it must open; the healthy routines."""
+        faults = [run for run in self.corpus if run.fault is not None]
+        routines = [run for run in self.corpus if run.fault is None]
+        if not faults and not routines:
+            return ""
+        lines = [
+            f"The corpus (devtools/simulator/faults.py) on the same server, at the same thresholds, in "
+            f"{self.corpus_s:.0f} s: each of {len(faults)} scripted faults once and each of {len(routines)} healthy "
+            f"routines once, each on a site of its own (a charger model of its own), up to {CORPUS_CONCURRENCY} at "
+            f"a time; a fault's answer is the first incident its site opened (within two heartbeat intervals, the "
+            f"grace, the site window and a margin), judged against the fault's own kind and cause:",
+            "",
+            "| expected kind | faults | detected | right kind | right cause | wrong or missed |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        kinds = sorted({run.fault.kind for run in faults if run.fault is not None})
+        for kind in [*kinds, ""]:
+            runs = [run for run in faults if run.fault is not None and (not kind or run.fault.kind == kind)]
+            found = sum(1 for run in runs if run.incident is not None)
+            right = sum(1 for run in runs if run.right_cause)
+            kinds_right = sum(1 for run in runs if run.right_kind)
+            if kind:
+                misses = "; ".join(_miss(run) for run in runs if run.error or not (run.right_cause and run.right_kind))
+                cells = [kind, f"{len(runs)}", f"{found}", f"{kinds_right}", f"{right}", misses]
+            else:
+                v201 = sum(1 for run in runs if run.script.version != "1.6")
+                cells = [
+                    f"all faults ({len(runs) - v201} on 1.6, {v201} on 2.0.1)",
+                    f"{len(runs)}",
+                    f"{found} ({_share(found, len(runs))})",
+                    f"{kinds_right} ({_share(kinds_right, len(runs))})",
+                    f"{right} ({_share(right, len(runs))})",
+                    "detection rate, right-kind rate, right-cause rate",
+                ]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        noisy = sorted(run.script.name for run in routines if run.script.name in self.routine_incidents)
+        errors = [f"{run.script.name}: {run.error}" for run in routines if run.error]
+        detail = (
+            ", ".join(f"{name}: {', '.join(why(i) for i in self.routine_incidents[name])}" for name in noisy) or "none"
+        )
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(c)
+                for c in (
+                    "healthy routines with incidents",
+                    f"{len(routines)}",
+                    f"{len(noisy)}",
+                    "",
+                    "",
+                    detail + (f"; failed to run: {'; '.join(errors)}" if errors else ""),
+                )
+            )
+            + " |"
+        )
+        return "\n".join(lines)
+
+    def judged(self) -> list[tuple[float, bool]]:
+        """Every incident the health phase judged, (confidence, names the right cause): each
+        timed fault's and each corpus fault's first; a healthy charger's is never right."""
+        out = [(float(i.incident["confidence"]), i.right_cause) for i in self.injections if i.incident is not None]
+        out += [(float(run.incident["confidence"]), run.right_cause) for run in self.corpus if run.incident]
+        out += [(float(i.get("confidence") or 0.0), False) for i in self.false_positives]
+        return out
+
+    def calibration_table(self) -> str:
+        """Is ``confidence`` what it says: the share of right causes per confidence bin."""
+        judged = self.judged()
+        if not judged:
+            return ""
+        lines = [
+            f"Confidence calibration: {len(judged)} incidents (each timed fault's first, each corpus fault's first, "
+            f"and every false positive, which is never right), by their `confidence`; right: the incident names the "
+            f"fault's own root cause:",
+            "",
+            "| confidence | incidents | right cause | share | target | met |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for low, high, label in CONFIDENCE_BINS:
+            in_bin = [right for confidence, right in judged if low <= confidence < high]
+            right = sum(in_bin)
+            share = right / len(in_bin) if in_bin else None
+            target, met = "", ""
+            if low == CONFIDENT:
+                target = f">= {CALIBRATION_TARGET:g}"
+                met = "met" if share is not None and share >= CALIBRATION_TARGET else "missed"
+            cells = [label, f"{len(in_bin)}", f"{right}", _s(share), target, met]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        right = sum(1 for _, r in judged if r)
+        lines.append(f"| all | {len(judged)} | {right} | {_s(right / len(judged))} |  |  |")
         return "\n".join(lines)
 
     def false_positive_table(self) -> str:
@@ -210,6 +342,12 @@ class HealthResult:
                 "0",
                 (
                     f"by kind: {', '.join(f'{k} {v}' for k, v in fp.most_common()) or 'none'}"
+                    + (
+                        f"; of them on the corpus's {sum(1 for r in self.corpus if r.fault is None)} healthy "
+                        f"routines: {sum(len(v) for v in self.routine_incidents.values())}"
+                        if self.corpus
+                        else ""
+                    )
                     + (f"; on chargers that did: {_counts(dict(on))}" if on else "")
                     + (f" (e.g. {examples})" if examples else "")
                     + f"; {self.fleet_chargers} chargers ({self.fleet_v201} on 2.0.1) on {self.fleet_sites} sites, "
@@ -243,7 +381,13 @@ class HealthResult:
                 f"{sum(self.caused.values())}",
                 "",
                 f"{', '.join(f'{k} {v}' for k, v in sorted(self.caused.items())) or 'none'}; "
-                f"{self.incidents} incidents in all; self-healing on (playbooks may act on them)",
+                + (
+                    f"the corpus's faults {sum(self.corpus_caused.values())} more "
+                    f"({', '.join(f'{k} {v}' for k, v in sorted(self.corpus_caused.items()))}); "
+                    if self.corpus
+                    else ""
+                )
+                + f"{self.incidents} incidents in all; self-healing on (playbooks may act on them)",
             ),
             (
                 "Server during the health run (cores)",
@@ -265,7 +409,8 @@ class HealthResult:
         return settle_s(self.heartbeat_s, self.h)
 
     def tables(self) -> str:
-        return self.detection_table() + "\n\n" + self.false_positive_table()
+        parts = [self.detection_table(), self.corpus_table(), self.calibration_table(), self.false_positive_table()]
+        return "\n\n".join(p for p in parts if p)
 
 
 def settle_s(heartbeat_s: int, h: HealthSettings) -> float:
@@ -276,6 +421,19 @@ def settle_s(heartbeat_s: int, h: HealthSettings) -> float:
 
 def _s(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _share(part: int, whole: int) -> str:
+    return "n/a" if not whole else f"{100 * part / whole:.0f} %"
+
+
+def _miss(run: CorpusRun) -> str:
+    """``name: got kind/cause (confidence)`` or ``name: not detected``."""
+    error = f" ({run.error})" if run.error else ""
+    if run.incident is None:
+        return f"{run.script.name}: not detected{error}"
+    i = run.incident
+    return f"{run.script.name}: {i.get('kind')}/{i.get('cause')} ({float(i.get('confidence') or 0):.2f}){error}"
 
 
 def _cell(text: str) -> str:

@@ -42,6 +42,12 @@ class Fault:
     summary: str  # what goes wrong, as a technician would put it
     inject: Script
     recover: Script
+    #: The truth, as the scenario's writer knows it: the incident that must open (its kind,
+    #: its topic where the detector has several) and the root cause the diagnosis must name.
+    #: tests/e2e/health/test_scenarios.py asserts them; `make bench` scores against them.
+    kind: str
+    cause: str
+    topic: str = ""
     version: str = "1.6"
     #: The OCPP call from the CSMS that heals it (the charger's answer ends the fault).
     healed_by: str | None = None
@@ -139,7 +145,13 @@ def _reported(code: str, status: str = "Faulted", info: str | None = None) -> tu
 
 
 def reported_error(
-    code: str, *, status: str = "Faulted", info: str | None = None, version: str = "1.6", healed_by: str | None = None
+    code: str,
+    *,
+    cause: str,
+    status: str = "Faulted",
+    info: str | None = None,
+    version: str = "1.6",
+    healed_by: str | None = None,
 ) -> Fault:
     """The charger reports ``code`` (1.6 StatusNotification errorCode; 2.0.1 a Problem
     NotifyEvent with techCode beside the status); recovery reports Available without error."""
@@ -154,6 +166,8 @@ def reported_error(
         summary=f"connector 1 reports {code}{where}" + (f" ({info})" if info else ""),
         inject=inject,
         recover=recover,
+        kind="reported_error",
+        cause=cause,
         version=version,
         healed_by=healed_by,
     )
@@ -374,8 +388,19 @@ async def _protection_fixed(sim: SimulatedCharger) -> None:
     await sim.status(1, "Available")
 
 
-def _fault(name: str, summary: str, scripts: tuple[Script, Script], **extra: Any) -> Fault:
-    return Fault(name=name, summary=summary, inject=scripts[0], recover=scripts[1], **extra)
+def _fault(
+    name: str, summary: str, scripts: tuple[Script, Script], *, kind: str, cause: str, topic: str = "", **extra: Any
+) -> Fault:
+    return Fault(
+        name=name,
+        summary=summary,
+        inject=scripts[0],
+        recover=scripts[1],
+        kind=kind,
+        cause=cause,
+        topic=topic,
+        **extra,
+    )
 
 
 def component_problem(
@@ -384,6 +409,7 @@ def component_problem(
     variable: str,
     twin: str,
     *,
+    cause: str,
     status: str = "Faulted",
     info: str | None = None,
     healed_by: str | None = None,
@@ -406,6 +432,8 @@ def component_problem(
         summary=f"the {component} reports {variable}{where} (1.6: {twin})",
         inject=inject,
         recover=recover,
+        kind="reported_error",
+        cause=cause,
         version="2.0.1",
         healed_by=healed_by,
     )
@@ -431,81 +459,226 @@ async def _ground_fault_stop(sim: SimulatedCharger) -> None:
 
 _FAULTS: list[Fault] = [
     # Every OCPP 1.6 ChargePointErrorCode. A reset clears what a reboot clears.
-    reported_error("ConnectorLockFailure", info="lock motor jammed", healed_by="UnlockConnector"),
-    reported_error("EVCommunicationError", info="control pilot lost", healed_by="Reset"),
-    reported_error("GroundFailure", info="RCD tripped"),
-    reported_error("HighTemperature", info="thermal cut-out"),
-    reported_error("InternalError", info="watchdog", healed_by="Reset"),
-    reported_error("LocalListConflict", status="Available", healed_by="Reset"),
-    reported_error("OtherError", info="door open"),
-    reported_error("OverCurrentFailure"),
-    reported_error("OverVoltage", info="264 V"),
-    reported_error("PowerMeterFailure", info="no answer on Modbus"),
-    reported_error("PowerSwitchFailure", info="contactor welded", healed_by="Reset"),
-    reported_error("ReaderFailure", info="no RF field", healed_by="Reset"),
-    reported_error("ResetFailure", healed_by="Reset"),
-    reported_error("UnderVoltage", info="188 V"),
-    reported_error("WeakSignal", status="Available"),
+    reported_error(
+        "ConnectorLockFailure", cause="connector_lock", info="lock motor jammed", healed_by="UnlockConnector"
+    ),
+    reported_error("EVCommunicationError", cause="vehicle_communication", info="control pilot lost", healed_by="Reset"),
+    # A tripped protection device is electrical (the car, the cable, the supply or the power stage).
+    reported_error("GroundFailure", cause="electrical_protection", info="RCD tripped"),
+    reported_error("HighTemperature", cause="overheating", info="thermal cut-out"),
+    reported_error("InternalError", cause="internal_firmware", info="watchdog", healed_by="Reset"),
+    reported_error("LocalListConflict", cause="internal_firmware", status="Available", healed_by="Reset"),
+    # A door open says nothing the vocabulary has a word for.
+    reported_error("OtherError", cause="unknown", info="door open"),
+    reported_error("OverCurrentFailure", cause="electrical_protection"),
+    reported_error("OverVoltage", cause="grid_supply", info="264 V"),
+    reported_error("PowerMeterFailure", cause="metering", info="no answer on Modbus"),
+    # A welded contactor is the charger's own control: what a reboot of its firmware retries.
+    reported_error("PowerSwitchFailure", cause="internal_firmware", info="contactor welded", healed_by="Reset"),
+    reported_error("ReaderFailure", cause="rfid_reader", info="no RF field", healed_by="Reset"),
+    reported_error("ResetFailure", cause="internal_firmware", healed_by="Reset"),
+    reported_error("UnderVoltage", cause="grid_supply", info="188 V"),
+    reported_error("WeakSignal", cause="site_network", status="Available"),
     # 2.0.1: a Faulted status with a Problem event, and a Problem alone.
-    reported_error("InternalError", version="2.0.1", healed_by="Reset"),
-    reported_error("ConnectorLockFailure", version="2.0.1", healed_by="UnlockConnector"),
-    reported_error("ReaderFailure", status="Available", version="2.0.1", healed_by="Reset"),
-    _fault("offline", "the connection drops and stays down", (_go_offline, _come_online)),
-    _fault("silent", "connected but hung: no heartbeat, nothing", (_hang, _wake)),
-    _fault("site-offline", "the site's router dies: every charger drops", (_go_offline, _come_online), chargers=3),
+    reported_error("InternalError", cause="internal_firmware", version="2.0.1", healed_by="Reset"),
+    reported_error("ConnectorLockFailure", cause="connector_lock", version="2.0.1", healed_by="UnlockConnector"),
+    reported_error("ReaderFailure", cause="rfid_reader", status="Available", version="2.0.1", healed_by="Reset"),
+    # A charger that is gone: from here nobody can tell its network from its power, and the
+    # network is by far the likelier.
+    _fault(
+        "offline",
+        "the connection drops and stays down",
+        (_go_offline, _come_online),
+        kind="offline",
+        cause="site_network",
+    ),
+    _fault("silent", "connected but hung: no heartbeat, nothing", (_hang, _wake), kind="offline", cause="site_network"),
+    _fault(
+        "site-offline",
+        "the site's router dies: every charger drops",
+        (_go_offline, _come_online),
+        kind="offline",
+        cause="site_network",
+        chargers=3,
+    ),
     _fault(
         "overheat-charging",
         "the housing climbs past 70 °C while charging",
         (_overheat_charging, _cool_charging),
+        kind="overheating",
+        cause="overheating",
+        topic="limit",
     ),
-    _fault("heat-idle", "8 °C a minute with no load", (_heat_idle, _steady_idle)),
-    _fault("v201-overheat", "the temperature monitor reports 85 °C", (_overheat_v201, _cool_v201), version="2.0.1"),
-    _fault("undervoltage", "all phases sag to 195 V", _supply(volts=195.0)),
-    _fault("overvoltage-phase", "phase L2 rises to 262 V", _supply(phases=(231.0, 262.0, 229.0))),
-    _fault("lost-phase", "phase L3 is gone (a blown fuse)", _supply(phases=(230.0, 229.0, 0.0))),
-    _fault("frequency", "the grid runs at 49.1 Hz (1.6, Frequency configured)", _frequency_v16()),
-    _fault("v201-frequency", "the grid runs at 50.9 Hz", _supply(hz=50.9), version="2.0.1"),
-    _fault("site-undervoltage", "the site's supply sags to 190 V", _supply(volts=190.0), chargers=2),
-    _fault("stuck-meter", "the register stops while 11 kW flows", (_stick_meter, _unstick_meter)),
+    _fault(
+        "heat-idle",
+        "8 °C a minute with no load",
+        (_heat_idle, _steady_idle),
+        kind="overheating",
+        cause="overheating",
+        topic="rise",
+    ),
+    _fault(
+        "v201-overheat",
+        "the temperature monitor reports 85 °C",
+        (_overheat_v201, _cool_v201),
+        kind="overheating",
+        cause="overheating",
+        topic="limit",
+        version="2.0.1",
+    ),
+    _fault(
+        "undervoltage",
+        "all phases sag to 195 V",
+        _supply(volts=195.0),
+        kind="power_supply",
+        cause="grid_supply",
+        topic="voltage",
+    ),
+    _fault(
+        "overvoltage-phase",
+        "phase L2 rises to 262 V",
+        _supply(phases=(231.0, 262.0, 229.0)),
+        kind="power_supply",
+        cause="grid_supply",
+        topic="voltage",
+    ),
+    _fault(
+        "lost-phase",
+        "phase L3 is gone (a blown fuse)",
+        _supply(phases=(230.0, 229.0, 0.0)),
+        kind="power_supply",
+        cause="grid_supply",
+        topic="phase_loss",
+    ),
+    _fault(
+        "frequency",
+        "the grid runs at 49.1 Hz (1.6, Frequency configured)",
+        _frequency_v16(),
+        kind="power_supply",
+        cause="grid_supply",
+        topic="frequency",
+    ),
+    _fault(
+        "v201-frequency",
+        "the grid runs at 50.9 Hz",
+        _supply(hz=50.9),
+        kind="power_supply",
+        cause="grid_supply",
+        topic="frequency",
+        version="2.0.1",
+    ),
+    # A site incident has no topic of its own.
+    _fault(
+        "site-undervoltage",
+        "the site's supply sags to 190 V",
+        _supply(volts=190.0),
+        kind="power_supply",
+        cause="grid_supply",
+        chargers=2,
+    ),
+    _fault(
+        "stuck-meter",
+        "the register stops while 11 kW flows",
+        (_stick_meter, _unstick_meter),
+        kind="metering",
+        cause="metering",
+        topic="stuck",
+    ),
     _fault(
         "meter-backwards",
         "the register jumps 2 kWh back mid-session",
         (_meter_back, _meter_forward),
+        kind="metering",
+        cause="metering",
+        topic="backwards",
         config=MappingProxyType({"meter_start_wh": 50_000}),
     ),
-    _fault("idle-energy", "the register counts 600 W with no session", (_idle_draw, _no_idle_draw)),
-    _fault("meter-overcounts", "the register counts three times the power", (_meter_overcounts, _meter_calibrated)),
+    _fault(
+        "idle-energy",
+        "the register counts 600 W with no session",
+        (_idle_draw, _no_idle_draw),
+        kind="metering",
+        cause="metering",
+        topic="idle_energy",
+    ),
+    _fault(
+        "meter-overcounts",
+        "the register counts three times the power",
+        (_meter_overcounts, _meter_calibrated),
+        kind="metering",
+        cause="metering",
+        topic="power_energy",
+    ),
+    # Accepted, and no car ever seen: the charger cannot sense the car (its control pilot).
     _fault(
         "remote-starts-unseen",
         "remote starts accepted, the car never seen (the CSMS sends them)",
         (_ev_unseen, _ev_seen),
+        kind="failed_starts",
+        cause="vehicle_communication",
+        topic="remote_starts",
     ),
     _fault(
         "v201-remote-starts-unseen",
         "RequestStartTransaction accepted, the car never seen (the CSMS sends them)",
         (_ev_unseen, _ev_seen),
+        kind="failed_starts",
+        cause="vehicle_communication",
+        topic="remote_starts",
         version="2.0.1",
     ),
-    _fault("short-sessions", "three sessions in a row end at once, empty", (_short_sessions, _normal_session)),
-    _fault("ev-side-stops", "three different cars unplug early", (_ev_side_stops, _long_session), cars=3),
+    # Sessions that end at once, empty, say nothing about why: the cause is not known.
+    _fault(
+        "short-sessions",
+        "three sessions in a row end at once, empty",
+        (_short_sessions, _normal_session),
+        kind="failed_starts",
+        cause="unknown",
+        topic="short_sessions",
+    ),
+    _fault(
+        "ev-side-stops",
+        "three different cars unplug early",
+        (_ev_side_stops, _long_session),
+        kind="vehicle_communication",
+        cause="vehicle_communication",
+        topic="ev_side_stops",
+        cars=3,
+    ),
     _fault(
         "v201-ev-side-stops",
         "three different cars unplug early",
         (_ev_side_stops, _long_session),
+        kind="vehicle_communication",
+        cause="vehicle_communication",
+        topic="ev_side_stops",
         cars=3,
         version="2.0.1",
     ),
-    _fault("boot-loop", "it reboots three times in a row", (_boot_loop, _stay_up)),
+    _fault(
+        "boot-loop",
+        "it reboots three times in a row",
+        (_boot_loop, _stay_up),
+        kind="boot_loop",
+        cause="internal_firmware",
+        topic="boot_loop",
+    ),
     _fault(
         "firmware-download-failed",
         "the firmware download fails",
         _firmware("DownloadFailed"),
+        kind="firmware",
+        cause="internal_firmware",
+        topic="firmware",
         config=MappingProxyType({"firmware_step_s": 0.02}),
     ),
     _fault(
         "v201-firmware-invalid-signature",
         "the firmware image's signature is invalid",
         _firmware("InvalidSignature"),
+        kind="firmware",
+        cause="internal_firmware",
+        topic="firmware",
         version="2.0.1",
         config=MappingProxyType({"firmware_step_s": 0.02}),
     ),
@@ -513,6 +686,9 @@ _FAULTS: list[Fault] = [
         "firmware-installation-failed",
         "the firmware installs, then fails",
         _firmware("InstallationFailed"),
+        kind="firmware",
+        cause="internal_firmware",
+        topic="firmware",
         config=MappingProxyType({"firmware_step_s": 0.02}),
     ),
     # Overheating that never reports itself: a climb the unchanged load does not explain.
@@ -520,11 +696,17 @@ _FAULTS: list[Fault] = [
         "thermal-runaway",
         "the housing climbs 3 °C a minute at an unchanged 11 kW, no error code",
         (_thermal_runaway, _thermal_runaway_cools),
+        kind="overheating",
+        cause="overheating",
+        topic="trend",
     ),
     _fault(
         "v201-thermal-runaway",
         "the housing climbs 3 °C a minute at an unchanged 11 kW, no error code",
         (_thermal_runaway, _thermal_runaway_cools),
+        kind="overheating",
+        cause="overheating",
+        topic="trend",
         version="2.0.1",
     ),
     # A protection device that trips again with another car: out of service, never reset.
@@ -532,49 +714,106 @@ _FAULTS: list[Fault] = [
         "over-current-recurring",
         "the over-current protection trips twice, with two different cars",
         (_protection_trips, _protection_fixed),
+        kind="reported_error",
+        cause="electrical_protection",
         cars=2,
     ),
     _fault(
         "v201-over-current-recurring",
         "the over-current protection trips twice, with two different cars",
         (_protection_trips, _protection_fixed),
+        kind="reported_error",
+        cause="electrical_protection",
         cars=2,
         version="2.0.1",
     ),
     # 2.0.1 device-model components: each the twin of a 1.6 error code above, named by
-    # its component and problem variable alone (no techCode).
+    # its component and problem variable alone (no techCode), with its twin's cause.
     component_problem(
         "plug-retention-lock",
         "ConnectorPlugRetentionLock",
         "Problem",
         "ConnectorLockFailure",
+        cause="connector_lock",
         healed_by="UnlockConnector",
     ),
-    component_problem("connected-ev", "ConnectedEV", "Problem", "EVCommunicationError", healed_by="Reset"),
-    component_problem("rcd-tripped", "RCD", "Tripped", "GroundFailure"),
-    component_problem("temperature-sensor-tripped", "TemperatureSensor", "Tripped", "HighTemperature"),
-    component_problem("over-current-protection", "OverCurrentProtection", "Tripped", "OverCurrentFailure"),
-    component_problem("electrical-feed", "ElectricalFeed", "Problem", "UnderVoltage", info="188 V"),
-    component_problem("fiscal-metering", "FiscalMetering", "Problem", "PowerMeterFailure"),
-    component_problem("power-contactor", "PowerContactor", "Problem", "PowerSwitchFailure", healed_by="Reset"),
-    component_problem("token-reader", "TokenReader", "Problem", "ReaderFailure", status="Available", healed_by="Reset"),
-    component_problem("data-link", "DataLink", "Problem", "WeakSignal", status="Available"),
-    # Faulted, and nothing says why: the log, then a soft reset (both versions).
-    _fault("faulted-unexplained", "Faulted with no error code", (_fault_unexplained, _available), healed_by="Reset"),
+    component_problem(
+        "connected-ev",
+        "ConnectedEV",
+        "Problem",
+        "EVCommunicationError",
+        cause="vehicle_communication",
+        healed_by="Reset",
+    ),
+    component_problem("rcd-tripped", "RCD", "Tripped", "GroundFailure", cause="electrical_protection"),
+    component_problem(
+        "temperature-sensor-tripped", "TemperatureSensor", "Tripped", "HighTemperature", cause="overheating"
+    ),
+    component_problem(
+        "over-current-protection",
+        "OverCurrentProtection",
+        "Tripped",
+        "OverCurrentFailure",
+        cause="electrical_protection",
+    ),
+    component_problem(
+        "electrical-feed", "ElectricalFeed", "Problem", "UnderVoltage", cause="grid_supply", info="188 V"
+    ),
+    component_problem("fiscal-metering", "FiscalMetering", "Problem", "PowerMeterFailure", cause="metering"),
+    component_problem(
+        "power-contactor",
+        "PowerContactor",
+        "Problem",
+        "PowerSwitchFailure",
+        cause="internal_firmware",
+        healed_by="Reset",
+    ),
+    component_problem(
+        "token-reader",
+        "TokenReader",
+        "Problem",
+        "ReaderFailure",
+        cause="rfid_reader",
+        status="Available",
+        healed_by="Reset",
+    ),
+    component_problem("data-link", "DataLink", "Problem", "WeakSignal", cause="site_network", status="Available"),
+    # Faulted, and nothing says why: most of these are the charger's own software, which
+    # the log and then a soft reset address (both versions).
+    _fault(
+        "faulted-unexplained",
+        "Faulted with no error code",
+        (_fault_unexplained, _available),
+        kind="reported_error",
+        cause="internal_firmware",
+        healed_by="Reset",
+    ),
     _fault(
         "v201-faulted-unexplained",
         "Faulted with no NotifyEvent naming the part",
         (_fault_unexplained, _available),
+        kind="reported_error",
+        cause="internal_firmware",
         version="2.0.1",
         healed_by="Reset",
     ),
+    # The RCD tripped, said by the transaction's end: the twin of GroundFailure.
     _fault(
         "v201-ground-fault-stop",
         "a session ends with stoppedReason GroundFault and the connector goes Faulted",
         (_ground_fault_stop, _available),
+        kind="reported_error",
+        cause="electrical_protection",
         version="2.0.1",
     ),
-    _fault("v201-offline", "the connection drops and stays down", (_go_offline, _come_online), version="2.0.1"),
+    _fault(
+        "v201-offline",
+        "the connection drops and stays down",
+        (_go_offline, _come_online),
+        kind="offline",
+        cause="site_network",
+        version="2.0.1",
+    ),
 ]
 FAULTS: dict[str, Fault] = {f.name: f for f in _FAULTS}
 assert len(FAULTS) == len(_FAULTS), "fault names are unique"

@@ -65,7 +65,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ocpi_pushes", schema=None) as batch_op:
         batch_op.create_index("ix_ocpi_pushes_due", ["done_at", "next_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_ocpi_pushes_partner_id"), ["partner_id"], unique=False)
+        batch_op.create_index("ix_ocpi_pushes_object", ["partner_id", "object_key"], unique=False)
 
     op.create_table(
         "ocpi_tokens",
@@ -146,7 +146,7 @@ def downgrade() -> None:
 
     op.drop_table("ocpi_tokens")
     with op.batch_alter_table("ocpi_pushes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ocpi_pushes_partner_id"))
+        batch_op.drop_index("ix_ocpi_pushes_object")
         batch_op.drop_index("ix_ocpi_pushes_due")
 
     op.drop_table("ocpi_pushes")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.simulator.faults import FAULTS, HEALTHY
+
 # Starts the bench's processes: left out of `make test-fast` (see tests/conftest.py).
 pytestmark = [pytest.mark.subprocess, pytest.mark.bench]
 
@@ -120,6 +122,25 @@ def test_bench_health_phase_prints_its_tables() -> None:
         assert _row(out, name)[1] == "1/1"
     for name in ("overheating: 1.6 Temperature measurand", "power_supply: voltage under the band", "boot_loop:"):
         assert any(line.startswith(f"| {name}") for line in out.splitlines()), name
+
+    # Each timed fault's cause is judged too.
+    assert "| met | right cause | detail |" in out
+    assert re.fullmatch(r"\d+/1", _row(out, "offline: socket closed")[6])
+
+    # The corpus: every scripted fault and healthy routine once, scored against the fault's own truth.
+    summary = next(
+        _row(out, line.split("|")[1].strip()) for line in out.splitlines() if line.startswith("| all faults")
+    )
+    assert summary[1] == str(len(FAULTS)), summary
+    assert all(re.fullmatch(r"\d+ \(\d+ %\)", cell) for cell in summary[2:5]), summary
+    assert _row(out, "healthy routines with incidents")[1] == str(len(HEALTHY))
+    # The confidence calibration: the >= 0.8 bin against its 0.8 target.
+    confident = _row(out, ">= 0.8")
+    assert int(confident[1]) >= int(confident[2]) >= 0 and confident[4:6] in (
+        [">= 0.8", "met"],
+        [">= 0.8", "missed"],
+    ), confident
+    assert _row(out, "all")[1] == str(sum(int(_row(out, label)[1]) for label in ("< 0.5", "0.5 - 0.8", ">= 0.8")))
 
     assert _number(_row(out, "False positives: incidents on healthy chargers")[1]) >= 0
     assert _number(_row(out, "False positives: offline on the faulty chargers")[1]) >= 0
