@@ -93,6 +93,7 @@ class PartnerService:
 
     async def register_with(self, their_versions_url: str, token: str, *, name: str | None = None) -> OcpiPartner:
         operator = await self._operator()
+        await self._release()
         version = await self._their_version(token, their_versions_url, operator)
         ours = new_token()
         # Committed before we call: the partner reads our versions with token B meanwhile.
@@ -116,6 +117,7 @@ class PartnerService:
         taken = await taken_party(self.db, self.tenant_id, theirs.parties(), besides=partner.id)
         if taken is not None:
             # They registered us already: tell them it is off, and keep the partner we had.
+            await self._release()
             await self._tell_unregistered(partner, theirs.token, operator)
             await self.db.execute(delete(OcpiPartner).where(OcpiPartner.id == partner.id))
             await self.db.commit()
@@ -132,6 +134,7 @@ class PartnerService:
         if partner.state != "registered" or not partner.their_token or not partner.versions_url:
             raise PartnerNotRegistered(f"partner {partner.id} is {partner.state}")
         operator = await self._operator()
+        await self._release()
         version = await self._their_version(partner.their_token, partner.versions_url, operator)
         old_digest, ours = partner.token_digest, new_token()
         # The partner reads our versions with the new token while it handles our PUT; the old
@@ -155,13 +158,20 @@ class PartnerService:
         dies. Unregistering an unregistered partner changes nothing."""
         partner = await self.get(partner_id)
         if partner.state == "registered" and partner.their_token:
-            await self._tell_unregistered(partner, partner.their_token, await self._operator())
+            operator = await self._operator()
+            await self._release()
+            await self._tell_unregistered(partner, partner.their_token, operator)
         if partner.state != "unregistered":
             partner.state, partner.their_token, partner.updated_at = "unregistered", None, utcnow()
             await self.db.commit()
         return partner
 
     # -- the calls -------------------------------------------------------------------------
+
+    async def _release(self) -> None:
+        """End the read transaction before waiting on a partner: the connection goes back to
+        the pool (on SQLite the only one) instead of waiting with us."""
+        await self.db.commit()
 
     async def _operator(self) -> Operator:
         operator = await self.db.get(Operator, self.tenant_id)

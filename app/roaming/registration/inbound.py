@@ -58,6 +58,7 @@ class CredentialsService:
         credentials = credentials_of(raw)
         operator = await self._operator(partner)
         await self._check_parties(partner, credentials)
+        await self.db.commit()  # nothing written: the connection is not held while the partner answers
         version = await self._their_version(credentials, operator)
         token = new_token()
         # Token A is spent by this very write: of two POSTs racing with it one registers.
@@ -88,6 +89,7 @@ class CredentialsService:
         credentials = credentials_of(raw)
         operator = await self._operator(partner)
         await self._check_parties(partner, credentials)
+        await self.db.commit()  # nothing written: the connection is not held while the partner answers
         version = await self._their_version(credentials, operator)
         token = new_token()
         changed = await claim(
