@@ -185,6 +185,57 @@ def cmd_tenants_list(args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(_settings(dev=True), show))
 
 
+async def _ocpi_tenant(db, ref: str | None):  # type: ignore[no-untyped-def]
+    """--tenant as TenantService.find reads it; without it the only company, else the demo's."""
+    from sqlalchemy import select
+
+    from app.demo import DEMO_OPERATOR_NAME
+    from app.operators.models import Operator
+    from app.operators.tenants import TenantService
+
+    if ref:
+        return await TenantService(db).find(ref)
+    companies = list(await db.scalars(select(Operator).limit(2)))
+    if len(companies) == 1:
+        return companies[0]
+    demo = await db.scalar(select(Operator).where(Operator.name == DEMO_OPERATOR_NAME))
+    if demo is None:
+        raise SystemExit("laddnat: several companies (or none): give --tenant ID|PARTY|COUNTRY*PARTY")
+    return demo
+
+
+def cmd_ocpi_issue_token(args: argparse.Namespace) -> int:
+    from app.roaming.operator.service import PartnerService
+
+    settings = _settings(dev=True)
+
+    async def issue(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            tenant = await _ocpi_tenant(db, args.tenant)
+            _, token = await PartnerService(db, settings, tenant_id=tenant.id).issue_token(args.name)
+        # Only the token on stdout, so a script can capture it.
+        print(token)
+        return 0
+
+    return asyncio.run(_with_db(settings, issue))
+
+
+def cmd_ocpi_register(args: argparse.Namespace) -> int:
+    from app.roaming.operator.service import PartnerService
+
+    settings = _settings(dev=True)
+
+    async def register(maker, bus) -> int:  # type: ignore[no-untyped-def]
+        async with maker() as db:
+            tenant = await _ocpi_tenant(db, args.tenant)
+            partners = PartnerService(db, settings, tenant_id=tenant.id)
+            partner = await partners.register_with(args.versions_url, args.token, name=args.name)
+            print(f"registered with {partner.name} {partner.country_code}*{partner.party_id} (id {partner.id})")
+        return 0
+
+    return asyncio.run(_with_db(settings, register))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from devtools.simulator.cli import run_simulation
 
@@ -255,6 +306,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--admin-password", required=True)
     p.set_defaults(fn=cmd_tenants_add)
     tenants.add_parser("list", help="list operator companies").set_defaults(fn=cmd_tenants_list)
+
+    tenant_help = "the company: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD); default the only one, or the demo's"
+    ocpi = sub.add_parser("ocpi", help="OCPI roaming partners").add_subparsers(dest="ocpi_command", required=True)
+    p = ocpi.add_parser("issue-token", help="print a credentials token A for a partner to register with")
+    p.add_argument("--tenant", help=tenant_help)
+    p.add_argument("--name", help="what to call the partner until its credentials name it")
+    p.set_defaults(fn=cmd_ocpi_issue_token)
+    p = ocpi.add_parser("register", help="register with a partner, given its versions URL and token A")
+    p.add_argument("--tenant", help=tenant_help)
+    p.add_argument("--versions-url", required=True, help="the partner's OCPI versions endpoint")
+    p.add_argument("--token", required=True, help="the token A the partner gave us")
+    p.add_argument("--name", help="what to call the partner (default: its business name)")
+    p.set_defaults(fn=cmd_ocpi_register)
 
     p = sub.add_parser("simulate", help="run simulated chargers against an OCPP endpoint")
     from devtools.simulator.cli import add_cli_arguments

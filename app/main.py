@@ -70,6 +70,7 @@ from app.roaming.cdrs.ledger import CdrLedger
 from app.roaming.cdrs.service import CdrIssuer
 from app.roaming.commands.worker import CommandWorker
 from app.roaming.locations.pusher import LocationPusher
+from app.roaming.operator.controllers import RoamingPartnerController
 from app.roaming.push import PushWorker
 from app.roaming.routes import ocpi_router
 from app.roaming.sessions.updates import SessionUpdates
@@ -237,6 +238,7 @@ def create_app(
             ReconciliationController,
             *UPTIME_CONTROLLERS,
             WebhookEndpointController,
+            RoamingPartnerController,
             CompanyController,
             ApiKeyController,
             StaffController,

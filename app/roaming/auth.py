@@ -64,19 +64,26 @@ async def partner_for(db: AsyncSession, header: str | None) -> OcpiPartner | Non
 
 async def provide_any_partner(request: Request[Any, State, Any], db: AsyncSession) -> OcpiPartner:
     """Dependency ``any_partner`` (versions, credentials): token A or a registered partner."""
-    partner = await partner_for(db, request.headers.get("authorization"))
-    if partner is None:
-        raise Unauthorized()
-    await _routed_to_us(request, db, partner)
-    return partner
+    return await _caller(request, db, registered_only=False)
 
 
 async def provide_partner(request: Request[Any, State, Any], db: AsyncSession) -> OcpiPartner:
     """Dependency ``partner`` (every other module): registered partners only."""
-    partner = await partner_for(db, request.headers.get("authorization"))
-    if partner is None or partner.state != "registered":
-        raise Unauthorized()
-    await _routed_to_us(request, db, partner)
+    return await _caller(request, db, registered_only=True)
+
+
+async def _caller(request: Request[Any, State, Any], db: AsyncSession, *, registered_only: bool) -> OcpiPartner:
+    try:
+        partner = await partner_for(db, request.headers.get("authorization"))
+        if partner is None or (registered_only and partner.state != "registered"):
+            raise Unauthorized()
+        await _routed_to_us(request, db, partner)
+    except BaseException:
+        # Litestar never cleans up the dependencies resolved before one that raises: the
+        # request's session would keep its connection until the garbage collector found it
+        # (on SQLite, the only one: every other request would wait for it).
+        await db.close()
+        raise
     return partner
 
 

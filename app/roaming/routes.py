@@ -16,12 +16,15 @@ from app.roaming.envelope import EXCEPTION_HANDLERS
 from app.roaming.headers import OcpiHeaders
 from app.roaming.hubclientinfo.controllers import HubClientInfoController
 from app.roaming.locations.controllers import LocationsController
+from app.roaming.registration.controllers import CredentialsController, VersionsController
 from app.roaming.sessions.controllers import SessionSenderController
 from app.roaming.tariffs.controllers import OcpiTariffController
 from app.roaming.tokens.controllers import TokenReceiverController
 
 # Each module adds its controllers here.
 OCPI_HANDLERS: list[ControllerRouterHandler] = [
+    VersionsController,
+    CredentialsController,
     LocationsController,
     SessionSenderController,
     TokenReceiverController,

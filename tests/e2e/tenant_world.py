@@ -5,7 +5,8 @@ as in test_payment_documents.py): a location, a charger with an EVSE and a conne
 tariff assigned to that EVSE, location and operator, an operator card, a fleet account with
 a card and an invoice, a priced transaction with meter samples, a captured payment with a
 refund and an open hold, an incident, an uptime exclusion, a command log entry, an uploaded
-diagnostics file, a webhook endpoint with a delivery, an API key and an audit entry.
+diagnostics file, a webhook endpoint with a delivery, an API key, an audit entry and an OCPI
+roaming partner with a push.
 
 Tenant X has its own admin and a few resources of its own, so that its lists are not
 trivially empty. Every value that identifies Y is distinctive (``ynet``, seven-digit
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.billing.models import FleetAccount, FleetToken, Invoice
 from app.chargers.models import ChargePoint, CommandLog, Connector, DiagnosticsFile, Evse, Location
 from app.core.database import Base
+from app.core.security import digest_secret
 from app.drivers.models import IdToken, User
 from app.drivers.service import UserService
 from app.health.models import Incident
@@ -45,6 +47,7 @@ PASSWORD = "tenant-password-01"
 X_ADMIN, Y_ADMIN, DRIVER = "admin@xeno.example", "admin@ynet.example", "driver@isolation.example"
 Y_TOKEN = "YNETCARD7771"  # Y's operator card, also on Y's fleet account
 Y_EVSE = "SE*YNT*E7771*1"
+Y_OCPI_VERSIONS = "https://ocpi.ynet.example/versions"  # Y's roaming partner's (never resolves)
 X_EVSE = "SE*XEN*E0001*1"
 MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)  # everything Y did happened in November 2026
 TERMS = TariffTerms(
@@ -150,9 +153,10 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
     x_fleet = FleetAccount(
         operator_id=x.operator.id, name="Xeno Fleet", billing_email="fleet@xeno.example", currency="SEK"
     )
-    db.add_all([x_tariff, x_card, x_fleet])
+    x_partner = _roaming_partner(x.operator.id, "Xeno Roaming Partner", "XRP", "https://ocpi.xeno.example/versions")
+    db.add_all([x_tariff, x_card, x_fleet, x_partner])
     await db.flush()
-    x.refs |= {"tariff": x_tariff.id, "fleet_account": x_fleet.id}
+    x.refs |= {"tariff": x_tariff.id, "fleet_account": x_fleet.id, "roaming_partner": x_partner.id}
 
     # -- Y: one of everything ---------------------------------------------------------------
     o = y.operator.id
@@ -319,8 +323,21 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
     api_key = ApiKey(
         operator_id=o, name="ynet-backoffice", prefix="lnk_ynet7771", secret_hash="not-a-hash", roles=["read_only"]
     )
-    db.add_all([refund, incident, exclusion, command, webhook, api_key])
+    partner = _roaming_partner(o, "Ynet Roaming Partner", "YRP", Y_OCPI_VERSIONS)
+    db.add_all([refund, incident, exclusion, command, webhook, api_key, partner])
     await db.flush()
+    push = OcpiPush(
+        operator_id=o,
+        partner_id=partner.id,
+        module="locations",
+        method="PUT",
+        url="https://ocpi.ynet.example/emsp/2.2.1/locations/SE/YNT/ynet-location",
+        body={"id": "ynet-location", "name": "Ynet Depot Yggdrasil"},
+        object_key="location:ynet-location",
+        attempts=1,
+        done_at=at(5, 12),  # done: the push worker never touches it again
+        outcome="delivered",
+    )
     diagnostics = DiagnosticsFile(
         charge_point_id=cp_id,
         command_id=command.id,
@@ -357,7 +374,7 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
     )
     # A roaming partner of Y's and the CDR its driver's session made (the roaming revenue
     # report's and the CDR reconciliation's subject).
-    partner = OcpiPartner(
+    cdr_partner = OcpiPartner(
         operator_id=o,
         name="Ynet roaming partner",
         state="registered",
@@ -366,11 +383,11 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
         token_digest="ynet" + "1" * 60,
         their_token="ynet-their-token",
     )
-    db.add_all([diagnostics, delivery, audit, partner])
+    db.add_all([diagnostics, delivery, audit, push, cdr_partner])
     await db.flush()
     roaming = OcpiSession(
         operator_id=o,
-        partner_id=partner.id,
+        partner_id=cdr_partner.id,
         token={"uid": "ynet-roaming-uid", "type": "RFID", "contract_id": "NL-YNP-7771"},
         auth_method="WHITELIST",
         status="COMPLETED",
@@ -384,7 +401,7 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
     await db.flush()
     cdr_push = OcpiPush(
         operator_id=o,
-        partner_id=partner.id,
+        partner_id=cdr_partner.id,
         module="cdrs",
         method="POST",
         url="https://ocpi.ynet-partner.example/cdrs",
@@ -412,10 +429,12 @@ async def build_world(db: AsyncSession, secret_key: str) -> World:
         "diagnostics_file": diagnostics.id,
         "webhook": webhook.id,
         "delivery": delivery.id,
+        "roaming_partner": partner.id,
+        "roaming_versions_url": Y_OCPI_VERSIONS,
         "api_key": api_key.id,
         "audit_entry": audit.id,
         "admin": y.admin.id,
-        "ocpi_partner": partner.id,
+        "ocpi_partner": cdr_partner.id,
         "ocpi_session": roaming.id,
     }
     y_keys = {str(v) for v in y.refs.values()} | {"YNET-CP-7771", "ynet-pay-7771", "ynet-hold-7772", "ynet-cdr-7771"}
@@ -491,10 +510,31 @@ def first_columns(rows: dict[str, frozenset[Row]]) -> frozenset[str]:
     return frozenset(row[0] for table in rows.values() for row in table)
 
 
+def _roaming_partner(operator_id: uuid.UUID, name: str, party_id: str, versions_url: str) -> OcpiPartner:
+    """A registered OCPI partner whose URLs lead nowhere (.example never resolves)."""
+    base = versions_url.removesuffix("/versions")
+    return OcpiPartner(
+        operator_id=operator_id,
+        name=name,
+        state="registered",
+        country_code="NL",
+        party_id=party_id,
+        roles=[{"role": "EMSP", "country_code": "NL", "party_id": party_id, "business_details": {"name": name}}],
+        token_digest=digest_secret(f"{party_id}-token-c"),
+        their_token=f"{party_id}-token-b",
+        versions_url=versions_url,
+        version="2.2.1",
+        endpoints=[{"identifier": "credentials", "role": "SENDER", "url": f"{base}/2.2.1/credentials"}],
+        registered_at=at(2),
+    )
+
+
 def fresh(ref: str, value: Any) -> Any:
     """A value of the same kind as ``value`` that names nothing in the database."""
     if isinstance(value, uuid.UUID):
         return uuid.uuid4()
+    if ref == "roaming_versions_url":
+        return f"https://ocpi.nobody{uuid.uuid4().hex[:8]}.example/versions"
     if ref == "evse":
         return f"SE*ZZZ*E{uuid.uuid4().int % 10_000:04d}*1"
     return f"NOBODY{uuid.uuid4().hex[:10].upper()}"

@@ -79,6 +79,7 @@ PATH_REFS = {
     "operator_id": "operator",
     "key_id": "api_key",
     "user_id": "admin",  # Y's staff user
+    "partner_id": "roaming_partner",
 }
 # Not resources of their own: SendCommand's command name, a refund's number within its payment.
 PATH_CONSTANTS = {"name": "reset", "refund_seq": 1}
@@ -278,6 +279,14 @@ CASES: dict[str, list[Case]] = {
     "GetStaffUser": [CALL],
     "UpdateStaffUser": [Case(body=lambda r, x: {"active": False})],
     "ListAuditEntries": [CALL],
+    "ListRoamingPartners": [CALL],
+    "GetRoamingPartner": [CALL],
+    "IssueRoamingToken": [Case(body=lambda r, x: {"name": "Xeno eMSP"})],
+    # Registering with Y's partner's versions URL (which does not resolve: refused like any).
+    "RegisterRoamingPartner": [Case(body=lambda r, x: {"versionsUrl": r["roaming_versions_url"], "token": "walk-a"})],
+    "UpdateRoamingRegistration": [CALL],
+    "UnregisterRoamingPartner": [CALL],
+    "ListRoamingPushes": [CALL],
     "GetCompany": [CALL],
     "UpdateCompany": [Case(body=lambda r, x: {"contactEmail": "office@xeno.example"})],
 }
@@ -289,6 +298,7 @@ X_SEES = {
     "ListFleetAccounts": "Xeno Fleet",
     "ListIdTokens": "XENOCARD0001",
     "ListStaffUsers": X_ADMIN,
+    "ListRoamingPartners": "Xeno Roaming Partner",
 }
 
 # -- the operations of the spec ------------------------------------------------------------------
