@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from app.roaming.cdrs.mapping import CdrParty, build_cdr
 from app.tariffs.errors import TariffInvalid
 from app.tariffs.pricing import Reading, TariffBand, TariffTerms, Usage, price, validate_terms
-from tests.support_ocpi_cdr_schemas import check_cdr
+from tests.ocpi_schemas import check_cdr
 from tests.support_ocpi_tariffs import cdr_cost
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.roaming.tariffs.mapping import ocpi_tariff
 from app.tariffs.pricing import TariffBand, TariffTerms
-from tests.support_ocpi_cdr_schemas import check_tariff
+from tests.ocpi_schemas import check_tariff
 
 AT = datetime(2026, 12, 7, 15, 0, 0, 123000, tzinfo=UTC)
 

@@ -4,11 +4,12 @@ routing; the receivers are in receivers.py, the wire helpers in wire.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import msgspec
@@ -25,10 +26,16 @@ from devtools.fakes.ocpi.wire import (
     Refusal,
     RegistrationRefused,
     envelope,
+    next_link,
     now_text,
     presented,
     token_header,
 )
+
+
+class Listener(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -45,6 +52,10 @@ class EmspConfig:
     authorize_delay_s: float = 0.0
     # Seconds its own calls wait for the CPO.
     timeout_s: float = 10.0
+    # Checks each body the CPO sends (module, method, the URL's parts after the module,
+    # body) and says what is wrong with it, or None: a wrong body is answered 2001 and kept
+    # in ``refused`` (tests pass the OCPI 2.2.1 schemas; the party knows none itself).
+    check_body: Callable[[str, str, list[str], Any], str | None] | None = None
 
 
 class EmspParty(Receivers):
@@ -63,7 +74,21 @@ class EmspParty(Receivers):
         self.tokens: dict[str, dict[str, Any]] = {}  # our Token objects by uid
         self.allowed: dict[str, str] = {}  # uid -> AllowedType our authorisation answers
         self.authorize_delay_s = self.config.authorize_delay_s
+        self.refused: list[tuple[Call, str]] = []  # bodies check_body found wrong, and why
         self._arrived = asyncio.Condition()
+        self.listener: Listener | None = None  # set by emsp_party: how to go down and back
+
+    @contextlib.asynccontextmanager
+    async def offline(self) -> AsyncIterator[None]:
+        """The party is down for the block (its port refuses connections), then back on the
+        same port with all its state: a partner outage as the CPO sees it."""
+        if self.listener is None:
+            raise RuntimeError("the party is not served by emsp_party")
+        await self.listener.stop()
+        try:
+            yield
+        finally:
+            await self.listener.start()
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -188,6 +213,26 @@ class EmspParty(Receivers):
             payload = {"raw": response.text}
         return response.status_code, payload if isinstance(payload, dict) else {"data": payload}
 
+    async def pages(
+        self, module: str, *, limit: int | None = None, follow: int = 100
+    ) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        """GET a CPO sender's list (``module``) from the start, then every next page its
+        ``Link rel="next"`` header names: each page's headers and envelope."""
+        peer = self.peer
+        url: str | None = peer.url(module) + (f"?offset=0&limit={limit}" if limit is not None else "")
+        found: list[tuple[dict[str, str], dict[str, Any]]] = []
+        async with httpx.AsyncClient(timeout=self.config.timeout_s) as http:
+            while url is not None:
+                if len(found) >= follow:
+                    raise AssertionError(f"{module}: more than {follow} pages")
+                response = await http.get(url, headers={"Authorization": token_header(peer.token_out)})
+                body = response.json()
+                if response.status_code != 200 or body.get("status_code") != 1000:
+                    raise AssertionError(f"GET {url}: {response.status_code} {body}")
+                found.append((dict(response.headers), body))
+                url = next_link(response.headers.get("link"))
+        return found
+
     async def _their_details(self, versions_url: str, token: str) -> list[dict[str, str]]:
         status, body = await self._get(versions_url, token)
         versions = body.get("data")
@@ -264,8 +309,10 @@ class EmspParty(Receivers):
         if not any(m == module for m, _ in self.config.modules):
             raise Refusal(404, 2000, f"no {module} module here")
         if module == "credentials":
+            self._check(call, module, rest)
             return await self._credentials(call, tokens)
         peer = self._registered_caller(tokens)
+        self._check(call, module, rest)
         handler = {
             "locations": self._locations,
             "sessions": self._sessions,
@@ -277,6 +324,12 @@ class EmspParty(Receivers):
         if handler is None:
             raise Refusal(404, 2000, f"{module}: not implemented by this fake")
         return await handler(call, peer, rest)
+
+    def _check(self, call: Call, module: str, rest: list[str]) -> None:
+        problem = self.config.check_body(module, call.method, rest, call.body) if self.config.check_body else None
+        if problem is not None:
+            self.refused.append((call, problem))
+            raise Refusal(400, 2001, problem)
 
     # -- auth
 

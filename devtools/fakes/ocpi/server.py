@@ -28,28 +28,51 @@ def _app(party: EmspParty) -> Litestar:
     return Litestar([anything])
 
 
+class _Listening:
+    """The party's server on one port: stopped and started again on that port (an outage)."""
+
+    def __init__(self, party: EmspParty, host: str, port: int) -> None:
+        self.party, self.host, self.port = party, host, port
+        self.server: _Server | None = None
+        self.serving: asyncio.Task[None] | None = None
+        self.listener: socket.socket | None = None
+
+    async def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        self.port = listener.getsockname()[1]
+        server = _Server(uvicorn.Config(_app(self.party), log_config=None, access_log=False, lifespan="off"))
+        serving = asyncio.create_task(server.serve(sockets=[listener]))
+        while not server.started:
+            if serving.done():
+                await serving  # raises what stopped it
+            await asyncio.sleep(0.01)
+        self.server, self.serving, self.listener = server, serving, listener
+
+    async def stop(self) -> None:
+        if self.server is None or self.serving is None or self.listener is None:
+            return
+        self.server.should_exit = True
+        await self.serving
+        self.listener.close()
+        self.server = self.serving = self.listener = None
+
+
 @contextlib.asynccontextmanager
 async def emsp_party(
     config: EmspConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[EmspParty]:
     """The party listening on ``host``:``port`` (a free one by default) until the block ends."""
     party = EmspParty(config)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
-    party.base_url = f"http://{host}:{listener.getsockname()[1]}"
-    server = _Server(uvicorn.Config(_app(party), log_config=None, access_log=False, lifespan="off"))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        if serving.done():
-            await serving  # raises what stopped it
-        await asyncio.sleep(0.01)
+    listening = _Listening(party, host, port)
+    await listening.start()
+    party.base_url = f"http://{host}:{listening.port}"
+    party.listener = listening
     try:
         yield party
     finally:
-        server.should_exit = True
-        await serving
-        listener.close()
+        await listening.stop()
 
 
 async def serve_forever(config: EmspConfig, *, host: str, port: int, token_uids: list[str]) -> None:

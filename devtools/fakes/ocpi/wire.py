@@ -89,6 +89,15 @@ def envelope(data: Any = None, status_code: int = 1000, message: str | None = No
     return body
 
 
+def next_link(header: str | None) -> str | None:
+    """The URL of ``Link: <url>; rel="next"`` (transport_and_format, pagination), if any."""
+    for link in (header or "").split(","):
+        target, _, params = link.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            return target.strip().strip("<>")
+    return None
+
+
 def token_header(token: str) -> str:
     """2.2.1: the credentials token travels base64-encoded."""
     return "Token " + base64.b64encode(token.encode()).decode()
