@@ -177,10 +177,17 @@ class PushWorker(PollingWorker):
                 await db.commit()
                 return False
             number = push.attempts + 1
+            # Still due: a pass that listed it before another pass claimed it (poke and the
+            # timer, two processes) finds its next try moved out and leaves it alone.
             claimed = await claim(
                 db,
                 update(OcpiPush)
-                .where(OcpiPush.id == push_id, OcpiPush.attempts == push.attempts, OcpiPush.done_at.is_(None))
+                .where(
+                    OcpiPush.id == push_id,
+                    OcpiPush.attempts == push.attempts,
+                    OcpiPush.done_at.is_(None),
+                    OcpiPush.next_at <= now,
+                )
                 .values(attempts=number, next_at=now + backoff(number)),
             )
             if not claimed:
