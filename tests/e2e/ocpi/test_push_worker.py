@@ -114,6 +114,22 @@ async def test_a_partner_that_is_down_is_retried_with_back_off_then_given_up(wor
     assert (await outcomes(world))[-1] == ("gave_up", MAX_ATTEMPTS)
 
 
+async def test_a_pass_that_listed_a_push_before_another_tried_it_leaves_it_to_its_back_off(world: World) -> None:
+    # Two passes overlap (a poke and the timer, two processes): both list the due push, one
+    # tries it first; the other's turn comes after that attempt and must not send it again.
+    world.party.answers["/emsp"] = (503, {"status_code": 3000, "timestamp": "2026-01-01T00:00:00Z"})
+    await push(world, "E7", {"status": "CHARGING"})
+    worker = PushWorker(world.maker, ALLOW_LOOPBACK, clock=world.clock)  # type: ignore[arg-type]
+    async with world.maker() as db:  # type: ignore[attr-defined]
+        push_id = await db.scalar(select(OcpiPush.id).where(OcpiPush.object_key == "evse:E7"))
+    assert push_id is not None
+    assert await worker.deliver(push_id) is False  # the first pass: the partner is down
+    world.party.answers.clear()
+    assert await worker.deliver(push_id) is False  # the second pass's turn: not due any more
+    assert len(world.party.calls) == 1
+    assert (await outcomes(world))[-1] == (None, 1)
+
+
 async def test_pushes_go_to_public_addresses_only_unless_allowed(world: World) -> None:
     await push(world, "E5", {"status": "CHARGING"})
     worker = PushWorker(world.maker, OcpiSettings(), clock=world.clock)  # type: ignore[arg-type]
