@@ -500,11 +500,10 @@ CHARGING_PROFILE = obj(
     min_charging_rate=NUMBER,
     charging_profile_period=array(obj(["start_period", "limit"], start_period=INTEGER, limit=NUMBER)),
 )
-ACTIVE_CHARGING_PROFILE_RESULT = obj(
-    ["result"],
-    result=CHARGING_PROFILE_RESULT_TYPE,
-    profile=obj(["start_date_time", "charging_profile"], start_date_time=DATETIME, charging_profile=CHARGING_PROFILE),
+ACTIVE_CHARGING_PROFILE = obj(
+    ["start_date_time", "charging_profile"], start_date_time=DATETIME, charging_profile=CHARGING_PROFILE
 )
+ACTIVE_CHARGING_PROFILE_RESULT = obj(["result"], result=CHARGING_PROFILE_RESULT_TYPE, profile=ACTIVE_CHARGING_PROFILE)
 CHARGING_PROFILE_RESULT = obj(["result"], result=CHARGING_PROFILE_RESULT_TYPE)
 CLEAR_PROFILE_RESULT = obj(["result"], result=CHARGING_PROFILE_RESULT_TYPE)
 CLIENT_INFO = obj(
@@ -546,6 +545,7 @@ check_location_references = fastjsonschema.compile(LOCATION_REFERENCES)
 check_command_response = fastjsonschema.compile(COMMAND_RESPONSE)
 check_command_result = fastjsonschema.compile(COMMAND_RESULT)
 check_charging_profile_response = fastjsonschema.compile(CHARGING_PROFILE_RESPONSE)
+check_active_charging_profile = fastjsonschema.compile(ACTIVE_CHARGING_PROFILE)
 check_active_charging_profile_result = fastjsonschema.compile(ACTIVE_CHARGING_PROFILE_RESULT)
 check_charging_profile_result = fastjsonschema.compile(CHARGING_PROFILE_RESULT)
 check_clear_profile_result = fastjsonschema.compile(CLEAR_PROFILE_RESULT)
@@ -577,14 +577,14 @@ def schema_of_received(module: str, method: str, path: list[str]) -> Check | Non
         ("credentials", "PUT"): check_credentials,
         ("commands", "POST"): check_command_result,
         ("chargingprofiles", "POST"): _charging_profile_result(path),
-        ("chargingprofiles", "PUT"): check_active_charging_profile_result,
+        ("chargingprofiles", "PUT"): check_active_charging_profile,
         ("hubclientinfo", "PUT"): check_client_info,
     }.get((module, method))
 
 
 def _charging_profile_result(path: list[str]) -> Check:
-    # The eMSP's response_url is its own; the kind of result is the first part by convention
-    # (the fake eMSP's URLs) - all three share the one required field.
+    # A response_url is the eMSP's own: the fake eMSP's name the request ("active", "set",
+    # "clear") first.
     return {
         "active": check_active_charging_profile_result,
         "clear": check_clear_profile_result,

@@ -71,6 +71,9 @@ class EmspParty(Receivers):
         self.tariffs: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.cdrs: dict[str, dict[str, Any]] = {}  # by our own id (the Location header's)
         self.command_results: list[tuple[str, str, dict[str, Any]]] = []  # (command, uid, CommandResult)
+        # (kind, uid, result) at a profile response_url; ActiveChargingProfiles by session id.
+        self.profile_results: list[tuple[str, str, dict[str, Any]]] = []
+        self.active_profiles: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, dict[str, Any]] = {}  # our Token objects by uid
         self.allowed: dict[str, str] = {}  # uid -> AllowedType our authorisation answers
         self.authorize_delay_s = self.config.authorize_delay_s
@@ -128,6 +131,11 @@ class EmspParty(Receivers):
     def command_response_url(self, command: str, uid: str | None = None) -> str:
         """The response_url to put in a command we send: the CPO POSTs the CommandResult there."""
         return f"{self.module_url('commands')}/{command}/{uid or uuid.uuid4().hex[:12]}"
+
+    def profile_response_url(self, kind: str, uid: str | None = None) -> str:
+        """The response_url of a chargingprofiles request we send (``kind``: "active" for a
+        GET, "set" for a PUT, "clear" for a DELETE): the CPO POSTs the result there."""
+        return f"{self.module_url('chargingprofiles')}/{kind}/{uid or uuid.uuid4().hex[:12]}"
 
     @property
     def peer(self) -> Peer:
@@ -320,6 +328,7 @@ class EmspParty(Receivers):
             "cdrs": self._cdrs,
             "tokens": self._tokens,
             "commands": self._commands,
+            "chargingprofiles": self._charging_profiles,
         }.get(module)
         if handler is None:
             raise Refusal(404, 2000, f"{module}: not implemented by this fake")

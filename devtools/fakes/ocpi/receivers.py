@@ -21,6 +21,8 @@ class Receivers:
     tariffs: dict[tuple[str, str, str], dict[str, Any]]
     cdrs: dict[str, dict[str, Any]]
     command_results: list[tuple[str, str, dict[str, Any]]]
+    profile_results: list[tuple[str, str, dict[str, Any]]]
+    active_profiles: dict[str, dict[str, Any]]
     tokens: dict[str, dict[str, Any]]
     allowed: dict[str, str]
     authorize_delay_s: float
@@ -177,6 +179,22 @@ class Receivers:
             raise Refusal(400, 2001, "a CommandResult needs result")
         self.command_results.append((rest[0], rest[1], result))
         return 200, None, {}
+
+    # -- the chargingprofiles sender: results at its response_url, the CPO's updates
+
+    async def _charging_profiles(self, call: Call, peer: Peer, rest: list[str]) -> Answer:
+        if call.method == "POST" and len(rest) == 2:
+            result = call.body
+            if not isinstance(result, dict) or not isinstance(result.get("result"), str):
+                raise Refusal(400, 2001, "a charging profile result needs result")
+            self.profile_results.append((rest[0], rest[1], result))
+            return 200, None, {}
+        if call.method == "PUT" and len(rest) == 1:
+            if not isinstance(call.body, dict):
+                raise Refusal(400, 2001, "an ActiveChargingProfile is an object")
+            self.active_profiles[rest[0]] = dict(call.body)
+            return 200, None, {}
+        raise Refusal(405, 2000, f"{call.method} is not a chargingprofiles sender method")
 
 
 def _same_id(body: Any, field: str, expected: str) -> None:

@@ -20,6 +20,7 @@ EMSP_MODULES: tuple[tuple[str, str], ...] = (
     ("tariffs", "RECEIVER"),
     ("tokens", "SENDER"),
     ("commands", "SENDER"),
+    ("chargingprofiles", "SENDER"),
 )
 ROOT = "/ocpi/emsp"
 # The AuthorizationInfo.allowed values (2.2.1 mod_tokens AllowedType).

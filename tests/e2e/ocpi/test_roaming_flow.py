@@ -49,6 +49,7 @@ from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import create_bridge
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.ocpi_schemas import (
+    check_charging_profile_response,
     check_command_response,
     check_credentials,
     check_envelope,
@@ -388,6 +389,19 @@ async def test_an_emsp_registers_pulls_and_runs_a_session_by_command_to_a_cdr_it
         await live.charger.send_meter_values(1, seconds=1800)
         await delivered(stack, party, lambda c: to("sessions", "PATCH")(c) and c.body.get("kwh", 0) >= 11)
 
+        # Smart charging on the session: the answers now, the results at the response_urls.
+        profiles = f"{peer.url('chargingprofiles')}/{session_id}"
+        set_url = party.profile_response_url("set")
+        profile = {"charging_rate_unit": "W", "charging_profile_period": [{"start_period": 0, "limit": 7400.0}]}
+        r = await cpo_call(party, "PUT", profiles, {"charging_profile": profile, "response_url": set_url})
+        check_charging_profile_response(envelope_of(r)["data"])
+        active_url = party.profile_response_url("active")
+        r = await cpo_call(party, "GET", f"{profiles}?duration=3600&response_url={active_url}")
+        check_charging_profile_response(envelope_of(r)["data"])
+        for url in (set_url, active_url):
+            [answer] = await delivered(stack, party, lambda c, url=url: c.method == "POST" and url.endswith(c.path))
+            assert answer.body["result"] == "ACCEPTED"
+
         # STOP_SESSION: the transaction ends, the session COMPLETED, the CDR POSTed.
         stop_url = await stop_by_command(party, session_id)
         [stopped] = await delivered(stack, party, lambda c: c.method == "POST" and stop_url.endswith(c.path))
@@ -470,6 +484,27 @@ async def pending_pushes(stack: Stack, owner: Tenant) -> list[OcpiPush]:
         )
 
 
+async def test_a_token_nobody_pushed_is_authorised_in_real_time_at_the_party(stack: Stack) -> None:
+    owner = await tenant(stack, "FRT")
+    async with emsp_party(strict_party()) as party:
+        await registered(stack, owner, party)
+        clock = ChargerClock(datetime(2026, 12, 10, 9, 0, tzinfo=UTC))
+        day, _ = await tariffs_of(stack, owner)
+        live = await site(stack, owner, "Flow Kort", tariff_id=day, clock=clock)
+        uid = f"RT{uuid.uuid4().hex[:10].upper()}"
+        party.add_token(uid)  # known to the party, never pushed to us
+        assert live.charger is not None
+        await live.charger.start_transaction(1, uid)
+        [asked] = await delivered(stack, party, to("tokens", "POST", uid, "authorize"))
+        assert asked.query.get("type", "RFID") == "RFID"
+        assert asked.body is None or asked.body["location_id"] == live.location_id
+        [put] = await delivered(stack, party, to("sessions", "PUT"))
+        assert (put.body["auth_method"], put.body["cdr_token"]["uid"]) == ("AUTH_REQUEST", uid)
+        assert put.body["authorization_reference"].startswith("AUTH-")
+        assert party.refused == []
+        await live.charger.close()
+
+
 # -- failure paths -------------------------------------------------------------------------
 
 
@@ -500,19 +535,21 @@ async def test_a_partner_down_while_the_session_runs_gets_every_push_once_it_is_
             await eventually(cdr_made)
             await stack.bus.idle()
             assert await stack.pushes.send_due() == 0
-            waiting = await pending_pushes(stack, owner)
+
+            async def tried() -> list[OcpiPush] | None:
+                # Every push of the session waits: tried once and refused a connection, or
+                # queued behind an earlier push of its object (order per object holds).
+                waiting = await pending_pushes(stack, owner)
+                firsts = {p.object_key: p for p in reversed(waiting)}.values()
+                return waiting if all(p.attempts == 1 and p.last_error for p in firsts) else None
+
+            waiting = await eventually(tried)
             assert {(p.module, p.method) for p in waiting} >= {
                 ("sessions", "PATCH"),
                 ("cdrs", "POST"),
                 ("commands", "POST"),
             }
-            # Each was tried (and waits out its back-off), or waits behind an earlier push
-            # of its object (order per object holds).
-            tried = [p for p in waiting if p.attempts]
-            assert tried and all(p.last_error for p in tried if p.last_error is not None)
-            calls_while_down = len(party.calls)
 
-        assert len(party.calls) == calls_while_down  # nothing reached it while it was down
         stack.push_clock.advance(3600)  # the back-off has passed
         [result] = await delivered(stack, party, lambda c: c.method == "POST" and stop_url.endswith(c.path))
         assert result.body == {"result": "ACCEPTED"}
