@@ -140,7 +140,9 @@ EVSE = obj(
     uid=cistring(36),
     evse_id=cistring(48),
     status=EVSE_STATUS,
-    status_schedule=array(obj(["period_begin", "status"], period_begin=DATETIME, period_end=DATETIME, status=EVSE_STATUS)),
+    status_schedule=array(
+        obj(["period_begin", "status"], period_begin=DATETIME, period_end=DATETIME, status=EVSE_STATUS)
+    ),
     capabilities=array(
         enum(
             "CHARGING_PROFILE_CAPABLE",
@@ -193,9 +195,7 @@ ENERGY_MIX = obj(
             percentage=NUMBER,
         )
     ),
-    environ_impact=array(
-        obj(["category", "amount"], category=enum("NUCLEAR_WASTE", "CARBON_DIOXIDE"), amount=NUMBER)
-    ),
+    environ_impact=array(obj(["category", "amount"], category=enum("NUCLEAR_WASTE", "CARBON_DIOXIDE"), amount=NUMBER)),
     supplier_name=string(64),
     energy_product_name=string(64),
 )
@@ -230,7 +230,18 @@ FACILITY = enum(
     "WIFI",
 )
 LOCATION = obj(
-    ["country_code", "party_id", "id", "publish", "address", "city", "country", "coordinates", "time_zone", "last_updated"],
+    [
+        "country_code",
+        "party_id",
+        "id",
+        "publish",
+        "address",
+        "city",
+        "country",
+        "coordinates",
+        "time_zone",
+        "last_updated",
+    ],
     country_code=cistring(2),
     party_id=cistring(3),
     id=cistring(36),
@@ -335,7 +346,14 @@ def charging_period(*dimension_types: str) -> dict[str, Any]:
 
 # CdrDimensionType: the "Session only" types may appear in a Session, never in a CDR.
 CDR_DIMENSIONS = (
-    "ENERGY", "MAX_CURRENT", "MIN_CURRENT", "MAX_POWER", "MIN_POWER", "PARKING_TIME", "RESERVATION_TIME", "TIME"
+    "ENERGY",
+    "MAX_CURRENT",
+    "MIN_CURRENT",
+    "MAX_POWER",
+    "MIN_POWER",
+    "PARKING_TIME",
+    "RESERVATION_TIME",
+    "TIME",
 )
 SESSION_DIMENSIONS = (*CDR_DIMENSIONS, "CURRENT", "ENERGY_EXPORT", "ENERGY_IMPORT", "POWER", "STATE_OF_CHARGE")
 SESSION = obj(
@@ -408,7 +426,12 @@ SIGNED_DATA = obj(
     encoding_method_version=INTEGER,
     public_key=string(512),
     signed_values=array(
-        obj(["nature", "plain_data", "signed_data"], nature=cistring(32), plain_data=string(512), signed_data=string(5000)),
+        obj(
+            ["nature", "plain_data", "signed_data"],
+            nature=cistring(32),
+            plain_data=string(512),
+            signed_data=string(5000),
+        ),
         min_items=1,
     ),
     url=string(512),

@@ -40,8 +40,8 @@ from payments.models import Payment
 from tests.e2e.ocpi.recording_party import RecordingParty, recording_party, registered_partner
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.test_restart import free_port
-from tests.support import create_staff
 from tests.ocpi_schemas import check_cdr, check_tariff
+from tests.support import create_staff
 from tests.support_ocpi_tariffs import cdr_cost
 
 OPERATOR = ("ops@cdrs.test", "ops-password-123")

@@ -301,9 +301,7 @@ def session_state(party: EmspParty, session_id: str) -> dict[str, Any]:
 
 async def cpo_call(party: EmspParty, method: str, url: str, body: Any = None) -> httpx.Response:
     async with httpx.AsyncClient(timeout=20) as http:
-        return await http.request(
-            method, url, json=body, headers={"Authorization": token_header(party.peer.token_out)}
-        )
+        return await http.request(method, url, json=body, headers={"Authorization": token_header(party.peer.token_out)})
 
 
 # -- the flow ------------------------------------------------------------------------------
@@ -610,7 +608,11 @@ async def test_bad_bodies_are_2001_and_change_nothing(stack: Stack) -> None:
             (
                 "POST",
                 f"{commands}/START_SESSION",
-                {"response_url": party.command_response_url("START_SESSION"), "token": {"uid": uid}, "location_id": "x"},
+                {
+                    "response_url": party.command_response_url("START_SESSION"),
+                    "token": {"uid": uid},
+                    "location_id": "x",
+                },
             ),
             ("POST", f"{commands}/STOP_SESSION", {"response_url": party.command_response_url("STOP_SESSION")}),
             ("PUT", party.peer.url("credentials"), {"token": "t", "url": party.versions_url, "roles": []}),
