@@ -50,9 +50,12 @@ from ocpp_bridge.server import create_bridge
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.ocpi_schemas import (
     check_charging_profile_response,
+    check_cdr,
     check_command_response,
+    check_connector,
     check_credentials,
     check_envelope,
+    check_evse,
     check_location,
     check_session,
     check_tariff,
@@ -427,6 +430,23 @@ async def test_an_emsp_registers_pulls_and_runs_a_session_by_command_to_a_cdr_it
         assert priced is not None and priced.total_minor == incl == session.cdr_total_minor
         # 11 kWh at 3.49 + 60 min at 0.07 + 5.00 (our prices include VAT).
         assert incl == 11 * 349 + 60 * 7 + 500
+
+        # What the party can pull again: the session and the CDR as pushed, every object valid.
+        [(_, sessions)] = await party.pages("sessions")
+        [(_, cdrs)] = await party.pages("cdrs")
+        for pulled_session in sessions["data"]:
+            check_session(pulled_session)
+        for pulled_cdr in cdrs["data"]:
+            check_cdr(pulled_cdr)
+        assert [x["id"] for x in sessions["data"]] == [session_id]
+        assert cdrs["data"] == [cdr]
+        evse = envelope_of(await cpo_call(party, "GET", f"{peer.url('locations')}/{live.location_id}/{live.evse_uid}"))
+        check_evse(evse["data"])
+        connector = envelope_of(
+            await cpo_call(party, "GET", f"{peer.url('locations')}/{live.location_id}/{live.evse_uid}/1")
+        )
+        check_connector(connector["data"])
+        assert evse["data"]["status"] == "AVAILABLE"
 
         # Everything we sent was 2.2.1 by the party's schemas, and sent once.
         assert party.refused == []
