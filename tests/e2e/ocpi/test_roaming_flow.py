@@ -49,8 +49,8 @@ from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import create_bridge
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.ocpi_schemas import (
-    check_charging_profile_response,
     check_cdr,
+    check_charging_profile_response,
     check_command_response,
     check_connector,
     check_credentials,
