@@ -29,6 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from app.chargers.commands import CommandReply, CommandRequest, subject_for
+from app.chargers.credentials import HashUpgrades
 from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
 from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.service import ChargerRef, check_credentials
@@ -93,6 +94,7 @@ class Bridge:
         self.credentials = self.domain.credentials
         self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
         self.lookup = CredentialLookup(maker, bus)
+        self.hash_upgrades = HashUpgrades(self.domain.writer)
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
         self._server: Server | None = None
 
@@ -191,9 +193,13 @@ class Bridge:
             return None
         try:
             found = await self.lookup.get(identity)
-            # Bounded: the hash runs in a small thread pool, and a storm of first-time
-            # handshakes would otherwise queue thousands of them at once.
-            async with self._auth_slots:
+            if found is not None and found.slow:
+                # An older argon2id hash: bounded, as it runs in a small thread pool and a
+                # storm would otherwise queue thousands at once. Current hashes take
+                # microseconds and never wait here.
+                async with self._auth_slots:
+                    charger = await check_credentials(found, password)
+            else:
                 charger = await check_credentials(found, password)
         except ChargerNotFound:
             HANDSHAKES.labels("unknown_charger").inc()
@@ -211,7 +217,8 @@ class Bridge:
             DB_ERRORS.labels("handshake").inc()
             log.exception("handshake: database error", extra={"identity": identity})
             return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n", **{"Retry-After": "10"})
-        if password is not None:
+        if found is not None and password is not None:  # always, once check_credentials passed
+            await self.hash_upgrades.after_login(found, password)
             self.credentials.put(charger, password)
         conn.charger = charger  # type: ignore[attr-defined]
         return None

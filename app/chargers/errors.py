@@ -29,6 +29,12 @@ class WeakChargerPassword(InvalidInput):
     title = "Charger passwords are 16 to 40 characters"
 
 
+class PredictableChargerPassword(InvalidInput):
+    code = "charger.predictable_password"
+    status = 422
+    title = "The charger password is too easy to guess"
+
+
 class LocationNotFound(NotFound):
     code = "location.not_found"
     status = 404
