@@ -280,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = chargers.add_parser("add", help="register a charger")
     p.add_argument("identity")
-    p.add_argument("--password", required=True, help="HTTP Basic password, 16-40 characters")
+    p.add_argument(
+        "--password", required=True, help="HTTP Basic password: a random secret of 16-40 characters (docs/ocpp.md)"
+    )
     p.add_argument("--location", help="location id or name (created if new)")
     p.add_argument("--evses", type=int, default=1, help="EVSEs to create now (default 1)")
     p.add_argument("--tenant", help="the owning company: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)")

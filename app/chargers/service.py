@@ -35,9 +35,9 @@ from app.chargers.models import (
     Location,
     charger_owner,
 )
+from app.chargers.passwords import validate_charger_password
 from app.core.bus import Bus
 from app.core.database import SelectT, claim, next_number, scoped
-from app.chargers.passwords import validate_charger_password
 from app.core.security import charger_hash_is_current, hash_charger_password, in_kdf_pool, verify_charger_password
 from app.operators.models import Operator
 
