@@ -74,6 +74,8 @@ def test_a_password_outside_16_to_40_characters_is_weak(password: str) -> None:
         ("1234123412341234", "4 distinct characters"),
         ("8301746529183746", "bits"),  # 16 digits: about 53 bits
         ("qwertzuiopasdfgh", "bits"),  # 16 lowercase letters: about 75 bits
+        ("9f86d081884c7d65", "about 64 bits"),  # 16 hex digits
+        ("9F86D081884C7D65AB", "about 72 bits"),
     ],
 )
 def test_a_predictable_password_is_refused_with_why(password: str, why: str) -> None:
@@ -87,8 +89,7 @@ def test_a_predictable_password_is_refused_with_why(password: str, why: str) -> 
 
 def test_random_secrets_and_the_shipped_passwords_meet_the_rule() -> None:
     shipped = [c.password for c in (*DEMO_CHARGERS, *NORRSKEN_CHARGERS)] + [BENCH_PASSWORD]
-    # (16 random hex characters are all digits once in ~1,850 draws, then refused: 53 bits.)
-    generated = [secrets.token_urlsafe(24), secrets.token_hex(20), "A1b2C3d4E5f6G7h8", "9f86d081884c7d65"]
+    generated = [secrets.token_urlsafe(24), secrets.token_hex(20), "A1b2C3d4E5f6G7h8", "9f86d081884c7d65ab01"]
     for password in shipped + generated:
         validate_charger_password(password)
         assert meets_the_rule(password), password
@@ -96,6 +97,7 @@ def test_random_secrets_and_the_shipped_passwords_meet_the_rule() -> None:
 
 def test_estimated_bits_counts_each_character_class_once() -> None:
     assert round(estimated_bits("0" * 16)) == 53  # digits: 10
-    assert round(estimated_bits("a1" * 8)) == 83  # + lowercase: 36
+    assert round(estimated_bits("a1" * 8)) == 64  # hex digits: 16
+    assert round(estimated_bits("g1" * 8)) == 83  # digits + lowercase: 36
     assert round(estimated_bits("aA1!" * 4)) == 105  # + uppercase + symbols: 95
     assert estimated_bits("") == 0
