@@ -87,7 +87,8 @@ class PhaseStats:
 def boot_payload(version: str) -> str:
     if version == V16:
         return f'{{"chargePointVendor":"Laddnat","chargePointModel":"Bench","firmwareVersion":"{FIRMWARE}"}}'
-    return f'{{"reason":"PowerUp","chargingStation":{{"model":"Bench","vendorName":"Laddnat","firmwareVersion":"{FIRMWARE}"}}}}'
+    station = f'{{"model":"Bench","vendorName":"Laddnat","firmwareVersion":"{FIRMWARE}"}}'
+    return f'{{"reason":"PowerUp","chargingStation":{station}}}'
 
 
 def meter_values(tx: int, ts: str, wh: int) -> str:

@@ -274,6 +274,7 @@ class FirstContact:
     gen_cores: float = 0.0
     csms_calls: int = 0
     current_hashes_after: int = 0
+    listen: dict[str, int] = field(default_factory=dict)
     log: str = ""
 
 
@@ -729,6 +730,7 @@ class Bench:
         workers = self.workers(server, chargers)
         try:
             start_at = time.monotonic() + 1.0
+            before = listen_stats()
             cpu = CpuWindow(pid=server.pid)
             cpu.start()
             storm = workers.run(
@@ -738,6 +740,8 @@ class Bench:
                 deadline_s=args.first_contact_timeout,
             )
             cpu.stop()
+            after = listen_stats()
+            result.listen = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             result.bridge_cores = cpu.process_cores
             result.accepted = sum(r["accepted"] for r in storm)
             times = [t for r in storm for t in r["accepted_at"]]
@@ -795,6 +799,7 @@ class Bench:
                 f"deadline, {r.cut} cut by it; refused {fmt_counts(r.refused)}; failed {fmt_counts(r.failed)}; "
                 f"bridge {r.bridge_cores:.2f} cores, load gen {r.gen_cores:.2f} cores; {r.csms_calls} "
                 f"boot-configuration CALLs; {r.current_hashes_after} stored hashes hmac-sha256 afterwards; "
+                f"{', '.join(f'{k} +{v}' for k, v in sorted(r.listen.items()) if v) or 'no listen-queue drops'}; "
                 f"bridge log: {r.log or 'quiet'}"
             )
 
