@@ -76,6 +76,14 @@ def _listening_sockets(host: str, port: int, copies: int) -> list[socket.socket]
         for family, kind, proto, _, address in socket.getaddrinfo(
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         ):
+            if copies > 1 and port != 0:
+                # SO_REUSEPORT would let this process join another bridge's port and split
+                # its chargers silently: a plain bind first fails as it always did.
+                with socket.socket(family, kind, proto) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if family == socket.AF_INET6:
+                        probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    probe.bind(address)
             for _ in range(copies):
                 sock = socket.socket(family, kind, proto)
                 sockets.append(sock)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -195,3 +196,16 @@ async def pushed_profile(system: System, identity: str, other_than: str | None =
             if found is not None and found != other_than:
                 return found
             await asyncio.sleep(0.02)
+
+
+async def test_a_second_bridge_cannot_take_a_port_a_bridge_listens_on(system: System) -> None:
+    # The bridge listens with several SO_REUSEPORT sockets; another process must still be
+    # refused the port instead of silently sharing its chargers.
+    settings = dataclasses.replace(system.settings.ocpp, port=system.bridge.port)
+    intruder = create_bridge(settings, system.maker, system.bus)
+    with pytest.raises(OSError) as refused:
+        await intruder.start()
+    assert refused.value.errno == errno.EADDRINUSE
+    cp = await RawCharger.open(system.ocpp_url, await register(system), PASSWORD, Version.V16)
+    assert (await cp.ok("Heartbeat", {}))["currentTime"]
+    await cp.close()
