@@ -11,6 +11,7 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -72,7 +73,7 @@ from app.roaming.commands.worker import CommandWorker
 from app.roaming.locations.pusher import LocationPusher
 from app.roaming.operator.controllers import RoamingPartnerController
 from app.roaming.push import PushWorker
-from app.roaming.routes import ocpi_router
+from app.roaming.routes import ocpi_router, unrouted
 from app.roaming.sessions.updates import SessionUpdates
 from app.sessions.command_controllers import SendCommandController
 from app.sessions.controllers import TransactionController
@@ -285,7 +286,8 @@ def create_app(
             "tenant_id": Provide(provide_tenant_id),
             "page": Provide(provide_page, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        # A path or method no route takes under /ocpi answers in the OCPI envelope.
+        exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: unrouted, MethodNotAllowedException: unrouted},
         # The web checkout's pages (app/checkout/templates); the API itself renders none.
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
