@@ -111,6 +111,7 @@ class NatsBus:
         self._registry_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        self._closing = False
 
     # -- life ---------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ class NatsBus:
         for group, subject in self._consumers:
             # Bound before start returns: the consumer takes every event published after it.
             self._spawn(self._consume(group, subject, await self._pull_subscription(group, subject)))
+        # The server has every subscription before start returns (another connection's
+        # publish could otherwise overtake them).
+        await self._nc.flush(timeout=int(ACK_TIMEOUT_S))
         self._spawn(self._publisher())
         self._spawn(self._registry_worker())
 
@@ -203,6 +207,7 @@ class NatsBus:
         if self._nc is not None and self._nc.is_connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained(), ACK_TIMEOUT_S)
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -211,7 +216,7 @@ class NatsBus:
             with contextlib.suppress(Exception):
                 await self._nc.close()
         self._nc = self._js = self._kv = None
-        self._started = False
+        self._started = self._closing = False
         self._connected.clear()
 
     async def _drained(self) -> None:
@@ -229,6 +234,8 @@ class NatsBus:
 
     async def _on_disconnected(self) -> None:
         self._connected.clear()
+        if self._closing:
+            return
         log.warning("lost NATS; events wait in the outbox", extra={"url": self.url})
 
     async def _on_reconnected(self) -> None:
