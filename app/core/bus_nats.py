@@ -432,16 +432,20 @@ class NatsBus:
                 self._registry_ready.clear()
                 await self._registry_ready.wait()
                 continue
-            op, subject = self._registry_ops[0]
-            try:
-                await self._apply(op, subject)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                log.debug("registry %s of %s waits for NATS: %s", op, subject, _reason(err))
+            # Claims in a row go out together (a reconnect storm brings thousands at once);
+            # a release waits its turn, alone.
+            ops = list(itertools.takewhile(lambda op: op[0] == "claim", itertools.islice(self._registry_ops, 256)))
+            ops = ops or [self._registry_ops[0]]
+            results = await asyncio.gather(*(self._apply(op, subject) for op, subject in ops), return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                if isinstance(failed, asyncio.CancelledError):
+                    raise failed
+                log.debug("registry changes wait for NATS: %s", _reason(failed))
                 await asyncio.sleep(RETRY_S)
-                continue
-            self._registry_ops.popleft()
+                continue  # all again: a claim is idempotent, a release checks first
+            for _ in ops:
+                self._registry_ops.popleft()
 
     async def _apply(self, op: str, subject: str) -> None:
         assert self._kv is not None

@@ -433,3 +433,22 @@ async def test_a_handler_that_fails_once_gets_the_event_again(
     await consumer_settled(server, f"{group}__bustest_numbered")
     assert attempts.count(3) == 2
     assert sorted(done.of(run)) == list(range(6))
+
+
+async def test_a_bridge_gone_without_letting_go_leaves_its_chargers_without_responders(
+    new_bus: BusFactory, kind: str
+) -> None:
+    needs_processes(kind)
+    bridge, api = await new_bus(), await new_bus()
+    await bridge.start()
+    await api.start()
+
+    async def echo(payload: bytes) -> bytes:
+        return payload
+
+    subject = f"commands.CP-{uuid.uuid4().hex[:6]}"
+    bridge.serve(subject, echo)
+    assert await until_answered(api, subject, b"x") == b"x"
+    await bridge.close()  # its claim stays in the registry; its connection does not
+    with pytest.raises(NoResponders):
+        await api.request(subject, b"x", 2.0)
