@@ -68,7 +68,9 @@ STREAM_MAX_AGE_S = 7 * 24 * 3600
 DUPLICATE_WINDOW_S = 120
 MAX_DELIVER = 5  # a handler failing this often gives the event up (logged)
 ACK_WAIT_S = 30
-FETCH_BATCH = 64
+# Small batches: each message waits behind the ones before it, and one still unhandled when
+# its ACK_WAIT_S runs out is delivered again (possibly to another process).
+FETCH_BATCH = 16
 FETCH_WAIT_S = 2.0
 SEEN_IDS = 10_000  # per group: repeats recognised after a lost ack
 CONNECT_TIMEOUT_S = 2.0
@@ -101,6 +103,9 @@ class NatsBus:
         self._kv: KeyValue | None = None
         self._connected = asyncio.Event()
         self._outbox: deque[tuple[str, bytes, bool, str]] = deque()
+        # Message ids: unique per publish across processes and restarts, and cheap to make.
+        self._id_prefix = f"{self.node_id}.{uuid.uuid4().hex[:12]}."
+        self._ids = itertools.count()
         self._outbox_ready = asyncio.Event()
         self._fanout: list[tuple[str, EventHandler]] = []
         self._queue_groups: list[tuple[str, str, EventHandler]] = []
@@ -263,7 +268,7 @@ class NatsBus:
             return
         durable = type(event).durable
         subject = (DURABLE_PREFIX if durable else FANOUT_PREFIX) + event.subject
-        self._outbox.append((subject, msgspec.json.encode(event), durable, uuid.uuid4().hex))
+        self._outbox.append((subject, msgspec.json.encode(event), durable, f"{self._id_prefix}{next(self._ids)}"))
         self._outbox_ready.set()
 
     async def _publisher(self) -> None:
