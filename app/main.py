@@ -18,6 +18,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app import events as _every_event  # noqa: F401  (a NATS bus decodes any subject: app/events.py)
 from app.billing.invoices.controllers import FleetAccountController, InvoiceController
 from app.billing.payment_controllers import PaymentController
 from app.billing.receipts.controllers import ReceiptController
@@ -158,7 +159,7 @@ def create_app(
     """
     own_engine, own_bus = engine is None, bus is None
     db_engine = engine if engine is not None else create_engine(settings.db)
-    app_bus = bus if bus is not None else create_bus(settings.bus.url)
+    app_bus = bus if bus is not None else create_bus(settings.bus.url, node_id=settings.bus.node_id)
     maker = create_sessionmaker(db_engine)
     psps = providers if providers is not None else Providers(settings.payments)
     payment_worker = PaymentWorker(maker, app_bus, psps, settings)
