@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 
+from app.core.bus import BusUnavailable
 from app.core.errors import DomainError
 from app.core.logging import configure_logging
 from app.core.settings import Settings, SettingsError
@@ -280,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = chargers.add_parser("add", help="register a charger")
     p.add_argument("identity")
-    p.add_argument("--password", required=True, help="HTTP Basic password, 16-40 characters")
+    p.add_argument(
+        "--password", required=True, help="HTTP Basic password: a random secret of 16-40 characters (docs/ocpp.md)"
+    )
     p.add_argument("--location", help="location id or name (created if new)")
     p.add_argument("--evses", type=int, default=1, help="EVSEs to create now (default 1)")
     p.add_argument("--tenant", help="the owning company: its id, party id (LAD) or COUNTRY*PARTY (SE*LAD)")
@@ -342,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args))
     except DomainError as err:
         print(f"laddnat: {err.detail} ({err.code})", file=sys.stderr)
+        return 1
+    except BusUnavailable as err:  # NATS down at start: one line, not a traceback
+        print(f"laddnat: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

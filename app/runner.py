@@ -191,6 +191,7 @@ def _print_banner(
         f"  API docs        {api}/schema",
         f"  API health      {api}/healthz   metrics {_metrics_where(settings, api)}",
         f"  OCPP endpoint   {ocpp}/{{identity}}   (subprotocols ocpp1.6, ocpp2.0.1; HTTP Basic auth)",
+        f"  OCPI versions   {settings.http.public_base_url}/ocpi/versions   (token A: laddnat ocpi issue-token)",
         f"  Database        {settings.db.url}",
         "  Demo chargers:",
         *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}" for c in DEMO_CHARGERS],

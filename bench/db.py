@@ -1,26 +1,27 @@
 """Bench databases: create, migrate, register the chargers in bulk, add the operator, drop.
 
-Registering 19,000 chargers through ``ChargerService.register`` would hash 19,000
-passwords with argon2; the bench computes one hash with the project's own function
-and reuses it for every row, inserted with SQLAlchemy Core. The one operator user (who
-sends the commands) goes through ``UserService`` like any other.
+Registering 19,000 chargers through ``ChargerService.register`` would take a transaction
+each; the bench hashes each password with the project's own function (microseconds) and
+inserts the rows with SQLAlchemy Core. The one operator user (who sends the commands)
+goes through ``UserService`` like any other. ``set_credentials`` rewrites the chargers'
+stored hashes (the first-contact phase's argon2id baseline) and boot configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from app.chargers.models import ChargePoint, Connector, Evse, Location
 from app.core.database import Base, Counter, create_engine, create_sessionmaker, utcnow
 from app.core.migrate import upgrade_sync
-from app.core.security import hash_charger_password
+from app.core.security import CHARGER_HASH_PREFIX, hash_charger_password
 from app.core.settings import DatabaseSettings
 from app.drivers.models import IdToken
 from app.drivers.service import UserService
@@ -103,7 +104,7 @@ def _chunks(rows: Sequence[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
 async def _register(
     url: str,
     chargers: Sequence[BenchCharger],
-    password_hash: str,
+    password: str,
     sites: Sequence[BenchSite],
     tokens: Sequence[str],
 ) -> dict[str, uuid.UUID]:
@@ -121,7 +122,7 @@ async def _register(
                 "identity": c.identity,
                 "operator_id": BENCH_OPERATOR_ID,
                 "location_id": c.location_id,
-                "password_hash": password_hash,
+                "password_hash": hash_charger_password(password),
                 "registration_status": "Pending",
                 "connected": False,
                 "created_at": now,
@@ -199,8 +200,47 @@ def register_chargers(
 ) -> dict[str, uuid.UUID]:
     """Insert the sites, the chargers and the accepted id tokens; returns the chargers' ids
     (charge_points.id, what the API calls them) by identity."""
-    password_hash = hash_charger_password(password)  # once, for every row
-    return asyncio.run(_register(url, chargers, password_hash, sites, tokens))
+    return asyncio.run(_register(url, chargers, password, sites, tokens))
+
+
+async def _set_credentials(url: str, rows: list[dict[str, Any]]) -> None:
+    cp = _table(ChargePoint)
+    stmt = (
+        update(cp)
+        .where(cp.c.identity == bindparam("i"))
+        .values(password_hash=bindparam("h"), boot_config_hash=bindparam("b"))
+    )
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        async with engine.begin() as conn:
+            for chunk in _chunks(rows):
+                await conn.execute(stmt, list(chunk))
+    finally:
+        await engine.dispose()
+
+
+def set_credentials(
+    url: str, chargers: Sequence[BenchCharger], password_hash: Callable[[], str], boot_config_hash: Callable[[str], str]
+) -> None:
+    """Store ``password_hash()`` and ``boot_config_hash(version)`` on each charger."""
+    rows = [{"i": c.identity, "h": password_hash(), "b": boot_config_hash(c.version)} for c in chargers]
+    asyncio.run(_set_credentials(url, rows))
+
+
+async def _count_current_hashes(url: str) -> int:
+    cp = _table(ChargePoint)
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        async with engine.connect() as conn:
+            stmt = select(func.count()).where(cp.c.password_hash.startswith(CHARGER_HASH_PREFIX))
+            return int((await conn.execute(stmt)).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+def count_current_hashes(url: str) -> int:
+    """Chargers whose password hash is in the current (hmac-sha256) format."""
+    return asyncio.run(_count_current_hashes(url))
 
 
 async def _create_operator(url: str, email: str, password: str) -> None:

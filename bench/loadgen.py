@@ -39,6 +39,7 @@ ID_TAG = "BENCHTAG"
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
 TIMESTAMPS = [(_BASE + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(50_000)]
 LATENCY_SAMPLE_CAP = 200_000
+FIRMWARE = "1.0"  # what every bench charger boots with (part of its boot-configuration hash)
 
 
 @dataclass
@@ -85,8 +86,9 @@ class PhaseStats:
 
 def boot_payload(version: str) -> str:
     if version == V16:
-        return '{"chargePointVendor":"Laddnat","chargePointModel":"Bench","firmwareVersion":"1.0"}'
-    return '{"reason":"PowerUp","chargingStation":{"model":"Bench","vendorName":"Laddnat","firmwareVersion":"1.0"}}'
+        return f'{{"chargePointVendor":"Laddnat","chargePointModel":"Bench","firmwareVersion":"{FIRMWARE}"}}'
+    station = f'{{"model":"Bench","vendorName":"Laddnat","firmwareVersion":"{FIRMWARE}"}}'
+    return f'{{"reason":"PowerUp","chargingStation":{station}}}'
 
 
 def meter_values(tx: int, ts: str, wh: int) -> str:

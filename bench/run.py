@@ -15,7 +15,13 @@ Phases, each against its own fresh server process:
 3. scale: the bridge alone with all N chargers connected and booted (RSS per connection),
    heartbeating at the interval the bridge gives them; then all of them drop (RST) and
    reconnect + boot at once (the reconnect storm).
-4. health (bench/health/), on a database of its own: the whole system with simulator
+4. first contact (issue 16: a node loss moves its chargers onto a bridge that has never
+   seen them): --first-contact chargers (default 19,000; quick 2,000), each with its boot
+   configuration applied as the previous bridge left it, connect at once to a bridge
+   process just started (no credential cache): time until all are Accepted. Measured twice
+   in the run, each time on a new process: with the password hashes as they were before
+   hmac-sha256 (argon2id, upgraded during that storm: the baseline) and as they are now.
+5. health (bench/health/), on a database of its own: the whole system with simulator
    chargers; faults of every kind injected into a few while a healthy fleet runs: time to
    detect each kind, and the incidents the healthy ones got (false positives). Its own
    tables; ``--health-only`` runs it alone, ``--skip-health`` leaves it out.
@@ -31,10 +37,13 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.security import PasswordHashing, hash_charger_password
+from app.core.settings import AuthSettings, Settings
 from bench.commands import COMMAND, OPERATOR_EMAIL, OPERATOR_PASSWORD, CommandProbe, CommandResult, sign_in
 from bench.common import (
     CpuWindow,
@@ -47,11 +56,23 @@ from bench.common import (
     read_sysctl,
     rss_kib,
 )
-from bench.db import BenchCharger, create_operator, migrate, pg_create, pg_drop, pg_reachable, register_chargers
+from bench.db import (
+    BenchCharger,
+    count_current_hashes,
+    create_operator,
+    migrate,
+    pg_create,
+    pg_drop,
+    pg_reachable,
+    register_chargers,
+    set_credentials,
+)
 from bench.health import HealthOptions, HealthResult, run_health
 from bench.health.faults import KINDS
-from bench.loadgen import V16, V201, WorkerSpec
+from bench.loadgen import FIRMWARE, V16, V201, WorkerSpec
 from bench.procs import ServerProcess, Workers
+from ocpp_bridge.boot_config import profile_calls, profile_hash
+from ocpp_bridge.protocol import Version
 
 PASSWORD = "bench-charger-password-0001"  # 16-40 characters, like a real one
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -67,6 +88,8 @@ ROW_P99 = "Reply latency p99 at {rate} msg/s, {db} (ms)"
 ROW_STORM_TIME = "Reconnect storm: all Accepted after (s)"
 ROW_STORM_REFUSED = "Reconnect storm: refused"
 ROW_STORM_FAILED = "Reconnect storm: failed attempts"
+ROW_FIRST_CONTACT = "First contact: {n} chargers onto a fresh bridge, all Accepted after (s)"
+ROW_FIRST_CONTACT_BASE = "First contact, baseline argon2id hashes: all Accepted after (s)"
 ROW_COMMAND_P50 = "Command round trip p50, {db} (ms)"
 ROW_COMMAND_P99 = "Command round trip p99, {db} (ms)"
 
@@ -108,6 +131,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connect-timeout", type=float, help="deadline for connecting all chargers (default 110 s)")
     p.add_argument("--storm-timeout", type=float, help="deadline for the reconnect storm (default 60 s)")
     p.add_argument(
+        "--first-contact", type=int, help="chargers of the first-contact phase (default 19000; quick 2000; 0: skip)"
+    )
+    p.add_argument("--first-contact-timeout", type=float, default=60.0, help="its deadline per storm (default 60 s)")
+    p.add_argument("--first-contact-only", action="store_true", help="run the first-contact phase alone")
+    p.add_argument(
         "--py-spy", metavar="DIR", help="py-spy profiles of the bridge (saturation, connect, storm) into DIR"
     )
     p.add_argument("--keep-logs", metavar="DIR", help="copy the server logs into DIR before cleaning up")
@@ -141,6 +169,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.settle = 1.0 if args.chargers < 2000 else 5.0
     args.connect_timeout = args.connect_timeout or (60.0 if quick else 110.0)
     args.storm_timeout = args.storm_timeout or (30.0 if quick else 60.0)
+    if args.first_contact is None:
+        args.first_contact = 2000 if quick else 19_000
+    if args.first_contact < 0:
+        p.error("--first-contact must be 0 or more")
+    if args.first_contact_only:
+        if args.first_contact == 0 or args.health_only:
+            p.error("--first-contact-only needs --first-contact > 0 and excludes --health-only")
+        args.skip_health = True
     if args.active < 1 or args.chargers < 1 or not 1 <= args.workers <= 250:
         p.error("--chargers and --active must be positive, --workers 1-250 (one source address each)")
     args.active = min(args.active, args.chargers)
@@ -222,6 +258,26 @@ class Scale:
     log: str = ""
 
 
+@dataclass
+class FirstContact:
+    """One storm of never-seen chargers onto a bridge process just started."""
+
+    hashes: str  # "argon2id" | "hmac-sha256"
+    wanted: int = 0
+    accepted: int = 0
+    all_s: float | None = None
+    p50_s: float | None = None
+    refused: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    cut: int = 0
+    bridge_cores: float = 0.0
+    gen_cores: float = 0.0
+    csms_calls: int = 0
+    current_hashes_after: int = 0
+    listen: dict[str, int] = field(default_factory=dict)
+    log: str = ""
+
+
 def merge_counts(results: list[dict[str, Any]], key: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in results:
@@ -255,9 +311,12 @@ class Bench:
         self.args = args
         self.tmp = Path(tempfile.mkdtemp(prefix="laddnat-bench-"))
         self.run_id = uuid.uuid4().hex[:10]
-        self.chargers = [
-            BenchCharger(n, f"BENCH-{n:05d}", V201 if n % 10 == 0 else V16) for n in range(1, args.chargers + 1)
+        # Registered: enough for the scale phase and for the first-contact phase.
+        self.registered = [
+            BenchCharger(n, f"BENCH-{n:05d}", V201 if n % 10 == 0 else V16)
+            for n in range(1, max(args.chargers, args.first_contact) + 1)
         ]
+        self.chargers = self.registered[: args.chargers]
         # The active ones speak 1.6: MeterValues carry the transactionId of a StartTransaction.
         self.active = [c for c in self.chargers if c.version == V16][: args.active]
         self.urls: dict[str, str] = {}
@@ -272,6 +331,7 @@ class Bench:
         self.command_db: str | None = None
         self.commands: CommandResult | None = None
         self.health: HealthResult | None = None
+        self.first_contact: list[FirstContact] = []
 
     def log(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -282,18 +342,23 @@ class Bench:
         try:
             if not self.args.health_only:
                 self.setup()
-                if not self.args.skip_baseline:
-                    self.baseline = self.phase_baseline()
-                for db in self.urls:
-                    self.throughput[db] = self.phase_throughput(db)
-                if self.scale_db is not None:
-                    self.scale = self.phase_scale(self.scale_db)
+                if not self.args.first_contact_only:
+                    if not self.args.skip_baseline:
+                        self.baseline = self.phase_baseline()
+                    for db in self.urls:
+                        self.throughput[db] = self.phase_throughput(db)
+                    if self.scale_db is not None:
+                        self.scale = self.phase_scale(self.scale_db)
+                if self.scale_db is not None and self.args.first_contact > 0:
+                    self.phase_first_contact(self.scale_db)
             if not self.args.skip_health:
                 self.health = self.phase_health()
         finally:
             self.cleanup()
         if self.args.health_only:
             print(f"Laddnät bench: {machine_line()}")
+        elif self.args.first_contact_only:
+            print("\n".join(self.table_lines(self.first_contact_rows())))
         else:
             print(self.table())
         if self.health is not None:
@@ -318,10 +383,10 @@ class Bench:
                 url = pg_create(self.args.pg_url, self.pg_database)
             self.urls[db] = url
             migrate(url)
-            self.charger_ids[db] = register_chargers(url, self.chargers, PASSWORD)
+            self.charger_ids[db] = register_chargers(url, self.registered, PASSWORD)
             create_operator(url, OPERATOR_EMAIL, OPERATOR_PASSWORD)
             self.log(
-                f"{DB_LABEL[db]}: migrated, {len(self.chargers)} chargers registered in {time.monotonic() - t0:.1f} s"
+                f"{DB_LABEL[db]}: migrated, {len(self.registered)} chargers registered in {time.monotonic() - t0:.1f} s"
             )
         scale_db = self.args.scale_db or ("postgres" if "postgres" in self.urls else "sqlite")
         self.scale_db = scale_db if scale_db in self.urls else next(iter(self.urls), None)
@@ -636,6 +701,65 @@ class Bench:
             workers.close()
             server.stop()
 
+    def phase_first_contact(self, db: str) -> None:
+        """Baseline (argon2id hashes, the format before hmac-sha256) then the current format,
+        each storm onto a bridge process of its own, started just before."""
+        chargers = self.registered[: self.args.first_contact]
+        legacy = PasswordHashing(AuthSettings()).charger.hash(PASSWORD)  # production cost, one for all
+        for hashes, stored in (("argon2id", lambda: legacy), ("hmac-sha256", lambda: hash_charger_password(PASSWORD))):
+            result = self.first_contact_storm(db, chargers, hashes, stored)
+            self.first_contact.append(result)
+            self.log(
+                f"first contact ({hashes}): {result.accepted}/{result.wanted} Accepted, "
+                f"all after {_f(result.all_s)} s; {result.current_hashes_after} hashes hmac-sha256 after"
+            )
+
+    def first_contact_storm(
+        self, db: str, chargers: list[BenchCharger], hashes: str, stored: Callable[[], str]
+    ) -> FirstContact:
+        args = self.args
+        result = FirstContact(hashes=hashes, wanted=len(chargers))
+        log = self.tmp / f"bridge-first-contact-{hashes}-{db}.log"
+        process = ServerProcess.bridge(self.urls[db], free_port(), args.heartbeat, log)
+        # Each charger's password hash, and the configuration the lost bridge pushed to it,
+        # remembered (as this bridge process computes it from its settings): nothing to push.
+        ocpp = Settings.from_env(process.env, dev=True).ocpp
+        applied = {v: profile_hash(profile_calls(Version(v), ocpp), FIRMWARE) for v in (V16, V201)}
+        set_credentials(self.urls[db], chargers, stored, applied.__getitem__)
+        server = self.server(process)
+        workers = self.workers(server, chargers)
+        try:
+            start_at = time.monotonic() + 1.0
+            before = listen_stats()
+            cpu = CpuWindow(pid=server.pid)
+            cpu.start()
+            storm = workers.run(
+                "storm",
+                args.first_contact_timeout + args.open_timeout + 30,
+                start_at=start_at,
+                deadline_s=args.first_contact_timeout,
+            )
+            cpu.stop()
+            after = listen_stats()
+            result.listen = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            result.bridge_cores = cpu.process_cores
+            result.accepted = sum(r["accepted"] for r in storm)
+            times = [t for r in storm for t in r["accepted_at"]]
+            if result.accepted == result.wanted and times:
+                result.all_s = max(times)
+            result.p50_s = pct(times, 50)
+            result.refused = merge_counts(storm, "refused")
+            result.failed = merge_counts(storm, "failed")
+            result.cut = sum(r["cut"] for r in storm)
+            result.gen_cores = sum(r["cpu_s"] for r in storm) / max(max(times, default=0.0), 1e-9)
+            result.csms_calls = sum(r["csms_calls"] for r in workers.run("counters", 30))
+            result.log = server.log_summary()
+        finally:
+            workers.close()
+            server.stop()
+        result.current_hashes_after = count_current_hashes(self.urls[db])
+        return result
+
     # -- the table ---------------------------------------------------------------------
 
     def command_rows(self) -> list[tuple[str, str, str, str]]:
@@ -659,6 +783,56 @@ class Bench:
         if c.error:
             detail += f"; error: {c.error}"
         return [(p50_row, _f(p50), "", detail), (p99_row, _f(p99), "", "")]
+
+    def first_contact_rows(self) -> list[tuple[str, str, str, str]]:
+        a = self.args
+        by = {r.hashes: r for r in self.first_contact}
+        now, base = by.get("hmac-sha256"), by.get("argon2id")
+        n = f"{a.first_contact:,}"
+        if now is None or base is None:
+            why = "--first-contact 0" if a.first_contact == 0 else "not run"
+            return [(ROW_FIRST_CONTACT.format(n=n), "n/a", "< 10", why), (ROW_FIRST_CONTACT_BASE, "n/a", "", "")]
+
+        def detail(r: FirstContact) -> str:
+            return (
+                f"{r.accepted}/{r.wanted} Accepted (median at {_f(r.p50_s)} s) by the {a.first_contact_timeout:g} s "
+                f"deadline, {r.cut} cut by it; refused {fmt_counts(r.refused)}; failed {fmt_counts(r.failed)}; "
+                f"bridge {r.bridge_cores:.2f} cores, load gen {r.gen_cores:.2f} cores; {r.csms_calls} "
+                f"boot-configuration CALLs; {r.current_hashes_after} stored hashes hmac-sha256 afterwards; "
+                f"{', '.join(f'{k} +{v}' for k, v in sorted(r.listen.items()) if v) or 'no listen-queue drops'}; "
+                f"bridge log: {r.log or 'quiet'}"
+            )
+
+        def value(r: FirstContact) -> str:
+            return f"{r.all_s:.1f}" if r.all_s is not None else f"> {a.first_contact_timeout:g}"
+
+        label = DB_LABEL[self.scale_db or "sqlite"]
+        return [
+            (
+                ROW_FIRST_CONTACT.format(n=n),
+                value(now),
+                "< 10",
+                f"hmac-sha256 hashes, {label}; a bridge process started just before, every charger with its boot "
+                f"configuration applied (as the lost bridge left it), all connect at once from {a.workers} workers; "
+                + detail(now),
+            ),
+            (
+                ROW_FIRST_CONTACT_BASE,
+                value(base),
+                "",
+                "the same storm onto another fresh process, each charger's hash argon2id (t=1, m=2 MiB, as before "
+                "hmac-sha256), upgraded at its login; " + detail(base),
+            ),
+        ]
+
+    def table_lines(self, rows: list[tuple[str, str, str, str]]) -> list[str]:
+        lines = [
+            f"Laddnät bench: {machine_line()}",
+            "",
+            "| measurement | result | target | detail |",
+            "| --- | ---: | ---: | --- |",
+        ]
+        return lines + ["| " + " | ".join(_cell(x) for x in row) + " |" for row in rows]
 
     def table(self) -> str:
         a = self.args
@@ -780,15 +954,9 @@ class Bench:
         else:
             for row in (ROW_CONNECTED, ROW_RSS, ROW_STORM_TIME, ROW_STORM_REFUSED, ROW_STORM_FAILED):
                 rows.append((row, "n/a", "", "not run"))
+        rows += self.first_contact_rows()
         rows += self.command_rows()
-
-        lines = [
-            f"Laddnät bench: {machine_line()}",
-            "",
-            "| measurement | result | target | detail |",
-            "| --- | ---: | ---: | --- |",
-        ]
-        lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in rows]
+        lines = self.table_lines(rows)
         for db, t in self.throughput.items():
             if t.note:
                 lines.append(f"\nbridge log under load ({DB_LABEL[db]}): {t.note}")

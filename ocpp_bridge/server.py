@@ -12,7 +12,6 @@ import base64
 import binascii
 import http
 import logging
-import os
 import socket
 import ssl
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from app.chargers.commands import CommandReply, CommandRequest, subject_for
+from app.chargers.credentials import HashUpgrades
 from app.chargers.errors import ChargerAuthFailed, ChargerNotFound
 from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.service import ChargerRef, check_credentials
@@ -50,6 +50,10 @@ PATH_PREFIX = "/ocpp/"
 ACCEPT_BURST = 1024
 AUTH_CONCURRENCY = 8
 LISTEN_BACKLOG = 4096
+# Listening sockets on the one port (SO_REUSEPORT): the kernel caps each accept queue at
+# net.core.somaxconn (4096 here), and a storm of 19,000 first contacts at once overflows
+# one; the dropped SYNs come back only after 1, 3, 7, 15, 31 s. Eight queues hold it.
+LISTENERS = 8 if hasattr(socket, "SO_REUSEPORT") else 1
 # Preference when a charger offers both.
 SUPPORTED = (Subprotocol(Version.V201.value), Subprotocol(Version.V16.value))
 ROUTERS: dict[Version, Router] = {Version.V16: v16_router, Version.V201: v201_router}
@@ -62,6 +66,40 @@ _SPENT_REQUEST = Request("/", Headers())
 def _plain(status: http.HTTPStatus, body: str, **headers: str) -> Response:
     h = Headers({"Content-Type": "text/plain; charset=utf-8", "Connection": "close", **headers})
     return Response(status.value, status.phrase, h, body.encode())
+
+
+def _listening_sockets(host: str, port: int, copies: int) -> list[socket.socket]:
+    """``copies`` bound sockets per address of ``host`` on one port (the first bind picks
+    it when ``port`` is 0), sharing it with SO_REUSEPORT when there is more than one."""
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            if copies > 1 and port != 0:
+                # SO_REUSEPORT would let this process join another bridge's port and split
+                # its chargers silently: a plain bind first fails as it always did.
+                with socket.socket(family, kind, proto) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if family == socket.AF_INET6:
+                        probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    probe.bind(address)
+            for _ in range(copies):
+                sock = socket.socket(family, kind, proto)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if copies > 1:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((*address[:1], port, *address[2:]))
+                port = sock.getsockname()[1]
+                sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -93,8 +131,9 @@ class Bridge:
         self.credentials = self.domain.credentials
         self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
         self.lookup = CredentialLookup(maker, bus)
+        self.hash_upgrades = HashUpgrades(self.domain.writer)
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
-        self._server: Server | None = None
+        self._servers: list[Server] = []
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -104,48 +143,48 @@ class Bridge:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
             ssl_context.load_cert_chain(self.settings.tls_cert_file, self.settings.tls_key_file)
-        self._server = await serve(
-            self._handle,
-            self.settings.host,
-            self.settings.port,
-            process_request=self._process_request,
-            select_subprotocol=self._select_subprotocol,
-            subprotocols=list(SUPPORTED),
-            ssl=ssl_context,
-            # Memory per socket is what bounds chargers per process: no compression
-            # contexts, small queues. OCPP frames are small and chatty.
-            compression=None,
-            max_size=self.settings.max_frame_bytes,
-            max_queue=4,
-            write_limit=16 * 1024,
-            # Chargers ping us (WebSocketPingInterval) and heartbeat; a keepalive task per
-            # socket of our own would cost memory for nothing the health checks need.
-            ping_interval=None,
-            close_timeout=5,
-            # asyncio accepts up to `backlog` sockets per loop turn: keep the bursts small
-            # so closing dead sockets and finishing handshakes keep pace in a storm...
-            backlog=ACCEPT_BURST,
-            open_timeout=60,
-            server_header="Laddnat-OCPP",
-        )
-        # ...but let the kernel queue a whole storm's SYNs (listen() again only resizes
-        # the queue); with asyncio's default of 100 it drops them and clients wait for
-        # SYN retransmits.
-        for transport_socket in self._server.sockets:
-            with socket.socket(fileno=os.dup(transport_socket.fileno())) as listening:
-                listening.listen(LISTEN_BACKLOG)
-        return self._server
+        for sock in _listening_sockets(self.settings.host, self.settings.port, LISTENERS):
+            server = await serve(
+                self._handle,
+                sock=sock,
+                process_request=self._process_request,
+                select_subprotocol=self._select_subprotocol,
+                subprotocols=list(SUPPORTED),
+                ssl=ssl_context,
+                # Memory per socket is what bounds chargers per process: no compression
+                # contexts, small queues. OCPP frames are small and chatty.
+                compression=None,
+                max_size=self.settings.max_frame_bytes,
+                max_queue=4,
+                write_limit=16 * 1024,
+                # Chargers ping us (WebSocketPingInterval) and heartbeat; a keepalive task per
+                # socket of our own would cost memory for nothing the health checks need.
+                ping_interval=None,
+                close_timeout=5,
+                # asyncio accepts up to `backlog` sockets per loop turn: keep the bursts small
+                # so closing dead sockets and finishing handshakes keep pace in a storm...
+                backlog=ACCEPT_BURST,
+                open_timeout=60,
+                server_header="Laddnat-OCPP",
+            )
+            # ...but let the kernel queue a whole storm's SYNs (listen() again only resizes
+            # the queue); with asyncio's default of 100 it drops them and clients wait for
+            # SYN retransmits.
+            sock.listen(LISTEN_BACKLOG)
+            self._servers.append(server)
+        return self._servers[0]
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        sock = next(iter(self._server.sockets))
+        assert self._servers
+        sock = next(iter(self._servers[0].sockets))
         return int(sock.getsockname()[1])
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
         await self.domain.writer.close()
 
     async def _forget_credentials(self, event: Event) -> None:
@@ -191,9 +230,13 @@ class Bridge:
             return None
         try:
             found = await self.lookup.get(identity)
-            # Bounded: the hash runs in a small thread pool, and a storm of first-time
-            # handshakes would otherwise queue thousands of them at once.
-            async with self._auth_slots:
+            if found is not None and found.slow:
+                # An older argon2id hash: bounded, as it runs in a small thread pool and a
+                # storm would otherwise queue thousands at once. Current hashes take
+                # microseconds and never wait here.
+                async with self._auth_slots:
+                    charger = await check_credentials(found, password)
+            else:
                 charger = await check_credentials(found, password)
         except ChargerNotFound:
             HANDSHAKES.labels("unknown_charger").inc()
@@ -211,7 +254,8 @@ class Bridge:
             DB_ERRORS.labels("handshake").inc()
             log.exception("handshake: database error", extra={"identity": identity})
             return _plain(http.HTTPStatus.SERVICE_UNAVAILABLE, "try again later\n", **{"Retry-After": "10"})
-        if password is not None:
+        if found is not None and password is not None:  # always, once check_credentials passed
+            await self.hash_upgrades.after_login(found, password)
             self.credentials.put(charger, password)
         conn.charger = charger  # type: ignore[attr-defined]
         return None

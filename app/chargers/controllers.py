@@ -18,6 +18,7 @@ from app.chargers.errors import (
     EvseNotFound,
     InvalidChargerIdentity,
     LocationNotFound,
+    PredictableChargerPassword,
     WeakChargerPassword,
 )
 from app.chargers.evse_ids import EvseIds
@@ -60,6 +61,7 @@ class ChargerController(Controller):
             *OPERATOR_PROBLEMS,
             InvalidChargerIdentity,
             WeakChargerPassword,
+            PredictableChargerPassword,
             LocationNotFound,
             ChargerAlreadyExists,
         ),

@@ -29,6 +29,12 @@ class WeakChargerPassword(InvalidInput):
     title = "Charger passwords are 16 to 40 characters"
 
 
+class PredictableChargerPassword(InvalidInput):
+    code = "charger.predictable_password"
+    status = 422
+    title = "The charger password is too easy to guess"
+
+
 class LocationNotFound(NotFound):
     code = "location.not_found"
     status = 404
@@ -57,6 +63,15 @@ class ChargerOffline(Conflict):
     code = "charger.offline"
     status = 409
     title = "The charger is not connected"
+
+
+class CommandsUnavailable(DomainError):
+    """The bus between the API and the bridges cannot carry commands now (NATS unreachable):
+    nothing was sent; the same command may be tried again once it is back."""
+
+    code = "charger.commands_unavailable"
+    status = 503
+    title = "Commands cannot reach the chargers right now"
 
 
 class ChargerTimeout(DomainError):

@@ -15,9 +15,15 @@ from app.core.http import Page
 
 class ChargerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename="camel"):
     # Identity and password rules live in the service, which answers with their own
-    # codes (charger.invalid_identity, charger.weak_password).
+    # codes (charger.invalid_identity, charger.weak_password, charger.predictable_password).
     identity: Annotated[str, msgspec.Meta(description="OCPP identity, the last path segment of the charger's URL")]
-    password: Annotated[str, msgspec.Meta(description="HTTP Basic password (security profile 2), 16-40 characters")]
+    password: Annotated[
+        str,
+        msgspec.Meta(
+            description="HTTP Basic password (security profiles 1/2): a random secret of 16-40 characters, "
+            "at least 6 distinct, spanning enough character classes (docs/ocpp.md)"
+        ),
+    ]
     location_id: uuid.UUID | None = None
     evse_count: Annotated[
         int, msgspec.Meta(ge=0, le=32, description="EVSEs to create now; more appear with status")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +23,8 @@ T = TypeVar("T")
 
 
 class PasswordHashing:
-    """argon2id hashers for users' and chargers' passwords, at the costs in AuthSettings.
+    """argon2id hashers for users' and (before hmac-sha256, see hash_charger_password)
+    chargers' passwords, at the costs in AuthSettings.
 
     Verifying reads the parameters from the stored hash, so a hash made at another cost
     still verifies: the cost applies to new hashes only.
@@ -35,6 +39,8 @@ class PasswordHashing:
             memory_cost=library.memory_cost if memory_kib is None else memory_kib,
             parallelism=library.parallelism,
         )
+        # Chargers' hashes from before hmac-sha256: it verifies them (their parameters are
+        # in the hash); nothing makes new ones but tests and the bench's baseline.
         self.charger = PasswordHasher(
             time_cost=auth.charger_password_time_cost, memory_cost=auth.charger_password_memory_kib, parallelism=1
         )
@@ -87,11 +93,48 @@ def dummy_user_hash() -> str:
     return _hashing.dummy_user_hash
 
 
+# Chargers' passwords are machine-made secrets of 16-40 characters (OCPP security profiles
+# 1/2), checked at every first contact: a storm of 19,000 chargers onto a fresh bridge must
+# not cost 19,000 KDF runs. A per-charger random salt keyed into HMAC-SHA256 makes each
+# stored hash unique (no precomputed tables, no two chargers comparable); the guessing an
+# argon2 cost would slow down is ruled out by the password rule instead (see
+# app/chargers/passwords.py and docs/ocpp.md). Format: ``$hmac-sha256$<salt>$<mac>``, both
+# unpadded base64.
+CHARGER_HASH_PREFIX = "$hmac-sha256$"
+_CHARGER_SALT_BYTES = 16
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
 def hash_charger_password(password: str) -> str:
-    return _hashing.charger.hash(password)
+    """The stored form of a charger's password: salted HMAC-SHA256, microseconds to check."""
+    salt = secrets.token_bytes(_CHARGER_SALT_BYTES)
+    mac = hmac.digest(salt, password.encode(), "sha256")
+    return f"{CHARGER_HASH_PREFIX}{_b64(salt)}${_b64(mac)}"
+
+
+def charger_hash_is_current(password_hash: str) -> bool:
+    """False for a hash of an older format (argon2id): it verifies, but slowly; the bridge
+    replaces it at the charger's next successful login."""
+    return password_hash.startswith(CHARGER_HASH_PREFIX)
 
 
 def verify_charger_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` is the one ``password_hash`` was made from, in either format.
+    The current one compares in constant time; an argon2id one takes the KDF's time."""
+    if charger_hash_is_current(password_hash):
+        try:
+            salt_b64, mac_b64 = password_hash[len(CHARGER_HASH_PREFIX) :].split("$")
+            salt, stored = _unb64(salt_b64), _unb64(mac_b64)
+        except ValueError:  # binascii.Error included
+            return False
+        return hmac.compare_digest(stored, hmac.digest(salt, password.encode(), "sha256"))
     try:
         return _hashing.charger.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

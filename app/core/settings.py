@@ -6,6 +6,7 @@ No other module reads ``os.environ``: tests build their own Settings.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,9 @@ class OcppSettings:
 
 @dataclass(frozen=True, slots=True)
 class BusSettings:
-    url: str | None = None  # None: in-process
+    url: str | None = None  # None: in-process; nats://host:port: NATS JetStream
+    # This process in the command registry (which node holds which charger): unique per process.
+    node_id: str | None = None  # None: host-pid
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,12 +402,11 @@ class Settings:
         bus_url = get("LADDNAT_BUS_URL")
         if bus_url == "memory://":
             bus_url = None
-        if bus_url is not None:
-            # The NATS bus (many processes sharing one network) is a later step; until
-            # then say so at start-up instead of silently running in-process.
-            raise SettingsError(
-                f"LADDNAT_BUS_URL={bus_url!r}: only the in-process bus exists in this version; leave it unset"
-            )
+        if bus_url is not None and not re.fullmatch(r"(nats|tls)://[^\s/]+", bus_url):
+            raise SettingsError(f"LADDNAT_BUS_URL={bus_url!r}: use nats://HOST:PORT, or leave it unset (in-process)")
+        node_id = get("LADDNAT_NODE_ID")
+        if node_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", node_id):
+            raise SettingsError(f"LADDNAT_NODE_ID={node_id!r}: use 1-64 letters, digits, - or _")
 
         secret = get("LADDNAT_SECRET_KEY")
         if secret is None:
@@ -448,7 +450,7 @@ class Settings:
                 meter_sample_interval_s=positive_int("LADDNAT_METER_SAMPLE_INTERVAL_S", 60),
                 metrics=metrics,
             ),
-            bus=BusSettings(url=bus_url),
+            bus=BusSettings(url=bus_url, node_id=node_id),
             auth=AuthSettings(
                 secret_key=secret,
                 access_token_ttl_s=positive_int("LADDNAT_ACCESS_TOKEN_TTL_S", 900),
