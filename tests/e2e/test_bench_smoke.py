@@ -103,7 +103,12 @@ HEALTH_ARGV = [
 
 def test_bench_health_phase_prints_its_tables() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", *HEALTH_ARGV], cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+        [sys.executable, "-m", "bench", *HEALTH_ARGV],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = proc.stdout
