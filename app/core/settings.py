@@ -6,6 +6,8 @@ No other module reads ``os.environ``: tests build their own Settings.
 from __future__ import annotations
 
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +120,24 @@ class OcppSettings:
     @property
     def tls_enabled(self) -> bool:
         return self.tls_cert_file is not None
+
+
+# A node id goes into metrics labels and, on NATS, into subject names: no dots or spaces.
+NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """``laddnat worker``'s own small HTTP listener: /healthz, /readyz, /metrics only."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+
+
+def default_node_id() -> str:
+    """This process among many: host name and pid (LADDNAT_NODE_ID names it instead)."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:48] or "node"
+    return f"{host}-{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +359,9 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    # This process's name in /metrics (laddnat_process_info) and among its peers.
+    node_id: str = field(default_factory=default_node_id)
     log_level: str = "INFO"
 
     @classmethod
@@ -428,6 +451,9 @@ class Settings:
         http_host = get("LADDNAT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
         http_port = port("LADDNAT_HTTP_PORT", 8000)
         metrics = _metrics_settings(get)
+        node_id = get("LADDNAT_NODE_ID") or default_node_id()
+        if not NODE_ID_PATTERN.fullmatch(node_id):
+            raise SettingsError(f"LADDNAT_NODE_ID={node_id!r}: use 1-64 letters, digits, '-' or '_'")
         return cls(
             db=DatabaseSettings(url=db_url),
             http=HttpSettings(
@@ -475,6 +501,11 @@ class Settings:
                 session_update_interval_s=float(positive_int("LADDNAT_OCPI_SESSION_UPDATE_INTERVAL_S", 60)),
             ),
             metrics=metrics,
+            worker=WorkerSettings(
+                http_host=get("LADDNAT_WORKER_HTTP_HOST", "127.0.0.1") or "127.0.0.1",
+                http_port=port("LADDNAT_WORKER_HTTP_PORT", 8100),
+            ),
+            node_id=node_id,
             log_level=log_level,
         )
 
