@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="laddnat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="API + OCPP bridge + in-process bus, migrated and seeded")
+    p = sub.add_parser("run", help="API + OCPP bridge + every worker + in-process bus, migrated and seeded")
     p.add_argument("--no-seed", action="store_true", help="do not seed the demo network")
     p.add_argument(
         "--no-demo-payments",
