@@ -168,4 +168,3 @@ async def test_a_bad_worker_port_is_one_line(database_url: str) -> None:
     )
     assert result.code == 2 and len(result.err_lines) == 1, result.err
     assert result.err_lines[0].startswith("laddnat: configuration error: LADDNAT_WORKER_HTTP_PORT=")
-
