@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 
+from app.core.bus import BusUnavailable
 from app.core.errors import DomainError
 from app.core.logging import configure_logging
 from app.core.settings import Settings, SettingsError
@@ -391,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args))
     except DomainError as err:
         print(f"laddnat: {err.detail} ({err.code})", file=sys.stderr)
+        return 1
+    except BusUnavailable as err:  # NATS down at start: one line, not a traceback
+        print(f"laddnat: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

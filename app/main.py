@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app import events as _every_event  # noqa: F401  (a NATS bus decodes any subject: app/events.py)
 from app.billing.invoices.controllers import FleetAccountController, InvoiceController
 from app.billing.payment_controllers import PaymentController
 from app.billing.receipts.controllers import ReceiptController
@@ -59,7 +61,7 @@ from app.operators.webhooks.controllers import WebhookEndpointController
 from app.roaming.cdrs.ledger import CdrLedger
 from app.roaming.operator.controllers import RoamingPartnerController
 from app.roaming.push import PushWorker
-from app.roaming.routes import ocpi_router
+from app.roaming.routes import ocpi_router, unrouted
 from app.sessions.command_controllers import SendCommandController
 from app.sessions.controllers import TransactionController
 from app.tariffs.controllers import TariffAssignmentController, TariffController
@@ -97,7 +99,7 @@ def create_app(
     """
     own_engine, own_bus = engine is None, bus is None
     db_engine = engine if engine is not None else create_engine(settings.db)
-    app_bus = bus if bus is not None else create_bus(settings.bus.url)
+    app_bus = bus if bus is not None else create_bus(settings.bus.url, node_id=settings.bus.node_id)
     if workers is None:
         maker = create_sessionmaker(db_engine)
         psps = providers if providers is not None else Providers(settings.payments)
@@ -191,7 +193,8 @@ def create_app(
             "tenant_id": Provide(provide_tenant_id),
             "page": Provide(provide_page, sync_to_thread=False),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        # A path or method no route takes under /ocpi answers in the OCPI envelope.
+        exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: unrouted, MethodNotAllowedException: unrouted},
         # The web checkout's pages (app/checkout/templates); the API itself renders none.
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(

@@ -114,12 +114,12 @@ async def _run_all(settings: Settings, *, migrate: bool, seed: bool, demo_stripe
         await upgrade(settings.db)
     engine = create_engine(settings.db)
     maker = create_sessionmaker(engine)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     await bus.start()
     seeded = await seed_demo(maker, bus) if seed else False
     bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
-    announce_process("run", settings.node_id, ALL_WORKERS)
+    announce_process("run", settings.bus.node, ALL_WORKERS)
     http, http_task = await _serve(_api_app(settings, engine, bus, ALL_WORKERS), settings.http.host, settings.http.port)
     checkout = await _demo_checkout_url(maker, settings) if seed else None
     _print_banner(settings, seeded, checkout=checkout, demo_stripe=demo_stripe)
@@ -136,12 +136,12 @@ async def run_api(settings: Settings, workers: Iterable[WorkerKind] = NO_WORKERS
     """`laddnat api`: the HTTP API, with the background ``workers`` asked for (none by default)."""
     kinds = frozenset(workers)
     engine = create_engine(settings.db)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     await bus.start()
-    announce_process("api", settings.node_id, kinds)
+    announce_process("api", settings.bus.node, kinds)
     try:
         http, task = await _serve(_api_app(settings, engine, bus, kinds), settings.http.host, settings.http.port)
-        log.info("api listening", extra={"node": settings.node_id, "workers": ",".join(sorted(kinds)) or "none"})
+        log.info("api listening", extra={"node": settings.bus.node, "workers": ",".join(sorted(kinds)) or "none"})
         try:
             await _until_signalled()
         finally:
@@ -157,10 +157,10 @@ async def run_worker(settings: Settings, workers: Iterable[WorkerKind] = ALL_WOR
     kinds = frozenset(workers)
     engine = create_engine(settings.db)
     maker = create_sessionmaker(engine)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     running = Workers.build(settings, maker, bus, Providers(settings.payments), kinds=kinds)
     await bus.start()
-    announce_process("worker", settings.node_id, kinds)
+    announce_process("worker", settings.bus.node, kinds)
     MetricsListener.acquire(settings.metrics)
     try:
         await running.start()
@@ -169,7 +169,7 @@ async def run_worker(settings: Settings, workers: Iterable[WorkerKind] = ALL_WOR
             http, task = await _serve(create_ops_app(settings, engine, bus), host, port)
             log.info(
                 "worker running",
-                extra={"node": settings.node_id, "workers": ",".join(running.names), "path": f"http://{host}:{port}"},
+                extra={"node": settings.bus.node, "workers": ",".join(running.names), "path": f"http://{host}:{port}"},
             )
             try:
                 await _until_signalled()
@@ -196,12 +196,12 @@ async def run_bridge(settings: Settings) -> None:
     tune_gc()
     engine = create_engine(settings.db)
     maker = create_sessionmaker(engine)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     await bus.start()
     bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
-    announce_process("bridge", settings.node_id)
-    log.info("bridge listening", extra={"path": _ocpp_url(settings), "node": settings.node_id})
+    announce_process("bridge", settings.bus.node)
+    log.info("bridge listening", extra={"path": _ocpp_url(settings), "node": settings.bus.node})
     try:
         await _until_signalled()
     finally:
@@ -249,6 +249,7 @@ def _print_banner(
         f"  API docs        {api}/schema",
         f"  API health      {api}/healthz   metrics {_metrics_where(settings, api)}",
         f"  OCPP endpoint   {ocpp}/{{identity}}   (subprotocols ocpp1.6, ocpp2.0.1; HTTP Basic auth)",
+        f"  OCPI versions   {settings.http.public_base_url}/ocpi/versions   (token A: laddnat ocpi issue-token)",
         f"  Database        {settings.db.url}",
         "  Demo chargers:",
         *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}" for c in DEMO_CHARGERS],

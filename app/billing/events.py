@@ -12,6 +12,7 @@ class HoldLimitReached(Event, frozen=True, kw_only=True):
     """A paid session was stopped because its cost reached the hold: tell the driver why."""
 
     subject: ClassVar[str] = "payment.hold_limit_reached"
+    durable: ClassVar[bool] = False  # only the driver's live stream shows it
     payment_id: uuid.UUID
     transaction_id: uuid.UUID
     cost_minor: int

@@ -64,11 +64,11 @@ class PaymentWorker(PollingWorker):
         self._watched_loaded = False
 
     def subscribe(self) -> None:
-        self.bus.subscribe(PaymentAuthorised.subject, self._on_authorised)
-        self.bus.subscribe(TransactionStarted.subject, self._on_started)
-        self.bus.subscribe(TransactionEnded.subject, self._on_ended)
-        self.bus.subscribe(TransactionUpdated.subject, self._on_progress)
-        self.bus.subscribe(MeterSampled.subject, self._on_progress)
+        self.bus.subscribe(PaymentAuthorised.subject, self._on_authorised, group="billing")
+        self.bus.subscribe(TransactionStarted.subject, self._on_started, group="billing")
+        self.bus.subscribe(TransactionEnded.subject, self._on_ended, group="billing")
+        self.bus.subscribe(TransactionUpdated.subject, self._on_progress, group="billing")
+        self.bus.subscribe(MeterSampled.subject, self._on_progress, group="billing")
 
     # -- events ----------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from app.chargers.errors import (
     ChargerOffline,
     ChargerTimeout,
     CommandNotSupported,
+    CommandsUnavailable,
     UnknownCommand,
     UploadAlreadyDone,
     UploadNotFound,
@@ -50,7 +51,7 @@ from app.chargers.errors import (
 from app.chargers.events import CommandAnswered, DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, DiagnosticsFile
 from app.core.batching import GroupCommit, Write
-from app.core.bus import Bus, NoResponders
+from app.core.bus import Bus, BusUnavailable, NoResponders
 from app.core.database import new_id, next_number, scoped, utcnow
 from app.core.errors import InvalidInput
 from app.core.security import digest_secret
@@ -188,6 +189,8 @@ class ChargerCommandService:
             reply = msgspec.json.decode(raw, type=CommandReply)
         except NoResponders:
             reply = CommandReply(outcome="offline", error_description="the charger is not connected")
+        except BusUnavailable as exc:
+            reply = CommandReply(outcome="unavailable", error_description=str(exc))
         except TimeoutError:
             reply = CommandReply(outcome="timeout", error_description="no answer from the bridge")
         self._record(entry, reply)
@@ -247,6 +250,8 @@ class ChargerCommandService:
             return
         if reply.outcome == "offline":
             raise ChargerOffline("the charger is not connected to any bridge", **ids)
+        if reply.outcome == "unavailable":
+            raise CommandsUnavailable("the message bus is unreachable: nothing was sent", **ids)
         if reply.outcome == "timeout":
             raise ChargerTimeout(reply.error_description or "no answer", **ids)
         if reply.outcome == "call_error":

@@ -215,7 +215,8 @@ class CommandRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CommandReply(msgspec.Struct, frozen=True, kw_only=True):
-    """``outcome``: answered | timeout | call_error | invalid | unsupported | offline."""
+    """``outcome``: answered | timeout | call_error | invalid | unsupported | offline | unavailable
+    (the bus could not carry it: nothing was sent)."""
 
     outcome: str
     status: str | None = None

@@ -59,6 +59,15 @@ class ChargerOffline(Conflict):
     title = "The charger is not connected"
 
 
+class CommandsUnavailable(DomainError):
+    """The bus between the API and the bridges cannot carry commands now (NATS unreachable):
+    nothing was sent; the same command may be tried again once it is back."""
+
+    code = "charger.commands_unavailable"
+    status = 503
+    title = "Commands cannot reach the chargers right now"
+
+
 class ChargerTimeout(DomainError):
     code = "charger.timeout"
     status = 504

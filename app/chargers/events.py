@@ -74,6 +74,7 @@ class ChargerCredentialsChanged(Event, frozen=True, kw_only=True):
     """Its password or registration changed: bridges must check it again at the next connect."""
 
     subject: ClassVar[str] = "charger.credentials_changed"
+    durable: ClassVar[bool] = False  # every bridge drops its cache entry; nothing to do once
     identity: str
 
 

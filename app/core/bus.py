@@ -1,7 +1,22 @@
 """The bus: events fan out to subscribers; commands go request/reply to one server.
 
 Everything on it is message-shaped (a subject and a msgspec struct), so the in-process
-implementation here and a NATS one later share one interface.
+implementation here and the NATS one (app.core.bus_nats, ``LADDNAT_BUS_URL=nats://...``)
+share one interface and one behavioural test suite (tests/e2e/test_bus_contract.py).
+
+Which group a subscription takes (the rule every call site follows):
+- ``group=None`` when every process must see the event: a live view (a driver's stream), a
+  per-process cache to drop (the bridge's credential cache), a recorder. On NATS: core
+  fan-out, nothing stored; a process that is down misses it, and that is fine for these.
+- a stable group name when the work must happen once across all processes: a capture, a
+  receipt mail, a webhook delivery, an incident, a partner push ("billing", "receipts",
+  "webhooks", "health", "playbooks", "roaming-..."). On NATS: a durable JetStream consumer
+  per group and subject, at-least-once, so handlers must tolerate a repeat (the bus drops the
+  repeats it can recognise by their message id).
+
+An event class is ``durable`` (stored in the stream) unless it says otherwise: only events
+that nothing must act on exactly once (cache invalidations) opt out. ``"*"`` means every
+subject; with a group on NATS that is every durable subject.
 """
 
 from __future__ import annotations
@@ -10,7 +25,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import msgspec
 
@@ -18,9 +33,22 @@ log = logging.getLogger("laddnat.bus")
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """Base of every bus event; ``subject`` names it on the wire (past tense)."""
+    """Base of every bus event; ``subject`` names it on the wire (past tense).
+
+    ``durable`` False: fan-out only, never stored (a cache to drop); grouped subscribers
+    of such a subject share it at most once."""
 
     subject: ClassVar[str] = "event"
+    durable: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A NATS bus decodes by subject: every event class is known by its subject.
+        EVENT_TYPES[cls.subject] = cls
+
+
+# subject -> event class, filled as event modules are imported (app.events imports them all).
+EVENT_TYPES: dict[str, type[Event]] = {}
 
 
 EventHandler = Callable[[Event], Awaitable[None]]
@@ -29,6 +57,10 @@ RequestHandler = Callable[[bytes], Awaitable[bytes]]
 
 class NoResponders(Exception):
     """Nobody serves the subject (e.g. the charger's bridge is not connected)."""
+
+
+class BusUnavailable(Exception):
+    """The bus cannot carry the message now (NATS unreachable); the text says where and why."""
 
 
 class Bus(Protocol):
@@ -160,7 +192,13 @@ class RecordingSubscriber:
         return await asyncio.wait_for(_wait(), timeout_s)
 
 
-def create_bus(url: str | None) -> Bus:
+def create_bus(url: str | None, *, node_id: str | None = None) -> Bus:
+    """``url`` None: the in-process bus; ``nats://...``: the NATS one, as node ``node_id``
+    (default host-pid), which names this process in the command registry."""
     if url is None:
         return InProcessBus()
+    if url.startswith(("nats://", "tls://")):
+        from app.core.bus_nats import NatsBus, default_node_id
+
+        return NatsBus(url, node_id or default_node_id())
     raise ValueError(f"unsupported bus URL {url!r}")

@@ -142,7 +142,14 @@ def default_node_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class BusSettings:
-    url: str | None = None  # None: in-process
+    url: str | None = None  # None: in-process; nats://host:port: NATS JetStream
+    # This process in the command registry (which node holds which charger): unique per process.
+    node_id: str | None = None  # None: host-pid
+
+    @property
+    def node(self) -> str:
+        """This process's node id: ``node_id``, else host-pid (the same all its life)."""
+        return self.node_id or default_node_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,8 +367,6 @@ class Settings:
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
-    # This process's name in /metrics (laddnat_process_info) and among its peers.
-    node_id: str = field(default_factory=default_node_id)
     log_level: str = "INFO"
 
     @classmethod
@@ -422,12 +427,11 @@ class Settings:
         bus_url = get("LADDNAT_BUS_URL")
         if bus_url == "memory://":
             bus_url = None
-        if bus_url is not None:
-            # The NATS bus (many processes sharing one network) is a later step; until
-            # then say so at start-up instead of silently running in-process.
-            raise SettingsError(
-                f"LADDNAT_BUS_URL={bus_url!r}: only the in-process bus exists in this version; leave it unset"
-            )
+        if bus_url is not None and not re.fullmatch(r"(nats|tls)://[^\s/]+", bus_url):
+            raise SettingsError(f"LADDNAT_BUS_URL={bus_url!r}: use nats://HOST:PORT, or leave it unset (in-process)")
+        node_id = get("LADDNAT_NODE_ID")
+        if node_id is not None and not NODE_ID_PATTERN.fullmatch(node_id):
+            raise SettingsError(f"LADDNAT_NODE_ID={node_id!r}: use 1-64 letters, digits, - or _")
 
         secret = get("LADDNAT_SECRET_KEY")
         if secret is None:
@@ -451,9 +455,6 @@ class Settings:
         http_host = get("LADDNAT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
         http_port = port("LADDNAT_HTTP_PORT", 8000)
         metrics = _metrics_settings(get)
-        node_id = get("LADDNAT_NODE_ID") or default_node_id()
-        if not NODE_ID_PATTERN.fullmatch(node_id):
-            raise SettingsError(f"LADDNAT_NODE_ID={node_id!r}: use 1-64 letters, digits, '-' or '_'")
         return cls(
             db=DatabaseSettings(url=db_url),
             http=HttpSettings(
@@ -474,7 +475,7 @@ class Settings:
                 meter_sample_interval_s=positive_int("LADDNAT_METER_SAMPLE_INTERVAL_S", 60),
                 metrics=metrics,
             ),
-            bus=BusSettings(url=bus_url),
+            bus=BusSettings(url=bus_url, node_id=node_id),
             auth=AuthSettings(
                 secret_key=secret,
                 access_token_ttl_s=positive_int("LADDNAT_ACCESS_TOKEN_TTL_S", 900),
@@ -505,7 +506,6 @@ class Settings:
                 http_host=get("LADDNAT_WORKER_HTTP_HOST", "127.0.0.1") or "127.0.0.1",
                 http_port=port("LADDNAT_WORKER_HTTP_PORT", 8100),
             ),
-            node_id=node_id,
             log_level=log_level,
         )
 

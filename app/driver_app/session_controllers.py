@@ -21,7 +21,7 @@ from litestar.response import ServerSentEvent
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.billing.errors import NoTariff, StartFailed
-from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout
+from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout, CommandsUnavailable
 from app.core.auth import AUTH_PROBLEMS, BEARER_SECURITY, requires_user
 from app.core.errors import DomainError, InvalidInput
 from app.core.http import PageParams, problems
@@ -124,7 +124,13 @@ class DriverSessionController(Controller):
         summary="Stop charging (a remote stop to the charger)",
         status_code=200,
         responses=problems(
-            *AUTH_PROBLEMS, SessionNotFound, SessionNotActive, ChargerOffline, ChargerTimeout, ChargerCallError
+            *AUTH_PROBLEMS,
+            SessionNotFound,
+            SessionNotActive,
+            ChargerOffline,
+            CommandsUnavailable,
+            ChargerTimeout,
+            ChargerCallError,
         ),
     )
     async def stop(

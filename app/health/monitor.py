@@ -94,7 +94,7 @@ class HealthMonitor:
 
     def subscribe(self) -> None:
         if self.h.enabled:
-            self.bus.subscribe("*", self._on_event)
+            self.bus.subscribe("*", self._on_event, group="health")
 
     async def start(self) -> None:
         if not self.h.enabled:

@@ -192,10 +192,10 @@ class Remediator:
         self._restarts: set[asyncio.Task[None]] = set()
 
     def subscribe(self) -> None:
-        self.bus.subscribe(IncidentOpened.subject, self._on_opened)
-        self.bus.subscribe(IncidentResolved.subject, self._on_resolved)
-        self.bus.subscribe(IncidentChanged.subject, self._on_changed)
-        self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded)
+        self.bus.subscribe(IncidentOpened.subject, self._on_opened, group="playbooks")
+        self.bus.subscribe(IncidentResolved.subject, self._on_resolved, group="playbooks")
+        self.bus.subscribe(IncidentChanged.subject, self._on_changed, group="playbooks")
+        self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded, group="playbooks")
 
     async def close(self) -> None:
         # The playbooks, and the restarts and fleet members' protective steps begun beside them.

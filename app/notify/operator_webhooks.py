@@ -28,7 +28,7 @@ class WebhookDispatcher:
 
     def subscribe(self) -> None:
         for subject in SUBJECTS:
-            self.bus.subscribe(subject, self._on_event)
+            self.bus.subscribe(subject, self._on_event, group="webhooks")
 
     async def _on_event(self, event: Event) -> None:
         await self.dispatch(event)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import digest_secret
 from app.operators.models import Operator
-from app.roaming.envelope import InvalidParameters, Unauthorized
+from app.roaming.envelope import InvalidParameters, Suspended, Unauthorized
 from app.roaming.headers import remember_parties
 from app.roaming.models import OcpiPartner
 
@@ -77,6 +77,8 @@ async def _caller(request: Request[Any, State, Any], db: AsyncSession, *, regist
         partner = await partner_for(db, request.headers.get("authorization"))
         if partner is None or (registered_only and partner.state != "registered"):
             raise Unauthorized()
+        if registered_only and partner.suspended_at is not None:
+            raise Suspended()
         await _routed_to_us(request, db, partner)
     except BaseException:
         # Litestar never cleans up the dependencies resolved before one that raises: the

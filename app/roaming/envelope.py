@@ -66,6 +66,13 @@ class Unauthorized(OcpiError):
         super().__init__(Status.CLIENT_ERROR, message, http_status=401)
 
 
+class Suspended(OcpiError):
+    """A registered partner the operator suspended: known, but not served for now."""
+
+    def __init__(self) -> None:
+        super().__init__(Status.CLIENT_ERROR, "this partner is suspended by the operator", http_status=403)
+
+
 def timestamp(at: datetime | None = None) -> str:
     """OCPI DateTime: UTC, seconds (milliseconds allowed), always with the Z."""
     moment = (at or datetime.now(UTC)).astimezone(UTC)

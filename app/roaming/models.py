@@ -46,6 +46,9 @@ class OcpiPartner(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Suspended by the operator: its calls are refused (403), its tokens authorise nothing,
+    # and what we owe it waits in the outbox until it is resumed.
+    suspended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OcpiToken(Base):

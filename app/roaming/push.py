@@ -129,6 +129,8 @@ class PushWorker(PollingWorker):
                     .where(
                         OcpiPush.done_at.is_(None),
                         OcpiPush.next_at <= now,
+                        # A suspended partner's pushes wait until it is resumed.
+                        OcpiPush.partner_id.in_(select(OcpiPartner.id).where(OcpiPartner.suspended_at.is_(None))),
                         # Only the oldest undelivered push of an object goes: order per object holds.
                         ~exists().where(
                             earlier.partner_id == OcpiPush.partner_id,

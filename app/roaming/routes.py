@@ -4,18 +4,23 @@ docs/ocpi.md says what Laddnät implements of it."""
 
 from __future__ import annotations
 
-from litestar import Router
+from typing import Any
+
+from litestar import Request, Response, Router
 from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.types import ControllerRouterHandler
 
+from app.core.http import handle_http_exception
 from app.roaming.auth import provide_any_partner, provide_partner
 from app.roaming.cdrs.controllers import OcpiCdrController
 from app.roaming.chargingprofiles.controllers import ChargingProfilesController
 from app.roaming.commands.controllers import CommandsController
-from app.roaming.envelope import EXCEPTION_HANDLERS
+from app.roaming.envelope import EXCEPTION_HANDLERS, OcpiError, Status, UnknownObject, error_response
 from app.roaming.headers import OcpiHeaders
 from app.roaming.hubclientinfo.controllers import HubClientInfoController
 from app.roaming.locations.controllers import LocationsController
+from app.roaming.paths import ROOT
 from app.roaming.registration.controllers import CredentialsController, VersionsController
 from app.roaming.sessions.controllers import SessionSenderController
 from app.roaming.tariffs.controllers import OcpiTariffController
@@ -45,3 +50,13 @@ def ocpi_router() -> Router:
         middleware=[OcpiHeaders],
         include_in_schema=False,
     )
+
+
+def unrouted(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """The app's answer to a path or method no route takes: in the OCPI envelope under /ocpi
+    (a partner reads status codes there, never a problem+json), as everywhere else otherwise."""
+    if request.url.path == ROOT or request.url.path.startswith(ROOT + "/"):
+        if isinstance(exc, NotFoundException):
+            return error_response(request, UnknownObject(f"no OCPI endpoint at {request.url.path}"))
+        return error_response(request, OcpiError(Status.CLIENT_ERROR, exc.detail, http_status=exc.status_code))
+    return handle_http_exception(request, exc)

@@ -24,6 +24,7 @@ from app.chargers.errors import (
     ChargerOffline,
     ChargerTimeout,
     CommandNotSupported,
+    CommandsUnavailable,
     UnknownCommand,
 )
 from app.chargers.schemas import CommandOut
@@ -79,6 +80,7 @@ class SendCommandController(Controller):
             TransactionNotFound,
             TransactionNotActive,
             ChargerOffline,
+            CommandsUnavailable,
             ChargerTimeout,
             ChargerCallError,
         ),

@@ -286,6 +286,8 @@ CASES: dict[str, list[Case]] = {
     "RegisterRoamingPartner": [Case(body=lambda r, x: {"versionsUrl": r["roaming_versions_url"], "token": "walk-a"})],
     "UpdateRoamingRegistration": [CALL],
     "UnregisterRoamingPartner": [CALL],
+    "SuspendRoamingPartner": [CALL],
+    "ResumeRoamingPartner": [CALL],
     "ListRoamingPushes": [CALL],
     "GetCompany": [CALL],
     "UpdateCompany": [Case(body=lambda r, x: {"contactEmail": "office@xeno.example"})],

@@ -14,8 +14,8 @@ SECRET = {"LADDNAT_SECRET_KEY": "x" * 32}
 
 def test_the_node_id_defaults_to_host_and_pid_and_the_worker_listens_on_8100() -> None:
     s = Settings.from_env(SECRET)
-    assert s.node_id == default_node_id() and s.node_id.endswith(f"-{os.getpid()}")
-    assert NODE_ID_PATTERN.fullmatch(s.node_id)
+    assert s.bus.node == default_node_id() and s.bus.node.endswith(f"-{os.getpid()}")
+    assert NODE_ID_PATTERN.fullmatch(s.bus.node)
     assert (s.worker.http_host, s.worker.http_port) == ("127.0.0.1", 8100)
 
 
@@ -33,7 +33,7 @@ def test_node_id_and_worker_listener_from_the_environment() -> None:
             "LADDNAT_WORKER_HTTP_PORT": "9101",
         }
     )
-    assert (s.node_id, s.worker.http_host, s.worker.http_port) == ("worker-a_2", "0.0.0.0", 9101)
+    assert (s.bus.node, s.worker.http_host, s.worker.http_port) == ("worker-a_2", "0.0.0.0", 9101)
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ class ReceiptMailer:
         self.worker = worker
 
     def subscribe(self) -> None:
-        self.bus.subscribe(PaymentSettled.subject, self._on_settled)
+        self.bus.subscribe(PaymentSettled.subject, self._on_settled, group="receipts")
 
     async def _on_settled(self, event: Event) -> None:
         assert isinstance(event, PaymentSettled)

@@ -122,7 +122,7 @@ class CdrIssuer(PollingWorker):
         self.on_issued = on_issued
 
     def subscribe(self) -> None:
-        self.bus.subscribe(TransactionEnded.subject, self._on_ended)
+        self.bus.subscribe(TransactionEnded.subject, self._on_ended, group="roaming-cdrs")
 
     async def _on_ended(self, event: Event) -> None:
         assert isinstance(event, TransactionEnded)

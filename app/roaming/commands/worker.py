@@ -19,7 +19,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.chargers.errors import ChargerCallError, ChargerOffline, ChargerTimeout, CommandNotSupported
+from app.chargers.errors import (
+    ChargerCallError,
+    ChargerOffline,
+    ChargerTimeout,
+    CommandNotSupported,
+    CommandsUnavailable,
+)
 from app.chargers.models import Evse
 from app.core.bus import Bus
 from app.core.database import claim, utcnow
@@ -151,6 +157,8 @@ class CommandWorker(PollingWorker):
                 )
             except ChargerOffline:
                 return Outcome("offline", message="the charge point is not connected")
+            except CommandsUnavailable:
+                return Outcome("timeout", message="the charge point could not be reached")
             except ChargerTimeout:
                 return Outcome("timeout", message="no answer from the charge point")
             except ChargerCallError as err:

@@ -81,9 +81,11 @@ class LocationPusher:
 
     def subscribe(self) -> None:
         for event in CHARGER_EVENTS:
-            self.bus.subscribe(event.subject, self._on_charger_event)
-        self.bus.subscribe(LocationChanged.subject, self._on_location_changed)
-        self.bus.subscribe(TariffAssignmentChanged.subject, self._on_tariff_assignment_changed)
+            self.bus.subscribe(event.subject, self._on_charger_event, group="roaming-locations")
+        self.bus.subscribe(LocationChanged.subject, self._on_location_changed, group="roaming-locations")
+        self.bus.subscribe(
+            TariffAssignmentChanged.subject, self._on_tariff_assignment_changed, group="roaming-locations"
+        )
         self.worker.on_unknown_object("locations", self.put_location_instead)
 
     async def _on_charger_event(self, event: Event) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.auth import OPERATOR_PROBLEMS, can_administer
 from app.core.http import PageParams, problems
+from app.roaming.models import OcpiPartner
 from app.roaming.operator.errors import (
     MissingEndpoints,
     NoMutualVersion,
@@ -52,7 +53,9 @@ class RoamingPartnerController(Controller):
         self, page: NamedDependency[PageParams], partners: NamedDependency[PartnerService]
     ) -> PartnerPageOut:
         rows, total = await partners.list(limit=page.limit, offset=page.offset)
-        return PartnerPageOut(items=[PartnerOut.of(p) for p in rows], total=total, limit=page.limit, offset=page.offset)
+        stats = await partners.push_stats([p.id for p in rows])
+        items = [PartnerOut.of(p, stats.get(p.id)) for p in rows]
+        return PartnerPageOut(items=items, total=total, limit=page.limit, offset=page.offset)
 
     @get(
         "/{partner_id:uuid}",
@@ -62,7 +65,7 @@ class RoamingPartnerController(Controller):
     async def get_partner(
         self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]
     ) -> PartnerOut:
-        return PartnerOut.of(await partners.get(partner_id))
+        return await _out(partners, await partners.get(partner_id))
 
     @post(
         "/tokens",
@@ -111,6 +114,28 @@ class RoamingPartnerController(Controller):
     async def unregister(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> None:
         await partners.unregister(partner_id)
 
+    @post(
+        "/{partner_id:uuid}/suspension",
+        operation_id="SuspendRoamingPartner",
+        guards=[can_administer],
+        status_code=200,
+        summary="Suspend: the partner's calls answer 403, its tokens authorise nothing, our pushes wait",
+        responses=problems(*OPERATOR_PROBLEMS, PartnerNotFound, PartnerNotRegistered),
+    )
+    async def suspend(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> PartnerOut:
+        return await _out(partners, await partners.suspend(partner_id))
+
+    @delete(
+        "/{partner_id:uuid}/suspension",
+        operation_id="ResumeRoamingPartner",
+        guards=[can_administer],
+        status_code=200,
+        summary="Resume a suspended partner: served again, the pushes held for it go out",
+        responses=problems(*OPERATOR_PROBLEMS, PartnerNotFound),
+    )
+    async def resume(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> PartnerOut:
+        return await _out(partners, await partners.resume(partner_id))
+
     @get(
         "/{partner_id:uuid}/pushes",
         operation_id="ListRoamingPushes",
@@ -125,3 +150,8 @@ class RoamingPartnerController(Controller):
     ) -> PushPageOut:
         rows, total = await partners.pushes(partner_id, limit=page.limit, offset=page.offset)
         return PushPageOut(items=[PushOut.of(p) for p in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _out(partners: PartnerService, partner: OcpiPartner) -> PartnerOut:
+    stats = await partners.push_stats([partner.id])
+    return PartnerOut.of(partner, stats.get(partner.id))

@@ -11,6 +11,7 @@ import msgspec
 
 from app.core.http import Page
 from app.roaming.models import OcpiPartner, OcpiPush
+from app.roaming.operator.stats import PushStats
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
@@ -66,9 +67,16 @@ class PartnerOut(msgspec.Struct, kw_only=True, rename="camel"):
     created_at: datetime
     registered_at: datetime | None
     updated_at: datetime
+    suspended: Annotated[bool, msgspec.Meta(description="Suspended: not served, pushes held until resumed")]
+    suspended_at: datetime | None
+    last_push_at: Annotated[datetime | None, msgspec.Meta(description="The last push the partner accepted")]
+    pending_pushes: Annotated[int, msgspec.Meta(description="Pushes not delivered yet (retried with back-off)")]
+    failed_pushes: Annotated[int, msgspec.Meta(description="Pushes given up after the last attempt")]
+    last_push_error: Annotated[str | None, msgspec.Meta(description="The partner's answer to the last failed try")]
 
     @classmethod
-    def of(cls, p: OcpiPartner) -> PartnerOut:
+    def of(cls, p: OcpiPartner, stats: PushStats | None = None) -> PartnerOut:
+        pushes = stats or PushStats()
         return cls(
             id=p.id,
             name=p.name,
@@ -92,6 +100,12 @@ class PartnerOut(msgspec.Struct, kw_only=True, rename="camel"):
             created_at=p.created_at,
             registered_at=p.registered_at,
             updated_at=p.updated_at,
+            suspended=p.suspended_at is not None,
+            suspended_at=p.suspended_at,
+            last_push_at=pushes.last_delivered_at,
+            pending_pushes=pushes.pending,
+            failed_pushes=pushes.failed,
+            last_push_error=pushes.last_error,
         )
 
 

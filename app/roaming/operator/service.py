@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import utcnow
@@ -32,6 +32,7 @@ from app.roaming.operator.errors import (
     PartnerUnusable,
     PartyAlreadyRegistered,
 )
+from app.roaming.operator.stats import PushStats
 from app.roaming.registration.handshake import HandshakeFailed, PartnerVersion, fetch_version, new_token
 from app.roaming.registration.inbound import UNNAMED, versions_url
 from app.roaming.registration.parties import taken_party
@@ -73,6 +74,57 @@ class PartnerService:
         )
         total = await self.db.scalar(select(func.count()).select_from(OcpiPush).where(theirs))
         return list(rows), int(total or 0)
+
+    async def push_stats(self, partner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PushStats]:
+        """How the pushes to each partner stand: what operators look at first when a partner
+        complains (one grouped query for a page of partners)."""
+        if not partner_ids:
+            return {}
+        rows = (
+            await self.db.execute(
+                select(
+                    OcpiPush.partner_id,
+                    func.max(case((OcpiPush.outcome == "delivered", OcpiPush.done_at))),
+                    func.count(case((OcpiPush.done_at.is_(None), 1))),
+                    func.count(case((OcpiPush.outcome == "gave_up", 1))),
+                )
+                .where(OcpiPush.partner_id.in_(partner_ids))
+                .group_by(OcpiPush.partner_id)
+            )
+        ).all()
+        stats = {pid: PushStats(last, pending, failed) for pid, last, pending, failed in rows}
+        failing = (
+            await self.db.execute(
+                select(OcpiPush.partner_id, OcpiPush.last_error)
+                .where(OcpiPush.partner_id.in_(partner_ids), OcpiPush.last_error.is_not(None))
+                .order_by(OcpiPush.id.desc())
+            )
+        ).all()
+        for pid, error in failing:
+            found = stats.get(pid)
+            if found is not None and found.last_error is None:
+                found.last_error = error
+        return stats
+
+    # -- suspending ------------------------------------------------------------------------
+
+    async def suspend(self, partner_id: uuid.UUID) -> OcpiPartner:
+        """Stop serving a partner for now: its calls answer 403, its tokens authorise nothing,
+        and our pushes to it wait (none is lost: they go out once it is resumed)."""
+        partner = await self.get(partner_id)
+        if partner.state != "registered":
+            raise PartnerNotRegistered(f"partner {partner.id} is {partner.state}")
+        if partner.suspended_at is None:
+            partner.suspended_at = partner.updated_at = utcnow()
+            await self.db.commit()
+        return partner
+
+    async def resume(self, partner_id: uuid.UUID) -> OcpiPartner:
+        partner = await self.get(partner_id)
+        if partner.suspended_at is not None:
+            partner.suspended_at, partner.updated_at = None, utcnow()
+            await self.db.commit()
+        return partner
 
     def our_versions_url(self) -> str:
         return versions_url(self.settings)

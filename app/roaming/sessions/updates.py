@@ -39,7 +39,7 @@ class SessionUpdates:
         self.clock = clock
 
     def subscribe(self) -> None:
-        self.bus.subscribe(TransactionUpdated.subject, self._on_progress)
+        self.bus.subscribe(TransactionUpdated.subject, self._on_progress, group="roaming-sessions")
 
     async def _on_progress(self, event: Event) -> None:
         assert isinstance(event, TransactionUpdated)

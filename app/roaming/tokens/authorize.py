@@ -235,7 +235,11 @@ class RoamingTokens:
         partners = list(
             await db.scalars(
                 select(OcpiPartner)
-                .where(OcpiPartner.operator_id == operator_id, OcpiPartner.state == "registered")
+                .where(
+                    OcpiPartner.operator_id == operator_id,
+                    OcpiPartner.state == "registered",
+                    OcpiPartner.suspended_at.is_(None),
+                )
                 .order_by(OcpiPartner.created_at, OcpiPartner.id)
             )
         )
@@ -308,7 +312,9 @@ class RoamingTokens:
     async def _token(db: AsyncSession, operator_id: uuid.UUID, token: str, token_type: str | None) -> OcpiToken | None:
         """The tenant's pushed token this idTag/idToken is: a card's uid (type RFID), an
         eMAID's contract id, a central token's uid of any type."""
-        stmt = select(OcpiToken).where(OcpiToken.operator_id == operator_id)
+        # A token of a partner that is unregistered or suspended authorises nothing.
+        serving = select(OcpiPartner.id).where(OcpiPartner.state == "registered", OcpiPartner.suspended_at.is_(None))
+        stmt = select(OcpiToken).where(OcpiToken.operator_id == operator_id, OcpiToken.partner_id.in_(serving))
         if token_type in CARD_TYPES:
             stmt = stmt.where(OcpiToken.uid == token, OcpiToken.type == "RFID")
         elif token_type == "eMAID":
