@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
 from tests.e2e.test_cli import clean_env, laddnat
 from tests.e2e.test_restart import free_port
 
@@ -158,6 +159,48 @@ async def test_readiness_is_503_while_the_database_is_unreachable(tmp_path: Path
             assert ready.json()["code"] == "db.unavailable"
     finally:
         await asyncio.gather(worker.stop(), api.stop(), bridge.stop())
+
+
+async def readiness_becomes(
+    http: httpx.AsyncClient, proc: Process, status: int, timeout_s: float = 30
+) -> httpx.Response:
+    """Poll /readyz until it answers ``status`` (the process notices a lost bus on its own)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            reply = await http.get(f"{proc.url}/readyz")
+            if reply.status_code == status:
+                return reply
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
+async def test_readiness_follows_the_nats_bus_away_and_back(
+    database_url: str, tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    nats = NatsServer(tmp_path / "nats")
+    nats.start()
+    on_nats = {"LADDNAT_BUS_URL": nats.url}
+    procs = [
+        process(("worker", "--webhooks"), database_url, "worker-nats", tmp_path, **on_nats),
+        process(("api",), database_url, "api-nats", tmp_path, **on_nats),
+        process(("bridge",), database_url, "bridge-nats", tmp_path, **on_nats),
+    ]
+    try:
+        await asyncio.gather(*(proc.start(http) for proc in procs))
+        for proc in procs:
+            assert (await http.get(f"{proc.url}/readyz")).status_code == 200, proc.args
+        nats.kill()
+        for proc in procs:
+            gone = await readiness_becomes(http, proc, 503)
+            assert gone.json()["code"] == "bus.unreachable", (proc.args, gone.text)
+            assert (await http.get(f"{proc.url}/healthz")).status_code == 200  # alive all along
+        nats.start()
+        for proc in procs:
+            await readiness_becomes(http, proc, 200)  # reconnected by itself
+    finally:
+        await asyncio.gather(*(proc.stop() for proc in procs))
+        if nats.proc is not None:
+            nats.kill()
 
 
 async def test_a_bad_worker_port_is_one_line(database_url: str) -> None:
