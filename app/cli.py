@@ -49,13 +49,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen_workers(args: argparse.Namespace) -> list[str]:
+    from app.workers import WorkerKind
+
+    return [kind.value for kind in WorkerKind if getattr(args, kind.value)]
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     from app.runner import run_api
+    from app.workers import WorkerKind
 
     settings = _settings(dev=False)
     configure_logging(settings.log_level)
-    asyncio.run(run_api(settings))
+    asyncio.run(run_api(settings, [WorkerKind(kind) for kind in _chosen_workers(args)]))
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.runner import run_worker
+    from app.workers import ALL_WORKERS, WorkerKind
+
+    settings = _settings(dev=False)
+    configure_logging(settings.log_level)
+    chosen = [WorkerKind(kind) for kind in _chosen_workers(args)]
+    asyncio.run(run_worker(settings, chosen or ALL_WORKERS))
+    return 0
+
+
+WORKER_FLAGS = {
+    "health": "fault detection, diagnosis and self-healing",
+    "payments": "captures and releases, hold limits, the payment sweeper, receipts",
+    "webhooks": "operator webhooks: queue and deliver",
+    "mail": "the mail outbox",
+    "roaming": "OCPI pushes, commands, session updates, CDRs",
+}
+
+
+def _add_worker_flags(parser: argparse.ArgumentParser, verb: str) -> None:
+    for name, what in WORKER_FLAGS.items():
+        parser.add_argument(f"--{name}", action="store_true", help=f"{verb} {what}")
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
@@ -263,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="laddnat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="API + OCPP bridge + in-process bus, migrated and seeded")
+    p = sub.add_parser("run", help="API + OCPP bridge + every worker + in-process bus, migrated and seeded")
     p.add_argument("--no-seed", action="store_true", help="do not seed the demo network")
     p.add_argument(
         "--no-demo-payments",
@@ -271,8 +303,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="without LADDNAT_STRIPE_*/ADYEN_* keys, do not start the local fake Stripe",
     )
     p.set_defaults(fn=cmd_run)
-    sub.add_parser("api", help="the HTTP API alone").set_defaults(fn=cmd_api)
+    p = sub.add_parser(
+        "api",
+        help="the HTTP API alone",
+        description="The HTTP API on LADDNAT_HTTP_HOST:PORT; no background workers unless flags name some.",
+    )
+    _add_worker_flags(p, "also run")
+    p.set_defaults(fn=cmd_api)
     sub.add_parser("bridge", help="the OCPP bridge alone").set_defaults(fn=cmd_bridge)
+    p = sub.add_parser(
+        "worker",
+        help="background workers without the public API",
+        description=(
+            "The chosen background workers (no flag: all of them) and their bus subscribers; "
+            "/healthz, /readyz and /metrics on LADDNAT_WORKER_HTTP_HOST:LADDNAT_WORKER_HTTP_PORT "
+            "(default 127.0.0.1:8100). Several copies may run at once."
+        ),
+    )
+    _add_worker_flags(p, "run")
+    p.set_defaults(fn=cmd_worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     sub.add_parser("seed-demo", help="seed the demo network").set_defaults(fn=cmd_seed_demo)
 

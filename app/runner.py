@@ -1,4 +1,8 @@
-"""Start the processes: the whole system, the API alone, or the bridge alone."""
+"""Start the processes: the whole system (``run``), or one role of it: ``api``, ``bridge``, ``worker``.
+
+Each names itself in its metrics (``laddnat_process_info{role,node}``) and answers
+/healthz and /readyz: the API and the worker on their HTTP port, the bridge on its OCPP port.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,19 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import uvicorn
+from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.chargers.models import ChargePoint, Evse
 from app.core.bus import Bus, create_bus
 from app.core.database import create_engine, create_sessionmaker
+from app.core.metrics import MetricsListener, announce_process
 from app.core.migrate import upgrade
+from app.core.ops import create_ops_app
 from app.core.settings import Settings
 from app.demo import (
     DEMO_CHARGERS,
@@ -34,7 +41,9 @@ from app.demo import (
 from app.demo_payments import DemoStripe
 from app.demo_payments import available as demo_available
 from app.roaming.tokens.authorize import RoamingTokens
+from app.workers import ALL_WORKERS, NO_WORKERS, WorkerKind, Workers
 from ocpp_bridge.server import create_bridge
+from payments.registry import Providers
 
 log = logging.getLogger("laddnat")
 
@@ -56,14 +65,32 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-def _uvicorn(settings: Settings, engine: AsyncEngine, bus: Bus) -> uvicorn.Server:
+def _api_app(settings: Settings, engine: AsyncEngine, bus: Bus, kinds: Iterable[WorkerKind]) -> Litestar:
+    """The HTTP API with the chosen background workers in its lifespan."""
     from app.main import create_app
 
-    app = create_app(settings, engine=engine, bus=bus)
-    config = uvicorn.Config(
-        app, host=settings.http.host, port=settings.http.port, log_config=None, access_log=False, lifespan="on"
-    )
-    return _EmbeddedServer(config)
+    workers = Workers.build(settings, create_sessionmaker(engine), bus, Providers(settings.payments), kinds=kinds)
+    return create_app(settings, engine=engine, bus=bus, workers=workers)
+
+
+async def _serve(app: Litestar, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """uvicorn serving ``app``, returned once it listens (its lifespan has run); a port
+    it cannot bind stops the process with one line."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            with contextlib.suppress(BaseException):
+                await task
+            raise SystemExit(f"laddnat: the HTTP server did not start on {host}:{port}")
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await task
 
 
 async def run_all(settings: Settings, *, migrate: bool = True, seed: bool = True, demo_payments: bool = True) -> None:
@@ -87,41 +114,71 @@ async def _run_all(settings: Settings, *, migrate: bool, seed: bool, demo_stripe
         await upgrade(settings.db)
     engine = create_engine(settings.db)
     maker = create_sessionmaker(engine)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     await bus.start()
     seeded = await seed_demo(maker, bus) if seed else False
     bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
-    http = _uvicorn(settings, engine, bus)
-    http_task = asyncio.create_task(http.serve())
-    while not http.started:
-        if http_task.done():
-            await http_task
-            raise SystemExit("laddnat: the HTTP server did not start")
-        await asyncio.sleep(0.05)
+    announce_process("run", settings.bus.node, ALL_WORKERS)
+    http, http_task = await _serve(_api_app(settings, engine, bus, ALL_WORKERS), settings.http.host, settings.http.port)
     checkout = await _demo_checkout_url(maker, settings) if seed else None
     _print_banner(settings, seeded, checkout=checkout, demo_stripe=demo_stripe)
     try:
         await _until_signalled()
     finally:
-        http.should_exit = True
-        await http_task
+        await _stop(http, http_task)
         await bridge.close()
         await bus.close()
         await engine.dispose()
 
 
-async def run_api(settings: Settings) -> None:
+async def run_api(settings: Settings, workers: Iterable[WorkerKind] = NO_WORKERS) -> None:
+    """`laddnat api`: the HTTP API, with the background ``workers`` asked for (none by default)."""
+    kinds = frozenset(workers)
     engine = create_engine(settings.db)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     await bus.start()
-    http = _uvicorn(settings, engine, bus)
-    task = asyncio.create_task(http.serve())
+    announce_process("api", settings.bus.node, kinds)
     try:
-        await _until_signalled()
+        http, task = await _serve(_api_app(settings, engine, bus, kinds), settings.http.host, settings.http.port)
+        log.info("api listening", extra={"node": settings.bus.node, "workers": ",".join(sorted(kinds)) or "none"})
+        try:
+            await _until_signalled()
+        finally:
+            await _stop(http, task)
     finally:
-        http.should_exit = True
-        await task
+        await bus.close()
+        await engine.dispose()
+
+
+async def run_worker(settings: Settings, workers: Iterable[WorkerKind] = ALL_WORKERS) -> None:
+    """`laddnat worker`: the chosen background workers and their bus subscribers, without the
+    public API; /healthz, /readyz and /metrics on LADDNAT_WORKER_HTTP_HOST:PORT."""
+    kinds = frozenset(workers)
+    engine = create_engine(settings.db)
+    maker = create_sessionmaker(engine)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
+    running = Workers.build(settings, maker, bus, Providers(settings.payments), kinds=kinds)
+    await bus.start()
+    announce_process("worker", settings.bus.node, kinds)
+    MetricsListener.acquire(settings.metrics)
+    try:
+        await running.start()
+        try:
+            host, port = settings.worker.http_host, settings.worker.http_port
+            http, task = await _serve(create_ops_app(settings, engine, bus), host, port)
+            log.info(
+                "worker running",
+                extra={"node": settings.bus.node, "workers": ",".join(running.names), "path": f"http://{host}:{port}"},
+            )
+            try:
+                await _until_signalled()
+            finally:
+                await _stop(http, task)
+        finally:
+            await running.close()
+    finally:
+        MetricsListener.release(settings.metrics)
         await bus.close()
         await engine.dispose()
 
@@ -139,11 +196,12 @@ async def run_bridge(settings: Settings) -> None:
     tune_gc()
     engine = create_engine(settings.db)
     maker = create_sessionmaker(engine)
-    bus = create_bus(settings.bus.url)
+    bus = create_bus(settings.bus.url, node_id=settings.bus.node)
     await bus.start()
     bridge = create_bridge(settings.ocpp, maker, bus, foreign_tokens=RoamingTokens(settings.ocpi))
     await bridge.start()
-    log.info("bridge listening", extra={"path": _ocpp_url(settings)})
+    announce_process("bridge", settings.bus.node)
+    log.info("bridge listening", extra={"path": _ocpp_url(settings), "node": settings.bus.node})
     try:
         await _until_signalled()
     finally:

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import NegotiationError
@@ -34,7 +34,10 @@ from app.chargers.events import ChargerCredentialsChanged
 from app.chargers.service import ChargerRef, check_credentials
 from app.core.bus import Bus, Event, RequestHandler
 from app.core.database import utcnow
+from app.core.errors import DomainError
+from app.core.http import problem_type
 from app.core.metrics import CONNECTED_CHARGERS, DB_ERRORS, HANDSHAKES, Access, metrics_access, render
+from app.core.ops import check_ready
 from app.core.settings import OcppSettings
 from app.sessions.foreign_tokens import ForeignTokens
 from ocpp_bridge.commands import answer_status, build_call
@@ -132,6 +135,9 @@ class Bridge:
         self._auth_slots = asyncio.Semaphore(AUTH_CONCURRENCY)
         self.lookup = CredentialLookup(maker, bus)
         self.hash_upgrades = HashUpgrades(self.domain.writer)
+        # For /readyz: the engine the sessions are bound to, and the bus.
+        self._engine: AsyncEngine = maker.kw["bind"]
+        self._bus = bus
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
         self._servers: list[Server] = []
 
@@ -212,8 +218,10 @@ class Bridge:
                 return _plain(http.HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{identity}\n")
             body, content_type = render()
             return Response(200, "OK", Headers({"Content-Type": content_type}), body)
-        if path in ("/healthz", "/readyz"):
+        if path == "/healthz":
             return _plain(http.HTTPStatus.OK, "ok\n")
+        if path == "/readyz":
+            return await self._readiness()
         if not path.startswith(PATH_PREFIX) or "/" in path[len(PATH_PREFIX) :]:
             HANDSHAKES.labels("bad_path").inc()
             return _plain(http.HTTPStatus.NOT_FOUND, "OCPP endpoint is /ocpp/{identity}\n")
@@ -259,6 +267,18 @@ class Bridge:
             self.credentials.put(charger, password)
         conn.charger = charger  # type: ignore[attr-defined]
         return None
+
+    async def _readiness(self) -> Response:
+        """/readyz: the database and the bus answer (app/core/ops.py); otherwise the API's
+        503 problem, code and all, so one probe reads every process alike."""
+        try:
+            await check_ready(self._engine, self._bus)
+        except DomainError as err:
+            problem = {"type": problem_type(err.code), "title": err.title, "status": err.status}
+            body = msgspec.json.encode(problem | {"detail": err.detail, "code": err.code})
+            h = Headers({"Content-Type": "application/problem+json", "Connection": "close", "Retry-After": "5"})
+            return Response(err.status, http.HTTPStatus(err.status).phrase, h, body)
+        return _plain(http.HTTPStatus.OK, "ok\n")
 
     # -- one connection --------------------------------------------------------------
 

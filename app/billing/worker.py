@@ -65,10 +65,14 @@ class PaymentWorker(PollingWorker):
 
     def subscribe(self) -> None:
         self.bus.subscribe(PaymentAuthorised.subject, self._on_authorised, group="billing")
-        self.bus.subscribe(TransactionStarted.subject, self._on_started, group="billing")
         self.bus.subscribe(TransactionEnded.subject, self._on_ended, group="billing")
-        self.bus.subscribe(TransactionUpdated.subject, self._on_progress, group="billing")
-        self.bus.subscribe(MeterSampled.subject, self._on_progress, group="billing")
+        # Every copy watches every running paid session (no group): in a group, a session's
+        # start and its meter samples would reach different copies, and the copy that got a
+        # sample would not know the session is paid. Two copies checking one session is
+        # fine: the stop at the hold is claimed once (Payment.limit_stop_at).
+        self.bus.subscribe(TransactionStarted.subject, self._on_started)
+        self.bus.subscribe(TransactionUpdated.subject, self._on_progress)
+        self.bus.subscribe(MeterSampled.subject, self._on_progress)
 
     # -- events ----------------------------------------------------------------------
 

@@ -50,6 +50,14 @@ class DatabaseUnavailable(DomainError):
     title = "The database is not reachable"
 
 
+class BusUnreachable(DomainError):
+    """Readiness: the message bus did not answer its ping (NATS down or unreachable)."""
+
+    code = "bus.unreachable"
+    status = 503
+    title = "The message bus is not reachable"
+
+
 # -- who is calling (the guards in app/core/auth.py) ---------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
@@ -23,6 +24,18 @@ OCPP_HANDLING_SECONDS = Histogram(
 )
 DB_ERRORS = Counter("laddnat_db_errors_total", "Database errors while handling requests", ["where"])
 HANDSHAKES = Counter("laddnat_ocpp_handshakes_total", "WebSocket handshakes by result", ["result"])
+PROCESS_INFO = Gauge("laddnat_process_info", "1 for this process: its role and node id", ["role", "node"])
+WORKERS_RUNNING = Gauge("laddnat_worker_running", "1 for each background worker this process runs", ["worker"])
+
+
+def announce_process(role: str, node: str, workers: Iterable[str] = ()) -> None:
+    """Name this process in its metrics: ``role`` is api, bridge, worker or run (all in one).
+    One process has one role: a second call (tests build many apps) replaces the first."""
+    PROCESS_INFO.clear()
+    PROCESS_INFO.labels(role, node).set(1)
+    WORKERS_RUNNING.clear()
+    for worker in workers:
+        WORKERS_RUNNING.labels(worker).set(1)
 
 
 def render() -> tuple[bytes, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,11 +122,34 @@ class OcppSettings:
         return self.tls_cert_file is not None
 
 
+# A node id goes into metrics labels and, on NATS, into subject names: no dots or spaces.
+NODE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """``laddnat worker``'s own small HTTP listener: /healthz, /readyz, /metrics only."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+
+
+def default_node_id() -> str:
+    """This process among many: host name and pid (LADDNAT_NODE_ID names it instead)."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:48] or "node"
+    return f"{host}-{os.getpid()}"
+
+
 @dataclass(frozen=True, slots=True)
 class BusSettings:
     url: str | None = None  # None: in-process; nats://host:port: NATS JetStream
     # This process in the command registry (which node holds which charger): unique per process.
     node_id: str | None = None  # None: host-pid
+
+    @property
+    def node(self) -> str:
+        """This process's node id: ``node_id``, else host-pid (the same all its life)."""
+        return self.node_id or default_node_id()
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +366,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -405,7 +430,7 @@ class Settings:
         if bus_url is not None and not re.fullmatch(r"(nats|tls)://[^\s/]+", bus_url):
             raise SettingsError(f"LADDNAT_BUS_URL={bus_url!r}: use nats://HOST:PORT, or leave it unset (in-process)")
         node_id = get("LADDNAT_NODE_ID")
-        if node_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", node_id):
+        if node_id is not None and not NODE_ID_PATTERN.fullmatch(node_id):
             raise SettingsError(f"LADDNAT_NODE_ID={node_id!r}: use 1-64 letters, digits, - or _")
 
         secret = get("LADDNAT_SECRET_KEY")
@@ -477,6 +502,10 @@ class Settings:
                 session_update_interval_s=float(positive_int("LADDNAT_OCPI_SESSION_UPDATE_INTERVAL_S", 60)),
             ),
             metrics=metrics,
+            worker=WorkerSettings(
+                http_host=get("LADDNAT_WORKER_HTTP_HOST", "127.0.0.1") or "127.0.0.1",
+                http_port=port("LADDNAT_WORKER_HTTP_PORT", 8100),
+            ),
             log_level=log_level,
         )
 

@@ -95,13 +95,20 @@ class MailWorker(PollingWorker):
             mail = await db.get(OutgoingMail, mail_id)
             if mail is None or mail.sent_at is not None:
                 return 0
-            attempts = mail.attempts
-            # The claim: the next attempt moves out before sending.
+            attempts, now = mail.attempts, self.clock()
+            # The claim: the next attempt moves out before sending. "Still due" is part of it:
+            # a copy that read the row after another's claim sees the new attempt count, and
+            # only the moved-out time tells it the message is being sent right now.
             claimed = await claim(
                 db,
                 update(OutgoingMail)
-                .where(OutgoingMail.id == mail_id, OutgoingMail.attempts == attempts, OutgoingMail.sent_at.is_(None))
-                .values(attempts=attempts + 1, next_attempt_at=self.clock() + timedelta(minutes=2**attempts)),
+                .where(
+                    OutgoingMail.id == mail_id,
+                    OutgoingMail.attempts == attempts,
+                    OutgoingMail.sent_at.is_(None),
+                    OutgoingMail.next_attempt_at <= now,
+                )
+                .values(attempts=attempts + 1, next_attempt_at=now + timedelta(minutes=2**attempts)),
             )
             if not claimed:
                 await db.rollback()

@@ -117,6 +117,9 @@ class WebhookWorker(PollingWorker):
                     WebhookDelivery.id == delivery_id,
                     WebhookDelivery.attempts == delivery.attempts,
                     WebhookDelivery.state == "pending",
+                    # Still due: a copy that read the row after another's claim sees the new
+                    # attempt count; only the moved-out time says it is being sent right now.
+                    WebhookDelivery.next_attempt_at <= now,
                 )
                 .values(attempts=number, last_attempt_at=now, next_attempt_at=now + backoff(number)),
             )
