@@ -134,7 +134,9 @@ class Workers:
         if WorkerKind.MAIL in self.kinds:
             await self.mail_worker.start()
         if WorkerKind.HEALTH in self.kinds:
+            # Each campaigns for its lead: on NATS one process of all runs it at a time.
             await self.health_monitor.start()
+            await self.remediator.start()
         if WorkerKind.WEBHOOKS in self.kinds:
             await self.webhook_worker.start()
         if WorkerKind.ROAMING in self.kinds:

@@ -53,6 +53,7 @@ EVENT_TYPES: dict[str, type[Event]] = {}
 
 EventHandler = Callable[[Event], Awaitable[None]]
 RequestHandler = Callable[[bytes], Awaitable[bytes]]
+LeadershipHandler = Callable[[], Awaitable[None]]
 
 
 class NoResponders(Exception):
@@ -63,6 +64,19 @@ class BusUnavailable(Exception):
     """The bus cannot carry the message now (NATS unreachable); the text says where and why."""
 
 
+class Leadership(Protocol):
+    """One holder of a role across every process on the bus (the health monitor, the
+    playbooks): ``start`` campaigns, calls ``on_elected`` once won and ``on_deposed`` once
+    lost (the role is then someone else's: stop at once). ``close`` gives the role up."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Bus(Protocol):
     def publish(self, event: Event) -> None: ...
 
@@ -70,6 +84,15 @@ class Bus(Protocol):
         """``group`` None: every process's handler gets every event (a live view, a cache to
         drop). A group name: each event is handled once per group however many processes
         subscribe under it (work that must happen once: a capture, a webhook, an incident)."""
+        ...
+
+    def unsubscribe(self, group: str) -> None:
+        """Stop every subscription of ``group`` in this process at once (a leader deposed);
+        on NATS its durable consumers stay, for whoever subscribes next."""
+        ...
+
+    def lead(self, name: str, *, on_elected: LeadershipHandler, on_deposed: LeadershipHandler) -> Leadership:
+        """The leadership of ``name`` (see ``Leadership``); in one process always this one."""
         ...
 
     async def request(self, subject: str, payload: bytes, timeout_s: float) -> bytes: ...
@@ -99,6 +122,8 @@ class InProcessBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._servers: dict[str, RequestHandler] = {}
         self._pending_handlers: list[tuple[asyncio.Queue[Event], EventHandler]] = []
+        self._delivering: dict[int, asyncio.Task[None]] = {}  # id(queue) -> its delivery task
+        self._groups: dict[str, list[tuple[str, asyncio.Queue[Event]]]] = defaultdict(list)
         self._started = False
         # Deliveries queued and not yet handled; ``idle`` waits for none.
         self._unhandled = 0
@@ -115,10 +140,33 @@ class InProcessBus:
         # One process: a group has one member, so every subscriber gets every event.
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers[subject].append(queue)
+        if group is not None:
+            self._groups[group].append((subject, queue))
         if self._started:
-            self._tasks.append(asyncio.create_task(self._deliver(queue, handler)))
+            self._begin(queue, handler)
         else:
             self._pending_handlers.append((queue, handler))
+
+    def _begin(self, queue: asyncio.Queue[Event], handler: EventHandler) -> None:
+        task = asyncio.create_task(self._deliver(queue, handler))
+        self._tasks.append(task)
+        self._delivering[id(queue)] = task
+
+    def unsubscribe(self, group: str) -> None:
+        for subject, queue in self._groups.pop(group, []):
+            self._subscribers[subject].remove(queue)
+            self._pending_handlers = [(q, h) for q, h in self._pending_handlers if q is not queue]
+            task = self._delivering.pop(id(queue), None)
+            if task is not None:
+                task.cancel()
+            # What it still held is dropped: nobody will handle it.
+            self._unhandled -= queue.qsize()
+            if self._unhandled <= 0:
+                self._unhandled = 0
+                self._idle.set()
+
+    def lead(self, name: str, *, on_elected: LeadershipHandler, on_deposed: LeadershipHandler) -> Leadership:
+        return SoleLeadership(on_elected)
 
     async def _deliver(self, queue: asyncio.Queue[Event], handler: EventHandler) -> None:
         while True:
@@ -153,7 +201,7 @@ class InProcessBus:
     async def start(self) -> None:
         self._started = True
         for queue, handler in self._pending_handlers:
-            self._tasks.append(asyncio.create_task(self._deliver(queue, handler)))
+            self._begin(queue, handler)
         self._pending_handlers.clear()
 
     async def ping(self) -> None:
@@ -164,7 +212,25 @@ class InProcessBus:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._delivering.clear()
         self._started = False
+
+
+class SoleLeadership:
+    """One process: it leads from the start and is never deposed."""
+
+    def __init__(self, on_elected: LeadershipHandler) -> None:
+        self._on_elected = on_elected
+
+    @property
+    def is_leader(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        await self._on_elected()
+
+    async def close(self) -> None:
+        return None
 
 
 class RecordingSubscriber:

@@ -43,7 +43,16 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from app.core.bus import EVENT_TYPES, BusUnavailable, Event, EventHandler, NoResponders, RequestHandler
+from app.core.bus import (
+    EVENT_TYPES,
+    BusUnavailable,
+    Event,
+    EventHandler,
+    Leadership,
+    LeadershipHandler,
+    NoResponders,
+    RequestHandler,
+)
 
 log = logging.getLogger("laddnat.bus")
 
@@ -52,6 +61,7 @@ DURABLE_PREFIX = "laddnat.ev."
 FANOUT_PREFIX = "laddnat.fanout."
 COMMAND_PREFIX = "laddnat-cmd."
 REGISTRY_BUCKET = "laddnat_commands"
+LEADERS_BUCKET = "laddnat_leaders"
 SUBJECT_HEADER = "Laddnat-Subject"
 STATUS_HEADER = "Laddnat-Status"
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -74,6 +84,9 @@ FETCH_BATCH = 16
 FETCH_WAIT_S = 2.0
 SEEN_IDS = 10_000  # per group: repeats recognised after a lost ack
 CONNECT_TIMEOUT_S = 2.0
+# A leader's key lives this long unless refreshed (every third of it): a leader that dies
+# without a goodbye is replaced within about LEADER_TTL_S * 4/3.
+LEADER_TTL_S = 5.0
 
 _KEY_CHARS = re.compile(r"[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*")
 _TOKEN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -93,8 +106,11 @@ def registry_key(subject: str) -> str:
 class NatsBus:
     """The ``Bus`` over NATS; ``node_id`` names this process in the command registry."""
 
-    def __init__(self, url: str, node_id: str, *, outbox_limit: int = OUTBOX_LIMIT) -> None:
+    def __init__(
+        self, url: str, node_id: str, *, outbox_limit: int = OUTBOX_LIMIT, leader_ttl_s: float = LEADER_TTL_S
+    ) -> None:
         self.url = url
+        self.leader_ttl_s = leader_ttl_s
         self.node_id = _TOKEN_UNSAFE.sub("_", node_id) or "node"
         self.outbox_limit = outbox_limit
         self.dropped = 0  # events refused because the outbox was full
@@ -110,6 +126,9 @@ class NatsBus:
         self._fanout: list[tuple[str, EventHandler]] = []
         self._queue_groups: list[tuple[str, str, EventHandler]] = []
         self._consumers: dict[tuple[str, str], list[EventHandler]] = {}
+        self._consuming: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._queue_subs: dict[str, list[Any]] = {}  # group -> its core queue subscriptions
+        self._leaders: KeyValue | None = None
         self._seen: dict[str, OrderedDict[str, None]] = {}
         self._servers: dict[str, RequestHandler] = {}
         self._registry_ops: deque[tuple[str, str]] = deque()  # ("claim" | "release", subject)
@@ -159,7 +178,7 @@ class NatsBus:
             await self._subscribe_queue(subject, group, handler)
         for group, subject in self._consumers:
             # Bound before start returns: the consumer takes every event published after it.
-            self._spawn(self._consume(group, subject, await self._pull_subscription(group, subject)))
+            self._start_consumer(group, subject, await self._pull_subscription(group, subject))
         # The server has every subscription before start returns (another connection's
         # publish could otherwise overtake them).
         await self._nc.flush(timeout=int(ACK_TIMEOUT_S))
@@ -220,7 +239,9 @@ class NatsBus:
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.close()
-        self._nc = self._js = self._kv = None
+        self._consuming.clear()
+        self._queue_subs.clear()
+        self._nc = self._js = self._kv = self._leaders = None
         self._started = self._closing = False
         self._connected.clear()
 
@@ -335,7 +356,43 @@ class NatsBus:
             return
         self._consumers[(group, subject)] = [handler]
         if self._started:
-            self._spawn(self._consume(group, subject))
+            self._start_consumer(group, subject)
+
+    def _start_consumer(self, group: str, subject: str, psub: JetStreamContext.PullSubscription | None = None) -> None:
+        task = asyncio.create_task(self._consume(group, subject, psub))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._consuming[(group, subject)] = task
+
+    def unsubscribe(self, group: str) -> None:
+        """Stops the group's consumers now: a message being handled is cancelled with its
+        handler and, never acked, goes to the next subscriber after ``ACK_WAIT_S``."""
+        for key in [k for k in self._consumers if k[0] == group]:
+            del self._consumers[key]
+            task = self._consuming.pop(key, None)
+            if task is not None:
+                task.cancel()
+        self._queue_groups = [q for q in self._queue_groups if q[1] != group]
+        for sub in self._queue_subs.pop(group, []):
+            self._spawn(_quietly(sub.unsubscribe()))
+
+    def lead(self, name: str, *, on_elected: LeadershipHandler, on_deposed: LeadershipHandler) -> Leadership:
+        return KvLeadership(self, name, on_elected, on_deposed)
+
+    async def leaders(self) -> KeyValue:
+        """The KV bucket of leaders (``LEADERS_BUCKET``): a key per role, expiring unless refreshed."""
+        if self._leaders is None:
+            await self._connected.wait()
+            assert self._js is not None
+            try:
+                self._leaders = await self._js.key_value(LEADERS_BUCKET)
+            except nats.js.errors.BucketNotFoundError:
+                self._leaders = await self._js.create_key_value(
+                    api.KeyValueConfig(
+                        bucket=LEADERS_BUCKET, history=1, ttl=self.leader_ttl_s, storage=api.StorageType.MEMORY
+                    )
+                )
+        return self._leaders
 
     async def _subscribe_fanout(self, subject: str, handler: EventHandler) -> None:
         assert self._nc is not None
@@ -356,7 +413,8 @@ class NatsBus:
             if event is not None:
                 await _call(handler, event)
 
-        await self._nc.subscribe(FANOUT_PREFIX + subject, queue=group, cb=deliver)
+        sub = await self._nc.subscribe(FANOUT_PREFIX + subject, queue=group, cb=deliver)
+        self._queue_subs.setdefault(group, []).append(sub)
 
     async def _pull_subscription(self, group: str, subject: str) -> JetStreamContext.PullSubscription:
         """The group's durable consumer of ``subject`` (created at the group's first start)."""
@@ -519,6 +577,84 @@ class NatsBus:
             await self._nc.publish(msg.reply, str(err).encode(), headers={STATUS_HEADER: "error"})
             return
         await self._nc.publish(msg.reply, reply)
+
+
+class KvLeadership:
+    """Leadership as a key in ``LEADERS_BUCKET`` that expires after the bus's ``leader_ttl_s``.
+
+    A candidate ``create``s the key (only one can: it fails while the key exists); the winner
+    rewrites it every third of the TTL with an ``update`` on its last revision, so a leader
+    whose key was taken over notices. A leader that cannot refresh steps down once half the
+    TTL has passed since its last refresh: before its key can expire and a standby take over.
+    """
+
+    def __init__(self, bus: NatsBus, name: str, on_elected: LeadershipHandler, on_deposed: LeadershipHandler) -> None:
+        self.bus = bus
+        self.name = name
+        self._on_elected = on_elected
+        self._on_deposed = on_deposed
+        self._key = registry_key(name)
+        self._revision: int | None = None  # of our key while we lead
+        self._refreshed_at = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def is_leader(self) -> bool:
+        return self._revision is not None
+
+    async def start(self) -> None:
+        if self._task is None:
+            # The bus's task: a bus closed without a goodbye stops campaigning with it.
+            self._task = asyncio.create_task(self._campaign(), name=f"leadership-{self.name}")
+            self.bus._tasks.add(self._task)
+            self._task.add_done_callback(self.bus._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop campaigning; a leader deletes its key, so a standby takes over at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        revision, self._revision = self._revision, None
+        kv = self.bus._leaders
+        if revision is not None and kv is not None:
+            with contextlib.suppress(Exception):
+                await kv.delete(self._key, last=revision)
+
+    async def _campaign(self) -> None:
+        loop = asyncio.get_running_loop()
+        value = self.bus.node_id.encode()
+        while True:
+            try:
+                kv = await self.bus.leaders()
+                if self._revision is None:
+                    self._revision = await kv.create(self._key, value)
+                    self._refreshed_at = loop.time()
+                    log.info("leader of %s", self.name, extra={"node": self.bus.node_id})
+                    await self._on_elected()
+                else:
+                    self._revision = await kv.update(self._key, value, last=self._revision)
+                    self._refreshed_at = loop.time()
+            except asyncio.CancelledError:
+                raise
+            except nats.js.errors.KeyWrongLastSequenceError:
+                if self._revision is not None:  # our key expired and another took it
+                    await self._step_down("the key was taken over")
+            except Exception as err:
+                if self._revision is not None and loop.time() - self._refreshed_at >= self.bus.leader_ttl_s / 2:
+                    await self._step_down(_reason(err))
+            await asyncio.sleep(self.bus.leader_ttl_s / 3)
+
+    async def _step_down(self, why: str) -> None:
+        self._revision = None
+        log.warning("no longer leader of %s: %s", self.name, why, extra={"node": self.bus.node_id})
+        await self._on_deposed()
+
+
+async def _quietly(work: Any) -> None:
+    with contextlib.suppress(Exception):
+        await work
 
 
 def consumer_name(group: str, subject: str) -> str:

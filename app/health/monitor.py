@@ -6,6 +6,10 @@ meter values that follow it). The hot path (MeterSampled) touches memory only; t
 database is written when a signal arises. A tick each second judges what time alone
 reveals (offline, boot loops ending, site correlation windows, clear hold times).
 
+One leader across processes (``Bus.lead("health")``): on NATS only the elected monitor
+consumes the ``health`` group; a standby takes over when the leader's key expires, loads
+the state below and resumes the durable consumer where the old leader stopped.
+
 Restart-safe: ``start`` loads the open incidents (their conditions count as raised, so
 recovery still resolves them and nothing opens twice; a site's or fleet's members count as
 they did), every charger's location, model and firmware and the
@@ -34,7 +38,7 @@ from app.chargers.events import (
     ConnectorStatusChanged,
 )
 from app.chargers.models import ChargePoint, Connector, Evse, Location, charger_owner
-from app.core.bus import Bus, Event
+from app.core.bus import Bus, Event, Leadership
 from app.core.database import utcnow
 from app.core.settings import Settings
 from app.health import detectors
@@ -77,7 +81,17 @@ class HealthMonitor:
         self.settings = settings
         self.h = settings.health
         self.clock = clock
-        self.offline, self.detectors = detectors.build(self.h, settings.ocpp.heartbeat_interval_s, clock)
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
+        # Reads that need not hold up the detectors (a known charger's place, ratings).
+        self._reads: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._leadership: Leadership | None = None
+        self._subscribed = False
+        self._forget()
+
+    def _forget(self) -> None:
+        """Fresh detectors and correlators: nothing known until ``_load`` reads the database."""
+        self.offline, self.detectors = detectors.build(self.h, self.settings.ocpp.heartbeat_interval_s, self.clock)
         self.low_power = next(d for d in self.detectors if isinstance(d, detectors.LowPowerDetector))
         self.anomaly = next((d for d in self.detectors if isinstance(d, detectors.AnomalyDetector)), None)
         # None until the saved baselines are loaded: saving before would overwrite them.
@@ -85,25 +99,43 @@ class HealthMonitor:
         self.correlator = SiteCorrelator(self.h)
         # Behind the site correlator: the charger-level placements it lets through.
         self.fleet = FleetCorrelator(self.h)
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # signals from events and from the tick apply in order
         # Identities the database does not know (yet): not asked again on every event.
         self._unknown: set[str] = set()
-        # Reads that need not hold up the detectors (a known charger's place, ratings).
-        self._reads: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leadership is not None and self._leadership.is_leader
 
     def subscribe(self) -> None:
-        if self.h.enabled:
-            self.bus.subscribe("*", self._on_event, group="health")
-
-    async def start(self) -> None:
+        """Campaign for the lead of ``health``: only the leader's detectors see events (their
+        state is per charger, so two monitors would each see half of a charger's story). In
+        one process it leads from the start and subscribes now, before the bus starts; on
+        NATS it subscribes once elected, after loading its state."""
         if not self.h.enabled:
             return
+        self._leadership = self.bus.lead("health", on_elected=self._elected, on_deposed=self._deposed)
+        if self._leadership.is_leader:
+            self.bus.subscribe("*", self._on_event, group="health")
+            self._subscribed = True
+
+    async def start(self) -> None:
+        if self._leadership is not None:
+            await self._leadership.start()
+
+    async def _elected(self) -> None:
         # Loaded in the task: an unreachable database must not stop the API from starting
         # (readiness reports it); the monitor catches up once it answers.
         self._task = asyncio.create_task(self._ticks(), name="health-monitor")
 
-    async def close(self) -> None:
+    async def _deposed(self) -> None:
+        """Another monitor leads now: stop at once (no incident written after this) and
+        forget; the new leader loads what matters from the database."""
+        self.bus.unsubscribe("health")
+        self._subscribed = False
+        await self._stop()
+        self._forget()
+
+    async def _stop(self) -> None:
         reads = list(self._reads.values())
         for read in reads:
             read.cancel()
@@ -113,7 +145,14 @@ class HealthMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def close(self) -> None:
+        leading = self._task is not None
+        await self._stop()
+        if leading:
             await self._save_baselines(force=True)
+        if self._leadership is not None:
+            await self._leadership.close()
 
     # -- state ------------------------------------------------------------------------------
 
@@ -265,6 +304,10 @@ class HealthMonitor:
             except Exception:
                 log.exception("health monitor could not load its state; retrying")
                 await asyncio.sleep(max(5.0, self.h.tick_interval_s))
+        if not self._subscribed:
+            # Elected on NATS: the durable consumer resumes where the last leader stopped.
+            self.bus.subscribe("*", self._on_event, group="health")
+            self._subscribed = True
         while True:
             await asyncio.sleep(self.h.tick_interval_s)
             try:

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.chargers.events import DiagnosticsUploaded
 from app.chargers.models import ChargePoint, CommandLog, Connector, DiagnosticsFile, Evse
-from app.core.bus import Bus, Event
+from app.core.bus import Bus, Event, Leadership
 from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
@@ -190,19 +190,55 @@ class Remediator:
         # Incidents re-opened while their playbook still ran: it runs again once it ends.
         self._rerun: set[uuid.UUID] = set()
         self._restarts: set[asyncio.Task[None]] = set()
+        self._leadership: Leadership | None = None
+        self._subscribed = False
 
     def subscribe(self) -> None:
+        """Campaign for the lead of ``playbooks``: only the leader runs playbooks, so a
+        command is sent by one process. In one process it leads from the start and
+        subscribes now; on NATS once elected. A playbook under way on a leader that dies is
+        not resumed: its incident stays open, and its next change (re-opened, a refined
+        diagnosis) restarts the playbook on the new leader as the incident stands then."""
+        self._leadership = self.bus.lead("playbooks", on_elected=self._elected, on_deposed=self._deposed)
+        if self._leadership.is_leader:
+            self._subscribe()
+
+    def _subscribe(self) -> None:
         self.bus.subscribe(IncidentOpened.subject, self._on_opened, group="playbooks")
         self.bus.subscribe(IncidentResolved.subject, self._on_resolved, group="playbooks")
         self.bus.subscribe(IncidentChanged.subject, self._on_changed, group="playbooks")
         self.bus.subscribe(DiagnosticsUploaded.subject, self._on_uploaded, group="playbooks")
+        self._subscribed = True
 
-    async def close(self) -> None:
+    @property
+    def is_leader(self) -> bool:
+        return self._leadership is not None and self._leadership.is_leader
+
+    async def start(self) -> None:
+        if self._leadership is not None:
+            await self._leadership.start()
+
+    async def _elected(self) -> None:
+        if not self._subscribed:
+            self._subscribe()
+
+    async def _deposed(self) -> None:
+        """Another process leads: no further command from here."""
+        self.bus.unsubscribe("playbooks")
+        self._subscribed = False
+        await self._stop()
+
+    async def _stop(self) -> None:
         # The playbooks, and the restarts and fleet members' protective steps begun beside them.
         tasks = [*self._tasks.values(), *self._restarts]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self._stop()
+        if self._leadership is not None:
+            await self._leadership.close()
 
     async def _on_opened(self, event: Event) -> None:
         assert isinstance(event, IncidentOpened)
