@@ -382,8 +382,8 @@ class NatsBus:
     async def leaders(self) -> KeyValue:
         """The KV bucket of leaders (``LEADERS_BUCKET``): a key per role, expiring unless refreshed."""
         if self._leaders is None:
-            await self._connected.wait()
-            assert self._js is not None
+            if self._js is None or not self._connected.is_set():
+                raise BusUnavailable(f"cannot reach NATS at {self.url}: not connected")
             try:
                 self._leaders = await self._js.key_value(LEADERS_BUCKET)
             except nats.js.errors.BucketNotFoundError:
@@ -610,7 +610,7 @@ class KvLeadership:
             self._task.add_done_callback(self.bus._tasks.discard)
 
     async def close(self) -> None:
-        """Stop campaigning; a leader deletes its key, so a standby takes over at once."""
+        """Stop campaigning; a leader deletes its key, so a standby takes over at its next try."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -626,15 +626,17 @@ class KvLeadership:
         loop = asyncio.get_running_loop()
         value = self.bus.node_id.encode()
         while True:
+            # Each write waits at most a third of the TTL: a leader cut off steps down in time.
+            wait_s = self.bus.leader_ttl_s / 3
             try:
                 kv = await self.bus.leaders()
                 if self._revision is None:
-                    self._revision = await kv.create(self._key, value)
+                    self._revision = await asyncio.wait_for(kv.create(self._key, value), wait_s)
                     self._refreshed_at = loop.time()
                     log.info("leader of %s", self.name, extra={"node": self.bus.node_id})
                     await self._on_elected()
                 else:
-                    self._revision = await kv.update(self._key, value, last=self._revision)
+                    self._revision = await asyncio.wait_for(kv.update(self._key, value, last=self._revision), wait_s)
                     self._refreshed_at = loop.time()
             except asyncio.CancelledError:
                 raise
@@ -642,9 +644,11 @@ class KvLeadership:
                 if self._revision is not None:  # our key expired and another took it
                     await self._step_down("the key was taken over")
             except Exception as err:
+                # The bucket is in memory: a NATS server restarted has none; made again next time.
+                self.bus._leaders = None
                 if self._revision is not None and loop.time() - self._refreshed_at >= self.bus.leader_ttl_s / 2:
                     await self._step_down(_reason(err))
-            await asyncio.sleep(self.bus.leader_ttl_s / 3)
+            await asyncio.sleep(wait_s)
 
     async def _step_down(self, why: str) -> None:
         self._revision = None

@@ -205,3 +205,26 @@ async def test_one_leader_heals_once_and_a_standby_takes_over_without_false_inci
     finally:
         for sim in sims:
             await sim.close()
+
+
+async def test_a_leader_whose_key_was_taken_steps_down_and_stops_consuming(
+    network: tuple[Bridge, async_sessionmaker[AsyncSession], list[MonitorProcess]],
+) -> None:
+    _, _, processes = network
+    leader = await eventually(lambda: consuming(processes), "one monitor process leads and consumes")
+    kv = await leader.bus.leaders()
+    # As if its key had expired and another node had taken it: its next refresh fails.
+    entry = await kv.get("health")
+    await kv.delete("health", last=entry.revision)
+    await kv.create("health", b"someone-else")
+
+    async def deposed() -> bool:
+        return not leader.monitor.is_leader and not leader.monitor._subscribed and leader.monitor._task is None
+
+    await eventually(deposed, "the leader notices at its next refresh and stops", timeout_s=10)
+    assert not any(p.monitor.is_leader for p in processes)
+    # The other node goes away (its key deleted): one of the two leads again and loads.
+    entry = await kv.get("health")
+    await kv.delete("health", last=entry.revision)
+    await eventually(lambda: consuming(processes), "a monitor leads again", timeout_s=10)
+    assert sum(p.monitor.is_leader for p in processes) == 1
