@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.chargers.models import Location
 from app.chargers.service import ChargerService
+from app.core.bus import Event, InProcessBus
 from app.core.bus_nats import STREAM, NatsBus, consumer_name
-from app.core.database import create_engine, create_sessionmaker
+from app.core.database import create_engine, create_sessionmaker, utcnow
 from app.core.settings import HealthSettings, Settings
 from app.health.events import IncidentOpened
 from app.health.models import Incident
@@ -228,3 +229,47 @@ async def test_a_leader_whose_key_was_taken_steps_down_and_stops_consuming(
     await kv.delete("health", last=entry.revision)
     await eventually(lambda: consuming(processes), "a monitor leads again", timeout_s=10)
     assert sum(p.monitor.is_leader for p in processes) == 1
+
+
+async def test_the_in_process_bus_leads_at_once_and_unsubscribes_a_group() -> None:
+    bus = InProcessBus()
+    got: list[Event] = []
+
+    async def record(event: Event) -> None:
+        got.append(event)
+
+    elected: list[str] = []
+
+    async def on_elected() -> None:
+        elected.append("health")
+
+    async def on_deposed() -> None:
+        raise AssertionError("one process is never deposed")
+
+    leadership = bus.lead("health", on_elected=on_elected, on_deposed=on_deposed)
+    assert leadership.is_leader
+    bus.subscribe(IncidentOpened.subject, record, group="playbooks")
+    await bus.start()
+    await leadership.start()
+    assert elected == ["health"]
+    opened = IncidentOpened(
+        incident_id=uuid.uuid4(),
+        operator_id=None,
+        identity="CP-1",
+        location_id=None,
+        evse=1,
+        connectors=[1],
+        kind="reported_error",
+        cause="internal_firmware",
+        severity="critical",
+        confidence=0.9,
+        summary="test",
+        opened_at=utcnow(),
+    )
+    bus.publish(opened)
+    await bus.idle()
+    bus.unsubscribe("playbooks")
+    bus.publish(opened)
+    await bus.idle()  # every subscriber has handled it: the group has none left
+    assert got == [opened]
+    await bus.close()
