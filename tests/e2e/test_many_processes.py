@@ -1,0 +1,208 @@
+"""One network, many real processes (issue 16): two bridges, two APIs and a worker as `laddnat`
+child processes on a test-owned nats-server and one PostgreSQL database. Commands reach a
+charger whichever API asks and whichever bridge holds it; a bridge killed with SIGKILL loses
+nothing: its chargers move to the other bridge and every transaction is recorded once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.chargers.models import ChargePoint
+from app.chargers.service import ChargerService
+from app.core.bus import InProcessBus
+from app.core.database import create_engine, create_sessionmaker
+from app.core.settings import DatabaseSettings
+from app.drivers.models import IdToken
+from app.sessions.models import Transaction
+from devtools.simulator import SimConfig, SimulatedCharger
+from tests.e2e.ocpp_helpers import PASSWORD
+from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
+from tests.e2e.test_process_roles import Process, process
+from tests.support import create_staff
+
+# Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
+pytestmark = [
+    pytest.mark.subprocess,
+    pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed"),
+    pytest.mark.skipif(
+        not os.environ.get("LADDNAT_TEST_DATABASE_URL", "").startswith("postgresql"),
+        reason="many processes share one database: PostgreSQL only",
+    ),
+]
+
+OPERATOR = ("ops@many.test", "ops-password-123")
+TAG = "MANY-TAG"
+HEARTBEAT = {"message": "Heartbeat"}
+
+
+class Network:
+    """The processes, the operator's bearer header and the database, as the test sees them."""
+
+    def __init__(self, http: httpx.AsyncClient, database_url: str, tmp: Path) -> None:
+        self.http = http
+        self.nats = NatsServer(tmp / "nats")
+        on_nats = {"LADDNAT_BUS_URL": self.nats.url}
+        self.bridges = [process(("bridge",), database_url, f"bridge-{n}", tmp, **on_nats) for n in (1, 2)]
+        self.apis = [process(("api",), database_url, f"api-{n}", tmp, **on_nats) for n in (1, 2)]
+        self.worker = process(
+            ("worker", "--payments", "--webhooks", "--mail"), database_url, "worker-1", tmp, **on_nats
+        )
+        self.engine = create_engine(DatabaseSettings(url=database_url))
+        self.maker = create_sessionmaker(self.engine)
+        self.headers: dict[str, str] = {}
+        self.tenant_id: uuid.UUID | None = None
+
+    @property
+    def processes(self) -> list[Process]:
+        return [*self.bridges, *self.apis, self.worker]
+
+    def ocpp_url(self, bridge: Process) -> str:
+        return f"ws://127.0.0.1:{bridge.port}/ocpp"
+
+    async def register(self) -> str:
+        identity = f"MANY-{uuid.uuid4().hex[:8]}"
+        async with self.maker() as db:
+            await ChargerService(db, InProcessBus(), tenant_id=self.tenant_id).register(
+                identity, PASSWORD, evse_count=1
+            )
+        return identity
+
+    async def charger_id(self, identity: str) -> uuid.UUID:
+        async with self.maker() as db:
+            cp_id = await db.scalar(select(ChargePoint.id).where(ChargePoint.identity == identity))
+        assert cp_id is not None
+        return cp_id
+
+    async def command(self, api: Process, identity: str, name: str, body: Any) -> httpx.Response:
+        cp_id = await self.charger_id(identity)
+        return await self.http.post(
+            f"{api.url}/api/v1/operator/chargers/{cp_id}/commands/{name}", json=body, headers=self.headers
+        )
+
+    async def transactions(self, identity: str) -> list[Transaction]:
+        async with self.maker() as db:
+            rows = await db.scalars(
+                select(Transaction)
+                .join(ChargePoint, ChargePoint.id == Transaction.charge_point_id)
+                .where(ChargePoint.identity == identity)
+            )
+            return list(rows)
+
+
+@pytest.fixture
+async def network(database_url: str, tmp_path: Path) -> AsyncIterator[Network]:
+    async with httpx.AsyncClient(timeout=15) as http:
+        net = Network(http, database_url, tmp_path)
+        net.nats.start()
+        async with net.maker() as db:
+            staff = await create_staff(db, *OPERATOR)
+            db.add(IdToken(token=TAG, status="Accepted"))
+            await db.commit()
+        net.tenant_id = staff.operator_id
+        try:
+            await asyncio.gather(*(proc.start(http) for proc in net.processes))
+            login = {"email": OPERATOR[0], "password": OPERATOR[1]}
+            token = (await http.post(f"{net.apis[0].url}/api/v1/auth/token", json=login)).json()
+            net.headers = {"Authorization": f"Bearer {token['accessToken']}"}
+            yield net
+        finally:
+            await asyncio.gather(*(proc.stop() for proc in net.processes), return_exceptions=True)
+            if net.nats.proc is not None:
+                net.nats.kill()
+            await net.engine.dispose()
+
+
+async def charger_on(net: Network, bridge: Process, version: str) -> SimulatedCharger:
+    identity = await net.register()
+    # Samples only when the test sends them: the energy it expects is then exact.
+    config = SimConfig(
+        url=net.ocpp_url(bridge), identity=identity, password=PASSWORD, version=version, id_tag=TAG,
+        meter_interval_s=3600,
+    )  # fmt: skip
+    charger = SimulatedCharger(config)
+    await charger.connect()
+    await charger.boot()
+    return charger
+
+
+async def answered(net: Network, api: Process, charger: SimulatedCharger) -> dict[str, Any]:
+    reply = await net.command(api, charger.identity, "trigger-message", HEARTBEAT)
+    assert reply.status_code == 200, (api.args, charger.identity, reply.text)
+    out: dict[str, Any] = reply.json()
+    assert (out["outcome"], out["status"]) == ("answered", "Accepted"), out
+    return out
+
+
+async def reachable_within(net: Network, api: Process, charger: SimulatedCharger, limit_s: float) -> None:
+    """Commands reach the charger again within ``limit_s`` (the registry follows it to its new bridge)."""
+    async with asyncio.timeout(limit_s):
+        while True:
+            reply = await net.command(api, charger.identity, "trigger-message", HEARTBEAT)
+            if reply.status_code == 200 and reply.json()["outcome"] == "answered":
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_commands_cross_every_api_and_bridge_and_a_killed_bridge_loses_nothing(network: Network) -> None:
+    net = network
+    first, second = net.bridges
+    chargers = [
+        await charger_on(net, first, "1.6"),
+        await charger_on(net, first, "2.0.1"),
+        await charger_on(net, second, "1.6"),
+        await charger_on(net, second, "2.0.1"),
+    ]
+    on_first = chargers[:2]
+
+    # Each API reaches each charger, whichever bridge holds it; the registry names the bridge
+    # a moment after the charger connects.
+    for api in net.apis:
+        for charger in chargers:
+            await reachable_within(net, api, charger, 5)
+            await answered(net, api, charger)
+    # A charger no bridge holds.
+    nowhere = await net.register()
+    for api in net.apis:
+        reply = await net.command(api, nowhere, "trigger-message", HEARTBEAT)
+        assert reply.status_code == 409 and reply.json()["code"] == "charger.offline", reply.text
+
+    # A session on every charger, with a sample, then the first bridge dies mid-session.
+    starts = {}
+    for charger in chargers:
+        starts[charger.identity] = charger.energy_wh()
+        await charger.start_transaction()
+        await charger.send_meter_values(seconds=300)
+    first_proc = first.proc
+    assert first_proc is not None
+    first_proc.send_signal(signal.SIGKILL)
+    await first_proc.wait()
+
+    # While away its chargers keep charging (queued), then come online at the other bridge.
+    for charger in chargers:
+        await charger.send_meter_values(seconds=300)
+    for charger in on_first:
+        await charger.move_to(net.ocpp_url(second))
+    for api in net.apis:
+        for charger in chargers:
+            await reachable_within(net, api, charger, 3)
+
+    for charger in chargers:
+        await charger.send_meter_values(seconds=300)
+        await charger.stop_transaction()
+        await charger.close()
+
+    # Every transaction once, completed, with exactly the energy metered.
+    for charger in chargers:
+        expected = round(charger.energy_wh()) - round(starts[charger.identity])
+        recorded = [(tx.status, tx.energy_wh) for tx in await net.transactions(charger.identity)]
+        assert recorded == [("completed", expected)], (charger.identity, charger.version, recorded)
