@@ -9,7 +9,9 @@ import asyncio
 import os
 import signal
 import uuid
+import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,11 @@ from app.core.bus import InProcessBus
 from app.core.database import create_engine, create_sessionmaker
 from app.core.settings import DatabaseSettings
 from app.drivers.models import IdToken
-from app.sessions.models import Transaction
+from app.sessions.models import MeterSample, Transaction
 from devtools.simulator import SimConfig, SimulatedCharger
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
-from tests.e2e.test_process_roles import Process, process
+from tests.e2e.test_process_roles import Process, process, readiness_becomes
 from tests.support import create_staff
 
 # Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
@@ -40,9 +42,17 @@ pytestmark = [
     ),
 ]
 
-OPERATOR = ("ops@many.test", "ops-password-123")
-TAG = "MANY-TAG"
+PASSWORD_OF_OPERATOR = "ops-password-123"
 HEARTBEAT = {"message": "Heartbeat"}
+ENERGY = "Energy.Active.Import.Register"
+SAMPLE_S = 360  # 11 kW for 6 minutes: 1100 Wh, whole in both OCPP versions' meter values
+
+
+def ticking_clock() -> Any:
+    """A second later at every reading: no two messages of a charger share a timestamp."""
+    seconds = itertools.count()
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    return lambda: start + timedelta(seconds=next(seconds))
 
 
 class Network:
@@ -59,6 +69,9 @@ class Network:
         )
         self.engine = create_engine(DatabaseSettings(url=database_url))
         self.maker = create_sessionmaker(self.engine)
+        # The module's tests share the database: each network has an operator and a tag of its own.
+        self.operator_email = f"ops-{uuid.uuid4().hex[:8]}@many.test"
+        self.tag = f"TAG-{uuid.uuid4().hex[:8]}"
         self.headers: dict[str, str] = {}
         self.tenant_id: uuid.UUID | None = None
 
@@ -98,6 +111,17 @@ class Network:
             )
             return list(rows)
 
+    async def periodic_energy_samples(self, tx: Transaction) -> int:
+        async with self.maker() as db:
+            rows = await db.scalars(
+                select(MeterSample.id).where(
+                    MeterSample.transaction_id == tx.id,
+                    MeterSample.measurand == ENERGY,
+                    MeterSample.context == "Sample.Periodic",
+                )
+            )
+            return len(list(rows))
+
 
 @pytest.fixture
 async def network(database_url: str, tmp_path: Path) -> AsyncIterator[Network]:
@@ -105,13 +129,13 @@ async def network(database_url: str, tmp_path: Path) -> AsyncIterator[Network]:
         net = Network(http, database_url, tmp_path)
         net.nats.start()
         async with net.maker() as db:
-            staff = await create_staff(db, *OPERATOR)
-            db.add(IdToken(token=TAG, status="Accepted"))
+            staff = await create_staff(db, net.operator_email, PASSWORD_OF_OPERATOR)
+            db.add(IdToken(token=net.tag, status="Accepted"))
             await db.commit()
         net.tenant_id = staff.operator_id
         try:
             await asyncio.gather(*(proc.start(http) for proc in net.processes))
-            login = {"email": OPERATOR[0], "password": OPERATOR[1]}
+            login = {"email": net.operator_email, "password": PASSWORD_OF_OPERATOR}
             token = (await http.post(f"{net.apis[0].url}/api/v1/auth/token", json=login)).json()
             net.headers = {"Authorization": f"Bearer {token['accessToken']}"}
             yield net
@@ -126,10 +150,10 @@ async def charger_on(net: Network, bridge: Process, version: str) -> SimulatedCh
     identity = await net.register()
     # Samples only when the test sends them: the energy it expects is then exact.
     config = SimConfig(
-        url=net.ocpp_url(bridge), identity=identity, password=PASSWORD, version=version, id_tag=TAG,
+        url=net.ocpp_url(bridge), identity=identity, password=PASSWORD, version=version, id_tag=net.tag,
         meter_interval_s=3600,
     )  # fmt: skip
-    charger = SimulatedCharger(config)
+    charger = SimulatedCharger(config, clock=ticking_clock())
     await charger.connect()
     await charger.boot()
     return charger
@@ -181,7 +205,7 @@ async def test_commands_cross_every_api_and_bridge_and_a_killed_bridge_loses_not
     for charger in chargers:
         starts[charger.identity] = charger.energy_wh()
         await charger.start_transaction()
-        await charger.send_meter_values(seconds=300)
+        await charger.send_meter_values(seconds=SAMPLE_S)
     first_proc = first.proc
     assert first_proc is not None
     first_proc.send_signal(signal.SIGKILL)
@@ -189,7 +213,7 @@ async def test_commands_cross_every_api_and_bridge_and_a_killed_bridge_loses_not
 
     # While away its chargers keep charging (queued), then come online at the other bridge.
     for charger in chargers:
-        await charger.send_meter_values(seconds=300)
+        await charger.send_meter_values(seconds=SAMPLE_S)
     for charger in on_first:
         await charger.move_to(net.ocpp_url(second))
     for api in net.apis:
@@ -197,12 +221,49 @@ async def test_commands_cross_every_api_and_bridge_and_a_killed_bridge_loses_not
             await reachable_within(net, api, charger, 3)
 
     for charger in chargers:
-        await charger.send_meter_values(seconds=300)
+        await charger.send_meter_values(seconds=SAMPLE_S)
         await charger.stop_transaction()
         await charger.close()
 
     # Every transaction once, completed, with exactly the energy metered.
     for charger in chargers:
         expected = round(charger.energy_wh()) - round(starts[charger.identity])
-        recorded = [(tx.status, tx.energy_wh) for tx in await net.transactions(charger.identity)]
-        assert recorded == [("completed", expected)], (charger.identity, charger.version, recorded)
+        recorded = await net.transactions(charger.identity)
+        assert [(tx.status, tx.energy_wh) for tx in recorded] == [("completed", expected)], charger.identity
+        assert await net.periodic_energy_samples(recorded[0]) == 3, (charger.identity, charger.version)
+
+
+async def test_nats_killed_and_restarted_while_chargers_send_loses_nothing(network: Network) -> None:
+    net = network
+    chargers = [await charger_on(net, net.bridges[0], "1.6"), await charger_on(net, net.bridges[1], "2.0.1")]
+    starts = {}
+    for charger in chargers:
+        await reachable_within(net, net.apis[0], charger, 5)
+        starts[charger.identity] = charger.energy_wh()
+        await charger.start_transaction()
+        await charger.send_meter_values(seconds=SAMPLE_S)
+
+    net.nats.kill()
+    for proc in net.processes:
+        gone = await readiness_becomes(net.http, proc, 503)
+        assert gone.json()["code"] == "bus.unreachable", (proc.args, gone.text)
+    # The bridges keep taking what the chargers send without the bus.
+    for _ in range(3):
+        for charger in chargers:
+            await charger.send_meter_values(seconds=SAMPLE_S)
+    net.nats.start()
+    for proc in net.processes:
+        await readiness_becomes(net.http, proc, 200)
+    for api in net.apis:
+        for charger in chargers:
+            await reachable_within(net, api, charger, 5)
+
+    for charger in chargers:
+        await charger.send_meter_values(seconds=SAMPLE_S)
+        await charger.stop_transaction()
+        await charger.close()
+    for charger in chargers:
+        expected = round(charger.energy_wh()) - round(starts[charger.identity])
+        [tx] = await net.transactions(charger.identity)
+        assert (tx.status, tx.energy_wh) == ("completed", expected), (charger.identity, charger.version)
+        assert await net.periodic_energy_samples(tx) == 5, (charger.identity, charger.version)
