@@ -6,11 +6,13 @@ nothing: its chargers move to the other bridge and every transaction is recorded
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import os
 import signal
 import uuid
-import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,15 +21,24 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.chargers.models import ChargePoint
+from app.billing.paid_sessions import PaidSessionService
+from app.chargers.models import ChargePoint, Evse, Location
 from app.chargers.service import ChargerService
-from app.core.bus import InProcessBus
+from app.core.bus import InProcessBus, create_bus
 from app.core.database import create_engine, create_sessionmaker
-from app.core.settings import DatabaseSettings
+from app.core.settings import DatabaseSettings, PaymentSettings, Settings, StripeSettings
 from app.drivers.models import IdToken
+from app.operators.models import Operator
 from app.sessions.models import MeterSample, Transaction
+from app.tariffs.service import TariffService
+from devtools.fakes.stripe.localstripe import running_localstripe
+from devtools.fakes.stripe.proxy import StripeQuirksProxy, running_proxy
 from devtools.simulator import SimConfig, SimulatedCharger
+from payments.models import Payment, PaymentTransition
+from payments.registry import Providers
+from payments.service import SavedCard
 from tests.e2e.ocpp_helpers import PASSWORD
+from tests.e2e.payments.paid_stack import TERMS, eventually, stripe_client
 from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
 from tests.e2e.test_process_roles import Process, process, readiness_becomes
 from tests.support import create_staff
@@ -58,15 +69,14 @@ def ticking_clock() -> Any:
 class Network:
     """The processes, the operator's bearer header and the database, as the test sees them."""
 
-    def __init__(self, http: httpx.AsyncClient, database_url: str, tmp: Path) -> None:
+    def __init__(self, http: httpx.AsyncClient, database_url: str, tmp: Path, *, workers: int = 1, **env: str) -> None:
         self.http = http
         self.nats = NatsServer(tmp / "nats")
-        on_nats = {"LADDNAT_BUS_URL": self.nats.url}
-        self.bridges = [process(("bridge",), database_url, f"bridge-{n}", tmp, **on_nats) for n in (1, 2)]
-        self.apis = [process(("api",), database_url, f"api-{n}", tmp, **on_nats) for n in (1, 2)]
-        self.worker = process(
-            ("worker", "--payments", "--webhooks", "--mail"), database_url, "worker-1", tmp, **on_nats
-        )
+        env = {"LADDNAT_BUS_URL": self.nats.url, **env}
+        self.bridges = [process(("bridge",), database_url, f"bridge-{n}", tmp, **env) for n in (1, 2)]
+        self.apis = [process(("api",), database_url, f"api-{n}", tmp, **env) for n in (1, 2)]
+        work = ("worker", "--payments", "--webhooks", "--mail")
+        self.workers = [process(work, database_url, f"worker-{n}", tmp, **env) for n in range(1, workers + 1)]
         self.engine = create_engine(DatabaseSettings(url=database_url))
         self.maker = create_sessionmaker(self.engine)
         # The module's tests share the database: each network has an operator and a tag of its own.
@@ -77,7 +87,7 @@ class Network:
 
     @property
     def processes(self) -> list[Process]:
-        return [*self.bridges, *self.apis, self.worker]
+        return [*self.bridges, *self.apis, *self.workers]
 
     def ocpp_url(self, bridge: Process) -> str:
         return f"ws://127.0.0.1:{bridge.port}/ocpp"
@@ -123,10 +133,10 @@ class Network:
             return len(list(rows))
 
 
-@pytest.fixture
-async def network(database_url: str, tmp_path: Path) -> AsyncIterator[Network]:
+@asynccontextmanager
+async def running_network(database_url: str, tmp: Path, *, workers: int = 1, **env: str) -> AsyncIterator[Network]:
     async with httpx.AsyncClient(timeout=15) as http:
-        net = Network(http, database_url, tmp_path)
+        net = Network(http, database_url, tmp, workers=workers, **env)
         net.nats.start()
         async with net.maker() as db:
             staff = await create_staff(db, net.operator_email, PASSWORD_OF_OPERATOR)
@@ -144,6 +154,12 @@ async def network(database_url: str, tmp_path: Path) -> AsyncIterator[Network]:
             if net.nats.proc is not None:
                 net.nats.kill()
             await net.engine.dispose()
+
+
+@pytest.fixture
+async def network(database_url: str, tmp_path: Path) -> AsyncIterator[Network]:
+    async with running_network(database_url, tmp_path) as net:
+        yield net
 
 
 async def charger_on(net: Network, bridge: Process, version: str) -> SimulatedCharger:
@@ -267,3 +283,112 @@ async def test_nats_killed_and_restarted_while_chargers_send_loses_nothing(netwo
         [tx] = await net.transactions(charger.identity)
         assert (tx.status, tx.energy_wh) == ("completed", expected), (charger.identity, charger.version)
         assert await net.periodic_energy_samples(tx) == 5, (charger.identity, charger.version)
+
+
+# -- a paid session, two payment workers -------------------------------------------------
+
+STRIPE = StripeSettings(secret_key="sk_test_laddnat", webhook_secret="whsec_laddnat_test", publishable_key="pk_test")
+
+
+@pytest.fixture(scope="module")
+def stripe_proxy() -> Iterator[StripeQuirksProxy]:
+    """localstripe behind the quirks proxy, which counts what reaches Stripe."""
+    with running_localstripe() as server, running_proxy(server.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+async def paid_network(
+    database_url: str, tmp_path: Path, stripe_proxy: StripeQuirksProxy
+) -> AsyncIterator[tuple[Network, PaymentSettings]]:
+    stripe_env = {
+        "LADDNAT_STRIPE_SECRET_KEY": STRIPE.secret_key,
+        "LADDNAT_STRIPE_WEBHOOK_SECRET": STRIPE.webhook_secret,
+        "LADDNAT_STRIPE_API_BASE": stripe_proxy.url,
+        "LADDNAT_PAYMENT_PROVIDER": "stripe",
+        "LADDNAT_PAYMENT_SWEEP_INTERVAL_S": "1",
+    }
+    payments = PaymentSettings(stripe=dataclasses.replace(STRIPE, api_base=stripe_proxy.url), default_provider="stripe")
+    async with running_network(database_url, tmp_path, workers=2, **stripe_env) as net:
+        yield net, payments
+
+
+async def test_a_paid_session_is_captured_once_by_two_worker_processes(
+    paid_network: tuple[Network, PaymentSettings], stripe_proxy: StripeQuirksProxy
+) -> None:
+    net, payments = paid_network
+    # The test plays the driver app's backend: a process of its own on the bus.
+    bus = create_bus(net.nats.url, node_id="driver-app")
+    await bus.start()
+    try:
+        async with net.maker() as db:
+            operator = Operator(name="Paid operator", country_code="SE", party_id="MPP")
+            db.add(operator)
+            await db.flush()
+            location = Location(operator_id=operator.id, name="Paid site", time_zone="Europe/Stockholm")
+            db.add(location)
+            await db.commit()
+            identity = f"PAID-{uuid.uuid4().hex[:8]}"
+            cp = await ChargerService(db, bus).register(identity, PASSWORD, location_id=location.id, evse_count=1)
+            evse_id = await db.scalar(select(Evse.id).where(Evse.charge_point_id == cp.id))
+            assert evse_id is not None
+            tariffs = TariffService(db, bus)
+            tariff = await tariffs.create(TERMS, operator_id=operator.id)
+            await tariffs.assign("location", location.id, tariff.id)
+        config = SimConfig(url=net.ocpp_url(net.bridges[1]), identity=identity, password=PASSWORD, auto_heartbeat=False)
+        charger = SimulatedCharger(config, clock=ticking_clock())
+        await charger.connect()
+        await charger.boot()
+        await charger.status(1, "Available")
+
+        providers = Providers(payments)
+        card = await saved_visa(providers, payments)
+        async with net.maker() as db:
+            payment = await PaidSessionService(db, bus, providers, Settings(payments=payments)).start(
+                evse_id, saved_card=card
+            )
+        assert payment.status == "authorised"
+
+        async def linked() -> Transaction | None:
+            async with net.maker() as db:
+                held = await db.get(Payment, payment.id)
+                assert held is not None
+                return None if held.transaction_id is None else await db.get(Transaction, held.transaction_id)
+
+        tx = await eventually(linked, "the charger starts")
+        for _ in range(2):
+            await charger.send_meter_values(seconds=600)
+        await charger.stop_transaction()
+        await charger.close()
+
+        async def captured() -> Payment | None:
+            async with net.maker() as db:
+                settled = await db.get(Payment, payment.id)
+                assert settled is not None and settled.status != "failed", settled
+                return settled if settled.status == "captured" else None
+
+        paid = await eventually(captured, "a worker captures the payment")
+        async with net.maker() as db:
+            priced = await db.get(Transaction, tx.id)
+            transitions = list(
+                await db.scalars(select(PaymentTransition.to_status).where(PaymentTransition.payment_id == payment.id))
+            )
+        assert priced is not None and 0 < paid.captured_minor == priced.cost_minor
+        assert transitions.count("capturing") == 1 and transitions.count("captured") == 1, transitions
+        assert stripe_proxy.upstream_count("POST", f"/v1/payment_intents/{paid.provider_ref}/capture") == 1
+    finally:
+        await bus.close()
+
+
+async def saved_visa(providers: Providers, payments: PaymentSettings) -> SavedCard:
+    """What the driver's phone does with Stripe.js: a card saved at Stripe."""
+    provider = providers.get("stripe")
+    setup = await provider.setup_saved_method(
+        f"user-{uuid.uuid4().hex[:6]}", "driver@example.test", None, idempotency_key=uuid.uuid4().hex
+    )
+    assert setup.client_secret is not None and payments.stripe is not None
+    client = stripe_client(payments.stripe)
+    setup_intent_id = setup.client_secret.split("_secret_")[0]
+    await asyncio.to_thread(client.v1.setup_intents.confirm, setup_intent_id, {"payment_method": "pm_card_visa"})
+    [method] = await provider.saved_methods(setup.customer_ref)
+    return SavedCard(customer_ref=setup.customer_ref, payment_method_ref=method.ref)
