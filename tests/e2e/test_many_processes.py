@@ -263,6 +263,10 @@ async def test_nats_killed_and_restarted_while_chargers_send_loses_nothing(netwo
     for proc in net.processes:
         gone = await readiness_becomes(net.http, proc, 503)
         assert gone.json()["code"] == "bus.unreachable", (proc.args, gone.text)
+    # Commands cannot travel: a precise 503, nothing sent.
+    for api in net.apis:
+        reply = await net.command(api, chargers[0].identity, "trigger-message", HEARTBEAT)
+        assert reply.status_code == 503 and reply.json()["code"] == "charger.commands_unavailable", reply.text
     # The bridges keep taking what the chargers send without the bus.
     for _ in range(3):
         for charger in chargers:
