@@ -1,7 +1,10 @@
-"""One network, many real processes (issue 16): two bridges, two APIs and a worker as `laddnat`
-child processes on a test-owned nats-server and one PostgreSQL database. Commands reach a
-charger whichever API asks and whichever bridge holds it; a bridge killed with SIGKILL loses
-nothing: its chargers move to the other bridge and every transaction is recorded once."""
+"""One network, many real processes (issue 16): two bridges, two APIs and one or two workers
+as `laddnat` child processes on a test-owned nats-server and one PostgreSQL database.
+
+Commands reach a charger whichever API asks and whichever bridge holds it; a bridge killed
+with SIGKILL loses nothing (its chargers move to the other bridge, every transaction is
+recorded once with its energy); NATS killed and restarted loses nothing either; a paid session
+is captured once with two payment workers."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from app.tariffs.service import TariffService
 from devtools.fakes.stripe.localstripe import running_localstripe
 from devtools.fakes.stripe.proxy import StripeQuirksProxy, running_proxy
 from devtools.simulator import SimConfig, SimulatedCharger
+from devtools.simulator.model import Clock
 from payments.models import Payment, PaymentTransition
 from payments.registry import Providers
 from payments.service import SavedCard
@@ -59,7 +63,7 @@ ENERGY = "Energy.Active.Import.Register"
 SAMPLE_S = 360  # 11 kW for 6 minutes: 1100 Wh, whole in both OCPP versions' meter values
 
 
-def ticking_clock() -> Any:
+def ticking_clock() -> Clock:
     """A second later at every reading: no two messages of a charger share a timestamp."""
     seconds = itertools.count()
     start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
