@@ -122,6 +122,13 @@ class ConnectionMixin(ChargerCore):
         await self._resync_statuses()
         self._start_heartbeat()
 
+    async def move_to(self, url: str) -> None:
+        """Come online at another CSMS base URL (its node died; the load balancer sends the
+        charger elsewhere): drop what is left of the old socket, then as ``come_online``."""
+        await self._disconnect()
+        self.config.url = url
+        await self.come_online()
+
     async def reboot(self) -> None:
         """Power cycle: stop transactions, close, reconnect, BootNotification (PowerUp)."""
         await self._reboot(boot_reason="PowerUp", stop_reason="Reboot")
