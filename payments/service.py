@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.bus import Bus
-from app.core.database import claim, new_id, scoped, utcnow
+from app.core.database import new_id, scoped, utcnow
 from app.core.errors import InvalidInput
 from payments import state
 from payments.errors import PaymentDeclined, PaymentNotFound, ProviderUnavailable, RefundNotAllowed
@@ -234,18 +234,14 @@ class PaymentService:
         return payment
 
     async def _still(self, payment: Payment, status: str) -> bool:
-        """Lock the payment's row if it is still ``status`` and re-read it: True, and the lock
+        """Re-read the payment under a row lock: True if it is still ``status``, and the lock
         is held to the caller's commit, so a PSP notification applying the same outcome at
-        the same moment (it locks the row too), or a second worker process finishing the
-        same claim, waits and finds it done: the move is recorded once. Otherwise False, and
-        the lock is let go at once. A conditional UPDATE rather than SELECT ... FOR UPDATE:
-        SQLite has no row locks, and its single writer lock serialises the same way."""
-        locked = await claim(
-            self.db,
-            update(Payment).where(Payment.id == payment.id, Payment.status == status).values(updated_at=self.clock()),
-        )
-        await self.db.refresh(payment)
-        if locked:
+        the same moment, or a second worker process finishing the same claim (it locks the
+        row too), waits and finds it done: the move is recorded once. Otherwise the lock is
+        let go at once. Several worker processes need PostgreSQL: SQLite has no row locks
+        (and is the single-process default)."""
+        await self.db.refresh(payment, with_for_update=True)
+        if payment.status == status:
             return True
         await self.db.commit()  # nothing written: only releases the lock
         return False
