@@ -277,13 +277,7 @@ class RoamingTokens:
             "type": "RFID",
             "contract_id": str(token.get("contract_id") or uid)[:36],
         }
-        grant = Grant(
-            partner.id,
-            cdr,
-            "AUTH_REQUEST",
-            reference if isinstance(reference, str) and 0 < len(reference) <= 36 else None,
-        )
-        return self._decision(status, grant)
+        return self._decision(status, Grant(partner.id, cdr, "AUTH_REQUEST", reference))
 
     @staticmethod
     async def _evse_uids(db: AsyncSession, charger: ChargerRef) -> list[uuid.UUID]:

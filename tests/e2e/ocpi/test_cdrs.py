@@ -352,7 +352,8 @@ async def test_roaming_revenue_and_reconciliation_show_the_cdrs(stack: Stack) ->
 async def test_a_partner_that_is_down_leaves_the_cdr_pending_for_reconciliation(stack: Stack) -> None:
     stack.party.answers["/emsp/2.2.1/cdrs"] = (503, {"status_code": 3000, "status_message": "down for maintenance"})
     session, _ = await roaming_session(stack, datetime(2026, 12, 9, 12, 0, tzinfo=UTC), charge_s=720, idle_s=0)
-    assert await stack.pusher.send_due() == 0
+    # A pass (the app's own worker may have made it already): the session's pushes go, the CDR's fails.
+    await stack.pusher.send_due()
     window = {"from": "2026-12-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"}
     recon = await stack.http.get("/api/v1/operator/reconciliations/roaming-cdrs", params=window, headers=stack.headers)
     [item] = [i for i in recon.json()["items"] if i["cdrId"] == session.cdr_id]
