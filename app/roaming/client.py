@@ -21,8 +21,10 @@ import httpx
 import msgspec
 
 from app.core.settings import OcpiSettings
+from app.operators.models import Operator
 from app.operators.webhooks.targets import TargetRefused, checked_address
 from app.roaming.auth import encode_token
+from app.roaming.models import OcpiPartner
 
 USER_AGENT = "Laddnat-OCPI/2.2.1"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -41,6 +43,18 @@ class PartnerCallFailed(Exception):
 class Party:
     country_code: str
     party_id: str
+
+    @classmethod
+    def of_operator(cls, operator: Operator) -> Party:
+        """Our party: the tenant's."""
+        return cls(operator.country_code, operator.party_id)
+
+    @classmethod
+    def of_partner(cls, partner: OcpiPartner) -> Party | None:
+        """The partner's main party, None before its credentials named one."""
+        if partner.country_code and partner.party_id:
+            return cls(partner.country_code, partner.party_id)
+        return None
 
 
 @dataclass(frozen=True)

@@ -199,10 +199,8 @@ class PushWorker(PollingWorker):
             client = PartnerClient(
                 self.settings,
                 partner.their_token,
-                ours=Party(operator.country_code, operator.party_id),
-                theirs=Party(partner.country_code, partner.party_id)
-                if partner.country_code and partner.party_id
-                else None,
+                ours=Party.of_operator(operator),
+                theirs=Party.of_partner(partner),
             )
             method, url, body = push.method, push.url, push.body
         error: str | None = None

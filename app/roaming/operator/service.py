@@ -232,7 +232,7 @@ class PartnerService:
 
     async def _their_version(self, token: str, url: str, operator: Operator) -> PartnerVersion:
         try:
-            return await fetch_version(self.settings.ocpi, token, url, Party(operator.country_code, operator.party_id))
+            return await fetch_version(self.settings.ocpi, token, url, Party.of_operator(operator))
         except HandshakeFailed as exc:
             if exc.status == Status.UNSUPPORTED_VERSION:
                 raise NoMutualVersion(exc.message) from None
@@ -245,7 +245,7 @@ class PartnerService:
     ) -> CredentialsIn:
         """POST or PUT our credentials (with token ``ours`` for them); their credentials back."""
         url = _credentials_url(partner.endpoints)
-        client = PartnerClient(self.settings.ocpi, token, ours=Party(operator.country_code, operator.party_id))
+        client = PartnerClient(self.settings.ocpi, token, ours=Party.of_operator(operator))
         try:
             answer = await client.call(method, url, our_credentials(operator, ours, self.our_versions_url()))
             return credentials_of(answer.data)
@@ -255,7 +255,7 @@ class PartnerService:
             raise PartnerUnusable(f"{method} credentials: the answer is not valid: {exc.message}") from None
 
     async def _tell_unregistered(self, partner: OcpiPartner, token: str, operator: Operator) -> None:
-        client = PartnerClient(self.settings.ocpi, token, ours=Party(operator.country_code, operator.party_id))
+        client = PartnerClient(self.settings.ocpi, token, ours=Party.of_operator(operator))
         try:
             await client.call("DELETE", _credentials_url(partner.endpoints))
         except PartnerCallFailed as exc:

@@ -127,7 +127,7 @@ class CredentialsService:
     async def _their_version(self, credentials: CredentialsIn, operator: Operator) -> PartnerVersion:
         try:
             return await fetch_version(
-                self.settings.ocpi, credentials.token, credentials.url, Party(operator.country_code, operator.party_id)
+                self.settings.ocpi, credentials.token, credentials.url, Party.of_operator(operator)
             )
         except HandshakeFailed as exc:
             raise OcpiError(exc.status, exc.message) from None

@@ -67,6 +67,8 @@ CARD_TYPES = frozenset({None, "ISO14443", "ISO15693", "KeyCode", "Local"})
 # How long an Authorize's decision stands for the StartTransaction after it.
 DECISION_TTL_S = 120.0
 MAX_DECISIONS = 10_000
+# The partners whose tokens count and who are asked: registered and not suspended.
+SERVING = (OcpiPartner.state == "registered", OcpiPartner.suspended_at.is_(None))
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,7 @@ class RoamingTokens:
         client = PartnerClient(
             self.settings,
             partner.their_token,
-            ours=Party(operator.country_code, operator.party_id),
+            ours=Party.of_operator(operator),
             theirs=theirs,
             transport=self.transport,
         )
@@ -235,11 +237,7 @@ class RoamingTokens:
         partners = list(
             await db.scalars(
                 select(OcpiPartner)
-                .where(
-                    OcpiPartner.operator_id == operator_id,
-                    OcpiPartner.state == "registered",
-                    OcpiPartner.suspended_at.is_(None),
-                )
+                .where(OcpiPartner.operator_id == operator_id, *SERVING)
                 .order_by(OcpiPartner.created_at, OcpiPartner.id)
             )
         )
@@ -249,9 +247,7 @@ class RoamingTokens:
         evse_uids = await self._evse_uids(db, charger)
 
         async def one(partner: OcpiPartner) -> dict[str, Any] | None:
-            theirs = (
-                Party(partner.country_code, partner.party_id) if partner.country_code and partner.party_id else None
-            )
+            theirs = Party.of_partner(partner)
             try:
                 return await self._authorize_at(partner, operator, theirs, (uid, "RFID"), location_id, evse_uids)
             except PartnerCallFailed:
@@ -307,7 +303,7 @@ class RoamingTokens:
         """The tenant's pushed token this idTag/idToken is: a card's uid (type RFID), an
         eMAID's contract id, a central token's uid of any type."""
         # A token of a partner that is unregistered or suspended authorises nothing.
-        serving = select(OcpiPartner.id).where(OcpiPartner.state == "registered", OcpiPartner.suspended_at.is_(None))
+        serving = select(OcpiPartner.id).where(*SERVING)
         stmt = select(OcpiToken).where(OcpiToken.operator_id == operator_id, OcpiToken.partner_id.in_(serving))
         if token_type in CARD_TYPES:
             stmt = stmt.where(OcpiToken.uid == token, OcpiToken.type == "RFID")
