@@ -96,7 +96,16 @@ class DatabaseFactory:
         if self.pg_url:
             name = f"laddnat_t_{self.run_id}_{len(self.created)}"
             pg_url = self.pg_url
-            run_in_thread(lambda: _pg(pg_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+            # A test database is thrown away: its commits need not wait for the disk. What the
+            # tests see (visibility, locks, isolation) is the same; what changes is that a commit
+            # no longer queues behind other workers' fsyncs, which stalled whole stacks on CI.
+            run_in_thread(
+                lambda: _pg(
+                    pg_url,
+                    f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
+                    f'ALTER DATABASE "{name}" SET synchronous_commit = off',
+                )
+            )
             self.created.append(name)
             return _with_database(self.pg_url, name)
         path = self.workdir / f"db-{self.run_id}-{uuid.uuid4().hex[:8]}.sqlite3"

@@ -32,7 +32,7 @@ from app.health.monitor import HealthMonitor
 from app.health.playbooks import Remediator
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
-from tests.e2e.health.health_stack import eventually
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, eventually
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
 from tests.support import first_operator
@@ -80,7 +80,7 @@ def leader_settings(settings: Settings) -> Settings:
         settings,
         ocpp=dataclasses.replace(settings.ocpp, heartbeat_interval_s=1, command_timeout_s=5),
         health=HealthSettings(
-            offline_grace_s=1.0,
+            offline_grace_s=OFFLINE_GRACE_S,
             site_window_s=0.5,
             tick_interval_s=0.2,
             playbook_verify_s=2.0,

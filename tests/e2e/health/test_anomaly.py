@@ -14,12 +14,12 @@ from app.core.settings import HealthSettings, Settings
 from app.health.models import HealthBaseline, Incident
 from devtools.simulator import SimConfig, SimulatedCharger
 from devtools.simulator.model import NOMINAL_VOLTAGE_V
-from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 from tests.e2e.ocpp_helpers import PASSWORD
 
 WARMUP = 20
 DETECTION = HealthSettings(
-    offline_grace_s=1.0,
+    offline_grace_s=OFFLINE_GRACE_S,
     site_window_s=1.0,
     tick_interval_s=0.2,
     self_healing=False,

@@ -21,7 +21,7 @@ from app.core.settings import HealthSettings, Settings
 from app.health.models import Incident
 from app.operators.models import Operator
 from devtools.simulator import SimConfig, SimulatedCharger
-from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.support import create_staff
 
@@ -31,7 +31,11 @@ VERSIONS = ["1.6", "2.0.1"]
 @pytest.fixture(scope="module")
 async def fleet(settings: Settings) -> AsyncIterator[HealthStack]:
     health = HealthSettings(
-        offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, playbook_verify_s=30.0, diagnostics_wait_s=5.0
+        offline_grace_s=OFFLINE_GRACE_S,
+        site_window_s=1.0,
+        tick_interval_s=0.2,
+        playbook_verify_s=30.0,
+        diagnostics_wait_s=5.0,
     )
     async with running_health_stack(settings, health) as stack:
         yield stack
@@ -222,7 +226,9 @@ async def test_another_companys_fleet_incident_is_not_found(fleet: HealthStack) 
 async def test_an_open_fleet_incident_survives_a_restart(settings: Settings) -> None:
     """The new monitor restores the fleet and its members' raised conditions: a charger in
     the same trouble joins it, and the members' recovery resolves it."""
-    health = HealthSettings(offline_grace_s=1.0, tick_interval_s=0.2, self_healing=False, collect_diagnostics=False)
+    health = HealthSettings(
+        offline_grace_s=OFFLINE_GRACE_S, tick_interval_s=0.2, self_healing=False, collect_diagnostics=False
+    )
     model = f"X1-{uuid.uuid4().hex[:6]}"
     async with running_health_stack(settings, health) as stack:
         sims = await chargers(stack, "1.6", model, "2.3", 4)

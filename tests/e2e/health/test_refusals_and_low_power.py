@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.core.settings import HealthSettings, Settings
-from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 
 
 @pytest.fixture(scope="module")
 async def stack(settings: Settings) -> AsyncIterator[HealthStack]:
     detection = HealthSettings(
-        offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, self_healing=False, low_power_s=0.0
+        offline_grace_s=OFFLINE_GRACE_S, site_window_s=1.0, tick_interval_s=0.2, self_healing=False, low_power_s=0.0
     )
     async with running_health_stack(settings, detection) as running:
         yield running

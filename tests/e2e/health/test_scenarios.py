@@ -28,10 +28,10 @@ from app.drivers.models import IdToken
 from app.health.playbooks import DIAGNOSED_CAUSES
 from devtools.simulator import SimulatedCharger
 from devtools.simulator.faults import FAULTS, HEALTHY, Fault, Routine, car_tags
-from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 
 CORPUS_HEALTH = HealthSettings(
-    offline_grace_s=1.0,
+    offline_grace_s=OFFLINE_GRACE_S,
     site_window_s=1.0,
     tick_interval_s=0.2,
     remote_start_timeout_s=1.0,
@@ -41,7 +41,7 @@ CORPUS_HEALTH = HealthSettings(
     playbook_verify_s=30.0,
     reset_wait_for_idle_s=2.0,
     diagnostics_wait_s=5.0,
-    # A closed socket has 3 s (the silent threshold here) to come back: the healthy network
+    # A closed socket has 3 s to come back (silence has 7 s): the healthy network
     # drops and slow firmware reboots of faults.py (BLIP_S, FIRMWARE_REBOOT_S) fit around it.
     reconnect_grace_s=3.0,
 )
@@ -341,7 +341,7 @@ class Control:
 @pytest.fixture(scope="module")
 async def controls(corpus: HealthStack) -> dict[str, Control]:
     """Every healthy routine at once, each on a site of its own; then the clock moved on,
-    heartbeats only, past every threshold that time alone trips (offline: 3 s of silence;
+    heartbeats only, past every threshold that time alone trips (offline: 7 s of silence;
     a boot loop's window), the monitor's pass made at each step."""
     out: dict[str, Control] = {}
     for routine in HEALTHY.values():

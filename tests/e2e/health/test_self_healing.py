@@ -11,13 +11,17 @@ import pytest
 
 from app.core.settings import HealthSettings, Settings
 from app.health.models import Incident
-from tests.e2e.health.health_stack import HealthStack, eventually, running_health_stack
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 
 
 @pytest.fixture(scope="module")
 async def healing(settings: Settings) -> AsyncIterator[HealthStack]:
     health = HealthSettings(
-        offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, playbook_verify_s=2.0, diagnostics_wait_s=5.0
+        offline_grace_s=OFFLINE_GRACE_S,
+        site_window_s=1.0,
+        tick_interval_s=0.2,
+        playbook_verify_s=2.0,
+        diagnostics_wait_s=5.0,
     )
     async with running_health_stack(settings, health) as stack:
         yield stack

@@ -40,7 +40,7 @@ from app.runner import _EmbeddedServer
 from app.tariffs.models import Tariff, TariffAssignment
 from app.tariffs.service import TariffService
 from devtools.simulator import SimulatedCharger
-from tests.e2e.health.health_stack import HealthStack, StackClock, eventually
+from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, StackClock, eventually
 from tests.e2e.ocpi.recording_party import Call, RecordingParty, recording_party, registered_partner
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.support import create_staff
@@ -122,7 +122,9 @@ async def running_ocpi_stack(settings: Settings) -> AsyncIterator[OcpiStack]:
         settings,
         http=HttpSettings(port=port, public_base_url=f"http://127.0.0.1:{port}"),
         ocpp=dataclasses.replace(settings.ocpp, heartbeat_interval_s=1),
-        health=HealthSettings(offline_grace_s=1.0, site_window_s=1.0, tick_interval_s=0.2, self_healing=False),
+        health=HealthSettings(
+            offline_grace_s=OFFLINE_GRACE_S, site_window_s=1.0, tick_interval_s=0.2, self_healing=False
+        ),
         ocpi=dataclasses.replace(settings.ocpi, allow_private_partners=True, max_page_limit=3),
     )
     engine = create_engine(settings.db)
