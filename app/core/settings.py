@@ -336,7 +336,7 @@ class HealthSettings:
     flap_window_s: float = 600.0
     clear_hold_s: float = 0.0
     tick_interval_s: float = 1.0
-    # Self-healing (app/health/playbooks.py): run each cause's playbook; a step has this long
+    # Self-healing (app/health/playbooks/): run each cause's playbook; a step has this long
     # to heal before the next; at most this many resets per charger a day; a reset waits
     # this long for a running session to end.
     self_healing: bool = True

@@ -37,6 +37,7 @@ from app.drivers.errors import (
     WeakPassword,
     WrongPassword,
 )
+from app.drivers.id_tokens import IdTokenService
 from app.drivers.models import User
 from app.drivers.payment_methods import PaymentMethodService
 from app.drivers.schemas import (
@@ -56,7 +57,7 @@ from app.drivers.schemas import (
     UserOut,
     VerifyIn,
 )
-from app.drivers.service import IdTokenService, UserService
+from app.drivers.service import UserService
 from payments.errors import PaymentsNotConfigured, ProviderUnavailable
 
 PASSWORD_PROBLEMS = (InvalidEmail, WeakPassword, PasswordTooLong, PasswordIsEmail)

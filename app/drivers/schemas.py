@@ -10,7 +10,7 @@ import msgspec
 
 from app.core.http import Page
 from app.drivers.models import IdToken, User
-from app.drivers.service import TokenPair
+from app.drivers.tokens import TokenPair
 from payments.provider import SavedMethod, SavedMethodSetup
 
 IdTokenType = Literal["Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"]

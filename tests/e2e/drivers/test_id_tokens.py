@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy import select
 
+from app.drivers.id_tokens import IdTokenService
 from app.drivers.models import IdToken
-from app.drivers.service import IdTokenService
 from app.operators.models import Operator
 from tests.e2e.drivers.conftest import DriverApi
 from tests.e2e.test_api import bearer, problem

@@ -45,7 +45,7 @@ CORPUS_HEALTH = HealthSettings(
     # drops and slow firmware reboots of faults.py (BLIP_S, FIRMWARE_REBOOT_S) fit around it.
     reconnect_grace_s=3.0,
 )
-# What each playbook step sends (app/health/playbooks.py).
+# What each playbook step sends (app/health/playbooks/).
 STEP_COMMANDS = {
     "collect_diagnostics": "get-diagnostics",
     "soft_reset": "reset",
