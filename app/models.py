@@ -13,6 +13,7 @@ from app.chargers.models import (
     Location,
 )
 from app.checkout.models import CheckoutLink
+from app.console.models import ConsoleSession
 from app.core.database import Base
 from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
 from app.health.models import HealthBaseline, Incident, IncidentEvent
@@ -34,6 +35,7 @@ __all__ = [
     "ChargerEvent",
     "CheckoutLink",
     "CommandLog",
+    "ConsoleSession",
     "Connector",
     "ConnectorStatusChange",
     "DiagnosticsFile",
