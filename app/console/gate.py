@@ -130,8 +130,7 @@ async def console_gate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise SignInRequired()
     connection.state[_SIGNED_IN_KEY] = signed_in
     remember_caller(connection, signed_in.caller, signed_in.user)
-    if connection.scope["method"] in UNSAFE_METHODS:
-        assert isinstance(connection, Request)
+    if isinstance(connection, Request) and connection.method in UNSAFE_METHODS:
         await check_csrf(connection, signed_in.csrf_token)
 
 

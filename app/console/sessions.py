@@ -48,9 +48,7 @@ def may_use_console(user: User) -> bool:
 
 
 class ConsoleSessions:
-    def __init__(
-        self, db: AsyncSession, settings: ConsoleSettings, *, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, db: AsyncSession, settings: ConsoleSettings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
@@ -90,7 +88,12 @@ class ConsoleSessions:
         session, user, tenant_name = found
         now = self.clock()
         idle = now - session.last_seen_at >= timedelta(seconds=self.settings.idle_timeout_s)
-        if idle or now >= session.expires_at or not may_use_console(user) or user.token_version != session.token_version:
+        if (
+            idle
+            or now >= session.expires_at
+            or not may_use_console(user)
+            or user.token_version != session.token_version
+        ):
             await self.db.delete(session)
             await self.db.commit()
             return None
@@ -108,7 +111,9 @@ class ConsoleSessions:
         now = self.clock()
         idle_since = now - timedelta(seconds=self.settings.idle_timeout_s)
         result = await self.db.execute(
-            delete(ConsoleSession).where((ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since))
+            delete(ConsoleSession).where(
+                (ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since)
+            )
         )
         await self.db.commit()
         return int(getattr(result, "rowcount", 0) or 0)

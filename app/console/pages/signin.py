@@ -47,7 +47,9 @@ def safe_next(target: str | None) -> str:
     return HOME
 
 
-def _form_page(request: Request[Any, Any, Any], *, error: str | None = None, status_code: int = 200, email: str = "") -> Template:
+def _form_page(
+    request: Request[Any, Any, Any], *, error: str | None = None, status_code: int = 200, email: str = ""
+) -> Template:
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     notice = {"expired": "sign_in.expired", "signed_out": "sign_in.signed_out"}.get(
         request.query_params.get("notice", "")

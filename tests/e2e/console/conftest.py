@@ -134,12 +134,30 @@ async def _seed(maker: async_sessionmaker[AsyncSession], bus: InProcessBus) -> W
         db.add_all([norrsken, other])
         await db.flush()
         places = [
-            Location(operator_id=norrsken.id, name="Hamngatan garage", address="Hamngatan 1", city="Stockholm",
-                     latitude=59.3326, longitude=18.0649),
-            Location(operator_id=norrsken.id, name="Kungsportsavenyn", address="Avenyn 10", city="Göteborg",
-                     latitude=57.6995, longitude=11.9750),
-            Location(operator_id=other.id, name="Other depot", address="Elsewhere 2", city="Malmö",
-                     latitude=55.6050, longitude=13.0038),
+            Location(
+                operator_id=norrsken.id,
+                name="Hamngatan garage",
+                address="Hamngatan 1",
+                city="Stockholm",
+                latitude=59.3326,
+                longitude=18.0649,
+            ),
+            Location(
+                operator_id=norrsken.id,
+                name="Kungsportsavenyn",
+                address="Avenyn 10",
+                city="Göteborg",
+                latitude=57.6995,
+                longitude=11.9750,
+            ),
+            Location(
+                operator_id=other.id,
+                name="Other depot",
+                address="Elsewhere 2",
+                city="Malmö",
+                latitude=55.6050,
+                longitude=13.0038,
+            ),
         ]
         db.add_all(places)
         await db.commit()

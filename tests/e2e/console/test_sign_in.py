@@ -61,7 +61,9 @@ async def test_a_wrong_password_and_a_driver_get_the_same_refusal(page: Page, em
     assert "/console/sign-in" in page.url
 
 
-async def test_the_session_cookie_is_httponly_lax_and_scoped_to_the_console(page: Page, context: BrowserContext) -> None:
+async def test_the_session_cookie_is_httponly_lax_and_scoped_to_the_console(
+    page: Page, context: BrowserContext
+) -> None:
     await sign_in(page, "read_only")
     cookie = await _session_cookie(context)
     assert cookie["name"] == "laddnat_console"  # plain http: no Secure, no __Secure- prefix
@@ -84,7 +86,9 @@ async def test_sign_in_rotates_the_session_id(page: Page, context: BrowserContex
     assert replay.headers["location"].startswith("/console/sign-in")
 
 
-async def test_sign_out_ends_the_session_and_its_cookie_replays_fail(page: Page, context: BrowserContext, stack: Stack) -> None:
+async def test_sign_out_ends_the_session_and_its_cookie_replays_fail(
+    page: Page, context: BrowserContext, stack: Stack
+) -> None:
     await sign_in(page, "finance")
     value = str((await _session_cookie(context))["value"])
     await page.get_by_role("button", name="Sign out").click()
