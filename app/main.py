@@ -24,6 +24,7 @@ from app.billing.reports.controllers import ReportController
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
+from app.console.live import ConsoleLiveHub
 from app.console.routes import TEMPLATE_DIR as CONSOLE_TEMPLATE_DIR
 from app.console.routes import console_router, console_static_router
 from app.core.auth import (
@@ -112,6 +113,8 @@ def create_app(
         maker, psps = workers.payment_worker.maker, workers.payment_worker.providers
     live_hub = LiveHub(app_bus)
     live_hub.subscribe()
+    console_hub = ConsoleLiveHub(app_bus, maker)
+    console_hub.subscribe()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -223,6 +226,7 @@ def create_app(
                 "workers": workers,
                 "payment_worker": workers.payment_worker,
                 "live_hub": live_hub,
+                "console_hub": console_hub,
                 "mail_worker": workers.mail_worker,
                 "webhook_worker": workers.webhook_worker,
                 "ocpi_push_worker": workers.ocpi_push_worker,

@@ -101,6 +101,13 @@ def render(
     )
 
 
+def render_fragment(request: Request[Any, Any, Any], template: str, **context: Any) -> str:
+    """A piece of a page as text (a server-sent event's data, an htmx answer), with ``t``."""
+    engine = request.app.template_engine
+    assert engine is not None
+    return str(engine.get_template(template).render(**_common(request, translator(request)), **context))
+
+
 def render_public(
     request: Request[Any, Any, Any], template: str, *, status_code: int = 200, **context: Any
 ) -> Template:

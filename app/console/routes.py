@@ -21,6 +21,7 @@ from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
+from app.console.pages.chargers import ChargerListController
 from app.console.pages.overview import OverviewController
 from app.console.pages.signin import SignInController
 from app.console.render import render_public
@@ -35,6 +36,7 @@ STATIC_PATH = "/console/static"
 # Every signed-in page's controller; a page helper appends one line here.
 CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     OverviewController,
+    ChargerListController,
 ]
 
 
