@@ -18,7 +18,7 @@ PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 # The slow groups (markers applied in tests/conftest.py) that `make test-fast` leaves out.
 SLOW_MARKERS := browser or subprocess or bench
 
-.PHONY: run test test-suite test-fast lint fmt bench openapi clean
+.PHONY: run test test-suite test-fast lint fmt bench openapi screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test-suite: $(STAMP)
 # The developer's loop: everything but the browser, subprocess and bench tests, no lint.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not ($(SLOW_MARKERS))"
+
+# The console's pictures in docs/console/, taken by its browser tests (so they stay true).
+screenshots: $(STAMP)
+	LADDNAT_CONSOLE_SCREENSHOTS=1 $(PY) -m pytest -n 0 -q tests/e2e/console
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix app ocpp_bridge payments devtools migrations tests bench

@@ -24,6 +24,9 @@ from app.billing.reports.controllers import ReportController
 from app.chargers.command_controllers import CommandController, UploadController
 from app.chargers.controllers import ChargerController, LocationController, QrCodeController
 from app.checkout.controllers import TEMPLATE_DIR, checkout_router, checkout_static_router
+from app.console.live import ConsoleLiveHub
+from app.console.routes import TEMPLATE_DIR as CONSOLE_TEMPLATE_DIR
+from app.console.routes import console_router, console_static_router
 from app.core.auth import (
     BEARER_SCHEME,
     BEARER_SECURITY,
@@ -110,6 +113,8 @@ def create_app(
         maker, psps = workers.payment_worker.maker, workers.payment_worker.providers
     live_hub = LiveHub(app_bus)
     live_hub.subscribe()
+    console_hub = ConsoleLiveHub(app_bus, maker)
+    console_hub.subscribe()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -185,6 +190,8 @@ def create_app(
             ocpi_router(),
             checkout_router(settings),
             checkout_static_router(),
+            console_router(settings),
+            console_static_router(),
         ],
         dependencies={
             "db": Provide(provide_db),
@@ -195,8 +202,8 @@ def create_app(
         },
         # A path or method no route takes under /ocpi answers in the OCPI envelope.
         exception_handlers={**EXCEPTION_HANDLERS, NotFoundException: unrouted, MethodNotAllowedException: unrouted},
-        # The web checkout's pages (app/checkout/templates); the API itself renders none.
-        template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
+        # The web checkout's and the operator console's pages; the API itself renders none.
+        template_config=TemplateConfig(directory=[TEMPLATE_DIR, CONSOLE_TEMPLATE_DIR], engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
             title=API_TITLE,
             version=API_VERSION,
@@ -219,6 +226,7 @@ def create_app(
                 "workers": workers,
                 "payment_worker": workers.payment_worker,
                 "live_hub": live_hub,
+                "console_hub": console_hub,
                 "mail_worker": workers.mail_worker,
                 "webhook_worker": workers.webhook_worker,
                 "ocpi_push_worker": workers.ocpi_push_worker,

@@ -13,6 +13,7 @@ from app.chargers.models import (
     Location,
 )
 from app.checkout.models import CheckoutLink
+from app.console.models import ConsoleSession
 from app.core.database import Base
 from app.drivers.models import HiddenPaymentMethod, IdToken, LoginAttempt, PaymentCustomer, RefreshToken, User
 from app.health.models import HealthBaseline, Incident, IncidentEvent
@@ -36,6 +37,7 @@ __all__ = [
     "CommandLog",
     "Connector",
     "ConnectorStatusChange",
+    "ConsoleSession",
     "DiagnosticsFile",
     "Evse",
     "FleetAccount",

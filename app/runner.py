@@ -254,6 +254,7 @@ def _print_banner(
         "  Demo chargers:",
         *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}" for c in DEMO_CHARGERS],
         *[f"    {c.identity:<12} OCPP {c.version:<6} password {c.password}   (Norrsken)" for c in NORRSKEN_CHARGERS],
+        f"  Console         {settings.http.public_base_url}/console   (sign in as the demo operator)",
         f"  Demo operator   {DEMO_OPERATOR_EMAIL} / {DEMO_OPERATOR_PASSWORD}   (POST {api}/api/v1/auth/token)",
         f"  Second tenant   {NORRSKEN_EMAIL} / {NORRSKEN_PASSWORD}   (Norrsken Laddning, SE*NRK: sees only its own)",
         f"  Platform admin  {DEMO_PLATFORM_EMAIL} / {DEMO_PLATFORM_PASSWORD}   (GET {api}/api/v1/platform/tenants)",

@@ -88,6 +88,22 @@ async def check_credentials(found: ChargerCredentials | None, password: str | No
     return found.ref
 
 
+def _matching(stmt: SelectT, query: str | None) -> SelectT:
+    """Chargers whose identity, "vendor model" or location name contains ``query``."""
+    text = (query or "").strip().lower()
+    if not text:
+        return stmt
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    vendor_model = func.coalesce(ChargePoint.vendor, "").concat(" ").concat(func.coalesce(ChargePoint.model, ""))
+    location_names = select(Location.id).where(func.lower(Location.name).like(pattern, escape="\\"))
+    return stmt.where(
+        func.lower(ChargePoint.identity).like(pattern, escape="\\")
+        | func.lower(vendor_model).like(pattern, escape="\\")
+        | ChargePoint.location_id.in_(location_names)
+    )
+
+
 def evse_prefix(country: str, party: str, number: int) -> str:
     return f"{country}*{party}*E{number:04d}"
 
@@ -159,7 +175,9 @@ class ChargerService:
         await self.db.commit()
         self.bus.publish(ChargerCredentialsChanged(identity=identity))
 
-    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[ChargePoint]:
+    async def list(self, *, limit: int = 100, offset: int = 0, query: str | None = None) -> Sequence[ChargePoint]:
+        """In registration order; ``query``: only those whose identity, vendor, model or
+        location name contains it (any case)."""
         stmt = (
             select(ChargePoint)
             .options(selectinload(ChargePoint.evses).selectinload(Evse.connectors))
@@ -167,10 +185,11 @@ class ChargerService:
             .limit(limit)
             .offset(offset)
         )
-        return (await self.db.scalars(self._scoped(stmt))).all()
+        return (await self.db.scalars(self._scoped(_matching(stmt, query)))).all()
 
-    async def count(self) -> int:
-        return int(await self.db.scalar(self._scoped(select(func.count()).select_from(ChargePoint))) or 0)
+    async def count(self, *, query: str | None = None) -> int:
+        stmt = select(func.count()).select_from(ChargePoint)
+        return int(await self.db.scalar(self._scoped(_matching(stmt, query))) or 0)
 
     async def get(self, charge_point_id: uuid.UUID) -> ChargePoint:
         stmt = (

@@ -122,6 +122,16 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller
     return caller
 
 
+def remember_caller(
+    connection: ASGIConnection[Any, Any, Any, Any], caller: Caller, user: Principal | None = None
+) -> None:
+    """Settle who is calling without a bearer credential (the console's cookie session
+    resolves its user itself): the guards and ``caller``/``tenant_id`` then read this."""
+    connection.state[_CALLER_KEY] = caller
+    if user is not None:
+        connection.state[_USER_KEY] = user
+
+
 def resolved_caller(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller | None:
     """The caller a guard already resolved for this request, or None (the audit log reads it)."""
     caller: Caller | None = connection.state.get(_CALLER_KEY)
@@ -192,10 +202,14 @@ def requires_role(*roles: str) -> Guard:
 
 # The operator API's guards: the router takes ``can_read``; a handler that changes
 # something adds the one for its kind of change.
+# The role sets are public so pages can show only what the role may do (the console).
+OPERATE_ROLES = frozenset({ADMIN, OPERATIONS})  # chargers, locations, commands, incidents, cards
+BILL_ROLES = frozenset({ADMIN, FINANCE})  # tariffs, refunds, fleet accounts, invoices
+ADMINISTER_ROLES = frozenset({ADMIN})  # staff, API keys, webhooks
 can_read = requires_role(*TENANT_ROLES)
-can_operate = requires_role(ADMIN, OPERATIONS)  # chargers, locations, commands, incidents, cards
-can_bill = requires_role(ADMIN, FINANCE)  # tariffs, refunds, fleet accounts, invoices
-can_administer = requires_role(ADMIN)  # staff, API keys, webhooks
+can_operate = requires_role(*OPERATE_ROLES)
+can_bill = requires_role(*BILL_ROLES)
+can_administer = requires_role(*ADMINISTER_ROLES)
 requires_platform_admin = requires_role(PLATFORM_ADMIN)
 
 

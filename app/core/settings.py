@@ -225,6 +225,21 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """The operator console (app/console): its sign-in sessions and its map."""
+
+    # A session unused this long ends (sign in again); every session ends after absolute_timeout_s.
+    idle_timeout_s: int = 1800
+    absolute_timeout_s: int = 12 * 3600
+    # Secure cookies (and the __Host- name) whatever the request's scheme; False: only when
+    # the request came over https (or public_base_url is https).
+    secure_cookies: bool = False
+    # Leaflet tile URL template; "" draws the map without tiles (a plain coordinate plot).
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© OpenStreetMap contributors"
+
+
+@dataclass(frozen=True, slots=True)
 class MailSettings:
     # smtp://user:pass@host:587?starttls=true or smtps://host:465; None: to the log.
     smtp_url: str | None = None
@@ -367,6 +382,7 @@ class Settings:
     ocpi: OcpiSettings = field(default_factory=OcpiSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     log_level: str = "INFO"
 
     @classmethod
@@ -506,6 +522,7 @@ class Settings:
                 http_host=get("LADDNAT_WORKER_HTTP_HOST", "127.0.0.1") or "127.0.0.1",
                 http_port=port("LADDNAT_WORKER_HTTP_PORT", 8100),
             ),
+            console=_console_settings(e, positive_int, flag),
             log_level=log_level,
         )
 
@@ -574,6 +591,23 @@ def _metrics_settings(get: Getter) -> MetricsSettings:
     if not sep or not host or not 0 < bind_port < 65536:
         raise SettingsError(f"LADDNAT_METRICS_BIND={bind!r}: use HOST:PORT, e.g. 10.0.0.5:9100")
     return MetricsSettings(token=token, bind_host=host, bind_port=bind_port)
+
+
+def _console_settings(
+    env: Mapping[str, str], positive_int: Callable[[str, int], int], flag: Callable[[str, bool], bool]
+) -> ConsoleSettings:
+    defaults = ConsoleSettings()
+    # An empty LADDNAT_CONSOLE_TILE_URL means "no tiles", so it is read raw, not defaulted.
+    tile_url = env.get("LADDNAT_CONSOLE_TILE_URL", defaults.tile_url).strip()
+    if tile_url and not (tile_url.startswith(("https://", "http://")) and "{z}" in tile_url):
+        raise SettingsError(f"LADDNAT_CONSOLE_TILE_URL={tile_url!r}: use https://HOST/{{z}}/{{x}}/{{y}}.png or empty")
+    return ConsoleSettings(
+        idle_timeout_s=positive_int("LADDNAT_CONSOLE_IDLE_TIMEOUT_S", defaults.idle_timeout_s),
+        absolute_timeout_s=positive_int("LADDNAT_CONSOLE_ABSOLUTE_TIMEOUT_S", defaults.absolute_timeout_s),
+        secure_cookies=flag("LADDNAT_CONSOLE_SECURE_COOKIES", defaults.secure_cookies),
+        tile_url=tile_url,
+        tile_attribution=env.get("LADDNAT_CONSOLE_TILE_ATTRIBUTION", defaults.tile_attribution),
+    )
 
 
 def _mail_settings(get: Callable[[str, str | None], str | None]) -> MailSettings:

@@ -144,11 +144,17 @@ class UserService:
         before any password is checked. Never per account alone: a stranger's failures do
         not keep the owner out from another address. A success clears the pair's failures.
         """
+        return await self.issue_tokens(await self.check_sign_in(email, password, address=address))
+
+    async def check_sign_in(self, email: str, password: str, *, address: str | None = None) -> User:
+        """The user these credentials name, counted and throttled like ``sign_in`` (which
+        uses it), but issuing no tokens: the operator console keeps a cookie session instead."""
         now = self.clock()
         await self._reserve_sign_in(email, address, now)
         user = await self.authenticate(email, password)  # a failure stays counted
         await self.throttle.succeeded_sign_in(email, address, now)
-        return await self.issue_tokens(user)
+        await self.db.commit()
+        return user
 
     async def sign_up(self, email: str, password: str, *, mail: SignUpMailer, address: str | None = None) -> None:
         """Ask for a driver account; the answer never tells whether the email is taken.

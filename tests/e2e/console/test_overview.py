@@ -1,0 +1,74 @@
+"""The overview and the charger list, live: a simulator charger connects and faults, and the
+counts, its location's marker and its status change without a reload; another tenant's
+charger never shows."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.e2e.console.conftest import Stack, assert_accessible, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+LIVE_MS = 20_000  # connecting, the batched status write, the fault's diagnosis: a few seconds
+
+
+def count(page: Page, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(f"#counts [data-count={name}]")
+
+
+async def test_a_fault_turns_the_marker_red_and_changes_the_counts_live(page: Page, stack: Stack) -> None:
+    world = stack.world
+    hamngatan = world.chargers[0]
+    await sign_in(page, "operations")
+    map_box = page.locator("#map")
+    await expect(map_box).to_have_attribute("data-markers", "2")  # Norrsken's two locations only
+    await expect(count(page, "offline")).to_have_text("2")
+    await expect(count(page, "online")).to_have_text("0")
+    locations = page.locator("#location-list")
+    await expect(locations).not_to_contain_text("Other depot")
+    await expect(page.locator("#map-note")).to_be_visible()  # no tile URL here: the coordinate plot
+    await assert_accessible(page)
+
+    sim = await stack.charger(hamngatan)
+    other = await stack.charger(world.other_charger)
+    try:
+        await expect(count(page, "online")).to_have_text("1", timeout=LIVE_MS)
+        await expect(count(page, "offline")).to_have_text("1")
+        await expect(page.locator("path.marker-critical")).to_have_count(0)
+
+        await sim.status(1, "Faulted", "GroundFailure", info="RCD tripped")
+        await other.status(1, "Faulted", "GroundFailure", info="RCD tripped")
+        await expect(count(page, "faulted")).to_have_text("1", timeout=LIVE_MS)
+        await expect(count(page, "online")).to_have_text("0")
+        await expect(page.locator("path.marker-critical")).to_have_count(1, timeout=LIVE_MS)
+        await expect(locations.locator(f"li[data-name='{hamngatan.location}']")).to_have_attribute(
+            "data-worst", "critical"
+        )
+        await expect(map_box).to_have_attribute("data-markers", "2")
+        await expect(locations).not_to_contain_text("Other depot")
+        await screenshot(page, "overview-live")
+
+        # The charger list: searchable, the status column live, the other tenant's absent.
+        await page.get_by_role("navigation", name="Console").get_by_role("link", name="Chargers").click()
+        rows = page.locator("#charger-table tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(page.locator("#charger-table")).not_to_contain_text(world.other_charger.identity)
+        status = page.locator(f"tr[data-charger='{hamngatan.identity}'] [data-status]")
+        await expect(status).to_have_attribute("data-status", "faulted")
+        await assert_accessible(page)
+        await screenshot(page, "chargers")
+        await sim.status(1, "Available")
+        await expect(status).to_have_attribute("data-status", "online", timeout=LIVE_MS)
+
+        await page.get_by_label("Search chargers").fill("kungsports")
+        await expect(rows).to_have_count(1)
+        await expect(rows).to_contain_text(world.chargers[1].identity)
+        await page.get_by_label("Search chargers").fill(world.other_charger.identity)
+        await expect(page.locator("#charger-table")).to_contain_text("No chargers match.")
+        await page.get_by_label("Search chargers").fill("zaptec pro 2")  # vendor and model (never booted)
+        await expect(rows).to_have_count(1)
+        await expect(rows).to_contain_text(world.chargers[1].identity)
+    finally:
+        await sim.close()
+        await other.close()
