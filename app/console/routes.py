@@ -21,6 +21,7 @@ from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
+from app.console.pages.charger import ChargerPageController
 from app.console.pages.chargers import ChargerListController
 from app.console.pages.overview import OverviewController
 from app.console.pages.signin import SignInController
@@ -37,6 +38,7 @@ STATIC_PATH = "/console/static"
 CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     OverviewController,
     ChargerListController,
+    ChargerPageController,
 ]
 
 
