@@ -13,8 +13,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,8 +147,13 @@ class ChargerView:
         now = self.clock()
         since = now - timedelta(hours=hours)
         rows = await self.db.execute(
-            select(MeterSample.sampled_at, MeterSample.evse_number, MeterSample.measurand, MeterSample.phase,
-                   MeterSample.value)
+            select(
+                MeterSample.sampled_at,
+                MeterSample.evse_number,
+                MeterSample.measurand,
+                MeterSample.phase,
+                MeterSample.value,
+            )
             .where(
                 MeterSample.charge_point_id == charger_id,
                 MeterSample.sampled_at >= since,

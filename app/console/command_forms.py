@@ -24,8 +24,9 @@ from app.chargers.commands import COMMANDS
 
 CONFIRM_FIELD = "confirmed"
 # Filled in by the CSMS (``ChargerCommandService._complete`` / ``CommandService``): no input.
-FILLED_BY_SERVICE = frozenset({("get-diagnostics", "uploadUrl"), ("get-diagnostics", "requestId"),
-                               ("remote-stop", "chargerTransactionId")})
+FILLED_BY_SERVICE = frozenset(
+    {("get-diagnostics", "uploadUrl"), ("get-diagnostics", "requestId"), ("remote-stop", "chargerTransactionId")}
+)
 INTERRUPTING = frozenset({"remote-stop", "reset", "unlock-connector", "update-firmware"})
 
 

@@ -128,7 +128,9 @@ class ChargerPageController(Controller):
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @get("/commands/{name:str}", name="console:charger-command-form")
-    async def command_form(self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], name: FromPath[str]) -> Template:
+    async def command_form(
+        self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], name: FromPath[str]
+    ) -> Template:
         """A command's empty form (the confirmation's Cancel; without htmx, a page of its own)."""
         form = _form_of(name)
         async with state.sessionmaker() as db:
@@ -136,7 +138,9 @@ class ChargerPageController(Controller):
         return self._answer(request, cp, form, active, values={}, errors={})
 
     @post("/commands/{name:str}", name="console:charger-command", guards=[can_operate], status_code=200)
-    async def send(self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], name: FromPath[str]) -> Template:
+    async def send(
+        self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], name: FromPath[str]
+    ) -> Template:
         """Send the command as the API's ``SendCommand`` does; answer with the form again and
         the charger's answer (or the problem, or, for a command that interrupts a driver,
         a confirmation step first)."""
@@ -150,7 +154,9 @@ class ChargerPageController(Controller):
                 args = form_args(form, values)
                 parse_args(name, args)  # bad input: shown next to its field, nothing sent
             except FormError as err:
-                return self._answer(request, cp, form, active, values=values, errors={err.field: err.message}, status=422)
+                return self._answer(
+                    request, cp, form, active, values=values, errors={err.field: err.message}, status=422
+                )
             except InvalidInput as err:
                 field = err.extra.get("field") or missing_field(err.detail) or ""
                 return self._answer(request, cp, form, active, values=values, errors={field: err.detail}, status=422)
@@ -164,7 +170,9 @@ class ChargerPageController(Controller):
         return self._answer(request, cp, form, active, values=values, errors={}, entry=entry)
 
     @get("/diagnostics/{file_id:uuid}", name="console:charger-diagnostics")
-    async def download(self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], file_id: FromPath[uuid.UUID]) -> Response[bytes]:
+    async def download(
+        self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], file_id: FromPath[uuid.UUID]
+    ) -> Response[bytes]:
         """The uploaded file, as the API's ``DownloadDiagnostics`` gives it."""
         async with state.sessionmaker() as db:
             tenant_id = _tenant(request)

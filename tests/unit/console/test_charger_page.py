@@ -28,9 +28,20 @@ def test_form_values_become_the_apis_arguments() -> None:
     form = FORMS["set-charging-profile"]
     args = form_args(
         form,
-        {"limit": "7400", "unit": "W", "evse": "", "periods": '[{"startS": 0, "limit": 11000}]', "startAt": "2026-12-07T18:00"},
+        {
+            "limit": "7400",
+            "unit": "W",
+            "evse": "",
+            "periods": '[{"startS": 0, "limit": 11000}]',
+            "startAt": "2026-12-07T18:00",
+        },
     )
-    assert args == {"limit": 7400.0, "unit": "W", "periods": [{"startS": 0, "limit": 11000}], "startAt": "2026-12-07T18:00:00Z"}
+    assert args == {
+        "limit": 7400.0,
+        "unit": "W",
+        "periods": [{"startS": 0, "limit": 11000}],
+        "startAt": "2026-12-07T18:00:00Z",
+    }
     parse_args("set-charging-profile", args)  # the API takes it as it is
     assert form_args(FORMS["change-availability"], {"operative": "false"}) == {"operative": False}
     with pytest.raises(FormError) as bad:
