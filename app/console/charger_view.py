@@ -73,7 +73,12 @@ class ChargerPage:
     incidents_total: int
     files: Sequence[DiagnosticsFile]
     hours: int
+    until: datetime  # the readings' range ends here (now)
     readings: list[Reading]
+
+    @property
+    def since(self) -> datetime:
+        return self.until - timedelta(hours=self.hours)
 
 
 def offset_of(page: int) -> int:
@@ -112,6 +117,7 @@ class ChargerView:
             charge_point_id=cp.id, limit=PAGE_SIZE
         )
         files = await DiagnosticsService(self.db, self.bus, tenant_id=self.tenant_id).list(cp.id)
+        now = self.clock()
         return ChargerPage(
             charger=cp,
             status=charger_status(cp),
@@ -124,7 +130,8 @@ class ChargerView:
             incidents_total=incidents_total,
             files=files,
             hours=hours,
-            readings=await self.readings(cp.id, hours),
+            until=now,
+            readings=await self.readings(cp.id, hours, now),
         )
 
     async def _events(self, charger_id: uuid.UUID, page: int) -> tuple[Sequence[ChargerEvent], int]:
@@ -141,10 +148,9 @@ class ChargerView:
         )
         return (await self.db.scalars(stmt)).all(), int(total or 0)
 
-    async def readings(self, charger_id: uuid.UUID, hours: int) -> list[Reading]:
-        """Power, voltage and temperature over the last ``hours``, averaged over POINTS
-        equal buckets (a bucket without readings is left out)."""
-        now = self.clock()
+    async def readings(self, charger_id: uuid.UUID, hours: int, now: datetime) -> list[Reading]:
+        """Power, voltage and temperature over the ``hours`` before ``now``, averaged over
+        POINTS equal buckets (a bucket without readings is left out)."""
         since = now - timedelta(hours=hours)
         rows = await self.db.execute(
             select(

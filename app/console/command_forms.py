@@ -153,6 +153,11 @@ def missing_field(message: str) -> str | None:
     return message.split(marker, 1)[1].split("`", 1)[0] or None
 
 
+def as_json(data: Any) -> str:
+    """Arguments and event data on one line, as written (not \\u-escaped)."""
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "), default=str)
+
+
 def pretty(data: Any) -> str:
     """The charger's answer as indented JSON for a ``<pre>``."""
     return msgspec.json.format(msgspec.json.encode(data), indent=2).decode()

@@ -4,6 +4,8 @@
 (function () {
   "use strict";
   var COLOURS = { power: "#0b4f8a", voltage: "#7a4a00", temperature: "#9b1c1c" };
+  // UTC and 24-hour times, as the table and the rest of the page show them.
+  function utc(seconds) { return uPlot.tzDate(new Date(seconds * 1e3), "Etc/UTC"); }
 
   function series(table) {
     var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr[data-t]"));
@@ -18,7 +20,7 @@
     return out;
   }
 
-  function draw(box, data) {
+  function draw(box, data, range) {
     var name = box.getAttribute("data-series");
     var values = data[name];
     box.textContent = "";
@@ -31,8 +33,13 @@
       height: 180,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
-      axes: [{}, { label: box.getAttribute("data-unit") || "" }],
+      // The whole chosen range, however few the readings in it.
+      scales: { x: { time: true, range: function () { return range; } } },
+      tzDate: utc,
+      axes: [
+        { values: function (u, splits) { var f = uPlot.fmtDate("{HH}:{mm}"); return splits.map(function (v) { return f(utc(v)); }); } },
+        { label: box.getAttribute("data-unit") || "" },
+      ],
       series: [{}, { stroke: COLOURS[name] || "#111", width: 2, spanGaps: false, points: { show: values.length < 40 } }],
     };
     var chart = new uPlot(opts, [data.t, values], box);
@@ -44,8 +51,9 @@
     var table = document.getElementById("readings");
     if (!table || typeof uPlot === "undefined") return;
     var data = series(table);
+    var range = [parseFloat(table.getAttribute("data-from")), parseFloat(table.getAttribute("data-to"))];
     var boxes = Array.prototype.slice.call(document.querySelectorAll(".chart[data-series]"));
-    var charts = boxes.map(function (box) { return draw(box, data); });
+    var charts = boxes.map(function (box) { return draw(box, data, range); });
     var pending = null;
     window.addEventListener("resize", function () {
       if (pending) clearTimeout(pending);
