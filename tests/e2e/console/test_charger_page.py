@@ -121,6 +121,16 @@ async def test_operations_sends_commands_and_sees_the_chargers_answers(page: Pag
             f"/console/chargers/{charger.identity}/commands/trigger-message",
         )
         assert refused == 403
+        # Without htmx (a plain form post): a page of its own with the real status.
+        token = json.loads(str(await page.locator("body").get_attribute("hx-headers")))["X-CSRF-Token"]
+        commands = f"/console/chargers/{charger.identity}/commands"
+        bad = await page.request.post(f"{commands}/unlock-connector", form={"csrf_token": token, "connector": "1"})
+        assert bad.status == 422
+        assert 'id="cmd-unlock-connector-evse-error"' in await bad.text()
+        confirm = await page.request.post(f"{commands}/reset", form={"csrf_token": token, "kind": "hard"})
+        assert confirm.status == 200
+        assert "Reset: are you sure?" in await confirm.text()
+        assert (await page.request.post(f"{commands}/no-such", form={"csrf_token": token})).status == 404
         assert await _commands_sent(stack, charger.identity) == before
 
         # After a reload: the traffic (newest first), the file to download, the ranges.
@@ -153,6 +163,9 @@ async def test_read_only_sees_no_command_forms_and_other_tenants_chargers_are_no
     await expect(page.locator("form.command-form")).to_have_count(0)
     await expect(page.locator("#evses")).to_contain_text("1")
     await assert_accessible(page)
+    # On a phone: one column, wide tables scroll inside their own box, not the page.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
     # A forged command with the session's own CSRF token: the role's guard refuses it.
     headers = json.loads(str(await page.locator("body").get_attribute("hx-headers")))
