@@ -140,6 +140,8 @@ async def test_operations_sends_commands_and_sees_the_chargers_answers(page: Pag
         await expect(page.locator("#command-log")).to_contain_text("unlock-connector")
         await expect(page.locator("#charger-events")).to_contain_text("boot")
         await expect(page.locator(".ranges [aria-current]")).to_have_text("6 h")
+        # The ground fault opened an incident: listed, linked to its own page.
+        await expect(page.locator("#incidents a[href^='/console/incidents/']").first).to_be_visible()
         link = page.locator("#diagnostics a[download]").first  # health may have asked for one too
         await expect(link).to_be_visible()
         download = await page.request.get(str(await link.get_attribute("href")))
