@@ -22,6 +22,8 @@ from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
 from app.console.pages.chargers import ChargerListController
+from app.console.pages.money import MoneyController
+from app.console.pages.money_reports import MoneyReportController
 from app.console.pages.overview import OverviewController
 from app.console.pages.signin import SignInController
 from app.console.render import render_public
@@ -37,6 +39,8 @@ STATIC_PATH = "/console/static"
 CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     OverviewController,
     ChargerListController,
+    MoneyController,
+    MoneyReportController,
 ]
 
 
