@@ -15,7 +15,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 import app.console.pages.money_texts  # noqa: F401 (the pages' texts)
@@ -121,7 +121,7 @@ class MoneyController(Controller):
         request: Request[Any, Any, Any],
         payments: NamedDependency[PaymentService],
         page: NamedDependency[PageParams],
-        status: str | None = None,
+        status: FromQuery[str | None] = None,
     ) -> Template:
         status = status if status in PAYMENT_STATUSES else None
         page = paged(page)
@@ -140,7 +140,10 @@ class MoneyController(Controller):
 
     @get("/payments/{payment_id:uuid}", name="console:payment")
     async def payment(
-        self, request: Request[Any, Any, Any], payment_id: FromPath[uuid.UUID], payments: NamedDependency[PaymentService]
+        self,
+        request: Request[Any, Any, Any],
+        payment_id: FromPath[uuid.UUID],
+        payments: NamedDependency[PaymentService],
     ) -> Template:
         return await _payment_page(request, payments, payment_id, done_seq=request.query_params.get("refunded"))
 
@@ -229,7 +232,7 @@ class MoneyController(Controller):
         transactions: NamedDependency[TransactionService],
         payments: NamedDependency[PaymentService],
         page: NamedDependency[PageParams],
-        status: str | None = None,
+        status: FromQuery[str | None] = None,
     ) -> Template:
         status = status if status in ("active", "completed") else None
         page = paged(page)

@@ -85,7 +85,8 @@ def chart_data(report: RevenueReportOut, currency: str | None) -> dict[str, Any]
     scale = 10 ** currency_exponent(currency or "")
     by_site: dict[str, dict[str, int]] = {}
     for r in rows:
-        by_site.setdefault(r.group_name, {})[r.period] = by_site.get(r.group_name, {}).get(r.period, 0) + r.revenue_minor
+        site = by_site.setdefault(r.group_name, {})
+        site[r.period] = site.get(r.period, 0) + r.revenue_minor
     ranked = sorted(by_site, key=lambda name: -sum(by_site[name].values()))
     series = [(name, by_site[name]) for name in ranked[:MAX_SERIES]]
     if len(ranked) > MAX_SERIES:
@@ -140,7 +141,9 @@ class MoneyReportController(Controller):
         )
 
     @get("/revenue.csv", name="console:revenue-csv")
-    async def revenue_csv(self, request: Request[Any, Any, Any], reports: NamedDependency[ReportService]) -> Response[bytes]:
+    async def revenue_csv(
+        self, request: Request[Any, Any, Any], reports: NamedDependency[ReportService]
+    ) -> Response[bytes]:
         days, errors = read_range(request)
         if errors:
             raise InvalidInput("from and to must be dates (YYYY-MM-DD)", field=next(iter(errors)))

@@ -8,7 +8,10 @@
 
   function draw(box) {
     var data = JSON.parse(box.getAttribute("data-chart"));
-    var series = [{}];
+    var series = [{
+      label: box.getAttribute("data-day-label") || "Day",
+      value: function (u, ts) { return ts == null ? "–" : new Date(ts * 1000).toISOString().slice(0, 10); }
+    }];
     var columns = [data.x];
     data.series.forEach(function (s, i) {
       series.push({
