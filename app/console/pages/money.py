@@ -75,12 +75,6 @@ def parse_amount(text: str, currency: str) -> int | None:
     return int(minor)
 
 
-def major_text(amount_minor: int, currency: str) -> str:
-    """1250 SEK -> ``"12.50"``: the amount as the refund form writes it (no currency)."""
-    exponent = currency_exponent(currency)
-    return f"{Decimal(amount_minor).scaleb(-exponent):.{exponent}f}"
-
-
 async def _payment_page(
     request: Request[Any, Any, Any],
     payments: PaymentService,
@@ -170,7 +164,11 @@ class MoneyController(Controller):
             )
         left = payment.captured_minor - payment.refunded_minor
         if form.get("confirm") != "yes":
-            if payment.status in REFUNDABLE and (amount or left) > left:
+            if payment.status not in REFUNDABLE:  # a stale page: nothing to confirm
+                return await _payment_page(
+                    request, payments, payment_id, status_code=409, problem_key="money.refund_not_allowed"
+                )
+            if (amount or left) > left:
                 # What the service would refuse: said now, next to the field, before confirming.
                 problem = f"the amount must be 1..{left} ({payment.currency} minor units)"
                 return await _payment_page(
