@@ -168,6 +168,7 @@ async def test_read_only_sees_no_command_forms_and_other_tenants_chargers_are_no
     # On a phone: one column, wide tables scroll inside their own box, not the page.
     await page.set_viewport_size({"width": 390, "height": 844})
     assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    await assert_accessible(page)
 
     # A forged command with the session's own CSRF token: the role's guard refuses it.
     headers = json.loads(str(await page.locator("body").get_attribute("hx-headers")))
