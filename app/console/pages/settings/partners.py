@@ -1,0 +1,54 @@
+"""``/console/settings/partners``: the tenant's OCPI roaming partners with how their pushes
+stand, suspend and resume (admins, as the operator API's RoamingPartnerController)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from app.console.render import render
+from app.core.auth import can_administer
+from app.roaming.operator.controllers import provide_partners
+from app.roaming.operator.errors import PartnerNotRegistered
+from app.roaming.operator.schemas import PartnerOut
+from app.roaming.operator.service import PartnerService
+
+BASE = "/console/settings/partners"
+
+
+class PartnerPagesController(Controller):
+    path = BASE
+    dependencies = {"partners": Provide(provide_partners, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
+
+    @get("/", name="console:partners")
+    async def index(self, request: Request[Any, Any, Any], partners: NamedDependency[PartnerService]) -> Template:
+        rows, total = await partners.list(limit=100, offset=0)
+        stats = await partners.push_stats([p.id for p in rows])
+        return render(
+            request,
+            "console/settings/partners.html",
+            nav="settings",
+            sub="partners",
+            partners=[PartnerOut.of(p, stats.get(p.id)) for p in rows],
+            total=total,
+            notice=request.query_params.get("done"),
+            error=request.query_params.get("error"),
+        )
+
+    @post("/{partner_id:uuid}/suspension", guards=[can_administer], status_code=303)
+    async def suspend(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> Redirect:
+        try:
+            await partners.suspend(partner_id)
+        except PartnerNotRegistered:  # only a registered partner can be suspended: said on the page
+            return Redirect(f"{BASE}?error=not_registered", status_code=303)
+        return Redirect(f"{BASE}?done=suspended", status_code=303)
+
+    @post("/{partner_id:uuid}/resume", guards=[can_administer], status_code=303)
+    async def resume(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> Redirect:
+        await partners.resume(partner_id)
+        return Redirect(f"{BASE}?done=resumed", status_code=303)
