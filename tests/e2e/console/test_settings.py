@@ -15,6 +15,7 @@ from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from app.drivers.models import User
+from app.operators.models import AuditEntry
 from app.operators.webhooks.service import WebhookService
 from app.roaming.models import OcpiPartner
 from app.tariffs.pricing import TariffTerms
@@ -130,6 +131,9 @@ async def test_an_admin_sets_up_tariffs_webhooks_keys_users_and_partners(page: P
     await screenshot(page, "settings-webhook")
     await page.get_by_role("button", name="Disable").click()
     await expect(page.locator("[data-state=disabled]")).to_be_visible()
+    await page.get_by_role("button", name="Send a test event").click()
+    await expect(page.get_by_role("alert")).to_contain_text("activate the endpoint before testing it")
+    await expect(page.locator("#delivery-table tbody tr")).to_have_count(1)
 
     # An API key: shown once, then revoked.
     await page.get_by_role("link", name="API keys").click()
@@ -174,6 +178,31 @@ async def test_an_admin_sets_up_tariffs_webhooks_keys_users_and_partners(page: P
     await assert_accessible(page)
     await partner.get_by_role("button", name="Resume").click()
     await expect(partner.locator("[data-state]")).to_have_attribute("data-state", "registered")
+
+    # Each change is in the tenant's audit log under the API's operation, as if made there.
+    async with stack.maker() as db:
+        actions = list(
+            await db.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.operator_id == stack.world.tenant_id, AuditEntry.path.startswith("/console/settings")
+                )
+            )
+        )
+    assert sorted(set(actions)) == [
+        "AssignTariff",
+        "CreateApiKey",
+        "CreateStaffUser",
+        "CreateTariff",
+        "CreateWebhook",
+        "ResumeRoamingPartner",
+        "RevokeApiKey",
+        "SuspendRoamingPartner",
+        "TestWebhook",
+        "UpdateStaffUser",
+        "UpdateTariff",
+        "UpdateWebhook",
+    ]
+    assert actions.count("TestWebhook") == 1  # the refused one (inactive) changed nothing
 
 
 async def test_read_only_sees_no_form_and_a_forged_change_is_refused(page: Page, stack: Stack) -> None:

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.render import render
 from app.core.auth import can_administer
 from app.roaming.operator.controllers import provide_partners
@@ -23,10 +24,21 @@ BASE = "/console/settings/partners"
 
 class PartnerPagesController(Controller):
     path = BASE
+    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"partners": Provide(provide_partners, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     @get("/", name="console:partners")
     async def index(self, request: Request[Any, Any, Any], partners: NamedDependency[PartnerService]) -> Template:
+        return await self._index(request, partners)
+
+    async def _index(
+        self,
+        request: Request[Any, Any, Any],
+        partners: PartnerService,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+    ) -> Template:
         rows, total = await partners.list(limit=100, offset=0)
         stats = await partners.push_stats([p.id for p in rows])
         return render(
@@ -37,18 +49,26 @@ class PartnerPagesController(Controller):
             partners=[PartnerOut.of(p, stats.get(p.id)) for p in rows],
             total=total,
             notice=request.query_params.get("done"),
-            error=request.query_params.get("error"),
+            error=error,
+            status_code=status_code,
         )
 
-    @post("/{partner_id:uuid}/suspension", guards=[can_administer], status_code=303)
-    async def suspend(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> Redirect:
+    @post(
+        "/{partner_id:uuid}/suspension", guards=[can_administer], status_code=303, operation_id="SuspendRoamingPartner"
+    )
+    async def suspend(
+        self,
+        request: Request[Any, Any, Any],
+        partner_id: FromPath[uuid.UUID],
+        partners: NamedDependency[PartnerService],
+    ) -> Redirect | Template:
         try:
             await partners.suspend(partner_id)
-        except PartnerNotRegistered:  # only a registered partner can be suspended: said on the page
-            return Redirect(f"{BASE}?error=not_registered", status_code=303)
+        except PartnerNotRegistered as exc:  # only a registered partner: said on the page, nothing changed
+            return await self._index(request, partners, error=exc.detail, status_code=exc.status)
         return Redirect(f"{BASE}?done=suspended", status_code=303)
 
-    @post("/{partner_id:uuid}/resume", guards=[can_administer], status_code=303)
+    @post("/{partner_id:uuid}/resume", guards=[can_administer], status_code=303, operation_id="ResumeRoamingPartner")
     async def resume(self, partner_id: FromPath[uuid.UUID], partners: NamedDependency[PartnerService]) -> Redirect:
         await partners.resume(partner_id)
         return Redirect(f"{BASE}?done=resumed", status_code=303)

@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 
 from app.chargers.controllers import provide_chargers, provide_locations
 from app.chargers.service import ChargerService, LocationService
+from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.pages.settings.forms import FormErrors, convert, form_of, major_of, minor_of, problem, text
 from app.console.render import render, render_fragment
 from app.core.auth import can_bill
@@ -163,6 +164,7 @@ async def target_pk(tariffs: TariffService, value: str) -> tuple[Scope, uuid.UUI
 
 class TariffPagesController(Controller):
     path = BASE
+    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     dependencies = DEPENDENCIES
 
     async def _index(
@@ -204,7 +206,7 @@ class TariffPagesController(Controller):
     ) -> Template:
         return await self._index(request, tariffs, chargers, locations, tenant_id)
 
-    @post("/", guards=[can_bill], status_code=303)
+    @post("/", guards=[can_bill], status_code=303, operation_id="CreateTariff")
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -229,7 +231,7 @@ class TariffPagesController(Controller):
         values = form_values(await form_of(request))
         return await _preview(request, lambda: new_terms(values))
 
-    @post("/unassign", guards=[can_bill], status_code=303)
+    @post("/unassign", guards=[can_bill], status_code=303, operation_id="UnassignTariff")
     async def unassign(
         self,
         request: Request[Any, Any, Any],
@@ -291,7 +293,7 @@ class TariffPagesController(Controller):
         tariff = await tariffs.get(tariff_id)
         return await self._tariff(request, tariff, await targets_of(tenant_id, locations, chargers))
 
-    @post("/{tariff_id:uuid}", guards=[can_bill], status_code=303)
+    @post("/{tariff_id:uuid}", guards=[can_bill], status_code=303, operation_id="UpdateTariff")
     async def change(
         self,
         request: Request[Any, Any, Any],
@@ -325,7 +327,7 @@ class TariffPagesController(Controller):
         values = form_values(await form_of(request))
         return await _preview(request, lambda: changed_terms(tariff, values))
 
-    @post("/{tariff_id:uuid}/assign", guards=[can_bill], status_code=303)
+    @post("/{tariff_id:uuid}/assign", guards=[can_bill], status_code=303, operation_id="AssignTariff")
     async def assign(
         self,
         request: Request[Any, Any, Any],

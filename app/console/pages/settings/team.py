@@ -12,6 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.pages.settings.forms import FormErrors, convert, form_of, problem, text
 from app.console.render import render
 from app.core.auth import TENANT_ROLES, Caller, can_administer
@@ -30,6 +31,7 @@ assert set(ROLE_ORDER) == TENANT_ROLES
 
 class StaffPagesController(Controller):
     path = USERS
+    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     guards = [can_administer]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"staff": Provide(provide_staff, sync_to_thread=False)}  # noqa: RUF012
 
@@ -61,7 +63,7 @@ class StaffPagesController(Controller):
     async def index(self, request: Request[Any, Any, Any], staff: NamedDependency[StaffService]) -> Template:
         return await self._index(request, staff)
 
-    @post("/", status_code=303)
+    @post("/", status_code=303, operation_id="CreateStaffUser")
     async def add(self, request: Request[Any, Any, Any], staff: NamedDependency[StaffService]) -> Redirect | Template:
         form = await form_of(request)
         values = {"email": text(form, "email"), "role": text(form, "role")}
@@ -74,7 +76,7 @@ class StaffPagesController(Controller):
             return await self._index(request, staff, values=values, errors=problem(exc), status_code=exc.status)
         return Redirect(f"{USERS}?done=user_added", status_code=303)
 
-    @post("/{user_id:uuid}", status_code=303)
+    @post("/{user_id:uuid}", status_code=303, operation_id="UpdateStaffUser")
     async def change(
         self, request: Request[Any, Any, Any], user_id: FromPath[uuid.UUID], staff: NamedDependency[StaffService]
     ) -> Redirect | Template:
@@ -100,6 +102,7 @@ class StaffPagesController(Controller):
 
 class ApiKeyPagesController(Controller):
     path = KEYS
+    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     guards = [can_administer]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"api_keys": Provide(provide_api_keys, sync_to_thread=False)}  # noqa: RUF012
 
@@ -135,7 +138,7 @@ class ApiKeyPagesController(Controller):
     ) -> Template:
         return await self._index(request, api_keys, caller)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, operation_id="CreateApiKey")
     async def create(
         self, request: Request[Any, Any, Any], api_keys: NamedDependency[ApiKeyService], caller: NamedDependency[Caller]
     ) -> Template:
@@ -161,7 +164,7 @@ class ApiKeyPagesController(Controller):
             next_href=KEYS,
         )
 
-    @post("/{key_id:uuid}/revoke", status_code=303)
+    @post("/{key_id:uuid}/revoke", status_code=303, operation_id="RevokeApiKey")
     async def revoke(self, key_id: FromPath[uuid.UUID], api_keys: NamedDependency[ApiKeyService]) -> Redirect:
         await api_keys.revoke(key_id)
         return Redirect(f"{KEYS}?done=revoked", status_code=303)

@@ -97,7 +97,6 @@ EN = {
     "settings.webhooks.disable": "Disable",
     "settings.webhooks.test": "Send a test event",
     "settings.webhooks.delete": "Delete",
-    "settings.webhooks.error_inactive": "Enable the endpoint before testing it.",
     "settings.webhooks.deliveries": "Delivery log",
     "settings.webhooks.delivery_count": "{count} deliveries (newest first).",
     "settings.webhooks.no_deliveries": "Nothing sent yet.",
@@ -148,7 +147,6 @@ EN = {
     "settings.partners.hint": "Partners register through the OCPI credentials handshake (operator API, docs/ocpi.md).",
     "settings.partners.suspend": "Suspend",
     "settings.partners.resume": "Resume",
-    "settings.partners.error_not_registered": "Only a registered partner can be suspended.",
 }
 
 SV = {
@@ -244,7 +242,6 @@ SV = {
     "settings.webhooks.disable": "Stäng av",
     "settings.webhooks.test": "Skicka en testhändelse",
     "settings.webhooks.delete": "Ta bort",
-    "settings.webhooks.error_inactive": "Aktivera mottagaren innan du testar den.",
     "settings.webhooks.deliveries": "Leveranslogg",
     "settings.webhooks.delivery_count": "{count} leveranser (nyast först).",
     "settings.webhooks.no_deliveries": "Inget skickat än.",
@@ -297,7 +294,6 @@ SV = {
     ),
     "settings.partners.suspend": "Stäng av",
     "settings.partners.resume": "Återuppta",
-    "settings.partners.error_not_registered": "Bara en registrerad partner kan stängas av.",
 }
 
 add_texts(en=EN, sv=SV)

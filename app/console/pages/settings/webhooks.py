@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.pages.settings.forms import FormErrors, convert, form_of, problem, text
 from app.console.render import render
 from app.core.auth import can_administer
@@ -25,6 +26,7 @@ MAX_DELIVERIES = 100
 
 class WebhookPagesController(Controller):
     path = BASE
+    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"webhooks": Provide(provide_webhooks, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     async def _index(
@@ -53,7 +55,7 @@ class WebhookPagesController(Controller):
     async def index(self, request: Request[Any, Any, Any], webhooks: NamedDependency[WebhookService]) -> Template:
         return await self._index(request, webhooks)
 
-    @post("/", guards=[can_administer], status_code=201)
+    @post("/", guards=[can_administer], status_code=201, operation_id="CreateWebhook")
     async def create(self, request: Request[Any, Any, Any], webhooks: NamedDependency[WebhookService]) -> Template:
         """The new endpoint with its signing secret: on this page only, never again."""
         form = await form_of(request)
@@ -88,6 +90,17 @@ class WebhookPagesController(Controller):
         webhook_id: FromPath[uuid.UUID],
         webhooks: NamedDependency[WebhookService],
     ) -> Template:
+        return await self._endpoint(request, webhooks, webhook_id)
+
+    async def _endpoint(
+        self,
+        request: Request[Any, Any, Any],
+        webhooks: WebhookService,
+        webhook_id: uuid.UUID,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+    ) -> Template:
         endpoint = await webhooks.get(webhook_id)
         rows, total = await webhooks.deliveries(webhook_id, state=None, limit=MAX_DELIVERIES, offset=0)
         return render(
@@ -99,10 +112,11 @@ class WebhookPagesController(Controller):
             deliveries=rows,
             total=total,
             notice=request.query_params.get("done"),
-            error=request.query_params.get("error"),
+            error=error,
+            status_code=status_code,
         )
 
-    @post("/{webhook_id:uuid}/active", guards=[can_administer], status_code=303)
+    @post("/{webhook_id:uuid}/active", guards=[can_administer], status_code=303, operation_id="UpdateWebhook")
     async def set_active(
         self,
         request: Request[Any, Any, Any],
@@ -113,15 +127,20 @@ class WebhookPagesController(Controller):
         await webhooks.update(webhook_id, {"active": active})
         return Redirect(f"{BASE}/{webhook_id}?done={'enabled' if active else 'disabled'}", status_code=303)
 
-    @post("/{webhook_id:uuid}/test", guards=[can_administer], status_code=303)
-    async def send_test(self, webhook_id: FromPath[uuid.UUID], webhooks: NamedDependency[WebhookService]) -> Redirect:
+    @post("/{webhook_id:uuid}/test", guards=[can_administer], status_code=303, operation_id="TestWebhook")
+    async def send_test(
+        self,
+        request: Request[Any, Any, Any],
+        webhook_id: FromPath[uuid.UUID],
+        webhooks: NamedDependency[WebhookService],
+    ) -> Redirect | Template:
         try:
             await webhooks.send_test(webhook_id)
-        except Conflict:  # webhook.inactive: said on the page
-            return Redirect(f"{BASE}/{webhook_id}?error=inactive", status_code=303)
+        except Conflict as exc:  # webhook.inactive: said on the page, nothing sent
+            return await self._endpoint(request, webhooks, webhook_id, error=exc.detail, status_code=exc.status)
         return Redirect(f"{BASE}/{webhook_id}?done=test_sent", status_code=303)
 
-    @post("/{webhook_id:uuid}/delete", guards=[can_administer], status_code=303)
+    @post("/{webhook_id:uuid}/delete", guards=[can_administer], status_code=303, operation_id="DeleteWebhook")
     async def remove(self, webhook_id: FromPath[uuid.UUID], webhooks: NamedDependency[WebhookService]) -> Redirect:
         await webhooks.remove(webhook_id)
         return Redirect(f"{BASE}?done=deleted", status_code=303)
