@@ -229,6 +229,8 @@ class TariffPagesController(Controller):
     async def preview(self, request: Request[Any, Any, Any]) -> str:
         """The price text of the tariff being typed (an htmx fragment); nothing is stored."""
         values = form_values(await form_of(request))
+        # The price text does not name the tariff: an unnamed one is previewed all the same.
+        values["name"] = values["name"] or "-"
         return await _preview(request, lambda: new_terms(values))
 
     @post("/unassign", guards=[can_bill], status_code=303, operation_id="UnassignTariff")
@@ -325,6 +327,7 @@ class TariffPagesController(Controller):
     ) -> str:
         tariff = await tariffs.get(tariff_id)
         values = form_values(await form_of(request))
+        values["name"] = values["name"] or "-"
         return await _preview(request, lambda: changed_terms(tariff, values))
 
     @post("/{tariff_id:uuid}/assign", guards=[can_bill], status_code=303, operation_id="AssignTariff")
