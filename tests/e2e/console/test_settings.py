@@ -122,8 +122,14 @@ async def test_an_admin_sets_up_tariffs_webhooks_keys_users_and_partners(page: P
     await page.get_by_role("button", name="Create endpoint").click()
     await expect(page.locator("#secret")).to_have_text(re.compile(r"^whsec_\S{40,}$"))
     await assert_accessible(page)
+    first_secret = await page.locator("#secret").inner_text()
     await page.get_by_role("link", name="I have stored it: continue").click()
     await expect(page.locator("#secret")).to_have_count(0)
+    await expect(page.locator("main")).not_to_contain_text(first_secret)
+    await page.get_by_role("button", name="New signing secret").click()
+    await expect(page.locator("#secret")).to_have_text(re.compile(r"^whsec_\S{40,}$"))
+    assert await page.locator("#secret").inner_text() != first_secret
+    await page.get_by_role("link", name="I have stored it: continue").click()
     await page.get_by_role("button", name="Send a test event").click()
     await expect(page.locator("#delivery-table tbody tr")).to_have_count(1)
     await expect(page.locator("#delivery-table")).to_contain_text("webhook.test")
@@ -196,6 +202,7 @@ async def test_an_admin_sets_up_tariffs_webhooks_keys_users_and_partners(page: P
         "CreateWebhook",
         "ResumeRoamingPartner",
         "RevokeApiKey",
+        "RotateWebhookSecret",
         "SuspendRoamingPartner",
         "TestWebhook",
         "UpdateStaffUser",

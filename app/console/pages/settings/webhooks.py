@@ -140,6 +140,32 @@ class WebhookPagesController(Controller):
             return await self._endpoint(request, webhooks, webhook_id, error=exc.detail, status_code=exc.status)
         return Redirect(f"{BASE}/{webhook_id}?done=test_sent", status_code=303)
 
+    @post(
+        "/{webhook_id:uuid}/rotate-secret",
+        guards=[can_administer],
+        status_code=201,
+        operation_id="RotateWebhookSecret",
+    )
+    async def rotate_secret(
+        self,
+        request: Request[Any, Any, Any],
+        webhook_id: FromPath[uuid.UUID],
+        webhooks: NamedDependency[WebhookService],
+    ) -> Template:
+        """A new signing secret, in force at once: on this page only, never again."""
+        endpoint, secret = await webhooks.rotate_secret(webhook_id)
+        return render(
+            request,
+            "console/settings/secret.html",
+            nav="settings",
+            sub="webhooks",
+            status_code=201,
+            kind="webhook",
+            name=endpoint.url,
+            secret=secret,
+            next_href=f"{BASE}/{endpoint.id}",
+        )
+
     @post("/{webhook_id:uuid}/delete", guards=[can_administer], status_code=303, operation_id="DeleteWebhook")
     async def remove(self, webhook_id: FromPath[uuid.UUID], webhooks: NamedDependency[WebhookService]) -> Redirect:
         await webhooks.remove(webhook_id)
