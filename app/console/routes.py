@@ -26,6 +26,7 @@ from app.console.pages.chargers import ChargerListController
 from app.console.pages.money import MoneyController
 from app.console.pages.money_reports import MoneyReportController
 from app.console.pages.overview import OverviewController
+from app.console.pages.settings import SETTINGS_CONTROLLERS
 from app.console.pages.signin import SignInController
 from app.console.render import render_public
 from app.core.errors import DomainError
@@ -43,6 +44,7 @@ CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     ChargerPageController,
     MoneyController,
     MoneyReportController,
+    *SETTINGS_CONTROLLERS,
 ]
 
 
