@@ -82,7 +82,8 @@ EN: dict[str, str] = {
     "chargers.model": "Vendor and model",
     "chargers.status": "Status",
     "chargers.none": "No chargers match.",
-    "chargers.count": "{count} chargers",
+    "chargers.count.one": "{count} charger",
+    "chargers.count.other": "{count} chargers",
     "status.online": "Online",
     "status.offline": "Offline",
     "status.faulted": "Faulted",
@@ -150,7 +151,8 @@ SV: dict[str, str] = {
     "chargers.model": "Tillverkare och modell",
     "chargers.status": "Status",
     "chargers.none": "Inga laddare matchar.",
-    "chargers.count": "{count} laddare",
+    "chargers.count.one": "{count} laddare",
+    "chargers.count.other": "{count} laddare",
     "status.online": "Ansluten",
     "status.offline": "Frånkopplad",
     "status.faulted": "Fel",
@@ -201,6 +203,10 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = CATALOGUES[self.lang].get(key) or EN.get(key) or key
         return text.format(**values) if values else text
+
+    def plural(self, key: str, count: int, **values: object) -> str:
+        """``key.one`` for 1, else ``key.other`` (both languages need no more forms)."""
+        return self(f"{key}.{'one' if count == 1 else 'other'}", count=count, **values)
 
     def number(self, value: float, decimals: int = 0) -> str:
         text = f"{value:,.{decimals}f}"

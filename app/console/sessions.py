@@ -58,6 +58,7 @@ class ConsoleSessions:
         The browser's previous session (``replacing``) ends: sign-in rotates the id."""
         if replacing:
             await self.db.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == digest_secret(replacing)))
+        await self._delete_expired()  # abandoned sessions go here, without a worker of their own
         now = self.clock()
         raw = secrets.token_urlsafe(32)
         self.db.add(
@@ -106,14 +107,10 @@ class ConsoleSessions:
         await self.db.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == digest_secret(raw)))
         await self.db.commit()
 
-    async def sweep(self) -> int:
-        """Delete sessions past their absolute or idle expiry; how many."""
+    async def _delete_expired(self) -> None:
+        """Delete every session past its absolute or idle expiry (not committed)."""
         now = self.clock()
         idle_since = now - timedelta(seconds=self.settings.idle_timeout_s)
-        result = await self.db.execute(
-            delete(ConsoleSession).where(
-                (ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since)
-            )
+        await self.db.execute(
+            delete(ConsoleSession).where((ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since))
         )
-        await self.db.commit()
-        return int(getattr(result, "rowcount", 0) or 0)

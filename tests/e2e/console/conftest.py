@@ -265,9 +265,17 @@ async def assert_accessible(page: Page) -> None:
     assert not violations, f"{page.url}: {json.dumps(violations, indent=1)}"
 
 
-async def screenshot(page: Page, name: str) -> None:
-    """docs/console/<name>.png, only when LADDNAT_CONSOLE_SCREENSHOTS=1 (``make screenshots``)."""
+async def screenshot(page: Page, name: str, *, phone: bool = False) -> None:
+    """docs/console/<name>.png, only when LADDNAT_CONSOLE_SCREENSHOTS=1 (``make screenshots``);
+    ``phone``: at a phone's width (390 px), then back to the desktop size."""
     if not SCREENSHOTS:
         return
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True)
+    desktop = page.viewport_size
+    if phone:
+        await page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        await page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True, animations="disabled")
+    finally:
+        if phone and desktop is not None:
+            await page.set_viewport_size(desktop)

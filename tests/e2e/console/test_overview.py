@@ -48,6 +48,7 @@ async def test_a_fault_turns_the_marker_red_and_changes_the_counts_live(page: Pa
         await expect(map_box).to_have_attribute("data-markers", "2")
         await expect(locations).not_to_contain_text("Other depot")
         await screenshot(page, "overview-live")
+        await screenshot(page, "overview-phone", phone=True)
 
         # The charger list: searchable, the status column live, the other tenant's absent.
         await page.get_by_role("navigation", name="Console").get_by_role("link", name="Chargers").click()
@@ -58,6 +59,7 @@ async def test_a_fault_turns_the_marker_red_and_changes_the_counts_live(page: Pa
         await expect(status).to_have_attribute("data-status", "faulted")
         await assert_accessible(page)
         await screenshot(page, "chargers")
+        await screenshot(page, "chargers-phone", phone=True)
         await sim.status(1, "Available")
         await expect(status).to_have_attribute("data-status", "online", timeout=LIVE_MS)
 

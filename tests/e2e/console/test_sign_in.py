@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import update
+
+from app.drivers.models import User
+from app.drivers.service import UserService
 
 from tests.e2e.console.conftest import (
     DRIVER_EMAIL,
@@ -161,3 +166,44 @@ async def browser_swedish(browser: Browser, stack: Stack) -> AsyncIterator[Page]
     swedish = await browser.new_context(base_url=stack.base_url, locale="sv-SE")
     yield await swedish.new_page()
     await swedish.close()
+
+
+async def test_a_password_change_or_deactivation_ends_the_users_sessions(page: Page, stack: Stack) -> None:
+    email = f"leaver-{uuid.uuid4().hex[:6]}@norrsken.example"
+    async with stack.maker() as db:
+        user = await UserService(db).create_user(email, PASSWORD, "operations", operator_id=stack.world.tenant_id)
+    await sign_in(page, "operations", email=email)
+    async with stack.maker() as db:
+        await db.execute(update(User).where(User.id == user.id).values(token_version=User.token_version + 1))
+        await db.commit()
+    await page.goto("/console")
+    assert "/console/sign-in" in page.url
+    await sign_in(page, "operations", email=email)
+    async with stack.maker() as db:
+        await db.execute(update(User).where(User.id == user.id).values(active=False))
+        await db.commit()
+    await page.goto("/console")
+    assert "/console/sign-in" in page.url
+
+
+async def test_over_https_the_cookies_are_secure_and_the_session_cookie_prefixed(stack: Stack) -> None:
+    # Behind a TLS proxy on this host: uvicorn takes the scheme from X-Forwarded-Proto.
+    https = {"x-forwarded-proto": "https", "accept": "text/html"}
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        form = await client.get("/console/sign-in", headers=https)
+        csrf_header = form.headers["set-cookie"]
+        assert "laddnat_console_csrf=" in csrf_header and "Secure" in csrf_header and "HttpOnly" in csrf_header
+        token = form.cookies["laddnat_console_csrf"]
+        signed_in = await client.post(
+            "/console/sign-in",
+            headers={**https, "cookie": f"laddnat_console_csrf={token}"},
+            data={"csrf_token": token, "email": email_of("admin"), "password": PASSWORD, "next": "/console"},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        [session] = [h for h in signed_in.headers.get_list("set-cookie") if h.startswith("__Secure-laddnat_console=")]
+        flags = {part.strip().lower() for part in session.split(";")[1:]}
+        assert {"httponly", "secure", "path=/console", "samesite=lax"} <= flags, session
+        value = session.split(";")[0].split("=", 1)[1]
+        overview = await client.get("/console", headers={**https, "cookie": f"__Secure-laddnat_console={value}"})
+        assert overview.status_code == 200
+        assert "Norrsken Laddning" in overview.text
