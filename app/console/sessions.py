@@ -112,5 +112,7 @@ class ConsoleSessions:
         now = self.clock()
         idle_since = now - timedelta(seconds=self.settings.idle_timeout_s)
         await self.db.execute(
-            delete(ConsoleSession).where((ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since))
+            delete(ConsoleSession).where(
+                (ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since)
+            )
         )

@@ -12,7 +12,6 @@ from sqlalchemy import update
 
 from app.drivers.models import User
 from app.drivers.service import UserService
-
 from tests.e2e.console.conftest import (
     DRIVER_EMAIL,
     PASSWORD,
