@@ -75,8 +75,9 @@ class ConsoleSessions:
         await self.db.commit()
         return raw
 
-    async def resolve(self, raw: str) -> SignedIn | None:
-        """The live session the cookie names (its use noted), or None; a dead one is deleted."""
+    async def resolve(self, raw: str, *, touch: bool = True) -> SignedIn | None:
+        """The live session the cookie names (its use noted unless ``touch`` is False: a
+        live stream's checks are not the user's doing), or None; a dead one is deleted."""
         row = await self.db.execute(
             select(ConsoleSession, User, Operator.name)
             .join(User, User.id == ConsoleSession.user_id)
@@ -98,7 +99,7 @@ class ConsoleSessions:
             await self.db.delete(session)
             await self.db.commit()
             return None
-        if now - session.last_seen_at >= timedelta(seconds=min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 10)):
+        if touch and now - session.last_seen_at >= timedelta(seconds=min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 10)):
             session.last_seen_at = now
             await self.db.commit()
         return SignedIn(session.id, session.csrf_token, user, tenant_name or "")

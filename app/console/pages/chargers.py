@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from app.console.fleet import ChargerRow, FleetView
-from app.console.gate import clock_of, signed_in_of
+from app.console.gate import clock_of, signed_in_of, still_signed_in
 from app.console.live import ConsoleLiveHub
 from app.console.render import render, render_fragment
 
@@ -46,7 +46,7 @@ class ChargerListController(Controller):
             changed = True
             changes = hub.changes(tenant_id)
             try:
-                while True:
+                while await still_signed_in(request):
                     if changed:
                         for row in await read_chargers(request, state):
                             if sent.get(row.identity) != row.status:

@@ -4,10 +4,16 @@ charger never shows."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from datetime import UTC, datetime
+
+import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.console.conftest import Stack, assert_accessible, screenshot, sign_in
+from app.chargers.events import ConnectorStatusChanged
+from tests.e2e.console.conftest import PASSWORD, Stack, assert_accessible, email_of, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 LIVE_MS = 20_000  # connecting, the batched status write, the fault's diagnosis: a few seconds
@@ -74,3 +80,42 @@ async def test_a_fault_turns_the_marker_red_and_changes_the_counts_live(page: Pa
     finally:
         await sim.close()
         await other.close()
+
+
+async def test_a_live_stream_ends_when_its_session_does(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+        form = await client.get("/console/sign-in")
+        token = form.cookies["laddnat_console_csrf"]
+        signed_in = await client.post(
+            "/console/sign-in",
+            data={"csrf_token": token, "email": email_of("read_only"), "password": PASSWORD, "next": "/console"},
+        )
+        assert signed_in.status_code == 303
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', (await client.get("/console")).text)
+        assert csrf is not None
+        async with client.stream("GET", "/console/live/overview") as stream:
+            assert stream.status_code == 200
+            lines = stream.aiter_lines()
+            seen: list[str] = []
+            async with asyncio.timeout(10):
+                while "event: locations" not in seen:
+                    seen.append(await anext(lines))
+            # Signed out elsewhere (another tab): the next change ends the stream instead.
+            signed_out = await client.post("/console/sign-out", data={"csrf_token": csrf.group(1)})
+            assert signed_out.status_code == 303
+            identity = stack.world.chargers[1].identity
+            stack.bus.publish(
+                ConnectorStatusChanged(
+                    identity=identity,
+                    evse=1,
+                    connector=1,
+                    status="Unavailable",
+                    error_code=None,
+                    vendor_error_code=None,
+                    info=None,
+                    at=datetime.now(UTC),
+                )
+            )
+            async with asyncio.timeout(10):
+                rest = [line async for line in lines]
+            assert "event: counts" not in rest
