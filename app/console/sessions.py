@@ -99,7 +99,9 @@ class ConsoleSessions:
             await self.db.delete(session)
             await self.db.commit()
             return None
-        if touch and now - session.last_seen_at >= timedelta(seconds=min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 10)):
+        if touch and now - session.last_seen_at >= timedelta(
+            seconds=min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 10)
+        ):
             session.last_seen_at = now
             await self.db.commit()
         return SignedIn(session.id, session.csrf_token, user, tenant_name or "")
