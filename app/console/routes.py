@@ -23,11 +23,12 @@ from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
 from app.console.pages.chargers import ChargerListController
 from app.console.pages.overview import OverviewController
-from app.console.pages.signin import SignInController
+from app.console.pages.signin import SignInController, sign_in_page
 from app.console.render import render_public
 from app.core.errors import DomainError
 from app.core.http import handle_domain_error
 from app.core.settings import Settings
+from app.operators.audit import AuditMiddleware
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -62,6 +63,13 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+class ConsoleAuditMiddleware(AuditMiddleware):
+    """The operator API's audit log for the console's changes too: a form that worked
+    answers 303 (back to a page), so that is recorded besides 2xx."""
+
+    also_records = frozenset({303})
+
+
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
     return "text/html" in request.headers.get("accept", "") and not request.headers.get("hx-request")
 
@@ -76,8 +84,12 @@ def _sign_in_required(request: Request[Any, Any, Any], exc: SignInRequired) -> R
             target += "&notice=expired"
     if request.headers.get("hx-request"):
         response: Response[Any] = Response(b"", status_code=401, headers={"HX-Redirect": target})
-    elif _wants_html(request):
+    elif _wants_html(request) and request.method == "GET":
         response = Redirect(target, status_code=303)
+    elif _wants_html(request):
+        # A form sent after the session ended: the sign-in form itself (never a 303, which
+        # the audit log would take for a change that worked).
+        response = sign_in_page(request, status_code=401, notice="sign_in.expired")
     else:
         response = handle_domain_error(request, exc)
     response.cookies.append(session_cookie(request, None))
@@ -110,7 +122,9 @@ def console_router(settings: Settings) -> Router:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    pages = Router("/", route_handlers=list(CONSOLE_CONTROLLERS), guards=[console_gate])
+    pages = Router(
+        "/", route_handlers=list(CONSOLE_CONTROLLERS), guards=[console_gate], middleware=[ConsoleAuditMiddleware]
+    )
     return Router(
         "/",
         route_handlers=[SignInController, pages],

@@ -62,6 +62,9 @@ def _recorded(status: int) -> bool:
 class AuditMiddleware:
     """ASGI middleware for the operator and platform routers (Litestar builds one per route)."""
 
+    # Answers recorded besides 2xx, 502 and 504: a subclass's (the console's 303 after a form).
+    also_records: frozenset[int] = frozenset()
+
     def __init__(self, app: ASGIApp, clock: Callable[[], datetime] = utcnow) -> None:
         self.app = app
         self.clock = clock
@@ -73,8 +76,9 @@ class AuditMiddleware:
         http_scope = cast("HTTPScope", scope)
 
         async def send_recorded(message: Message) -> None:
-            if message["type"] == "http.response.start" and _recorded(message["status"]):
-                await self._record(http_scope, message["status"])
+            status = message["status"] if message["type"] == "http.response.start" else 0
+            if status and (_recorded(status) or status in self.also_records):
+                await self._record(http_scope, status)
             await send(message)
 
         await self.app(scope, receive, send_recorded)

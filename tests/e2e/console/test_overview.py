@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
+import uuid
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import select
 
 from app.chargers.events import ConnectorStatusChanged
+from app.operators.models import AuditEntry
 from tests.e2e.console.conftest import PASSWORD, Stack, assert_accessible, email_of, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
@@ -119,3 +123,50 @@ async def test_a_live_stream_ends_when_its_session_does(stack: Stack) -> None:
             async with asyncio.timeout(10):
                 rest = [line async for line in lines]
             assert "event: counts" not in rest
+
+
+async def test_operations_registers_a_charger_and_read_only_is_neither_offered_nor_allowed(
+    page: Page, context: BrowserContext, browser: Browser, stack: Stack
+) -> None:
+    await sign_in(page, "operations")
+    await page.goto("/console/chargers")
+    await page.get_by_text("Register a charger").click()
+    identity = f"NRS-NEW-{uuid.uuid4().hex[:6]}"
+    form = page.locator("details.register")
+    await form.get_by_label("OCPP identity").fill(identity)
+    await form.get_by_label("Charger password").fill("short")
+    await form.get_by_label("Location").select_option(label="Kungsportsavenyn")
+    # The browser's own check (minlength) would stop "short": the server's answer is tested.
+    await form.locator("#password").evaluate("el => el.removeAttribute('minlength')")
+    await form.get_by_role("button", name="Register").click()
+    await expect(page.get_by_role("alert")).to_contain_text("too weak or predictable")
+    await assert_accessible(page)
+    await form.get_by_label("Charger password").fill(secrets.token_urlsafe(24))
+    await form.get_by_role("button", name="Register").click()
+    await expect(page.get_by_role("status").first).to_contain_text(f"{identity} is registered")
+    await expect(page.locator(f"tr[data-charger='{identity}']")).to_contain_text("Kungsportsavenyn")
+    async with stack.maker() as db:
+        entry = await db.scalar(select(AuditEntry).where(AuditEntry.path == "/console/chargers"))
+    assert entry is not None and entry.action == "RegisterCharger" and entry.status_code == 303
+    assert entry.actor_name == email_of("operations") and entry.operator_id == stack.world.tenant_id
+
+    reader = await browser.new_context(base_url=stack.base_url, locale="en-GB")
+    try:
+        read_only = await reader.new_page()
+        await sign_in(read_only, "read_only")
+        await read_only.goto("/console/chargers")
+        await expect(read_only.locator("tr[data-charger]").first).to_be_visible()
+        await expect(read_only.get_by_text("Register a charger")).to_have_count(0)
+        refused = await read_only.evaluate(
+            """async (identity) => {
+                 const token = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+                 const r = await fetch('/console/chargers', {method: 'POST', headers: {'X-CSRF-Token': token,
+                   'content-type': 'application/x-www-form-urlencoded', accept: 'application/json'},
+                   body: 'identity=' + identity + '&password=Zq8vLm3xRt7wNp2kYb5h'});
+                 return [r.status, (await r.json()).code];
+               }""",
+            f"NRS-RO-{uuid.uuid4().hex[:6]}",
+        )
+        assert refused == [403, "auth.forbidden"]
+    finally:
+        await reader.close()
