@@ -128,7 +128,10 @@ class ChargerListController(Controller):
                                 yield ServerSentEventMessage(event=f"cp-{row.identity}", data=badge)
                     else:
                         yield ServerSentEventMessage(comment="keepalive")
-                    changed = await anext(changes)
+                    try:
+                        changed = await anext(changes)
+                    except StopAsyncIteration:  # the hub closed: the process is stopping
+                        return
             finally:
                 await changes.aclose()
 

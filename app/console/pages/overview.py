@@ -49,7 +49,10 @@ class OverviewController(Controller):
                         yield ServerSentEventMessage(event="locations", data=places)
                     else:
                         yield ServerSentEventMessage(comment="keepalive")
-                    changed = await anext(changes)
+                    try:
+                        changed = await anext(changes)
+                    except StopAsyncIteration:  # the hub closed: the process is stopping
+                        return
             finally:
                 await changes.aclose()
 
