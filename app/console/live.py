@@ -35,7 +35,7 @@ SUBJECTS = (
 # A stream with nothing new still sends a comment this often (keeps proxies from closing it).
 KEEPALIVE_S = 15.0
 # Changes closer together than this become one refresh.
-SETTLE_S = 0.2
+SETTLE_S = 0.5
 
 
 class ConsoleLiveHub:
