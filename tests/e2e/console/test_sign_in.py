@@ -38,6 +38,13 @@ async def test_the_sign_in_page_is_accessible_and_the_overview_needs_a_session(p
     assert page.url.startswith(f"{stack.base_url}/console/sign-in?next=%2Fconsole")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await assert_accessible(page)
+    # The first Tab reaches the skip link, shown while focused; it leads to the main landmark.
+    await page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the main content")
+    await expect(skip).to_be_focused()
+    await expect(skip).to_be_in_viewport()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("main")).to_be_focused()
     await screenshot(page, "sign-in")
 
 
@@ -152,6 +159,7 @@ async def test_the_language_switch_and_accept_language(page: Page, browser_swedi
     await expect(page.locator("html")).to_have_attribute("lang", "sv")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Nätöversikt")
     await expect(page.get_by_role("button", name="Logga ut")).to_be_visible()
+    await assert_accessible(page)
     await page.get_by_role("link", name="English").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Network overview")
     # A Swedish browser gets Swedish before any choice.
