@@ -1,6 +1,6 @@
 """The overview and the charger list, live: a simulator charger connects and faults, and the
 counts, its location's marker and its status change without a reload; another tenant's
-charger never shows."""
+charger never shows. Registering a charger by role. The chart helper the pages share."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from jinja2 import Environment, FileSystemLoader
 from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from app.chargers.events import ConnectorStatusChanged
+from app.console.i18n import Translator
+from app.console.routes import TEMPLATE_DIR
 from app.operators.models import AuditEntry
 from tests.e2e.console.conftest import PASSWORD, Stack, assert_accessible, email_of, screenshot, sign_in
 
@@ -170,3 +173,41 @@ async def test_operations_registers_a_charger_and_read_only_is_neither_offered_n
         assert refused == [403, "auth.forbidden"]
     finally:
         await reader.close()
+
+
+# -- the chart helper (static/console-charts.js, templates/console/_charts.html) --
+
+SPEC = {
+    "x": [1_765_000_000 + 60 * i for i in range(10)],
+    "series": [{"label": "Power", "unit": "kW", "values": [0, 3.5, 7, 11, 11, 10.9, None, 6, 2, 0]}],
+    "thresholds": [{"label": "Limit </script><b>", "value": 10}],
+}
+
+
+def chart_html() -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+    template = env.from_string(
+        '{% import "console/_charts.html" as charts with context %}{{ charts.chart(id, title, spec, rows) }}'
+    )
+    rows = [(x, v) for x, v in zip(SPEC["x"], SPEC["series"][0]["values"], strict=True)]
+    return template.render(id="power", title="Power, last hour", spec=SPEC, rows=rows, t=Translator("en"))
+
+
+def test_the_chart_macro_keeps_its_data_inert() -> None:
+    html = chart_html()
+    assert html.count("</script>") == 1  # the data's own "</script>" is escaped
+    assert "\\u003c/script\\u003e" in html
+
+
+async def test_a_chart_is_drawn_under_the_consoles_csp(page: Page) -> None:
+    await page.goto("/console/sign-in")  # any console page: its CSP applies
+    await page.evaluate("html => document.querySelector('main').insertAdjacentHTML('beforeend', html)", chart_html())
+    await page.add_script_tag(url="/console/static/vendor/uplot/uPlot.iife.min.js")
+    await page.add_script_tag(url="/console/static/console-charts.js")
+    box = page.locator("#power")
+    await expect(box).to_have_attribute("data-drawn", "1")
+    await expect(box.locator("canvas")).to_have_count(1)
+    await expect(box.locator(".u-legend")).to_contain_text("Power (kW)")
+    await expect(box.locator(".u-legend")).to_contain_text("Limit </script><b>")
+    await page.get_by_text("Power, last hour: the figures as a table").click()
+    await expect(page.locator(".chart-data table tbody tr")).to_have_count(10)
