@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,6 +45,9 @@ from tests.e2e.ocpp_helpers import PASSWORD as CHARGER_PASSWORD
 from tests.e2e.test_restart import free_port
 
 CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
+# A loaded CI machine (two cores, several test workers) can take longer than Playwright's 5 s
+# for a page to answer; what the assertions wait for does happen, only later.
+expect.set_options(timeout=15_000)
 SCREENSHOTS = os.environ.get("LADDNAT_CONSOLE_SCREENSHOTS") == "1"
 SCREENSHOT_DIR = Path(__file__).resolve().parents[3] / "docs" / "console"
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
