@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,9 +45,7 @@ from tests.e2e.ocpp_helpers import PASSWORD as CHARGER_PASSWORD
 from tests.e2e.test_restart import free_port
 
 CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
-# A loaded CI machine (two cores, several test workers) can take longer than Playwright's 5 s
-# for a page to answer; what the assertions wait for does happen, only later.
-expect.set_options(timeout=15_000)
+EXPECT_TIMEOUT_MS = 15_000
 SCREENSHOTS = os.environ.get("LADDNAT_CONSOLE_SCREENSHOTS") == "1"
 SCREENSHOT_DIR = Path(__file__).resolve().parents[3] / "docs" / "console"
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
@@ -228,6 +226,16 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
         chromium = await pw.chromium.launch(executable_path=chromium_path, headless=True, args=["--no-sandbox"])
         yield chromium
         await chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def patient_expect() -> Iterator[None]:
+    """A loaded CI machine (two cores, several test workers) can take longer than
+    Playwright's 5 s for a page to answer: what the assertions wait for does happen, later.
+    (``expect``'s options are global: set for these tests only.)"""
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 @pytest.fixture
