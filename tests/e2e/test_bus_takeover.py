@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import nats
+import nats.js.errors
 import pytest
 from nats.js import api
 
 from app.core.bus import Event
-from app.core.bus_nats import ACK_WAIT_S, STREAM, NatsBus, consumer_name
+from app.core.bus_nats import ACK_WAIT_S, LEADERS_BUCKET, STREAM, NatsBus, consumer_name
 from tests.e2e.test_bus_contract import NATS_SERVER, ROOT, Collector, NatsServer, Numbered, consumer_settled
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
@@ -202,3 +203,58 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(wait(), timeout_s)
+
+
+async def test_a_leader_keeps_its_lead_through_a_nats_restart(nats_server: NatsServer, buses: list[NatsBus]) -> None:
+    """Last in the module: it restarts the server. The leaders' keys are on disk, so the leader
+    refreshes its own key after the restart and the standby never gets it (with the bucket in
+    memory the restart emptied it: the standby took the lead while the leader still held it)."""
+    role = f"role-{uuid.uuid4().hex[:6]}"
+    # Steps down after 3 s without a refresh: longer than the restart and the reconnect.
+    members = [new_bus(buses, nats_server, leader_ttl_s=6.0) for _ in range(2)]
+    elected: list[int] = []
+    deposed: list[int] = []
+
+    def handlers(n: int) -> tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]:
+        async def on_elected() -> None:
+            elected.append(n)
+
+        async def on_deposed() -> None:
+            deposed.append(n)
+
+        return on_elected, on_deposed
+
+    leaderships = []
+    for n, member in enumerate(members):
+        await member.start()
+        on_elected, on_deposed = handlers(n)
+        leaderships.append(member.lead(role, on_elected=on_elected, on_deposed=on_deposed))
+    await leaderships[0].start()
+    await _until(lambda: elected == [0])
+    await leaderships[1].start()
+    kv = await members[0].leaders()
+    before = (await kv.get(role)).revision
+
+    nats_server.kill()
+    nats_server.start()
+    # The leader's first refresh after the restart, on the key it held before.
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+
+        async def refreshed() -> bool:
+            try:
+                entry = await (await js.key_value(LEADERS_BUCKET)).get(role)
+            except nats.js.errors.NotFoundError:  # the bucket or the key, not there (yet)
+                return False
+            return entry.revision > before and entry.value == members[0].node_id.encode()
+
+        async with asyncio.timeout(20):
+            while not await refreshed():
+                await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+    # Had the standby created the key, the leader's refresh would have failed on it.
+    assert (elected, deposed) == ([0], [])
+    for leadership in leaderships:
+        await leadership.close()

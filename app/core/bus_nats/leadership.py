@@ -20,7 +20,11 @@ LEADER_TTL_S = 5.0
 
 
 class Leaders:
-    """The bucket of leaders, made on first use (in memory: a NATS server restarted has none)."""
+    """The bucket of leaders, made on first use. On disk: a NATS server restarted still has
+    the keys, so a leader that kept its lead through a short outage refreshes its own key
+    after it, and no standby can ``create`` one meanwhile (with the bucket in memory, a
+    restart emptied it: a standby took the lead while the old leader still held it, for up
+    to a third of the TTL). A bucket made in memory by an older release stays as it is."""
 
     def __init__(self, link: Link, ttl_s: float = LEADER_TTL_S) -> None:
         self.link = link
@@ -36,7 +40,7 @@ class Leaders:
                 self.kv = await js.key_value(LEADERS_BUCKET)
             except nats.js.errors.BucketNotFoundError:
                 self.kv = await js.create_key_value(
-                    api.KeyValueConfig(bucket=LEADERS_BUCKET, history=1, ttl=self.ttl_s, storage=api.StorageType.MEMORY)
+                    api.KeyValueConfig(bucket=LEADERS_BUCKET, history=1, ttl=self.ttl_s, storage=api.StorageType.FILE)
                 )
         return self.kv
 
@@ -107,7 +111,7 @@ class KvLeadership:
                 if self._revision is not None:  # our key expired and another took it
                     await self._step_down("the key was taken over")
             except Exception as err:
-                self.leaders.kv = None  # made again next time (a restarted server has none)
+                self.leaders.kv = None  # looked up again next time
                 if self._revision is not None and loop.time() - self._refreshed_at >= ttl_s / 2:
                     await self._step_down(reason(err))
             await asyncio.sleep(wait_s)
