@@ -64,6 +64,7 @@ async def line(stream: asyncio.StreamReader) -> str:
     return (await asyncio.wait_for(stream.readline(), 30)).decode().strip()
 
 
+@pytest.mark.subprocess  # the member is a process of its own
 async def test_events_a_killed_member_held_reach_the_next_member_once_and_in_order(
     nats_server: NatsServer, buses: list[NatsBus]
 ) -> None:
