@@ -79,13 +79,14 @@ HEARTBEAT = {"message": "Heartbeat"}
 ENERGY = "Energy.Active.Import.Register"
 SAMPLE_S = 360  # 11 kW for 6 minutes: 1100 Wh, whole in both OCPP versions' meter values
 STRIPE = StripeSettings(secret_key="sk_test_laddnat", webhook_secret="whsec_laddnat_test", publishable_key="pk_test")
-# Every process: chargers heartbeat each second and count as offline after 3 s of silence
-# (2 heartbeats + 1 s), well under a health leader's takeover (a 5 s key, tried every 1.7 s):
-# a new leader that trusted the gap would open offline incidents. No playbooks: a Reset
-# would disturb the other tests' chargers (tests/e2e/test_health_leader.py covers them).
+# Every process: chargers heartbeat each second and count as offline after 4 s of silence
+# (2 heartbeats + 2 s), under a health leader's takeover (its 5 s key expires, then a standby
+# tries every 1.7 s and loads its state): a new leader that trusted the gap would open offline
+# incidents. No playbooks: a Reset would disturb the other tests' chargers
+# (tests/e2e/test_health_leader.py covers them).
 HEALTH_ENV = {
     "LADDNAT_HEARTBEAT_INTERVAL_S": "1",
-    "LADDNAT_HEALTH_OFFLINE_GRACE_S": "1",
+    "LADDNAT_HEALTH_OFFLINE_GRACE_S": "2",
     "LADDNAT_HEALTH_SELF_HEALING": "false",
     "LADDNAT_HEALTH_COLLECT_DIAGNOSTICS": "false",
 }
