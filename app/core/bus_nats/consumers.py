@@ -195,10 +195,11 @@ class Subscriptions:
         finally:
             if self._held.get(key) is held:
                 del self._held[key]
-            # Stopped here: what is left goes to the next member now, not after the ack wait.
-            for msg in held:
+            # Stopped here: what is left goes to the next member now, not after the ack wait
+            # (a second at most: a stop never waits on NATS; the ack wait covers the rest).
+            if held:
                 with contextlib.suppress(Exception):
-                    await msg.nak()
+                    await asyncio.wait_for(_nak_all(held), 1.0)
 
     async def _handle(self, msg: Msg, handlers: list[EventHandler], seen: OrderedDict[str, None]) -> None:
         msg_id = (msg.headers or {}).get(MSG_ID_HEADER, "")
@@ -235,6 +236,12 @@ class Subscriptions:
                     with contextlib.suppress(Exception):
                         await msg.in_progress()
                         self.progress_sent += 1
+
+
+async def _nak_all(msgs: deque[Msg]) -> None:
+    for msg in msgs:
+        if not msg.is_acked:
+            await msg.nak()
 
 
 async def _quietly(work: Any) -> None:
