@@ -1,7 +1,7 @@
 """The bus: events fan out to subscribers; commands go request/reply to one server.
 
 Everything on it is message-shaped (a subject and a msgspec struct), so the in-process
-implementation here and the NATS one (app.core.bus_nats, ``LADDNAT_BUS_URL=nats://...``)
+implementation here and the NATS one (the app.core.bus_nats package, ``LADDNAT_BUS_URL=nats://...``)
 share one interface and one behavioural test suite (tests/e2e/test_bus_contract.py).
 
 Which group a subscription takes (the rule every call site follows):

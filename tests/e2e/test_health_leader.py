@@ -108,11 +108,11 @@ async def consuming(processes: list[MonitorProcess]) -> MonitorProcess | None:
     events published after it; a takeover resumes the same consumer)."""
     monitors = [p for p in processes if p.monitor.is_leader and p.monitor._subscribed]
     healers = [p for p in processes if p.remediator.is_leader and p.remediator._subscribed]
-    if len(monitors) != 1 or len(healers) != 1 or monitors[0].bus._js is None:
+    if len(monitors) != 1 or len(healers) != 1 or monitors[0].bus.js is None:
         return None
     try:
         for name in (consumer_name("health", "*"), consumer_name("playbooks", IncidentOpened.subject)):
-            await monitors[0].bus._js.consumer_info(STREAM, name)
+            await monitors[0].bus.js.consumer_info(STREAM, name)
     except Exception:
         return None
     return monitors[0]
@@ -133,7 +133,7 @@ async def network(
         yield bridge, maker, processes
     finally:
         for process in processes:
-            if process.bus._nc is not None:
+            if process.bus.nc is not None:
                 await process.kill()
         await bridge.close()
         await bridge_bus.close()
