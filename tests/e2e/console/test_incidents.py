@@ -1,0 +1,149 @@
+"""Incidents and uptime in the console: a simulator charger overheats, its incident appears in
+the feed live, its page shows the diagnosis, the readings as charts, the trail; operations
+acknowledges and resolves it, read-only sees no buttons and is refused anyway; another
+tenant's incident is a 404. The uptime page shows the NEVI line and takes an exclusion."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+from sqlalchemy import select
+
+from app.chargers.models import ChargePoint, Location
+from app.health.models import Incident
+from app.uptime.models import UptimeExclusion
+from tests.e2e.console.conftest import Stack, assert_accessible, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+LIVE_MS = 20_000  # connecting, the batched writes, the detector and the diagnosis: a few seconds
+
+
+async def _incident_of(stack: Stack, identity: str) -> uuid.UUID:
+    async with stack.maker() as db:
+        found = await db.scalar(select(Incident.id).where(Incident.identity == identity).limit(1))
+    assert found is not None
+    return found
+
+
+async def _csrf(page: Page) -> str:
+    headers = await page.locator("body").get_attribute("hx-headers")
+    assert headers is not None
+    token = re.search(r'"X-CSRF-Token": ?"([^"]+)"', headers)
+    assert token is not None
+    return token.group(1)
+
+
+async def test_an_overheating_charger_is_a_live_incident_acknowledged_and_resolved(page: Page, stack: Stack) -> None:
+    world = stack.world
+    hamngatan = world.chargers[0]
+    await sign_in(page, "operations")
+    await page.get_by_role("navigation", name="Console").get_by_role("link", name="Incidents").click()
+    await expect(page.get_by_role("heading", name="Incidents", level=1)).to_be_visible()
+    await expect(page.locator("#feed-count")).to_have_attribute("data-total", "0")
+    await assert_accessible(page)
+
+    sim = await stack.charger(hamngatan)
+    other = await stack.charger(world.other_charger)
+    try:
+        await sim.overheat(1, to_celsius=90.0, steps=1)
+        await other.overheat(1, to_celsius=90.0, steps=1)
+        row = page.locator(f"#incident-feed tr[data-identity='{hamngatan.identity}']")
+        await expect(row).to_have_count(1, timeout=LIVE_MS)  # no reload: over the SSE stream
+        await expect(row).to_have_attribute("data-severity", "critical")
+        await expect(page.locator("#incident-feed")).not_to_contain_text(world.other_charger.identity)
+        await screenshot(page, "incidents")
+
+        # The filters narrow the feed as the API does.
+        await page.get_by_label("Severity").select_option("info")
+        await page.get_by_role("button", name="Show").click()
+        await expect(page.locator("#feed-count")).to_have_attribute("data-total", "0")
+        await page.get_by_label("Severity").select_option("critical")
+        await page.get_by_label("Detector").select_option("overheating")
+        await page.get_by_label("Location").select_option(label=hamngatan.location)
+        await page.get_by_role("button", name="Show").click()
+        await expect(row).to_have_count(1)
+
+        await row.get_by_role("link").click()
+        await expect(page.locator("[data-cause]")).to_have_attribute("data-cause", "overheating")
+        await expect(page.locator("#summary")).to_contain_text("over the 70 °C limit")
+        await expect(page.locator("[data-scope]")).to_have_attribute("data-scope", "charger")
+        celsius = page.locator("figure.evidence-chart[data-unit='°C']")
+        await expect(celsius.locator("svg rect.bar")).to_have_count(2)  # the reading and the limit
+        await expect(celsius.locator("td[data-value='90.0']")).to_have_count(1)
+        await expect(celsius.locator("td[data-value='70.0']")).to_have_count(1)
+        await expect(page.locator(".raw-evidence dt", has_text="limitC")).to_have_count(1)
+        trail = page.locator("#trail")
+        await expect(trail.locator("tr[data-state='open']")).to_have_count(1)
+        await expect(trail.locator("tr[data-kind='action']").first).to_be_visible(timeout=LIVE_MS)  # the playbook
+        await assert_accessible(page)
+        await screenshot(page, "incident")
+
+        await page.get_by_role("button", name="Acknowledge").click()
+        await expect(page.get_by_role("status")).to_have_text("The incident is acknowledged.")
+        await expect(page.locator("#incident-state")).to_have_attribute("data-state", "acknowledged")
+        await expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
+        await page.get_by_label("Note (optional)").fill("Fan replaced on site")
+        await page.get_by_role("button", name="Resolve").click()
+        await expect(page.locator("#incident-state")).to_have_attribute("data-state", "resolved")
+        await expect(trail.locator("tr[data-state='resolved']")).to_contain_text("Fan replaced on site")
+        await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+    finally:
+        await sim.close()
+        await other.close()
+
+
+async def test_read_only_sees_no_buttons_and_is_refused_and_another_tenants_incident_is_404(
+    page: Page, stack: Stack
+) -> None:
+    world = stack.world
+    mine = await _incident_of(stack, world.chargers[0].identity)
+    theirs = await _incident_of(stack, world.other_charger.identity)
+    await sign_in(page, "read_only")
+    await page.goto(f"/console/incidents/{mine}")
+    await expect(page.locator("[data-cause]")).to_be_visible()
+    await expect(page.locator("section.actions")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+    token = await _csrf(page)
+    refused = await page.request.post(
+        f"/console/incidents/{theirs}/acknowledge",
+        headers={"X-CSRF-Token": token, "Origin": stack.base_url},
+        max_redirects=0,
+    )
+    assert refused.status == 403  # the guard, before the tenant is even looked at
+    missing = await page.goto(f"/console/incidents/{theirs}")
+    assert missing is not None and missing.status == 404
+    await expect(page.locator("main")).to_contain_text("There is no such page.")
+
+
+async def test_changes_need_the_csrf_token_and_operations_cannot_touch_another_tenant(
+    page: Page, stack: Stack
+) -> None:
+    theirs = await _incident_of(stack, stack.world.other_charger.identity)
+    await sign_in(page, "operations")
+    await page.goto("/console/incidents")
+    without = await page.request.post(
+        f"/console/incidents/{theirs}/resolve", headers={"Origin": stack.base_url}, max_redirects=0
+    )
+    assert without.status == 403 and (await without.json())["code"] == "console.csrf_failed"
+    token = await _csrf(page)
+    other = await page.request.post(
+        f"/console/incidents/{theirs}/resolve",
+        headers={"X-CSRF-Token": token, "Origin": stack.base_url, "Accept": "text/html"},
+        max_redirects=0,
+    )
+    assert other.status == 404
+    async with stack.maker() as db:
+        incident = await db.get(Incident, theirs)
+    assert incident is not None and incident.state != "resolved"
+
+
+async def test_the_console_pages_need_a_session(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.base_url) as http:
+        for path in ("/console/incidents", f"/console/incidents/{uuid.uuid4()}", "/console/uptime"):
+            answer = await http.get(path, headers={"Accept": "text/html"})
+            assert answer.status_code == 303 and "/console/sign-in" in answer.headers["location"]
