@@ -23,6 +23,7 @@ from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
 from app.console.pages.chargers import ChargerListController
 from app.console.pages.incidents import IncidentPagesController
+from app.console.pages.uptime import UptimePagesController
 from app.console.pages.overview import OverviewController
 from app.console.pages.signin import SignInController
 from app.console.render import render_public
@@ -39,6 +40,7 @@ CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     OverviewController,
     ChargerListController,
     IncidentPagesController,
+    UptimePagesController,
 ]
 
 

@@ -147,3 +147,61 @@ async def test_the_console_pages_need_a_session(stack: Stack) -> None:
         for path in ("/console/incidents", f"/console/incidents/{uuid.uuid4()}", "/console/uptime"):
             answer = await http.get(path, headers={"Accept": "text/html"})
             assert answer.status_code == 303 and "/console/sign-in" in answer.headers["location"]
+
+
+async def test_uptime_shows_the_nevi_line_and_operations_adds_an_exclusion(page: Page, stack: Stack) -> None:
+    world = stack.world
+    await sign_in(page, "operations")
+    await page.get_by_role("navigation", name="Console").get_by_role("link", name="Uptime").click()
+    await expect(page.get_by_role("heading", name="Uptime", level=1)).to_be_visible()
+    chart = page.locator("svg.uptime")
+    await expect(chart).to_have_attribute("data-threshold", "97.0")
+    await expect(chart.locator("line.nevi-threshold")).to_have_count(1)
+    await expect(chart).to_contain_text("NEVI 97 %")
+    await expect(page.locator("#site-months tbody tr")).to_have_count(12)
+    await expect(page.locator("#port-months tbody tr")).to_have_count(1)  # Hamngatan's one port
+    await assert_accessible(page)
+    await screenshot(page, "uptime")
+    csv = await page.request.get(await page.get_by_role("link", name="Availability as CSV").get_attribute("href") or "")
+    assert csv.ok and csv.headers["content-type"].startswith("text/csv")
+    assert (await csv.text()).startswith("month,scope,portId")
+
+    # A period that ends before it starts: the service's message by the field, nothing saved.
+    await page.get_by_label("Excluded").select_option(label=f"Site: {world.chargers[0].location}")
+    await page.get_by_label("Starts (UTC)").fill("2026-11-02T12:00")
+    await page.get_by_label("Ends (UTC)").fill("2026-11-02T10:00")
+    await page.get_by_label("Reason").select_option("grid_failure")
+    await page.get_by_role("button", name="Add exclusion").click()
+    await expect(page.locator("#ends_at-error")).to_have_text("endsAt must be after startsAt")
+    await expect(page.get_by_label("Ends (UTC)")).to_have_attribute("aria-invalid", "true")
+    async with stack.maker() as db:
+        assert await db.scalar(select(UptimeExclusion.id).limit(1)) is None
+    await page.get_by_label("Ends (UTC)").fill("2026-11-02T14:00")
+    await page.get_by_role("button", name="Add exclusion").click()
+    await expect(page.get_by_role("status")).to_have_text("The exclusion is added.")
+    await expect(page.locator("#exclusions tbody tr")).to_have_count(1)
+    await expect(page.locator("#exclusions")).to_contain_text("Grid failure")
+    await assert_accessible(page)
+
+
+async def test_read_only_sees_uptime_without_forms_and_another_tenants_site_is_404(page: Page, stack: Stack) -> None:
+    async with stack.maker() as db:
+        theirs = await db.scalar(select(Location.id).where(Location.operator_id == stack.world.other_tenant_id))
+        their_cp = await db.scalar(select(ChargePoint.id).where(ChargePoint.operator_id == stack.world.other_tenant_id))
+    await sign_in(page, "read_only")
+    await page.goto("/console/uptime")
+    await expect(page.locator("svg.uptime line.nevi-threshold")).to_have_count(1)
+    await expect(page.locator("form.exclusion-form")).to_have_count(0)
+    await expect(page.get_by_role("button", name=re.compile("Remove"))).to_have_count(0)
+    token = await _csrf(page)
+    refused = await page.request.post(
+        "/console/uptime/exclusions",
+        headers={"X-CSRF-Token": token, "Origin": stack.base_url},
+        form={"target": f"charge_point:{their_cp}", "starts_at": "2026-11-01T00:00", "ends_at": "2026-11-01T01:00"},
+        max_redirects=0,
+    )
+    assert refused.status == 403
+    missing = await page.goto(f"/console/uptime?location={theirs}")
+    assert missing is not None and missing.status == 404
+    svg = await page.request.get(f"/console/uptime/{theirs}/availability.svg")
+    assert svg.status == 404
