@@ -23,9 +23,9 @@ from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
 from app.console.pages.chargers import ChargerListController
 from app.console.pages.incidents import IncidentPagesController
-from app.console.pages.uptime import UptimePagesController
 from app.console.pages.overview import OverviewController
 from app.console.pages.signin import SignInController
+from app.console.pages.uptime import UptimePagesController
 from app.console.render import render_public
 from app.core.errors import DomainError
 from app.core.http import handle_domain_error

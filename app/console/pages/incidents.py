@@ -21,10 +21,10 @@ from app.chargers.models import Location
 from app.chargers.service import LocationService
 from app.console.evidence import charts
 from app.console.gate import signed_in_of
+from app.console.i18n import add_texts
 from app.console.live import ConsoleLiveHub
 from app.console.pages.incidents_texts import EN, SV
 from app.console.render import render, render_fragment, translator
-from app.console.i18n import add_texts
 from app.core.auth import Caller, can_operate
 from app.core.errors import DomainError
 from app.health.controllers import provide_incidents
@@ -285,4 +285,3 @@ class IncidentPagesController(Controller):
             problem=problem,
             done=done if done in ("acknowledged", "resolved") else None,
         )
-

@@ -193,7 +193,9 @@ async def read_view(
 def _file(content: str, media_type: str, filename: str, *, attachment: bool) -> Response[bytes]:
     disposition = "attachment" if attachment else "inline"
     return Response(
-        content.encode(), media_type=media_type, headers={"Content-Disposition": f'{disposition}; filename="{filename}"'}
+        content.encode(),
+        media_type=media_type,
+        headers={"Content-Disposition": f'{disposition}; filename="{filename}"'},
     )
 
 
@@ -226,7 +228,9 @@ class UptimePagesController(Controller):
             data = exclusion_in(form)
             await uptime.create_exclusion(data, by=caller.id if caller.kind == "user" else None)
         except FormProblem as problem:
-            return await self._render(request, uptime, db, tenant_id, form=form, errors={problem.field: problem.message})
+            return await self._render(
+                request, uptime, db, tenant_id, form=form, errors={problem.field: problem.message}
+            )
         except InvalidInput as exc:
             await db.rollback()
             field = FORM_FIELDS.get(str(exc.extra.get("field")), "target")

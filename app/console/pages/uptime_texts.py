@@ -74,8 +74,8 @@ SV: dict[str, str] = {
     "uptime.show": "Visa",
     "uptime.no_locations": "Inga platser ännu.",
     "uptime.site_chart": "Drifttid per månad på {name}",
-    "uptime.site_chart_label": "Stapeldiagram: drifttiden för alla uttag på {name} tillsammans per månad, med undantag, "
-    "mot NEVI-minimum {threshold} %. Tabellen nedan har samma siffror.",
+    "uptime.site_chart_label": "Stapeldiagram: drifttiden för alla uttag på {name} tillsammans per månad, "
+    "med undantag, mot NEVI-minimum {threshold} %. Tabellen nedan har samma siffror.",
     "uptime.threshold": "NEVI {threshold} %",
     "uptime.threshold_note": "NEVI kräver minst {threshold} % drifttid per uttag över 12 månader; "
     "gröna månader klarar det, röda inte.",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -120,9 +119,7 @@ async def test_read_only_sees_no_buttons_and_is_refused_and_another_tenants_inci
     await expect(page.locator("main")).to_contain_text("There is no such page.")
 
 
-async def test_changes_need_the_csrf_token_and_operations_cannot_touch_another_tenant(
-    page: Page, stack: Stack
-) -> None:
+async def test_changes_need_the_csrf_token_and_operations_cannot_touch_another_tenant(page: Page, stack: Stack) -> None:
     theirs = await _incident_of(stack, stack.world.other_charger.identity)
     await sign_in(page, "operations")
     await page.goto("/console/incidents")
