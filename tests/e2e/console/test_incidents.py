@@ -137,6 +137,16 @@ async def test_changes_need_the_csrf_token_and_operations_cannot_touch_another_t
     async with stack.maker() as db:
         incident = await db.get(Incident, theirs)
     assert incident is not None and incident.state != "resolved"
+    # Resolved already (by the first test): the service's refusal, on the page, nothing changes.
+    mine = await _incident_of(stack, stack.world.chargers[0].identity)
+    again = await page.request.post(
+        f"/console/incidents/{mine}/resolve",
+        headers={"X-CSRF-Token": token, "Origin": stack.base_url, "Accept": "text/html"},
+        form={"note": "twice"},
+        max_redirects=0,
+    )
+    assert again.status == 409
+    assert 'data-code="incident.already_resolved"' in await again.text()
 
 
 async def test_the_console_pages_need_a_session(stack: Stack) -> None:
@@ -179,6 +189,9 @@ async def test_uptime_shows_the_nevi_line_and_operations_adds_an_exclusion(page:
     await expect(page.locator("#exclusions tbody tr")).to_have_count(1)
     await expect(page.locator("#exclusions")).to_contain_text("Grid failure")
     await assert_accessible(page)
+    await page.get_by_role("button", name=re.compile(f"Remove the exclusion of Site: {world.chargers[0].location}")).click()
+    await expect(page.get_by_role("status")).to_have_text("The exclusion is removed.")
+    await expect(page.locator("#exclusions")).to_have_count(0)
 
 
 async def test_read_only_sees_uptime_without_forms_and_another_tenants_site_is_404(page: Page, stack: Stack) -> None:
