@@ -189,7 +189,9 @@ async def test_uptime_shows_the_nevi_line_and_operations_adds_an_exclusion(page:
     await expect(page.locator("#exclusions tbody tr")).to_have_count(1)
     await expect(page.locator("#exclusions")).to_contain_text("Grid failure")
     await assert_accessible(page)
-    await page.get_by_role("button", name=re.compile(f"Remove the exclusion of Site: {world.chargers[0].location}")).click()
+    await page.get_by_role(
+        "button", name=re.compile(f"Remove the exclusion of Site: {world.chargers[0].location}")
+    ).click()
     await expect(page.get_by_role("status")).to_have_text("The exclusion is removed.")
     await expect(page.locator("#exclusions")).to_have_count(0)
 
