@@ -204,6 +204,56 @@ class IncidentPagesController(Controller):
 
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
+    @get("/{incident_id:uuid}/live", name="console:incident-live")
+    async def incident_live(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        incident_id: FromPath[uuid.UUID],
+        incidents: NamedDependency[IncidentService],
+    ) -> ServerSentEvent:
+        """Server-sent events ``state``, ``trail`` and ``diagnostics`` (HTML to swap in) after
+        each change in the tenant's network: a playbook's step shows as it is taken."""
+        hub: ConsoleLiveHub = state.console_hub
+        tenant_id = signed_in_of(request).caller.tenant_id
+        assert tenant_id is not None
+        await incidents.get(incident_id)  # another tenant's: incident.not_found, before streaming
+        word = wording(request)
+
+        async def stream() -> AsyncIterator[ServerSentEventMessage]:
+            sent: dict[str, str] = {}
+            changed = True
+            changes = hub.changes(tenant_id)
+            try:
+                while True:
+                    if changed:
+                        async with state.sessionmaker() as db:
+                            service = IncidentService(db, state.bus, tenant_id=tenant_id)
+                            incident = await service.get(incident_id)
+                            trail = await service.trail(incident_id)
+                            files = await service.diagnostics(incident)
+                        detail = IncidentDetailOut.detail(incident, trail, files)
+                        parts = {
+                            "state": render_fragment(request, "console/incidents/_state.html", i=detail),
+                            "trail": render_fragment(
+                                request, "console/incidents/_trail.html", trail=_trail_actions(detail.trail), word=word
+                            ),
+                            "diagnostics": render_fragment(
+                                request, "console/incidents/_diagnostics.html", diagnostics=detail.diagnostics
+                            ),
+                        }
+                        for event, html in parts.items():
+                            if sent.get(event) != html:
+                                sent[event] = html
+                                yield ServerSentEventMessage(event=event, data=html)
+                    else:
+                        yield ServerSentEventMessage(comment="keepalive")
+                    changed = await anext(changes)
+            finally:
+                await changes.aclose()
+
+        return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
     @get("/{incident_id:uuid}", name="console:incident")
     async def incident(
         self,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.chargers.models import ChargePoint, Location
 from app.health.models import Incident
+from app.health.service import IncidentService
 from app.uptime.models import UptimeExclusion
 from tests.e2e.console.conftest import Stack, assert_accessible, screenshot, sign_in
 
@@ -79,16 +80,21 @@ async def test_an_overheating_charger_is_a_live_incident_acknowledged_and_resolv
         trail = page.locator("#trail")
         await expect(trail.locator("tr[data-state='open']")).to_have_count(1)
         await expect(trail.locator("tr[data-kind='action']").first).to_be_visible(timeout=LIVE_MS)  # the playbook
+        # The page is live: a step noted now shows without a reload.
+        incident_id = uuid.UUID(page.url.rsplit("/", 1)[-1])
+        async with stack.maker() as db:
+            await IncidentService(db, stack.bus).note(incident_id, "note", {"technician": "on the way"}, change="note")
+        await expect(trail.locator("tr[data-kind='note']", has_text="on the way")).to_have_count(1, timeout=LIVE_MS)
         await assert_accessible(page)
         await screenshot(page, "incident")
 
         await page.get_by_role("button", name="Acknowledge").click()
         await expect(page.get_by_role("status")).to_have_text("The incident is acknowledged.")
-        await expect(page.locator("#incident-state")).to_have_attribute("data-state", "acknowledged")
+        await expect(page.locator("#incident-state [data-state]")).to_have_attribute("data-state", "acknowledged")
         await expect(page.get_by_role("button", name="Acknowledge")).to_have_count(0)
         await page.get_by_label("Note (optional)").fill("Fan replaced on site")
         await page.get_by_role("button", name="Resolve").click()
-        await expect(page.locator("#incident-state")).to_have_attribute("data-state", "resolved")
+        await expect(page.locator("#incident-state [data-state]")).to_have_attribute("data-state", "resolved")
         await expect(trail.locator("tr[data-state='resolved']")).to_contain_text("Fan replaced on site")
         await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
     finally:
@@ -117,6 +123,8 @@ async def test_read_only_sees_no_buttons_and_is_refused_and_another_tenants_inci
     missing = await page.goto(f"/console/incidents/{theirs}")
     assert missing is not None and missing.status == 404
     await expect(page.locator("main")).to_contain_text("There is no such page.")
+    stream = await page.request.get(f"/console/incidents/{theirs}/live")
+    assert stream.status == 404
 
 
 async def test_changes_need_the_csrf_token_and_operations_cannot_touch_another_tenant(page: Page, stack: Stack) -> None:
