@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.chargers.command_controllers import provide_tenant_diagnostics
+from app.chargers.command_service import DiagnosticsService
+from app.chargers.errors import UploadNotFound
 from app.chargers.models import Location
 from app.chargers.service import LocationService
 from app.console.evidence import charts
@@ -239,7 +242,10 @@ class IncidentPagesController(Controller):
                                 request, "console/incidents/_trail.html", trail=_trail_actions(detail.trail), word=word
                             ),
                             "diagnostics": render_fragment(
-                                request, "console/incidents/_diagnostics.html", diagnostics=detail.diagnostics
+                                request,
+                                "console/incidents/_diagnostics.html",
+                                diagnostics=detail.diagnostics,
+                                incident_id=incident_id,
                             ),
                         }
                         for event, html in parts.items():
@@ -253,6 +259,31 @@ class IncidentPagesController(Controller):
                 await changes.aclose()
 
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @get(
+        "/{incident_id:uuid}/diagnostics/{file_id:uuid}",
+        name="console:incident-diagnostics",
+        dependencies={"diagnostics": Provide(provide_tenant_diagnostics, sync_to_thread=False)},
+    )
+    async def diagnostics_file(
+        self,
+        incident_id: FromPath[uuid.UUID],
+        file_id: FromPath[uuid.UUID],
+        incidents: NamedDependency[IncidentService],
+        diagnostics: NamedDependency[DiagnosticsService],
+    ) -> Response[bytes]:
+        """An uploaded diagnostics file of the incident, as the API's download serves it."""
+        incident = await incidents.get(incident_id)  # another tenant's: incident.not_found
+        attached = {f.id: f for f in await incidents.diagnostics(incident)}
+        if file_id not in attached:
+            raise UploadNotFound()
+        upload = await diagnostics.content(attached[file_id].charge_point_id, file_id)
+        safe_name = "".join(ch for ch in (upload.filename or "diagnostics.log") if ch.isalnum() or ch in "._-")
+        return Response(
+            upload.content or b"",
+            media_type=upload.content_type or "application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="{safe_name}"'},
+        )
 
     @get("/{incident_id:uuid}", name="console:incident")
     async def incident(
@@ -332,6 +363,7 @@ class IncidentPagesController(Controller):
             trail=_trail_actions(detail.trail),
             charts=charts(detail.evidence),
             diagnostics=detail.diagnostics,
+            incident_id=incident_id,
             problem=problem,
             done=done if done in ("acknowledged", "resolved") else None,
         )

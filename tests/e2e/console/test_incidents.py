@@ -85,6 +85,10 @@ async def test_an_overheating_charger_is_a_live_incident_acknowledged_and_resolv
         async with stack.maker() as db:
             await IncidentService(db, stack.bus).note(incident_id, "note", {"technician": "on the way"}, change="note")
         await expect(trail.locator("tr[data-kind='note']", has_text="on the way")).to_have_count(1, timeout=LIVE_MS)
+        download = page.locator("#diagnostics a[download]")  # the playbook's diagnostics, once uploaded
+        await expect(download).to_have_count(1, timeout=LIVE_MS)
+        log = await page.request.get(await download.get_attribute("href") or "")
+        assert log.ok and "attachment" in log.headers["content-disposition"] and len(await log.body()) > 0
         await assert_accessible(page)
         await screenshot(page, "incident")
 
@@ -123,8 +127,8 @@ async def test_read_only_sees_no_buttons_and_is_refused_and_another_tenants_inci
     missing = await page.goto(f"/console/incidents/{theirs}")
     assert missing is not None and missing.status == 404
     await expect(page.locator("main")).to_contain_text("There is no such page.")
-    stream = await page.request.get(f"/console/incidents/{theirs}/live")
-    assert stream.status == 404
+    for tail in ("live", f"diagnostics/{uuid.uuid4()}"):
+        assert (await page.request.get(f"/console/incidents/{theirs}/{tail}")).status == 404
 
 
 async def test_changes_need_the_csrf_token_and_operations_cannot_touch_another_tenant(page: Page, stack: Stack) -> None:
