@@ -21,9 +21,13 @@ from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
 from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
+from app.console.pages.charger import ChargerPageController
 from app.console.pages.chargers import ChargerListController
 from app.console.pages.incidents import IncidentPagesController
+from app.console.pages.money import MoneyController
+from app.console.pages.money_reports import MoneyReportController
 from app.console.pages.overview import OverviewController
+from app.console.pages.settings import SETTINGS_CONTROLLERS
 from app.console.pages.signin import SignInController
 from app.console.pages.uptime import UptimePagesController
 from app.console.render import render_public
@@ -39,6 +43,10 @@ STATIC_PATH = "/console/static"
 CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     OverviewController,
     ChargerListController,
+    ChargerPageController,
+    MoneyController,
+    MoneyReportController,
+    *SETTINGS_CONTROLLERS,
     IncidentPagesController,
     UptimePagesController,
 ]
