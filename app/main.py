@@ -227,6 +227,8 @@ def create_app(
                 "payment_worker": workers.payment_worker,
                 "live_hub": live_hub,
                 "console_hub": console_hub,
+                # Called by the runner before the HTTP server stops: streams that never end by themselves.
+                "stop_streams": [console_hub.close],
                 "mail_worker": workers.mail_worker,
                 "webhook_worker": workers.webhook_worker,
                 "ocpi_push_worker": workers.ocpi_push_worker,

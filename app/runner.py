@@ -57,6 +57,9 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
+SHUTDOWN_GRACE_S = 10
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside our own loop: we own SIGINT/SIGTERM and shut everything down in order."""
 
@@ -76,7 +79,17 @@ def _api_app(settings: Settings, engine: AsyncEngine, bus: Bus, kinds: Iterable[
 async def _serve(app: Litestar, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """uvicorn serving ``app``, returned once it listens (its lifespan has run); a port
     it cannot bind stops the process with one line."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    # Live streams (console pages, the driver app's session feed) never end by themselves:
+    # at shutdown, requests in flight get SHUTDOWN_GRACE_S to finish, then what is left is cut.
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     server = _EmbeddedServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -89,6 +102,10 @@ async def _serve(app: Litestar, host: str, port: int) -> tuple[uvicorn.Server, a
 
 
 async def _stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    # End the app's live streams first: the server waits for open responses to finish.
+    state = getattr(server.config.app, "state", None)
+    for stop in state.get("stop_streams", ()) if state is not None else ():
+        stop()
     server.should_exit = True
     await task
 

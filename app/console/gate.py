@@ -134,6 +134,18 @@ async def console_gate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         await check_csrf(connection, signed_in.csrf_token)
 
 
+async def still_signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the request's session is still live (a long stream asks before each update,
+    so a signed-out, expired or deactivated user's open page stops getting news)."""
+    raw = session_cookie_value(connection)
+    if not raw:
+        return False
+    state = connection.app.state
+    async with state.sessionmaker() as db:
+        sessions = ConsoleSessions(db, state.settings.console, clock=clock_of(connection))
+        return await sessions.resolve(raw, touch=False) is not None
+
+
 def signed_in_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SignedIn:
     """The session ``console_gate`` resolved for this request."""
     signed_in: SignedIn | None = connection.state.get(_SIGNED_IN_KEY)

@@ -50,6 +50,7 @@ EN: dict[str, str] = {
     "sign_in.rate_limited": "Too many attempts. Try again in {seconds} seconds.",
     "sign_in.expired": "Your session has ended. Sign in again.",
     "sign_in.signed_out": "You have signed out.",
+    "chart.data": "the figures as a table",
     "error.title": "Something went wrong",
     "error.forbidden": "Your role may not do this.",
     "error.not_found": "There is no such page.",
@@ -82,7 +83,22 @@ EN: dict[str, str] = {
     "chargers.model": "Vendor and model",
     "chargers.status": "Status",
     "chargers.none": "No chargers match.",
-    "chargers.count": "{count} chargers",
+    "chargers.count.one": "{count} charger",
+    "chargers.count.other": "{count} chargers",
+    "chargers.register": "Register a charger",
+    "chargers.field.identity": "OCPP identity",
+    "chargers.field.password": "Charger password",
+    "chargers.field.password_hint": "16 to 40 random characters; the charger sends it with HTTP Basic auth.",
+    "chargers.field.location": "Location",
+    "chargers.field.no_location": "No location yet",
+    "chargers.field.evses": "Number of EVSEs",
+    "chargers.register_submit": "Register",
+    "chargers.registered": "{identity} is registered: it may now connect.",
+    "chargers.error.form": "Check the form: the location or the number of EVSEs is not valid.",
+    "chargers.error.identity": "The identity is 1 to 48 letters A-Z, digits and . _ ~ * - only.",
+    "chargers.error.password": "The password is too weak or predictable: use 16 to 40 random characters.",
+    "chargers.error.exists": "A charger with this identity is already registered.",
+    "chargers.error.location": "There is no such location.",
     "status.online": "Online",
     "status.offline": "Offline",
     "status.faulted": "Faulted",
@@ -118,6 +134,7 @@ SV: dict[str, str] = {
     "sign_in.rate_limited": "För många försök. Försök igen om {seconds} sekunder.",
     "sign_in.expired": "Din session har upphört. Logga in igen.",
     "sign_in.signed_out": "Du har loggat ut.",
+    "chart.data": "siffrorna som tabell",
     "error.title": "Något gick fel",
     "error.forbidden": "Din roll får inte göra detta.",
     "error.not_found": "Sidan finns inte.",
@@ -150,7 +167,22 @@ SV: dict[str, str] = {
     "chargers.model": "Tillverkare och modell",
     "chargers.status": "Status",
     "chargers.none": "Inga laddare matchar.",
-    "chargers.count": "{count} laddare",
+    "chargers.count.one": "{count} laddare",
+    "chargers.count.other": "{count} laddare",
+    "chargers.register": "Registrera en laddare",
+    "chargers.field.identity": "OCPP-identitet",
+    "chargers.field.password": "Laddarens lösenord",
+    "chargers.field.password_hint": "16 till 40 slumpmässiga tecken; laddaren skickar det med HTTP Basic-inloggning.",
+    "chargers.field.location": "Plats",
+    "chargers.field.no_location": "Ingen plats än",
+    "chargers.field.evses": "Antal EVSE:er",
+    "chargers.register_submit": "Registrera",
+    "chargers.registered": "{identity} är registrerad: den kan nu ansluta.",
+    "chargers.error.form": "Kontrollera formuläret: platsen eller antalet EVSE:er är ogiltigt.",
+    "chargers.error.identity": "Identiteten är 1 till 48 tecken: bokstäverna A-Z, siffror och . _ ~ * -.",
+    "chargers.error.password": "Lösenordet är för svagt eller förutsägbart: använd 16 till 40 slumpmässiga tecken.",
+    "chargers.error.exists": "En laddare med den identiteten är redan registrerad.",
+    "chargers.error.location": "Platsen finns inte.",
     "status.online": "Ansluten",
     "status.offline": "Frånkopplad",
     "status.faulted": "Fel",
@@ -201,6 +233,10 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = CATALOGUES[self.lang].get(key) or EN.get(key) or key
         return text.format(**values) if values else text
+
+    def plural(self, key: str, count: int, **values: object) -> str:
+        """``key.one`` for 1, else ``key.other`` (both languages need no more forms)."""
+        return self(f"{key}.{'one' if count == 1 else 'other'}", count=count, **values)
 
     def number(self, value: float, decimals: int = 0) -> str:
         text = f"{value:,.{decimals}f}"

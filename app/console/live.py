@@ -36,7 +36,7 @@ SUBJECTS = (
 # A stream with nothing new still sends a comment this often (keeps proxies from closing it).
 KEEPALIVE_S = 15.0
 # Changes closer together than this become one refresh.
-SETTLE_S = 0.2
+SETTLE_S = 0.5
 
 
 class ConsoleLiveHub:
@@ -45,6 +45,7 @@ class ConsoleLiveHub:
         self.maker = maker
         self._tenant_of: dict[str, uuid.UUID | None] = {}
         self._watchers: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self.closed = False
 
     def subscribe(self) -> None:
         for subject in SUBJECTS:
@@ -69,19 +70,28 @@ class ConsoleLiveHub:
             self._tenant_of[identity] = tenant
         return self._tenant_of[identity]
 
+    def close(self) -> None:
+        """The process is stopping: every stream ends now (a browser reconnects elsewhere)."""
+        self.closed = True
+        for flags in self._watchers.values():
+            for flag in flags:
+                flag.set()
+
     async def changes(self, tenant_id: uuid.UUID) -> AsyncGenerator[bool, None]:
         """Yields True after each (settled) change in the tenant's network, False when
-        KEEPALIVE_S passed without one; until the consumer stops."""
+        KEEPALIVE_S passed without one; until the consumer stops or the hub closes."""
         flag = asyncio.Event()
         self._watchers[tenant_id].add(flag)
         try:
-            while True:
+            while not self.closed:
                 try:
                     async with asyncio.timeout(KEEPALIVE_S):
                         await flag.wait()
                 except TimeoutError:
                     yield False
                     continue
+                if self.closed:
+                    return
                 await asyncio.sleep(SETTLE_S)
                 flag.clear()
                 yield True

@@ -19,6 +19,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler, ExceptionHandlersMap
 
+from app.console.audit import ConsoleAuditMiddleware
 from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
 from app.console.pages.charger import ChargerPageController
@@ -28,7 +29,7 @@ from app.console.pages.money import MoneyController
 from app.console.pages.money_reports import MoneyReportController
 from app.console.pages.overview import OverviewController
 from app.console.pages.settings import SETTINGS_CONTROLLERS
-from app.console.pages.signin import SignInController
+from app.console.pages.signin import SignInController, sign_in_page
 from app.console.pages.uptime import UptimePagesController
 from app.console.render import render_public
 from app.core.errors import DomainError
@@ -88,8 +89,12 @@ def _sign_in_required(request: Request[Any, Any, Any], exc: SignInRequired) -> R
             target += "&notice=expired"
     if request.headers.get("hx-request"):
         response: Response[Any] = Response(b"", status_code=401, headers={"HX-Redirect": target})
-    elif _wants_html(request):
+    elif _wants_html(request) and request.method == "GET":
         response = Redirect(target, status_code=303)
+    elif _wants_html(request):
+        # A form sent after the session ended: the sign-in form itself (never a 303, which
+        # the audit log would take for a change that worked).
+        response = sign_in_page(request, status_code=401, notice="sign_in.expired")
     else:
         response = handle_domain_error(request, exc)
     response.cookies.append(session_cookie(request, None))
@@ -122,7 +127,9 @@ def console_router(settings: Settings) -> Router:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    pages = Router("/", route_handlers=list(CONSOLE_CONTROLLERS), guards=[console_gate])
+    pages = Router(
+        "/", route_handlers=list(CONSOLE_CONTROLLERS), guards=[console_gate], middleware=[ConsoleAuditMiddleware]
+    )
     return Router(
         "/",
         route_handlers=[SignInController, pages],

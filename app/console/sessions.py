@@ -58,6 +58,7 @@ class ConsoleSessions:
         The browser's previous session (``replacing``) ends: sign-in rotates the id."""
         if replacing:
             await self.db.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == digest_secret(replacing)))
+        await self._delete_expired()  # abandoned sessions go here, without a worker of their own
         now = self.clock()
         raw = secrets.token_urlsafe(32)
         self.db.add(
@@ -74,8 +75,9 @@ class ConsoleSessions:
         await self.db.commit()
         return raw
 
-    async def resolve(self, raw: str) -> SignedIn | None:
-        """The live session the cookie names (its use noted), or None; a dead one is deleted."""
+    async def resolve(self, raw: str, *, touch: bool = True) -> SignedIn | None:
+        """The live session the cookie names (its use noted unless ``touch`` is False: a
+        live stream's checks are not the user's doing), or None; a dead one is deleted."""
         row = await self.db.execute(
             select(ConsoleSession, User, Operator.name)
             .join(User, User.id == ConsoleSession.user_id)
@@ -97,7 +99,9 @@ class ConsoleSessions:
             await self.db.delete(session)
             await self.db.commit()
             return None
-        if now - session.last_seen_at >= timedelta(seconds=min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 10)):
+        if touch and now - session.last_seen_at >= timedelta(
+            seconds=min(TOUCH_EVERY_S, self.settings.idle_timeout_s / 10)
+        ):
             session.last_seen_at = now
             await self.db.commit()
         return SignedIn(session.id, session.csrf_token, user, tenant_name or "")
@@ -106,14 +110,12 @@ class ConsoleSessions:
         await self.db.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == digest_secret(raw)))
         await self.db.commit()
 
-    async def sweep(self) -> int:
-        """Delete sessions past their absolute or idle expiry; how many."""
+    async def _delete_expired(self) -> None:
+        """Delete every session past its absolute or idle expiry (not committed)."""
         now = self.clock()
         idle_since = now - timedelta(seconds=self.settings.idle_timeout_s)
-        result = await self.db.execute(
+        await self.db.execute(
             delete(ConsoleSession).where(
                 (ConsoleSession.expires_at <= now) | (ConsoleSession.last_seen_at <= idle_since)
             )
         )
-        await self.db.commit()
-        return int(getattr(result, "rowcount", 0) or 0)

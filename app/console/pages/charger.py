@@ -15,6 +15,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from app.chargers.command_service import DiagnosticsService, parse_args
 from app.chargers.models import ChargePoint
+from app.console.audit import unchanged
 from app.console.charger_view import PAGE_SIZE, RANGES_H, ChargerView
 from app.console.command_forms import (
     CONFIRM_FIELD,
@@ -139,7 +140,13 @@ class ChargerPageController(Controller):
             cp, active = await self._charger_and_sessions(request, state, db, identity)
         return self._answer(request, cp, form, active, values={}, errors={})
 
-    @post("/commands/{name:str}", name="console:charger-command", guards=[can_operate], status_code=200)
+    @post(
+        "/commands/{name:str}",
+        name="console:charger-command",
+        operation_id="SendCommand",
+        guards=[can_operate],
+        status_code=200,
+    )
     async def send(
         self, request: Request[Any, Any, Any], state: State, identity: FromPath[str], name: FromPath[str]
     ) -> Template:
@@ -163,6 +170,7 @@ class ChargerPageController(Controller):
                 field = err.extra.get("field") or missing_field(err.detail) or ""
                 return self._answer(request, cp, form, active, values=values, errors={field: err.detail}, status=422)
             if needs_confirmation(form, args) and submitted.get(CONFIRM_FIELD) != "yes":
+                unchanged(request)
                 return self._answer(request, cp, form, active, values=values, errors={}, confirm=True)
             commands = CommandService.of(db, state.bus, state.settings, tenant_id=_tenant(request))
             try:

@@ -296,7 +296,12 @@ class IncidentPagesController(Controller):
     ) -> Template:
         return await self._page(request, incident_id, incidents, db, tenant_id)
 
-    @post("/{incident_id:uuid}/acknowledge", name="console:incident-acknowledge", guards=[can_operate])
+    @post(
+        "/{incident_id:uuid}/acknowledge",
+        name="console:incident-acknowledge",
+        operation_id="AcknowledgeIncident",
+        guards=[can_operate],
+    )
     async def acknowledge(
         self,
         request: Request[Any, Any, Any],
@@ -315,7 +320,12 @@ class IncidentPagesController(Controller):
             return await self._page(request, incident_id, incidents, db, tenant_id, problem=exc)
         return Redirect(f"/console/incidents/{incident_id}?done=acknowledged", status_code=303)
 
-    @post("/{incident_id:uuid}/resolve", name="console:incident-resolve", guards=[can_operate])
+    @post(
+        "/{incident_id:uuid}/resolve",
+        name="console:incident-resolve",
+        operation_id="ResolveIncident",
+        guards=[can_operate],
+    )
     async def resolve(
         self,
         request: Request[Any, Any, Any],

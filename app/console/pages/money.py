@@ -28,6 +28,7 @@ from app.billing.receipts.controllers import (
 )
 from app.billing.receipts.issue import issue_documents
 from app.billing.receipts.service import ReceiptService
+from app.console.audit import unchanged
 from app.console.render import render
 from app.core.auth import Caller, can_bill
 from app.core.errors import DomainError, InvalidInput
@@ -141,7 +142,13 @@ class MoneyController(Controller):
     ) -> Template:
         return await _payment_page(request, payments, payment_id, done_seq=request.query_params.get("refunded"))
 
-    @post("/payments/{payment_id:uuid}/refunds", name="console:refund", guards=[can_bill], status_code=200)
+    @post(
+        "/payments/{payment_id:uuid}/refunds",
+        name="console:refund",
+        operation_id="RefundPayment",
+        guards=[can_bill],
+        status_code=200,
+    )
     async def refund(
         self,
         request: Request[Any, Any, Any],
@@ -174,6 +181,7 @@ class MoneyController(Controller):
                 return await _payment_page(
                     request, payments, payment_id, status_code=422, form=form_values, amount_problem=problem
                 )
+            unchanged(request)
             return render(
                 request,
                 "console/money/confirm_refund.html",

@@ -176,7 +176,7 @@ class MoneyReportController(Controller):
         days, _ = read_range(request)
         return self._reconciliation_page(request, days)
 
-    @post("/reconciliation", name="console:reconcile", guards=[can_bill], status_code=200)
+    @post("/reconciliation", name="console:reconcile", operation_id="Reconcile", guards=[can_bill], status_code=200)
     async def reconcile(self, request: Request[Any, Any, Any], reconciler: NamedDependency[Reconciler]) -> Template:
         """Reconciling changes nothing (the API takes it as a POST too): the answer is the page
         with the result, or the API's problem next to the form."""

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from app.console.fleet import FleetView, Overview
-from app.console.gate import clock_of, signed_in_of
+from app.console.gate import clock_of, signed_in_of, still_signed_in
 from app.console.live import ConsoleLiveHub
 from app.console.render import render, render_fragment
 
@@ -40,7 +40,7 @@ class OverviewController(Controller):
             changed = True  # the first snapshot covers what happened since the page was read
             changes = hub.changes(tenant_id)
             try:
-                while True:
+                while await still_signed_in(request):
                     if changed:
                         view = await read_overview(request, state)
                         counts = render_fragment(request, "console/overview/_counts.html", view=view)
@@ -49,7 +49,10 @@ class OverviewController(Controller):
                         yield ServerSentEventMessage(event="locations", data=places)
                     else:
                         yield ServerSentEventMessage(comment="keepalive")
-                    changed = await anext(changes)
+                    try:
+                        changed = await anext(changes)
+                    except StopAsyncIteration:  # the hub closed: the process is stopping
+                        return
             finally:
                 await changes.aclose()
 

@@ -47,13 +47,20 @@ def safe_next(target: str | None) -> str:
     return HOME
 
 
-def _form_page(
-    request: Request[Any, Any, Any], *, error: str | None = None, status_code: int = 200, email: str = ""
+def sign_in_page(
+    request: Request[Any, Any, Any],
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    email: str = "",
+    notice: str | None = None,
 ) -> Template:
+    """The sign-in form (with its double-submit token cookie); ``notice``: a text key."""
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    notice = {"expired": "sign_in.expired", "signed_out": "sign_in.signed_out"}.get(
-        request.query_params.get("notice", "")
-    )
+    if notice is None:
+        notice = {"expired": "sign_in.expired", "signed_out": "sign_in.signed_out"}.get(
+            request.query_params.get("notice", "")
+        )
     page = render_public(
         request,
         "console/sign_in.html",
@@ -75,7 +82,7 @@ class SignInController(Controller):
 
     @get("/sign-in", name="console:sign-in")
     async def sign_in_form(self, request: Request[Any, Any, Any]) -> Template:
-        return _form_page(request)
+        return sign_in_page(request)
 
     @post("/sign-in", name="console:sign-in-submit", status_code=303)
     async def sign_in(
@@ -99,9 +106,9 @@ class SignInController(Controller):
             except LoginRateLimited as limited:
                 seconds = limited.extra.get("retry_after_s", 1)
                 message = translator(request)("sign_in.rate_limited", seconds=seconds)
-                return _form_page(request, error=message, status_code=429, email=email)
+                return sign_in_page(request, error=message, status_code=429, email=email)
             if user is None or not may_use_console(user):
-                return _form_page(request, error=translator(request)("sign_in.failed"), status_code=401, email=email)
+                return sign_in_page(request, error=translator(request)("sign_in.failed"), status_code=401, email=email)
             raw = await ConsoleSessions(db, state.settings.console, clock=clock).open(
                 user, replacing=session_cookie_value(request)
             )

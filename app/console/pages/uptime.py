@@ -213,7 +213,7 @@ class UptimePagesController(Controller):
     ) -> Template:
         return await self._render(request, uptime, db, tenant_id)
 
-    @post("/exclusions", name="console:uptime-exclude", guards=[can_operate])
+    @post("/exclusions", name="console:uptime-exclude", operation_id="CreateUptimeExclusion", guards=[can_operate])
     async def exclude(
         self,
         request: Request[Any, Any, Any],
@@ -237,7 +237,12 @@ class UptimePagesController(Controller):
             return await self._render(request, uptime, db, tenant_id, form=form, errors={field: exc.detail})
         return Redirect(f"{back}&done=excluded", status_code=303)
 
-    @post("/exclusions/{exclusion_id:uuid}/delete", name="console:uptime-unexclude", guards=[can_operate])
+    @post(
+        "/exclusions/{exclusion_id:uuid}/delete",
+        name="console:uptime-unexclude",
+        operation_id="DeleteUptimeExclusion",
+        guards=[can_operate],
+    )
     async def unexclude(
         self, request: Request[Any, Any, Any], exclusion_id: FromPath[uuid.UUID], uptime: NamedDependency[UptimeService]
     ) -> Redirect:

@@ -20,8 +20,8 @@
 
   function grid(map, bounds) {
     var layer = L.layerGroup();
-    var south = Math.floor(bounds.getSouth()) - 2, north = Math.ceil(bounds.getNorth()) + 2;
-    var west = Math.floor(bounds.getWest()) - 2, east = Math.ceil(bounds.getEast()) + 2;
+    var south = Math.max(-85, Math.floor(bounds.getSouth()) - 15), north = Math.min(85, Math.ceil(bounds.getNorth()) + 15);
+    var west = Math.floor(bounds.getWest()) - 30, east = Math.ceil(bounds.getEast()) + 30;
     var style = { color: "#c4c7cc", weight: 1, interactive: false };
     for (var lat = south; lat <= north; lat++) layer.addLayer(L.polyline([[lat, west], [lat, east]], style));
     for (var lon = west; lon <= east; lon++) layer.addLayer(L.polyline([[south, lon], [north, lon]], style));

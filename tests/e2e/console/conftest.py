@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,6 +45,7 @@ from tests.e2e.ocpp_helpers import PASSWORD as CHARGER_PASSWORD
 from tests.e2e.test_restart import free_port
 
 CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
+EXPECT_TIMEOUT_MS = 15_000
 SCREENSHOTS = os.environ.get("LADDNAT_CONSOLE_SCREENSHOTS") == "1"
 SCREENSHOT_DIR = Path(__file__).resolve().parents[3] / "docs" / "console"
 AXE = Path(__file__).parent / "axe" / "axe.min.js"
@@ -227,6 +228,16 @@ async def browser(chromium_path: str) -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+@pytest.fixture(autouse=True)
+def patient_expect() -> Iterator[None]:
+    """A loaded CI machine (two cores, several test workers) can take longer than
+    Playwright's 5 s for a page to answer: what the assertions wait for does happen, later.
+    (``expect``'s options are global: set for these tests only.)"""
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    yield
+    expect.set_options(timeout=5_000)
+
+
 @pytest.fixture
 async def context(browser: Browser, stack: Stack) -> AsyncIterator[BrowserContext]:
     """A fresh browser profile (no cookies) per test, English unless the test says otherwise."""
@@ -265,9 +276,17 @@ async def assert_accessible(page: Page) -> None:
     assert not violations, f"{page.url}: {json.dumps(violations, indent=1)}"
 
 
-async def screenshot(page: Page, name: str) -> None:
-    """docs/console/<name>.png, only when LADDNAT_CONSOLE_SCREENSHOTS=1 (``make screenshots``)."""
+async def screenshot(page: Page, name: str, *, phone: bool = False) -> None:
+    """docs/console/<name>.png, only when LADDNAT_CONSOLE_SCREENSHOTS=1 (``make screenshots``);
+    ``phone``: at a phone's width (390 px), then back to the desktop size."""
     if not SCREENSHOTS:
         return
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True)
+    desktop = page.viewport_size
+    if phone:
+        await page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        await page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True, animations="disabled")
+    finally:
+        if phone and desktop is not None:
+            await page.set_viewport_size(desktop)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.chargers.models import ChargePoint, Location
 from app.health.models import Incident
 from app.health.service import IncidentService
+from app.operators.models import AuditEntry
 from app.uptime.models import UptimeExclusion
 from tests.e2e.console.conftest import Stack, assert_accessible, screenshot, sign_in
 
@@ -28,6 +29,15 @@ async def _incident_of(stack: Stack, identity: str) -> uuid.UUID:
         found = await db.scalar(select(Incident.id).where(Incident.identity == identity).limit(1))
     assert found is not None
     return found
+
+
+async def _audited(stack: Stack, path_prefix: str) -> list[str]:
+    """The tenant's audit log actions of console changes under ``path_prefix``, sorted."""
+    async with stack.maker() as db:
+        stmt = select(AuditEntry.action).where(
+            AuditEntry.operator_id == stack.world.tenant_id, AuditEntry.path.startswith(path_prefix)
+        )
+        return sorted(await db.scalars(stmt))
 
 
 async def _csrf(page: Page) -> str:
@@ -101,6 +111,8 @@ async def test_an_overheating_charger_is_a_live_incident_acknowledged_and_resolv
         await expect(page.locator("#incident-state [data-state]")).to_have_attribute("data-state", "resolved")
         await expect(trail.locator("tr[data-state='resolved']")).to_contain_text("Fan replaced on site")
         await expect(page.get_by_role("button", name="Resolve")).to_have_count(0)
+        # In the audit log under the API's operations, as if made there.
+        assert await _audited(stack, "/console/incidents") == ["AcknowledgeIncident", "ResolveIncident"]
     finally:
         await sim.close()
         await other.close()
@@ -206,6 +218,8 @@ async def test_uptime_shows_the_nevi_line_and_operations_adds_an_exclusion(page:
     ).click()
     await expect(page.get_by_role("status")).to_have_text("The exclusion is removed.")
     await expect(page.locator("#exclusions")).to_have_count(0)
+    # The refused form is not in the audit log; the two changes are.
+    assert await _audited(stack, "/console/uptime") == ["CreateUptimeExclusion", "DeleteUptimeExclusion"]
 
 
 async def test_read_only_sees_uptime_without_forms_and_another_tenants_site_is_404(page: Page, stack: Stack) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import update
 
+from app.drivers.models import User
+from app.drivers.service import UserService
 from tests.e2e.console.conftest import (
     DRIVER_EMAIL,
     PASSWORD,
@@ -34,6 +38,13 @@ async def test_the_sign_in_page_is_accessible_and_the_overview_needs_a_session(p
     assert page.url.startswith(f"{stack.base_url}/console/sign-in?next=%2Fconsole")
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await assert_accessible(page)
+    # The first Tab reaches the skip link, shown while focused; it leads to the main landmark.
+    await page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the main content")
+    await expect(skip).to_be_focused()
+    await expect(skip).to_be_in_viewport()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("main")).to_be_focused()
     await screenshot(page, "sign-in")
 
 
@@ -148,6 +159,7 @@ async def test_the_language_switch_and_accept_language(page: Page, browser_swedi
     await expect(page.locator("html")).to_have_attribute("lang", "sv")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Nätöversikt")
     await expect(page.get_by_role("button", name="Logga ut")).to_be_visible()
+    await assert_accessible(page)
     await page.get_by_role("link", name="English").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Network overview")
     # A Swedish browser gets Swedish before any choice.
@@ -161,3 +173,44 @@ async def browser_swedish(browser: Browser, stack: Stack) -> AsyncIterator[Page]
     swedish = await browser.new_context(base_url=stack.base_url, locale="sv-SE")
     yield await swedish.new_page()
     await swedish.close()
+
+
+async def test_a_password_change_or_deactivation_ends_the_users_sessions(page: Page, stack: Stack) -> None:
+    email = f"leaver-{uuid.uuid4().hex[:6]}@norrsken.example"
+    async with stack.maker() as db:
+        user = await UserService(db).create_user(email, PASSWORD, "operations", operator_id=stack.world.tenant_id)
+    await sign_in(page, "operations", email=email)
+    async with stack.maker() as db:
+        await db.execute(update(User).where(User.id == user.id).values(token_version=User.token_version + 1))
+        await db.commit()
+    await page.goto("/console")
+    assert "/console/sign-in" in page.url
+    await sign_in(page, "operations", email=email)
+    async with stack.maker() as db:
+        await db.execute(update(User).where(User.id == user.id).values(active=False))
+        await db.commit()
+    await page.goto("/console")
+    assert "/console/sign-in" in page.url
+
+
+async def test_over_https_the_cookies_are_secure_and_the_session_cookie_prefixed(stack: Stack) -> None:
+    # Behind a TLS proxy on this host: uvicorn takes the scheme from X-Forwarded-Proto.
+    https = {"x-forwarded-proto": "https", "accept": "text/html"}
+    async with httpx.AsyncClient(base_url=stack.base_url) as client:
+        form = await client.get("/console/sign-in", headers=https)
+        csrf_header = form.headers["set-cookie"]
+        assert "laddnat_console_csrf=" in csrf_header and "Secure" in csrf_header and "HttpOnly" in csrf_header
+        token = form.cookies["laddnat_console_csrf"]
+        signed_in = await client.post(
+            "/console/sign-in",
+            headers={**https, "cookie": f"laddnat_console_csrf={token}"},
+            data={"csrf_token": token, "email": email_of("admin"), "password": PASSWORD, "next": "/console"},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        [session] = [h for h in signed_in.headers.get_list("set-cookie") if h.startswith("__Secure-laddnat_console=")]
+        flags = {part.strip().lower() for part in session.split(";")[1:]}
+        assert {"httponly", "secure", "path=/console", "samesite=lax"} <= flags, session
+        value = session.split(";")[0].split("=", 1)[1]
+        overview = await client.get("/console", headers={**https, "cookie": f"__Secure-laddnat_console={value}"})
+        assert overview.status_code == 200
+        assert "Norrsken Laddning" in overview.text

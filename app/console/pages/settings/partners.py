@@ -11,7 +11,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.render import render
 from app.core.auth import can_administer
 from app.roaming.operator.controllers import provide_partners
@@ -24,7 +23,6 @@ BASE = "/console/settings/partners"
 
 class PartnerPagesController(Controller):
     path = BASE
-    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"partners": Provide(provide_partners, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     @get("/", name="console:partners")

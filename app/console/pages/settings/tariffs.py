@@ -20,7 +20,6 @@ from litestar.response import Redirect, Template
 
 from app.chargers.controllers import provide_chargers, provide_locations
 from app.chargers.service import ChargerService, LocationService
-from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.pages.settings.forms import FormErrors, convert, form_of, major_of, minor_of, problem, text
 from app.console.render import render, render_fragment
 from app.core.auth import can_bill
@@ -164,7 +163,6 @@ async def target_pk(tariffs: TariffService, value: str) -> tuple[Scope, uuid.UUI
 
 class TariffPagesController(Controller):
     path = BASE
-    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     dependencies = DEPENDENCIES
 
     async def _index(

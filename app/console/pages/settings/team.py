@@ -12,7 +12,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.pages.settings.forms import FormErrors, convert, form_of, problem, text
 from app.console.render import render
 from app.core.auth import TENANT_ROLES, Caller, can_administer
@@ -31,7 +30,6 @@ assert set(ROLE_ORDER) == TENANT_ROLES
 
 class StaffPagesController(Controller):
     path = USERS
-    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     guards = [can_administer]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"staff": Provide(provide_staff, sync_to_thread=False)}  # noqa: RUF012
 
@@ -102,7 +100,6 @@ class StaffPagesController(Controller):
 
 class ApiKeyPagesController(Controller):
     path = KEYS
-    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     guards = [can_administer]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"api_keys": Provide(provide_api_keys, sync_to_thread=False)}  # noqa: RUF012
 

@@ -11,7 +11,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from app.console.pages.settings.audit import ConsoleAuditMiddleware
 from app.console.pages.settings.forms import FormErrors, convert, form_of, problem, text
 from app.console.render import render
 from app.core.auth import can_administer
@@ -26,7 +25,6 @@ MAX_DELIVERIES = 100
 
 class WebhookPagesController(Controller):
     path = BASE
-    middleware = [ConsoleAuditMiddleware]  # noqa: RUF012 (read once by Litestar)
     dependencies = {"webhooks": Provide(provide_webhooks, sync_to_thread=False)}  # noqa: RUF012 (read once by Litestar)
 
     async def _index(
