@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.chargers.events import ChargerConnected, ChargerDisconnected, ConnectorStatusChanged
 from app.chargers.models import ChargePoint
 from app.core.bus import Bus, Event
-from app.health.events import IncidentOpened, IncidentResolved
+from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.sessions.events import TransactionEnded, TransactionStarted
 
 SUBJECTS = (
@@ -28,6 +28,7 @@ SUBJECTS = (
     ChargerConnected.subject,
     ChargerDisconnected.subject,
     IncidentOpened.subject,
+    IncidentChanged.subject,
     IncidentResolved.subject,
     TransactionStarted.subject,
     TransactionEnded.subject,

@@ -24,11 +24,13 @@ from app.console.errors import CsrfFailed, SignInRequired
 from app.console.gate import console_gate, session_cookie
 from app.console.pages.charger import ChargerPageController
 from app.console.pages.chargers import ChargerListController
+from app.console.pages.incidents import IncidentPagesController
 from app.console.pages.money import MoneyController
 from app.console.pages.money_reports import MoneyReportController
 from app.console.pages.overview import OverviewController
 from app.console.pages.settings import SETTINGS_CONTROLLERS
 from app.console.pages.signin import SignInController, sign_in_page
+from app.console.pages.uptime import UptimePagesController
 from app.console.render import render_public
 from app.core.errors import DomainError
 from app.core.http import handle_domain_error
@@ -46,6 +48,8 @@ CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     MoneyController,
     MoneyReportController,
     *SETTINGS_CONTROLLERS,
+    IncidentPagesController,
+    UptimePagesController,
 ]
 
 

@@ -17,6 +17,7 @@ from app.health.errors import IncidentAlreadyResolved, IncidentNotFound
 from app.health.models import Scope
 from app.health.schemas import IncidentDetailOut, IncidentOut, IncidentPageOut, ResolveIncidentIn
 from app.health.service import IncidentService
+from app.health.signals import Severity
 
 Cause = Literal[
     "overheating",
@@ -64,6 +65,7 @@ class IncidentController(Controller):
         ] = None,
         cause: Annotated[Cause | None, QueryParameter(description="The diagnosed root cause")] = None,
         kind: Annotated[str | None, QueryParameter(description="The detector (offline, metering, ...)")] = None,
+        severity: Annotated[Severity | None, QueryParameter(description="info, warning or critical")] = None,
         location_id: Annotated[
             uuid.UUID | None, QueryParameter(name="locationId", description="Only this site's")
         ] = None,
@@ -82,6 +84,7 @@ class IncidentController(Controller):
             state=state_filter,
             cause=cause,
             kind=kind,
+            severity=severity,
             location_id=location_id,
             charge_point_id=charger_id,
             scope=scope_filter,

@@ -301,6 +301,7 @@ class IncidentService:
         state: str | None = None,
         cause: str | None = None,
         kind: str | None = None,
+        severity: str | None = None,
         location_id: uuid.UUID | None = None,
         charge_point_id: uuid.UUID | None = None,
         scope: Scope | None = None,
@@ -317,6 +318,8 @@ class IncidentService:
             query = query.where(Incident.cause == cause)
         if kind is not None:
             query = query.where(Incident.kind == kind)
+        if severity is not None:
+            query = query.where(Incident.severity == severity)
         if location_id is not None:
             query = query.where(Incident.location_id == location_id)
         if charge_point_id is not None:

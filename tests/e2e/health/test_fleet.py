@@ -94,6 +94,11 @@ async def test_one_firmware_running_hot_across_sites_is_one_fleet_incident(fleet
         assert all(i["scope"] == "fleet" and not i["site"] for i in listed["items"])
         chargers_only = (await http.get("/api/v1/operator/incidents", params={"scope": "charger"})).json()
         assert str(incident.id) not in {i["id"] for i in chargers_only["items"]}
+        critical = (await http.get("/api/v1/operator/incidents", params={"severity": "critical"})).json()
+        assert str(incident.id) in {i["id"] for i in critical["items"]}
+        assert all(i["severity"] == "critical" for i in critical["items"])
+        info = (await http.get("/api/v1/operator/incidents", params={"severity": "info", "scope": "fleet"})).json()
+        assert info["total"] == 0
     assert (item["scope"], item["site"], item["chargerId"], item["locationId"]) == ("fleet", False, None, None)
     assert item["cause"] == "overheating" and item["state"] == "open" and item["severity"] == "critical"
     scope = item["evidence"]["fleet"]
