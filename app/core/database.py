@@ -88,7 +88,13 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         return engine
     # No pre-ping: it is a round trip per checkout on the hot path; a dead connection
     # fails its statement, the message gets InternalError and the charger retries.
-    return create_async_engine(settings.url, echo=settings.echo, pool_size=20, max_overflow=10, pool_recycle=1800)
+    return create_async_engine(
+        settings.url,
+        echo=settings.echo,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_recycle=1800,
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

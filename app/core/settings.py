@@ -27,6 +27,11 @@ Getter = Callable[[str, str | None], str | None]
 class DatabaseSettings:
     url: str = DEFAULT_DATABASE_URL
     echo: bool = False
+    # PostgreSQL connections per process: kept open, and opened beyond that under a burst.
+    # Every process has its own pool, so the sum over processes must fit the server's
+    # max_connections (docs/operations.md). SQLite always uses one connection.
+    pool_size: int = 20
+    max_overflow: int = 10
 
     @property
     def is_sqlite(self) -> bool:
@@ -408,6 +413,16 @@ class Settings:
                 raise SettingsError(f"{name}={value} is outside 1..65535")
             return value
 
+        def non_negative_int(name: str, default: int) -> int:
+            raw = get(name, str(default))
+            try:
+                value = int(raw or "")
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not an integer") from None
+            if value < 0:
+                raise SettingsError(f"{name}={value} must not be negative")
+            return value
+
         def positive_int(name: str, default: int) -> int:
             raw = get(name, str(default))
             try:
@@ -472,7 +487,11 @@ class Settings:
         http_port = port("LADDNAT_HTTP_PORT", 8000)
         metrics = _metrics_settings(get)
         return cls(
-            db=DatabaseSettings(url=db_url),
+            db=DatabaseSettings(
+                url=db_url,
+                pool_size=positive_int("LADDNAT_DB_POOL_SIZE", 20),
+                max_overflow=non_negative_int("LADDNAT_DB_MAX_OVERFLOW", 10),
+            ),
             http=HttpSettings(
                 host=http_host,
                 port=http_port,

@@ -77,6 +77,10 @@ def process(args: tuple[str, ...], database_url: str, node: str, tmp: Path, **en
         LADDNAT_SECRET_KEY=SECRET,
         LADDNAT_METRICS_TOKEN=METRICS_TOKEN,
         LADDNAT_NODE_ID=node,
+        # Six such processes and the other xdist workers' stacks share PostgreSQL's 100
+        # connections: the default pools (20 + 10 each) ran it out on a busy machine.
+        LADDNAT_DB_POOL_SIZE="4",
+        LADDNAT_DB_MAX_OVERFLOW="6",
         **(ports | env),
     )
     return Process(args, full_env, port, tmp / f"{node}.log")

@@ -54,6 +54,8 @@ def test_dev_mode_supplies_a_secret() -> None:
         ({**SECRET, "LADDNAT_PASSWORD_MEMORY_KIB": "16"}, "LADDNAT_PASSWORD_MEMORY_KIB"),
         ({**SECRET, "LADDNAT_CHARGER_PASSWORD_TIME_COST": "one"}, "LADDNAT_CHARGER_PASSWORD_TIME_COST"),
         ({**SECRET, "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB": "4"}, "LADDNAT_CHARGER_PASSWORD_MEMORY_KIB"),
+        ({**SECRET, "LADDNAT_DB_POOL_SIZE": "0"}, "LADDNAT_DB_POOL_SIZE"),
+        ({**SECRET, "LADDNAT_DB_MAX_OVERFLOW": "-1"}, "LADDNAT_DB_MAX_OVERFLOW"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str) -> None:
@@ -86,3 +88,9 @@ def test_mail_goes_to_smtp_when_configured_and_the_log_otherwise() -> None:
     assert mailer.start_tls and not mailer.use_tls
     with pytest.raises(SettingsError, match="LADDNAT_SMTP_URL"):
         Settings.from_env({**base, "LADDNAT_SMTP_URL": "mail.example:25"})
+
+
+def test_the_database_pool_is_a_setting() -> None:
+    settings = Settings.from_env({**SECRET, "LADDNAT_DB_POOL_SIZE": "4", "LADDNAT_DB_MAX_OVERFLOW": "0"})
+    assert (settings.db.pool_size, settings.db.max_overflow) == (4, 0)
+    assert (Settings.from_env(SECRET).db.pool_size, Settings.from_env(SECRET).db.max_overflow) == (20, 10)
