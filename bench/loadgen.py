@@ -475,7 +475,7 @@ class Worker:
         }
 
     async def paced(
-        self, start_at: float, warmup_s: float, duration_s: float, rate: float, mix: str = "mixed"
+        self, start_at: float, warmup_s: float, duration_s: float, rate: float, mix: str = "mixed", grace_s: float = 5.0
     ) -> dict[str, Any]:
         """Open loop at ``rate`` msg/s for this worker, spread evenly over its chargers.
 
@@ -526,8 +526,10 @@ class Worker:
         for offset in offsets:  # sends scheduled inside [begin, end), answered or not
             first = max(0, math.ceil((begin - start_at - offset) / period))
             scheduled_in_window += max(0, math.ceil((end - start_at - offset) / period) - first)
-        # An overloaded server leaves a backlog: give it 5 s past the window, then cut.
-        stuck = await self._run_bounded([(c, loop(c, o)) for c, o in zip(live, offsets, strict=True)], end, grace_s=5.0)
+        # An overloaded server leaves a backlog: give it ``grace_s`` past the window, then cut
+        # (a cut charger's socket is dropped: a command still waiting for it fails as offline).
+        loops = [(c, loop(c, o)) for c, o in zip(live, offsets, strict=True)]
+        stuck = await self._run_bounded(loops, end, grace_s=grace_s)
         return {
             "ok": stats.ok,
             "errors": dict(stats.errors),

@@ -26,10 +26,13 @@ from bench.common import pct, rss_kib
 from bench.db import BenchCharger, pg_backend_pids
 from bench.loadgen import V16
 from bench.nats import JetStreamRates, NatsServer
-from bench.procs import ServerProcess, Workers
+from bench.procs import COMMAND_TIMEOUT_S, ServerProcess, Workers
 from bench.scaleout.stack import CpuMeter, Stack, worker_pids
 
 MOVED_COMMANDS = 20  # sent to moved chargers after the storm: the registry followed them
+# The active chargers stay connected this long after the window: a command sent at its end can
+# still be answered (the API gives up after COMMAND_TIMEOUT_S) rather than find them dropped.
+COMMAND_GRACE_S = COMMAND_TIMEOUT_S + 5.0
 
 
 @dataclass
@@ -62,6 +65,7 @@ class NetworkResult:
     paced_ok: int = 0
     paced_scheduled: int = 0
     paced_errors: dict[str, int] = field(default_factory=dict)
+    paced_cut: int = 0  # active chargers still waiting for a reply COMMAND_GRACE_S after the window
     paced_p50_ms: float | None = None
     paced_p99_ms: float | None = None
     paced_cpu: str = ""
@@ -227,7 +231,7 @@ class NetworkPhase:
             x
             for res in _run_all(
                 actives, "paced", o.warmup_s + o.duration_s + 60, start_at=start_at, warmup_s=o.warmup_s,
-                duration_s=o.duration_s, rate=per,
+                duration_s=o.duration_s, rate=per, grace_s=COMMAND_GRACE_S,
             )
             for x in res
         ]  # fmt: skip
@@ -242,6 +246,7 @@ class NetworkPhase:
         r.paced_ok = sum(x["ok"] for x in out)
         r.paced_scheduled = sum(x["scheduled"] for x in out)
         r.paced_errors = _merge(out, "errors")
+        r.paced_cut = sum(x["stuck"] for x in out)
         r.paced_p50_ms = _ms(pct(latencies, 50))
         r.paced_p99_ms = _ms(pct(latencies, 99))
         c = r.commands

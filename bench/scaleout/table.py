@@ -100,7 +100,8 @@ def network_rows(n: NetworkResult | None, rate: float, why: str) -> list[Row]:
             "",
             f"open loop over both bridges' active chargers ({n.transactions} transactions), the throughput mix, "
             f"{accepted - n.transactions} idle chargers heartbeating besides; {n.paced_ok} of {n.paced_scheduled} "
-            f"scheduled CALLs answered; errors {_counts(n.paced_errors)}; CPU: {n.paced_cpu}",
+            f"scheduled CALLs answered, {n.paced_cut} chargers still waiting 15 s after the window (cut); errors "
+            f"{_counts(n.paced_errors)}; CPU: {n.paced_cpu}",
         )
     )
     rows.append((ROW_P99.format(rate=r), _f(n.paced_p99_ms), "", ""))
