@@ -66,6 +66,8 @@ class NatsServer:
                 name, state = stream.get("name"), stream.get("state") or {}
                 if name == STREAM:
                     reading.stored = int(state.get("last_seq", 0))
+                    reading.bytes = int(state.get("bytes", 0))
+                    reading.messages = int(state.get("messages", 0))
                     for consumer in stream.get("consumer_detail") or []:
                         acked = int((consumer.get("ack_floor") or {}).get("consumer_seq", 0))
                         reading.acked[str(consumer.get("name"))] = acked
@@ -79,6 +81,8 @@ class NatsServer:
 class JetStreamReading:
     at: float
     stored: int = 0  # events the stream took (its last sequence number)
+    bytes: int = 0  # what the stream holds now, and how many events
+    messages: int = 0
     acked: dict[str, int] = field(default_factory=dict)  # per durable consumer: events handled and acked
     pending: int = 0  # events the consumers have not been given yet, all consumers together
     registry_writes: int = 0  # claims and releases of the command registry (KV bucket)
@@ -93,6 +97,8 @@ class JetStreamRates:
     consumers: int = 0
     registry_writes: float = 0.0
     pending_after: int = 0
+    bytes_per_event: float = 0.0  # stored size of the stream's events, headers and all
+
 
     @classmethod
     def between(cls, a: JetStreamReading, b: JetStreamReading) -> JetStreamRates:
@@ -104,4 +110,5 @@ class JetStreamRates:
             consumers=len(b.acked),
             registry_writes=(b.registry_writes - a.registry_writes) / span,
             pending_after=b.pending,
+            bytes_per_event=b.bytes / b.messages if b.messages else 0.0,
         )

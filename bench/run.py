@@ -143,7 +143,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--first-contact-timeout", type=float, default=60.0, help="its deadline per storm (default 60 s)")
     p.add_argument("--first-contact-only", action="store_true", help="run the first-contact phase alone")
     p.add_argument(
-        "--py-spy", metavar="DIR", help="py-spy profiles of the bridge (saturation, connect, storm) into DIR"
+        "--py-spy",
+        metavar="DIR",
+        help="py-spy profiles of the bridge (saturation, connect, storm, first contact) into DIR",
     )
     p.add_argument("--keep-logs", metavar="DIR", help="copy the server logs into DIR before cleaning up")
     p.add_argument("--skip-baseline", action="store_true", help=argparse.SUPPRESS)
@@ -747,6 +749,8 @@ class Bench:
         try:
             start_at = time.monotonic() + 1.0
             before = listen_stats()
+            seconds = min(20.0, args.first_contact_timeout)
+            spy = self.start_py_spy(server, f"first-contact-{hashes}-{db}", start_at, seconds)
             cpu = CpuWindow(pid=server.pid)
             cpu.start()
             storm = workers.run(
@@ -756,6 +760,8 @@ class Bench:
                 deadline_s=args.first_contact_timeout,
             )
             cpu.stop()
+            if spy is not None:
+                spy.join(seconds + 60)
             after = listen_stats()
             result.listen = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             result.bridge_cores = cpu.process_cores

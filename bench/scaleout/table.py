@@ -115,7 +115,8 @@ def network_rows(n: NetworkResult | None, rate: float, why: str) -> list[Row]:
                 _f(js.published),
                 "",
                 f"stream LADDNAT_EVENTS during the {r} msg/s window (nats-server /jsz, last sequence); "
-                f"registry (KV) writes {js.registry_writes:.1f}/s",
+                f"registry (KV) writes {js.registry_writes:.1f}/s; {js.bytes_per_event:.0f} bytes stored per event "
+                f"(kept 7 days: the stream's disk is events/s x that x 604,800)",
             )
         )
         rows.append(
