@@ -59,6 +59,7 @@ class NetworkResult:
     connect_refused: dict[str, int] = field(default_factory=dict)
     connect_failed: dict[str, int] = field(default_factory=dict)
     connect_cpu: str = ""
+    connect_cut: int = 0  # attempts still under way (or not begun) at the deadline
     rss0_kib: dict[str, int] = field(default_factory=dict)
     rss1_kib: dict[str, int] = field(default_factory=dict)
     transactions: int = 0
@@ -199,6 +200,7 @@ class NetworkPhase:
             r.accepted[name] = sum(x["accepted"] for g in gs for x in results[id(g)])
         every = [x for res in results.values() for x in res]
         r.connect_refused, r.connect_failed = _merge(every, "refused"), _merge(every, "failed")
+        r.connect_cut = sum(x["cut"] for x in every)
         self.log(f"scale-out: {sum(r.accepted.values())}/{r.wanted} connected in {r.connect_s:.1f} s")
 
     def paced(

@@ -67,6 +67,7 @@ def network_rows(n: NetworkResult | None, rate: float, why: str) -> list[Row]:
             f"{n.wanted}",
             f"{per_bridge}; all at once in {n.connect_s:.1f} s ({accepted / max(n.connect_s, 1e-9):.0f}/s), first "
             f"boot (configuration pushed); refused {_counts(n.connect_refused)}; failed {_counts(n.connect_failed)}; "
+            f"{n.connect_cut} cut by the deadline; "
             f"CPU: {n.connect_cpu}",
         )
     )
