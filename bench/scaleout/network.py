@@ -33,6 +33,7 @@ MOVED_COMMANDS = 20  # sent to moved chargers after the storm: the registry foll
 # The active chargers stay connected this long after the window: a command sent at its end can
 # still be answered (the API gives up after COMMAND_TIMEOUT_S) rather than find them dropped.
 COMMAND_GRACE_S = COMMAND_TIMEOUT_S + 5.0
+DRAIN_S = 5.0
 
 
 @dataclass
@@ -72,6 +73,8 @@ class NetworkResult:
     paced_cpu: str = ""
     commands: CommandResult | None = None
     jetstream: JetStreamRates | None = None
+    drain: JetStreamRates | None = None  # while the consumers catch up after the window
+    drain_worker_cores: float = 0.0
     storm_wanted: int = 0
     storm_accepted: int = 0
     storm_all_s: float | None = None
@@ -168,6 +171,7 @@ class NetworkPhase:
             token = sign_in(api.api_url)
             targets = [self.charger_ids[c.identity] for cs in active.values() for c in cs]
             self.paced(actives, bridges, api, worker, token, targets)
+            self.drain(worker)
             self.storm(bridges, api, worker, by_bridge[bridges[0].name], token, active[bridges[0].name])
             for p in (*bridges, api, worker):
                 r.logs[p.name] = p.log_summary()
@@ -256,6 +260,19 @@ class NetworkPhase:
             f"scale-out: {o.rate:g} msg/s p50 {r.paced_p50_ms} ms; commands "
             + (f"{c.answered}/{c.wanted}, p50 {_ms(pct(c.latencies, 50))} ms" if c else "none")
         )
+
+    def drain(self, worker: ServerProcess) -> None:
+        """The consumers' pace when they are behind (not limited by what arrives): acks per
+        second over DRAIN_S and the worker's CPU meanwhile, if events are still waiting."""
+        before = self.nats.jetstream()
+        if before.pending == 0:
+            return
+        meter = CpuMeter({"worker": lambda: [worker.pid]})
+        meter.start()
+        time.sleep(DRAIN_S)
+        meter.stop()
+        self.result.drain = JetStreamRates.between(before, self.nats.jetstream())
+        self.result.drain_worker_cores = meter.cores.get("worker", 0.0)
 
     def storm(
         self,

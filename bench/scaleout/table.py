@@ -22,6 +22,7 @@ ROW_P50 = "Scale-out: reply latency p50 at {rate} msg/s (ms)"
 ROW_P99 = "Scale-out: reply latency p99 at {rate} msg/s (ms)"
 ROW_STORED = "Scale-out: JetStream events stored (/s)"
 ROW_CONSUMED = "Scale-out: JetStream events handled by consumers (/s)"
+ROW_DRAIN = "Scale-out: consumers catching up, events acked (/s)"
 ROW_STORM = "Scale-out: kill -9 of a bridge, its chargers all Accepted on a fresh bridge after (s)"
 ROW_PINNED = "Pinned throughput, {label} (msg/s)"
 ROW_PINNED_RATIO = "Pinned throughput / raw websockets, {label}"
@@ -54,7 +55,7 @@ def _commands(c: CommandResult) -> str:
 def network_rows(n: NetworkResult | None, rate: float, why: str) -> list[Row]:
     r = f"{rate:g}"
     names = [ROW_CONNECTED, ROW_RSS, ROW_COMMAND_P50, ROW_COMMAND_P99]
-    names += [ROW_P50.format(rate=r), ROW_P99.format(rate=r), ROW_STORED, ROW_CONSUMED, ROW_STORM]
+    names += [ROW_P50.format(rate=r), ROW_P99.format(rate=r), ROW_STORED, ROW_CONSUMED, ROW_DRAIN, ROW_STORM]
     if n is None:
         return [(name, "n/a", "", why if i == 0 else "") for i, name in enumerate(names)]
     rows: list[Row] = []
@@ -127,6 +128,21 @@ def network_rows(n: NetworkResult | None, rate: float, why: str) -> list[Row]:
                 "",
                 f"acks of the {js.consumers} durable consumers (an event several groups take counts once per "
                 f"group); {js.pending_after} not yet delivered at the window's end",
+            )
+        )
+    d = n.drain
+    if d is None:
+        rows.append((ROW_DRAIN, "n/a", "", "nothing was waiting after the window"))
+    else:
+        per_core = f" ({d.consumed / n.drain_worker_cores:.0f} per worker core)" if n.drain_worker_cores > 0 else ""
+        rows.append(
+            (
+                ROW_DRAIN,
+                _f(d.consumed),
+                "",
+                f"right after the window, while events still waited ({d.pending_after} left after 5 s): the "
+                f"consumers' own pace, worker {n.drain_worker_cores:.2f} cores{per_core}; most acks are the "
+                f"`health` leader's (every durable event)",
             )
         )
     rows.append(_storm_row(n))
