@@ -27,7 +27,7 @@ from bench.db import BenchCharger, pg_backend_pids
 from bench.loadgen import V16
 from bench.nats import JetStreamRates, NatsServer
 from bench.procs import COMMAND_TIMEOUT_S, ServerProcess, Workers
-from bench.scaleout.stack import CpuMeter, Stack, worker_pids
+from bench.scaleout.stack import CpuMeter, Stack, start_all, worker_pids
 
 MOVED_COMMANDS = 20  # sent to moved chargers after the storm: the registry followed them
 # The active chargers stay connected this long after the window: a command sent at its end can
@@ -139,10 +139,8 @@ class NetworkPhase:
 
     def run(self) -> NetworkResult:
         o, r = self.o, self.result
-        # Started together: each process imports the application (seconds of CPU) meanwhile.
-        bridges = [self.stack.laddnat("bridge", "bridge-1"), self.stack.laddnat("bridge", "bridge-2")]
-        api = self.stack.laddnat("api", "api-1")
-        worker = self.stack.laddnat("worker", "worker-1")
+        roles = [("bridge", "bridge-1"), ("bridge", "bridge-2"), ("api", "api-1"), ("worker", "worker-1")]
+        *bridges, api, worker = start_all(self.stack, [(role, node, ()) for role, node in roles])
         half = len(self.chargers) // 2
         held = {bridges[0].name: self.chargers[:half], bridges[1].name: self.chargers[half:]}
         per_bridge_active = max(1, o.active // 2)

@@ -23,7 +23,7 @@ from bench.common import free_port, pct
 from bench.db import BenchCharger, pg_backend_pids
 from bench.nats import JetStreamRates, NatsServer
 from bench.procs import ServerProcess, Workers
-from bench.scaleout.stack import CpuMeter, Stack, worker_pids
+from bench.scaleout.stack import CpuMeter, Stack, start_all, worker_pids
 
 GENERATORS = 2  # load-generator processes per configuration, all on the generator's cores
 
@@ -89,15 +89,15 @@ class PinnedPhase:
         groups: list[Workers] = []
         cores = set(config.generator_cores) or None
         try:
-            for i, server_cores in enumerate(config.server_cores):
-                if config.bridges == 0:
-                    server = ServerProcess.baseline(free_port(), self.stack.tmp / "scaleout-baseline.log")
-                    server.argv = ["taskset", "-c", ",".join(map(str, server_cores)), *server.argv]
-                    self.stack.servers.append(server)
-                    server.start()
-                else:
-                    server = self.stack.laddnat("bridge", f"pinned-{config.key}-{i + 1}", server_cores)
+            if config.bridges == 0:
+                server = ServerProcess.baseline(free_port(), self.stack.tmp / "scaleout-baseline.log")
+                server.argv = ["taskset", "-c", ",".join(map(str, config.server_cores[0])), *server.argv]
+                self.stack.servers.append(server)
+                server.start()
                 servers.append(server)
+            else:
+                wanted = [("bridge", f"pinned-{config.key}-{i + 1}", c) for i, c in enumerate(config.server_cores)]
+                servers += start_all(self.stack, wanted)
             per_server = max(1, GENERATORS // len(servers))
             for server, mine in zip(servers, chargers, strict=True):
                 groups.append(

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,13 @@ class Stack:
                 if proc.pid is not None:
                     pin(proc.pid, cores)
         return workers
+
+
+def start_all(stack: Stack, wanted: Sequence[tuple[str, str, Sequence[int]]]) -> list[ServerProcess]:
+    """``stack.laddnat(role, node, cores)`` for each, started side by side (each spends
+    seconds importing the application before it listens)."""
+    with ThreadPoolExecutor(max(1, len(wanted))) as pool:
+        return list(pool.map(lambda w: stack.laddnat(*w), wanted))
 
 
 def worker_pids(*groups: Workers) -> list[int]:
