@@ -153,7 +153,8 @@ def run_scaleout(
             try:
                 net.run()
             finally:
-                result.network = net.result
+                if net.result.accepted:  # it got as far as connecting: what it measured stands
+                    result.network = net.result
         except Exception as exc:  # the table says what broke; the run's other phases stand
             result.error = f"{type(exc).__name__}: {exc}"[:300]
             log(f"scale-out broke off: {result.error}")

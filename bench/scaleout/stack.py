@@ -16,6 +16,8 @@ from bench.db import BenchCharger
 from bench.loadgen import WorkerSpec
 from bench.procs import COMMAND_TIMEOUT_S, SECRET_KEY, ServerProcess, Workers
 
+# Several processes importing the application at once on a busy 2-core machine took over 30 s.
+START_TIMEOUT_S = 120.0
 WORKER_KINDS = ("--health", "--payments", "--webhooks")  # what the network's one worker runs
 
 
@@ -57,6 +59,7 @@ class Stack:
             argv = ["taskset", "-c", ",".join(map(str, cores)), *argv]
         http_port = port if role == "api" else None
         server = ServerProcess(node, argv, env, port, self.tmp / f"scaleout-{node}.log", http_port=http_port)
+        server.start_timeout_s = START_TIMEOUT_S
         self.servers.append(server)
         server.start()
         return server
