@@ -54,7 +54,8 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix app ocpp_bridge payments devtools migrations tests bench
 
 # The benchmark: a real bridge process under raw WebSocket load; prints a markdown table
-# (~9 min on 2 cores, the health phase included). `make bench BENCH_ARGS=--quick` for a small run.
+# (~20 min on 2 cores, the health and scale-out phases included).
+# `make bench BENCH_ARGS=--quick` for a small run.
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)

@@ -27,6 +27,19 @@ def raise_nofile_limit() -> int:
     return soft
 
 
+def pin(pid: int, cores: set[int]) -> None:
+    """Every thread of ``pid`` (and what they start later) onto ``cores`` (like ``taskset -a -p``)."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cores)
+        except OSError:  # a thread that just ended
+            pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))

@@ -256,3 +256,23 @@ def create_operator(url: str, email: str, password: str) -> None:
     """The operator company's admin the bench signs in as to send commands (after
     ``register_chargers``, which creates the company)."""
     asyncio.run(_create_operator(url, email, password))
+
+
+async def _backend_pids(admin_url: str, database: str) -> list[int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(admin_url), timeout=5)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+def pg_backend_pids(admin_url: str, database: str) -> list[int]:
+    """The PostgreSQL server processes serving ``database`` now (one per open connection):
+    whose CPU is the bench's, on a server other sessions may share. Empty when unknown."""
+    try:
+        return asyncio.run(_backend_pids(admin_url, database))
+    except Exception:
+        return []

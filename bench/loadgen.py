@@ -100,15 +100,33 @@ def meter_values(tx: int, ts: str, wh: int) -> str:
     )
 
 
+def meter_values4(tx: int, ts: str, wh: int) -> str:
+    """MeterValues of the outside harness's mix: four sampled values, every one persisted."""
+    return (
+        f'{{"connectorId":1,"transactionId":{tx},"meterValue":[{{"timestamp":"{ts}","sampledValue":['
+        f'{{"value":"{wh}","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"}},'
+        '{"value":"11000","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},'
+        '{"value":"230.4","context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unit":"V"},'
+        '{"value":"15.9","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"}]}]}'
+    )
+
+
 def status_notification(ts: str) -> str:
     return f'{{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"{ts}"}}'
 
 
-def next_frame(c: Charger) -> tuple[str, str]:
-    """The next CALL of the active mix: 80% MeterValues, 10% Heartbeat, 10% StatusNotification."""
+MIXES = ("mixed", "meter")
+
+
+def next_frame(c: Charger, mix: str = "mixed") -> tuple[str, str]:
+    """The next CALL: of the ``mixed`` load 80% MeterValues, 10% Heartbeat, 10%
+    StatusNotification; of ``meter`` (the outside harness's) only MeterValues of 4 samples.
+    Every frame of a charger carries a timestamp of its own, so no sample is a repeat."""
     c.n += 1
     slot = c.n % 10
     ts = TIMESTAMPS[c.n % len(TIMESTAMPS)]
+    if mix == "meter":
+        return "MeterValues", f'[2,"{c.n}","MeterValues",{meter_values4(c.tx, ts, 1000 + 10 * c.n)}]'
     if slot == 3:
         return "Heartbeat", f'[2,"{c.n}","Heartbeat",{{}}]'
     if slot == 7:
@@ -209,7 +227,10 @@ class Worker:
             if rst:
                 sock = c.ws.transport.get_extra_info("socket")
                 if sock is not None:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    except OSError:  # closed already: the server went away first
+                        pass
             c.ws.transport.abort()
             c.ws = None
         if c.pending is not None and not c.pending.done():
@@ -360,9 +381,13 @@ class Worker:
                 return
             await asyncio.sleep(c.interval)
 
-    async def storm(self, start_at: float, deadline_s: float) -> dict[str, Any]:
-        """At ``start_at`` every charger drops its socket (RST), then all reconnect and boot at once."""
+    async def storm(self, start_at: float, deadline_s: float, port: int | None = None) -> dict[str, Any]:
+        """At ``start_at`` every charger drops its socket (RST), then all reconnect and boot at
+        once; with ``port``, to the server there (its own was killed: it moves)."""
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+        if port is not None:
+            self.url = f"ws://{self.spec.host}:{port}/ocpp"
+            self.spec.port = port
         for c in self.chargers:
             self._drop(c, rst=True)
         return await self.connect(concurrency=None, deadline_s=deadline_s)
@@ -408,7 +433,7 @@ class Worker:
             self._drop(tasks[t])
         return len(pending)
 
-    async def saturate(self, start_at: float, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    async def saturate(self, start_at: float, warmup_s: float, duration_s: float, mix: str = "mixed") -> dict[str, Any]:
         """Closed loop: every charger sends its next CALL as soon as the last reply arrived.
 
         Counts the replies that arrive inside the window [start + warmup, + duration].
@@ -425,7 +450,7 @@ class Worker:
                 sent = time.monotonic()
                 if sent >= end:
                     return
-                action, frame = next_frame(c)
+                action, frame = next_frame(c, mix)
                 try:
                     reply = await exchange(c, frame)
                 except (ConnectionError, ConnectionClosed) as exc:
@@ -449,7 +474,9 @@ class Worker:
             "stuck": stuck,
         }
 
-    async def paced(self, start_at: float, warmup_s: float, duration_s: float, rate: float) -> dict[str, Any]:
+    async def paced(
+        self, start_at: float, warmup_s: float, duration_s: float, rate: float, mix: str = "mixed", grace_s: float = 5.0
+    ) -> dict[str, Any]:
         """Open loop at ``rate`` msg/s for this worker, spread evenly over its chargers.
 
         Each charger sends on its own schedule; if its previous reply is late, the next
@@ -479,7 +506,7 @@ class Worker:
                     await asyncio.sleep(wait)
                 elif wait < -0.001:
                     late += 1
-                _, frame = next_frame(c)
+                _, frame = next_frame(c, mix)
                 try:
                     reply = await exchange(c, frame)
                 except (ConnectionError, ConnectionClosed) as exc:
@@ -499,8 +526,10 @@ class Worker:
         for offset in offsets:  # sends scheduled inside [begin, end), answered or not
             first = max(0, math.ceil((begin - start_at - offset) / period))
             scheduled_in_window += max(0, math.ceil((end - start_at - offset) / period) - first)
-        # An overloaded server leaves a backlog: give it 5 s past the window, then cut.
-        stuck = await self._run_bounded([(c, loop(c, o)) for c, o in zip(live, offsets, strict=True)], end, grace_s=5.0)
+        # An overloaded server leaves a backlog: give it ``grace_s`` past the window, then cut
+        # (a cut charger's socket is dropped: a command still waiting for it fails as offline).
+        loops = [(c, loop(c, o)) for c, o in zip(live, offsets, strict=True)]
+        stuck = await self._run_bounded(loops, end, grace_s=grace_s)
         return {
             "ok": stats.ok,
             "errors": dict(stats.errors),

@@ -50,6 +50,8 @@ class ServerProcess:
         self.http_port = http_port
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        # How long it may take to listen: more for processes started side by side on a busy machine.
+        self.start_timeout_s = 30.0
 
     @classmethod
     def bridge(
@@ -103,7 +105,7 @@ class ServerProcess:
             # `run` opens the OCPP port first, then the API's.
             for port in (self.port, self.http_port):
                 if port is not None:
-                    wait_listening(self.host, port, self.proc)
+                    wait_listening(self.host, port, self.proc, self.start_timeout_s)
         except RuntimeError as exc:
             raise RuntimeError(f"{self.name}: {exc}\n{self.log_tail()}") from None
 
@@ -115,6 +117,12 @@ class ServerProcess:
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without a goodbye (its sockets are closed by the kernel)."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
 

@@ -21,7 +21,13 @@ Phases, each against its own fresh server process:
    process just started (no credential cache): time until all are Accepted. Measured twice
    in the run, each time on a new process: with the password hashes as they were before
    hmac-sha256 (argon2id, upgraded during that storm: the baseline) and as they are now.
-5. health (bench/health/), on a database of its own: the whole system with simulator
+5. scale-out (bench/scaleout/, issue 16), on a PostgreSQL database of its own and a
+   nats-server the bench starts: throughput with each server pinned to a core (the raw
+   websockets server, one bridge, two), then two bridges holding --scaleout-chargers
+   between them with an API and a worker: command round trip through the API under the
+   load, JetStream events per second, and one bridge killed (SIGKILL) with its chargers
+   onto a fresh bridge. ``--scaleout-only`` runs it alone, ``--skip-scaleout`` leaves it out.
+6. health (bench/health/), on a database of its own: the whole system with simulator
    chargers; faults of every kind injected into a few while a healthy fleet runs: time to
    detect each kind, and the incidents the healthy ones got (false positives). Its own
    tables; ``--health-only`` runs it alone, ``--skip-health`` leaves it out.
@@ -71,6 +77,7 @@ from bench.health import HealthOptions, HealthResult, run_health
 from bench.health.faults import KINDS
 from bench.loadgen import FIRMWARE, V16, V201, WorkerSpec
 from bench.procs import ServerProcess, Workers
+from bench.scaleout import ScaleOutResult, add_arguments, check_arguments, run_scaleout, scaleout_rows
 from ocpp_bridge.boot_config import profile_calls, profile_hash
 from ocpp_bridge.protocol import Version
 
@@ -136,7 +143,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--first-contact-timeout", type=float, default=60.0, help="its deadline per storm (default 60 s)")
     p.add_argument("--first-contact-only", action="store_true", help="run the first-contact phase alone")
     p.add_argument(
-        "--py-spy", metavar="DIR", help="py-spy profiles of the bridge (saturation, connect, storm) into DIR"
+        "--py-spy",
+        metavar="DIR",
+        help="py-spy profiles of the bridge (saturation, connect, storm, first contact) into DIR",
     )
     p.add_argument("--keep-logs", metavar="DIR", help="copy the server logs into DIR before cleaning up")
     p.add_argument("--skip-baseline", action="store_true", help=argparse.SUPPRESS)
@@ -160,6 +169,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     health.add_argument(
         "--health-faults", metavar="KEY,...", help="only these faults (keys in bench/health/faults.py; default all)"
     )
+    add_arguments(p)
     args = p.parse_args(argv)
     quick = args.quick
     args.chargers = args.chargers or (300 if quick else 19_000)
@@ -196,6 +206,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.health_faults = args.health_faults.split(",") if args.health_faults else keys
     if unknown := sorted(set(args.health_faults) - set(keys)):
         p.error(f"--health-faults: no fault {', '.join(unknown)}; there are {', '.join(keys)}")
+    check_arguments(p, args)
     for item in args.health_env:
         if not item.startswith("LADDNAT_HEALTH_") or "=" not in item:
             p.error(f"--health-env {item!r}: use LADDNAT_HEALTH_<THRESHOLD>=VALUE")
@@ -332,6 +343,7 @@ class Bench:
         self.commands: CommandResult | None = None
         self.health: HealthResult | None = None
         self.first_contact: list[FirstContact] = []
+        self.scaleout: ScaleOutResult | None = None
 
     def log(self, text: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -340,7 +352,7 @@ class Bench:
 
     def run(self) -> int:
         try:
-            if not self.args.health_only:
+            if not self.args.health_only and not self.args.scaleout_only:
                 self.setup()
                 if not self.args.first_contact_only:
                     if not self.args.skip_baseline:
@@ -351,12 +363,18 @@ class Bench:
                         self.scale = self.phase_scale(self.scale_db)
                 if self.scale_db is not None and self.args.first_contact > 0:
                     self.phase_first_contact(self.scale_db)
+            if not self.args.skip_scaleout and not self.args.health_only and not self.args.first_contact_only:
+                self.scaleout = run_scaleout(
+                    self.args, password=PASSWORD, run_id=self.run_id, tmp=self.tmp, log=self.log, servers=self.servers
+                )
             if not self.args.skip_health:
                 self.health = self.phase_health()
         finally:
             self.cleanup()
         if self.args.health_only:
             print(f"Laddnät bench: {machine_line()}")
+        elif self.args.scaleout_only:
+            print("\n".join(self.table_lines(self.scaleout_rows())))
         elif self.args.first_contact_only:
             print("\n".join(self.table_lines(self.first_contact_rows())))
         else:
@@ -731,6 +749,8 @@ class Bench:
         try:
             start_at = time.monotonic() + 1.0
             before = listen_stats()
+            seconds = min(20.0, args.first_contact_timeout)
+            spy = self.start_py_spy(server, f"first-contact-{hashes}-{db}", start_at, seconds)
             cpu = CpuWindow(pid=server.pid)
             cpu.start()
             storm = workers.run(
@@ -740,6 +760,8 @@ class Bench:
                 deadline_s=args.first_contact_timeout,
             )
             cpu.stop()
+            if spy is not None:
+                spy.join(seconds + 60)
             after = listen_stats()
             result.listen = {k: after.get(k, 0) - before.get(k, 0) for k in after}
             result.bridge_cores = cpu.process_cores
@@ -824,6 +846,14 @@ class Bench:
                 "hmac-sha256), upgraded at its login; " + detail(base),
             ),
         ]
+
+    def scaleout_rows(self) -> list[tuple[str, str, str, str]]:
+        result = self.scaleout or ScaleOutResult(why_not="--skip-scaleout" if self.args.skip_scaleout else "not run")
+        rows = scaleout_rows(result, self.args.rate)
+        if result.uptime:
+            load = result.uptime.split()[-3].rstrip(",")
+            rows.append(("Scale-out: machine load at its start", load, "", result.uptime))
+        return rows
 
     def table_lines(self, rows: list[tuple[str, str, str, str]]) -> list[str]:
         lines = [
@@ -956,6 +986,7 @@ class Bench:
                 rows.append((row, "n/a", "", "not run"))
         rows += self.first_contact_rows()
         rows += self.command_rows()
+        rows += self.scaleout_rows()
         lines = self.table_lines(rows)
         for db, t in self.throughput.items():
             if t.note:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.nats import NATS_SERVER
 from devtools.simulator.faults import FAULTS, HEALTHY
 
 # Starts the bench's processes: left out of `make test-fast` (see tests/conftest.py).
@@ -42,6 +43,7 @@ def test_bench_runs_and_prints_its_table() -> None:
     argv = [sys.executable, "-m", "bench", "--chargers", "120", "--active", "30", "--duration", "1.5"]
     argv += ["--workers", "2", "--rate", "60", "--storm-timeout", "20", "--connect-timeout", "30", *db]
     argv += ["--skip-health"]  # test_bench_health_phase runs it alone
+    argv += ["--skip-scaleout"]  # test_bench_scaleout_phase runs it alone
     argv += ["--first-contact", "150", "--first-contact-timeout", "20"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -154,3 +156,31 @@ def test_bench_health_phase_prints_its_tables() -> None:
     assert _number(_row(out, "False positives: offline on the faulty chargers")[1]) >= 0
     assert _number(_row(out, "Incidents the injected faults opened")[1]) >= 6
     assert _number(_row(out, "Server during the health run (cores)")[1]) > 0
+
+
+@pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
+@pytest.mark.skipif(
+    not os.environ.get(PG_ENV, "").startswith("postgresql"), reason="many processes share one database: PostgreSQL"
+)
+def test_bench_scaleout_phase_prints_its_rows() -> None:
+    argv = [sys.executable, "-m", "bench", "--scaleout-only", "--db", "postgres", "--pg-url", os.environ[PG_ENV]]
+    argv += ["--scaleout-chargers", "40", "--scaleout-pinned", "8", "--active", "8", "--duration", "1"]
+    argv += ["--rate", "40", "--commands", "4", "--storm-timeout", "30"]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    table = proc.stdout
+    assert table.startswith("Laddnät bench:"), table
+    assert "Scale-out: broke off" not in table, table
+
+    assert _number(_row(table, "Scale-out: chargers on 2 bridges, connected + booted")[1]) == 40
+    for label in ("raw websockets server, pinned", "1 bridge, pinned", "2 bridges pinned to the same core"):
+        assert _number(_row(table, f"Pinned throughput, {label} (msg/s)")[1]) > 0
+    assert _number(_row(table, "Pinned throughput / raw websockets, 1 bridge, pinned")[1]) > 0
+    p50 = _number(_row(table, "Scale-out: command round trip p50, API -> NATS -> bridge (ms)")[1])
+    p99 = _number(_row(table, "Scale-out: command round trip p99, API -> NATS -> bridge (ms)")[1])
+    assert 0 < p50 <= p99
+    assert _number(_row(table, "Scale-out: JetStream events stored (/s)")[1]) > 0
+    assert _number(_row(table, "Scale-out: JetStream events handled by consumers (/s)")[1]) >= 0
+    storm = _row(table, "Scale-out: kill -9 of a bridge, its chargers all Accepted on a fresh bridge after (s)")
+    assert _number(storm[1]) > 0 and storm[3].startswith("20/20 Accepted"), storm
+    assert "could not drop" not in proc.stderr
