@@ -15,7 +15,7 @@ out), ``consumers`` (events in: fan-out, queue groups, durable consumers and the
 from app.core.bus_nats.bus import NatsBus
 from app.core.bus_nats.consumers import ACK_WAIT_S, FETCH_BATCH, MAX_DELIVER
 from app.core.bus_nats.leadership import LEADER_TTL_S, KvLeadership
-from app.core.bus_nats.outbox import OUTBOX_LIMIT
+from app.core.bus_nats.outbox import DURABLE_LIMIT, FANOUT_LIMIT
 from app.core.bus_nats.wire import (
     COMMAND_PREFIX,
     DURABLE_PREFIX,
@@ -31,13 +31,14 @@ from app.core.bus_nats.wire import (
 __all__ = [
     "ACK_WAIT_S",
     "COMMAND_PREFIX",
+    "DURABLE_LIMIT",
     "DURABLE_PREFIX",
+    "FANOUT_LIMIT",
     "FANOUT_PREFIX",
     "FETCH_BATCH",
     "LEADERS_BUCKET",
     "LEADER_TTL_S",
     "MAX_DELIVER",
-    "OUTBOX_LIMIT",
     "REGISTRY_BUCKET",
     "STREAM",
     "KvLeadership",

@@ -14,7 +14,7 @@ from app.core.bus_nats.commands import Commands
 from app.core.bus_nats.consumers import ACK_WAIT_S, Subscriptions
 from app.core.bus_nats.leadership import LEADER_TTL_S, KvLeadership, Leaders
 from app.core.bus_nats.link import Link
-from app.core.bus_nats.outbox import OUTBOX_LIMIT, Outbox
+from app.core.bus_nats.outbox import Outbox
 from app.core.bus_nats.wire import ACK_TIMEOUT_S, TOKEN_UNSAFE
 
 
@@ -29,14 +29,13 @@ class NatsBus:
         url: str,
         node_id: str,
         *,
-        outbox_limit: int = OUTBOX_LIMIT,
         leader_ttl_s: float = LEADER_TTL_S,
         ack_wait_s: float = ACK_WAIT_S,
     ) -> None:
         self.url = url
         self.node_id = TOKEN_UNSAFE.sub("_", node_id) or "node"
         self.link = Link(url, self.node_id)
-        self.outbox = Outbox(self.link, outbox_limit)
+        self.outbox = Outbox(self.link)
         self.subscriptions = Subscriptions(self.link, ack_wait_s)
         self.commands = Commands(self.link)
         self.leadership = Leaders(self.link, leader_ttl_s)

@@ -76,8 +76,10 @@ class Subscriptions:
             await self._subscribe_fanout(subject, handler)
         for subject, group, handler in self._queue_groups:
             await self._subscribe_queue(subject, group, handler)
-        for group, subject in self._consumers:
-            self._start_consumer(group, subject, await self._pull_subscription(group, subject))
+        for key in list(self._consumers):
+            psub = await self._pull_subscription(*key)
+            if key in self._consumers and key not in self._consuming:  # not left meanwhile
+                self._start_consumer(*key, psub)
         self.link.spawn(self._keep_alive(), name="bus-in-progress")
 
     def stopped(self) -> None:
@@ -190,7 +192,10 @@ class Subscriptions:
                     await asyncio.sleep(RETRY_S * 4)
                     continue
                 while held:
-                    await self._handle(held[0], self._consumers[key], seen)
+                    handlers = self._consumers.get(key)
+                    if handlers is None:
+                        return  # the group was left: ``finally`` gives the rest back
+                    await self._handle(held[0], handlers, seen)
                     held.popleft()
         finally:
             if self._held.get(key) is held:

@@ -16,18 +16,25 @@ from app.core.bus import Event
 from app.core.bus_nats.link import Link
 from app.core.bus_nats.wire import ACK_TIMEOUT_S, DURABLE_PREFIX, FANOUT_PREFIX, MSG_ID_HEADER, RETRY_S, log, reason
 
-# Events waiting for NATS. ~1 KiB each at most: 100,000 is ~100 MiB and, at 1,000 events/s,
-# ~100 s of outage; past it new events are dropped (logged, counted in ``dropped``).
-OUTBOX_LIMIT = 100_000
-PUBLISH_BATCH = 256  # in flight at once before their acks are awaited
+# Events waiting for NATS, ~0.4-1 KiB each. An event the network depends on (durable: money,
+# transactions, incidents, uptime) is kept up to DURABLE_LIMIT (~0.5-1 GiB: a reconnect storm
+# onto a starved bridge, or minutes of outage at 1,000 events/s); a fan-out one (live views,
+# cache drops) is shed first, once the outbox holds FANOUT_LIMIT. Past its limit an event is
+# dropped (logged, counted in ``dropped``): the process would rather live than hold more.
+FANOUT_LIMIT = 100_000
+DURABLE_LIMIT = 1_000_000
+# In flight at once before their acks are awaited: an ack takes a round trip and a stream
+# write, so a small window caps a busy bridge's rate (256 did, below a storm's event rate).
+PUBLISH_BATCH = 1024
+DROP_LOG_EVERY = 1000  # a dropped event is logged, then only every 1000th: no log storm
 
 Pending = tuple[str, bytes, bool, str]  # NATS subject, data, durable, message id
 
 
 class Outbox:
-    def __init__(self, link: Link, limit: int = OUTBOX_LIMIT) -> None:
+    def __init__(self, link: Link, *, fanout_limit: int = FANOUT_LIMIT, durable_limit: int = DURABLE_LIMIT) -> None:
         self.link = link
-        self.limit = limit
+        self.limits = {False: fanout_limit, True: durable_limit}
         self.dropped = 0  # events refused because the outbox was full
         self.pending: deque[Pending] = deque()
         self._ready = asyncio.Event()
@@ -36,11 +43,15 @@ class Outbox:
         self._ids = itertools.count()
 
     def publish(self, event: Event) -> None:
-        if len(self.pending) >= self.limit:
-            self.dropped += 1
-            log.error("bus outbox full: event dropped", extra={"subject": event.subject})
-            return
         durable = type(event).durable
+        if len(self.pending) >= self.limits[durable]:
+            if self.dropped % DROP_LOG_EVERY == 0:
+                log.error(
+                    "bus outbox full: event dropped",
+                    extra={"subject": event.subject, "durable": durable, "dropped": self.dropped + 1},
+                )
+            self.dropped += 1
+            return
         subject = (DURABLE_PREFIX if durable else FANOUT_PREFIX) + event.subject
         self.pending.append((subject, msgspec.json.encode(event), durable, f"{self._id_prefix}{next(self._ids)}"))
         self._ready.set()
