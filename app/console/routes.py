@@ -96,7 +96,9 @@ def _sign_in_required(request: Request[Any, Any, Any], exc: SignInRequired) -> R
         # the audit log would take for a change that worked).
         response = sign_in_page(request, status_code=401, notice="sign_in.expired")
     else:
-        response = handle_domain_error(request, exc)
+        # A script or a page's live stream (EventSource reconnecting): the problem only. The
+        # dead cookie stays until the next page load, which then says the session ended.
+        return handle_domain_error(request, exc)
     response.cookies.append(session_cookie(request, None))
     return response
 
