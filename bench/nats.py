@@ -99,7 +99,6 @@ class JetStreamRates:
     pending_after: int = 0
     bytes_per_event: float = 0.0  # stored size of the stream's events, headers and all
 
-
     @classmethod
     def between(cls, a: JetStreamReading, b: JetStreamReading) -> JetStreamRates:
         span = max(b.at - a.at, 1e-9)

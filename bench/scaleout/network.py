@@ -155,9 +155,7 @@ class NetworkPhase:
                 active[b.name] = busy
                 gens = [self.stack.generators(b, busy, 1, o.password, o.open_timeout_s)]
                 if idle:
-                    gens.append(
-                        self.stack.generators(b, idle, o.generators_per_bridge, o.password, o.open_timeout_s)
-                    )
+                    gens.append(self.stack.generators(b, idle, o.generators_per_bridge, o.password, o.open_timeout_s))
                 by_bridge[b.name] = gens
                 self.groups += gens
             time.sleep(1.0)

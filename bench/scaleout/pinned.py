@@ -122,7 +122,8 @@ class PinnedPhase:
 
     def saturate(self, result: PinnedResult, servers: list[ServerProcess], groups: list[Workers]) -> None:
         groups_cpu: dict[str, Callable[[], list[int]]] = {
-            s.name: (lambda s=s: [s.pid]) for s in servers  # type: ignore[misc]
+            s.name: (lambda s=s: [s.pid])
+            for s in servers  # type: ignore[misc]
         }
         groups_cpu |= {
             "load gen": lambda: worker_pids(*groups),

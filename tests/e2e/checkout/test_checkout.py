@@ -300,7 +300,9 @@ async def test_a_fault_mid_session_shows_what_happened(stack: Stack) -> None:
                 body = (await http.get(f"{link}/status.json")).json()
                 return body if body["state"] == "finished" else None
 
-            done = await _wait_for(finished, "captured after the fault")
+            # A capture has been seen, twice in many CI runs, to take more than 30 s under load
+            # (here and in test_paid_sessions' Adyen case); why is not known yet.
+            done = await _wait_for(finished, "captured after the fault", timeout_s=90.0)
             assert "GroundFailure" not in str(done.get("fault")) and "Other" in str(done.get("fault"))
             payment = await stack.payment_of(site)
             assert payment is not None and done["capturedMinor"] == payment.captured_minor > 0
