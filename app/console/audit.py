@@ -10,12 +10,12 @@ not recorded, nor is an answer its handler marked ``unchanged`` (a confirmation 
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from litestar import Request
-from litestar.types import HTTPScope, Message, Receive, Scope, Send
+from litestar.types import Scope
 
-from app.operators.audit import CHANGES, RECORDED_ERRORS, AuditMiddleware
+from app.operators.audit import AuditMiddleware
 
 _UNCHANGED_KEY = "laddnat_console_unchanged"
 
@@ -25,26 +25,13 @@ def unchanged(request: Request[Any, Any, Any]) -> None:
     request.state[_UNCHANGED_KEY] = True
 
 
-def _done(scope: Scope, status: int) -> bool:
-    if scope.get("state", {}).get(_UNCHANGED_KEY):
-        return False
-    # As the API: 2xx, and the 502/504 of a command the charger may have acted on; plus the
-    # 303 a form that worked answers with.
-    return 200 <= status < 300 or status == 303 or status in RECORDED_ERRORS
-
-
 class ConsoleAuditMiddleware(AuditMiddleware):
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def audits(self, scope: Scope) -> bool:
         handler = scope.get("route_handler")
-        named = isinstance(getattr(handler, "operation_id", None), str)
-        if scope["type"] != "http" or scope["method"] not in CHANGES or not named:  # type: ignore[typeddict-item]
-            await self.app(scope, receive, send)
-            return
-        http_scope = cast("HTTPScope", scope)
+        return super().audits(scope) and isinstance(getattr(handler, "operation_id", None), str)
 
-        async def send_recorded(message: Message) -> None:
-            if message["type"] == "http.response.start" and _done(scope, message["status"]):
-                await self._record(http_scope, message["status"])
-            await send(message)
-
-        await self.app(scope, receive, send_recorded)
+    def records(self, scope: Scope, status: int) -> bool:
+        # As the API, plus the 303 a form that worked answers with; not a confirmation step.
+        if scope.get("state", {}).get(_UNCHANGED_KEY):
+            return False
+        return status == 303 or super().records(scope, status)

@@ -55,25 +55,29 @@ def entry_for(scope: HTTPScope, caller: Caller, status: int, at: datetime) -> Au
     )
 
 
-def _recorded(status: int) -> bool:
-    return 200 <= status < 300 or status in RECORDED_ERRORS
-
-
 class AuditMiddleware:
-    """ASGI middleware for the operator and platform routers (Litestar builds one per route)."""
+    """ASGI middleware for the operator and platform routers (Litestar builds one per route).
+    A subclass says otherwise which requests are changes (``audits``) and which answers mean
+    the change may have happened (``records``)."""
 
     def __init__(self, app: ASGIApp, clock: Callable[[], datetime] = utcnow) -> None:
         self.app = app
         self.clock = clock
 
+    def audits(self, scope: Scope) -> bool:
+        return scope["type"] == "http" and scope["method"] in CHANGES  # type: ignore[typeddict-item]
+
+    def records(self, scope: Scope, status: int) -> bool:
+        return 200 <= status < 300 or status in RECORDED_ERRORS
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in CHANGES:  # type: ignore[typeddict-item]
+        if not self.audits(scope):
             await self.app(scope, receive, send)
             return
         http_scope = cast("HTTPScope", scope)
 
         async def send_recorded(message: Message) -> None:
-            if message["type"] == "http.response.start" and _recorded(message["status"]):
+            if message["type"] == "http.response.start" and self.records(scope, message["status"]):
                 await self._record(http_scope, message["status"])
             await send(message)
 
