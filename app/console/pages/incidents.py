@@ -6,7 +6,7 @@ operator API's own dependency (``provide_incidents``), with the API's guard on c
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,14 +311,8 @@ class IncidentPagesController(Controller):
         db: NamedDependency[AsyncSession],
         tenant_id: NamedDependency[uuid.UUID],
     ) -> Redirect | Template:
-        try:
-            await incidents.acknowledge(incident_id, by=_user_id(caller))
-        except DomainError as exc:
-            if exc.status == 404:
-                raise
-            await db.rollback()
-            return await self._page(request, incident_id, incidents, db, tenant_id, problem=exc)
-        return Redirect(f"/console/incidents/{incident_id}?done=acknowledged", status_code=303)
+        change = incidents.acknowledge(incident_id, by=_user_id(caller))
+        return await self._act(request, incident_id, incidents, db, tenant_id, change, "acknowledged")
 
     @post(
         "/{incident_id:uuid}/resolve",
@@ -337,14 +331,29 @@ class IncidentPagesController(Controller):
     ) -> Redirect | Template:
         form = await request.form()
         note = str(form.get("note") or "").strip()[:MAX_NOTE] or None
+        change = incidents.resolve(incident_id, by=_user_id(caller), note=note)
+        return await self._act(request, incident_id, incidents, db, tenant_id, change, "resolved")
+
+    async def _act(
+        self,
+        request: Request[Any, Any, Any],
+        incident_id: uuid.UUID,
+        incidents: IncidentService,
+        db: AsyncSession,
+        tenant_id: uuid.UUID,
+        change: Awaitable[object],
+        done: str,
+    ) -> Redirect | Template:
+        """The change, then back to the incident; refused (already resolved...): the page
+        with the problem. Another tenant's incident stays a 404."""
         try:
-            await incidents.resolve(incident_id, by=_user_id(caller), note=note)
+            await change
         except DomainError as exc:
             if exc.status == 404:
                 raise
             await db.rollback()
             return await self._page(request, incident_id, incidents, db, tenant_id, problem=exc)
-        return Redirect(f"/console/incidents/{incident_id}?done=resolved", status_code=303)
+        return Redirect(f"/console/incidents/{incident_id}?done={done}", status_code=303)
 
     async def _page(
         self,
