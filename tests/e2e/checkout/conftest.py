@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Page
 from sqlalchemy import select
 
 from app.chargers.models import Connector, Evse, Location
@@ -34,6 +33,7 @@ from devtools.fakes.stripe.browser import BrowserStripeProxy, running_browser_pr
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
 from payments.models import Payment
+from tests.e2e.chromium import browser, chromium_path  # noqa: F401 (fixtures)
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.e2e.payments.adyen_fixtures import adyen_fake, adyen_settings  # noqa: F401 (fixtures)
 from tests.e2e.payments.conftest import (
@@ -43,8 +43,6 @@ from tests.e2e.payments.conftest import (
     localstripe_url,  # noqa: F401 (fixture)
 )
 from tests.e2e.test_restart import free_port
-
-CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
 
 # 3.00 SEK/kWh + 0.10 SEK/min + 5 SEK per session, idle 1 SEK/min after 30 min, incl. 25 % VAT; 300 SEK held.
 TERMS = TariffTerms(
@@ -190,22 +188,6 @@ async def stack(
     await bridge.close()
     await bus.close()
     await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (never ``playwright install``)."""
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=chromium_path, headless=True, args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
 
 
 @contextlib.asynccontextmanager

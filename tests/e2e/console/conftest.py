@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,10 +41,10 @@ from app.operators.models import Operator
 from app.runner import _EmbeddedServer
 from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
+from tests.e2e.chromium import browser, chromium_path  # noqa: F401 (fixtures)
 from tests.e2e.ocpp_helpers import PASSWORD as CHARGER_PASSWORD
 from tests.e2e.test_restart import free_port
 
-CHROMIUM = os.environ.get("LADDNAT_CHROMIUM", "/usr/bin/chromium")
 EXPECT_TIMEOUT_MS = 15_000
 SCREENSHOTS = os.environ.get("LADDNAT_CONSOLE_SCREENSHOTS") == "1"
 SCREENSHOT_DIR = Path(__file__).resolve().parents[3] / "docs" / "console"
@@ -212,22 +212,6 @@ async def stack(settings: Settings) -> AsyncIterator[Stack]:
     await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium_path: str) -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (never ``playwright install``); one per module."""
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=chromium_path, headless=True, args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
-
-
 @pytest.fixture(autouse=True)
 def patient_expect() -> Iterator[None]:
     """A loaded CI machine (two cores, several test workers) can take longer than
@@ -239,7 +223,7 @@ def patient_expect() -> Iterator[None]:
 
 
 @pytest.fixture
-async def context(browser: Browser, stack: Stack) -> AsyncIterator[BrowserContext]:
+async def context(browser: Browser, stack: Stack) -> AsyncIterator[BrowserContext]:  # noqa: F811
     """A fresh browser profile (no cookies) per test, English unless the test says otherwise."""
     stack.clock.reset()
     ctx = await browser.new_context(base_url=stack.base_url, locale="en-GB", viewport={"width": 1280, "height": 900})
