@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from app.core.metrics import DB_ERRORS
+from app.core.tasks import stop_tasks
 
 log = logging.getLogger("laddnat.db")
 
@@ -66,10 +67,7 @@ class GroupCommit:
         await future
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(list(self._tasks))
         self._tasks.clear()
 
     async def _run(self) -> None:

@@ -29,6 +29,8 @@ from typing import Any, ClassVar, Protocol
 
 import msgspec
 
+from app.core.tasks import stop_tasks
+
 log = logging.getLogger("laddnat.bus")
 
 
@@ -208,9 +210,7 @@ class InProcessBus:
         return None  # in this process: always there
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         self._delivering.clear()
         self._started = False

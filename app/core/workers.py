@@ -8,6 +8,8 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 
+from app.core.tasks import stop_tasks
+
 
 class PollingWorker(ABC):
     """Runs ``pass_once()`` every ``interval_s``, or at once when poked, until closed.
@@ -42,9 +44,7 @@ class PollingWorker(ABC):
         """Stop the loop, cancelling a pass under way (its claims are retried after their
         backoff, like a crash's); closing twice, or a worker never started, is fine."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
 
     async def _forever(self) -> None:

@@ -20,7 +20,6 @@ changed ones, in one statement) and ``close`` saves once more.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -41,6 +40,7 @@ from app.chargers.models import ChargePoint, Connector, Evse, Location, charger_
 from app.core.bus import Bus, Event, Leadership
 from app.core.database import utcnow
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from app.health import detectors
 from app.health.baselines import load_baselines, save_baselines
 from app.health.diagnosis import ChargerInfo, Placement, SiteCorrelator
@@ -136,14 +136,9 @@ class HealthMonitor:
         self._forget()
 
     async def _stop(self) -> None:
-        reads = list(self._reads.values())
-        for read in reads:
-            read.cancel()
-        await asyncio.gather(*reads, return_exceptions=True)
+        await stop_tasks(list(self._reads.values()))
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from nats.js.kv import KeyValue
 from app.core.bus import LeadershipHandler
 from app.core.bus_nats.link import Link
 from app.core.bus_nats.wire import LEADERS_BUCKET, log, reason, registry_key
+from app.core.tasks import stop_tasks
 
 # A leader's key lives this long unless refreshed (every third of it): a leader that dies
 # without a goodbye is replaced within about LEADER_TTL_S * 4/3.
@@ -78,9 +79,7 @@ class KvLeadership:
     async def close(self) -> None:
         """Stop campaigning; a leader deletes its key, so a standby takes over at its next try."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
         revision, self._revision = self._revision, None
         kv = self.leaders.kv

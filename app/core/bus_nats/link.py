@@ -15,11 +15,13 @@ from nats.js import JetStreamContext, api
 
 from app.core.bus import BusUnavailable
 from app.core.bus_nats.wire import ACK_TIMEOUT_S, CONNECT_TIMEOUT_S, DURABLE_PREFIX, STREAM, log, reason
+from app.core.tasks import stop_tasks
 
 # A stored event lives a week (a worker down for a weekend catches up); a publisher's retry
 # within two minutes is recognised by its message id and stored once.
 STREAM_MAX_AGE_S = 7 * 24 * 3600
 DUPLICATE_WINDOW_S = 120
+CLOSE_TIMEOUT_S = 5.0
 
 
 class Link:
@@ -104,13 +106,12 @@ class Link:
     async def close(self) -> None:
         """Cancel every task, then close the connection (no goodbye beyond NATS's own)."""
         self.closing = True
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await stop_tasks(self.tasks)
         self.tasks.clear()
         if self.nc is not None:
+            # Bounded too: a stop never waits on NATS (a half-open socket, a server gone).
             with contextlib.suppress(Exception):
-                await self.nc.close()
+                await asyncio.wait_for(self.nc.close(), CLOSE_TIMEOUT_S)
         self.nc = self.js = None
         self.closing = False
         self.connected.clear()

@@ -18,6 +18,7 @@ from app.chargers.events import DiagnosticsUploaded
 from app.core.bus import Bus, Event, Leadership
 from app.core.database import utcnow
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.health.models import Incident
 from app.health.playbooks import fleet, guards
@@ -104,10 +105,7 @@ class Remediator:
 
     async def _stop(self) -> None:
         # The playbooks, and the restarts and fleet members' protective steps begun beside them.
-        tasks = [*self._tasks.values(), *self._restarts]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks([*self._tasks.values(), *self._restarts])
 
     async def close(self) -> None:
         await self._stop()

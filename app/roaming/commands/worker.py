@@ -31,6 +31,7 @@ from app.core.bus import Bus
 from app.core.database import claim, utcnow
 from app.core.errors import DomainError
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from app.core.workers import PollingWorker
 from app.roaming.chargingprofiles.mapping import active_profile
 from app.roaming.commands.models import OcpiCommand
@@ -241,7 +242,5 @@ class CommandWorker(PollingWorker):
         )
 
     async def close(self) -> None:
-        for task in list(self.running):
-            task.cancel()
-        await asyncio.gather(*self.running, return_exceptions=True)
+        await stop_tasks(list(self.running))
         await super().close()

@@ -14,7 +14,6 @@ A partner that answers a PATCH with "unknown" (HTTP 404 or OCPI 2003) never had 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from app.chargers.events import ChargerConnected, ChargerDisconnected, Connector
 from app.chargers.models import ChargePoint, Evse, Location
 from app.core.bus import Bus, Event
 from app.core.database import utcnow
+from app.core.tasks import stop_tasks
 from app.health.events import IncidentChanged, IncidentOpened, IncidentResolved
 from app.operators.models import Operator
 from app.roaming.client import endpoint_url
@@ -112,9 +112,7 @@ class LocationPusher:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
 
     async def _forever(self) -> None:
