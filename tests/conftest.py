@@ -23,6 +23,8 @@ from app.core.settings import DatabaseSettings, OcppSettings, Settings
 from ocpp_bridge.server import Bridge, create_bridge
 from tests.support import LOW_HASH_COST_ENV, PG_ENV, DatabaseFactory
 
+pytest_plugins = ["tests.hang_dump"]
+
 TEST_SECRET = "test-secret-key-0123456789abcdef-xyz"
 # Read like `laddnat` reads its own, so the low costs are checked like any setting.
 TEST_AUTH = Settings.from_env({"LADDNAT_SECRET_KEY": TEST_SECRET, **LOW_HASH_COST_ENV}).auth
