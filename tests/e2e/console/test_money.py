@@ -38,7 +38,7 @@ from tests.e2e.payments.conftest import (  # noqa: F401 (fixtures: localstripe b
     stripe_proxy,
     stripe_settings,
 )
-from tests.e2e.payments.paid_stack import TERMS, eventually, in_status, linked_transaction, saved_visa
+from tests.e2e.payments.paid_stack import TERMS, eventually, linked_transaction, reached_status, saved_visa
 
 pytestmark = pytest.mark.browser
 
@@ -101,7 +101,7 @@ async def captured(
             await CommandService(db, stack.bus, public_base_url=stack.base_url, timeout_s=10).send(
                 linked.charge_point_id, "remote-stop", {"transactionId": str(linked.id)}
             )
-        yield await eventually(lambda: in_status(paid, payment.id, "captured"), "the payment is captured")
+        yield await reached_status(paid, payment.id, "captured", "the payment is captured")
     finally:
         await sim.close()
 

@@ -306,6 +306,37 @@ async def in_status(stack: Stack, payment_id: uuid.UUID, status: str) -> Payment
     return payment if payment.status == status else None
 
 
+async def reached_status(
+    stack: Stack, payment_id: uuid.UUID, status: str, what: str, timeout_s: float = 30.0
+) -> Payment:
+    """``eventually(in_status(...))`` that, when it times out, says where the payment and its
+    session stand (a rare late capture left no trace to go on before)."""
+    try:
+        return await eventually(lambda: in_status(stack, payment_id, status), what, timeout_s)
+    except TimeoutError:
+        raise AssertionError(
+            f"{what}: not within {timeout_s:.0f} s; {await payment_story(stack, payment_id)}"
+        ) from None
+
+
+async def payment_story(stack: Stack, payment_id: uuid.UUID) -> str:
+    payment = await stack.payment(payment_id)
+    story = f"payment {payment.status} (due {payment.amount_due_minor}, hold {payment.hold_minor})"
+    async with stack.maker() as db:
+        moves = await db.scalars(
+            select(PaymentTransition).where(PaymentTransition.payment_id == payment_id).order_by(PaymentTransition.id)
+        )
+        story += "; history: " + ", ".join(
+            f"{m.at:%H:%M:%S} {m.from_status}->{m.to_status} {m.action} by {m.source}" for m in moves
+        )
+    if payment.transaction_id is not None:
+        tx = await stack.transaction(payment.transaction_id)
+        story += (
+            f"; transaction {tx.status}, stopped at {tx.stopped_at}, reason {tx.stop_reason}, priced at {tx.priced_at}"
+        )
+    return story
+
+
 async def capture_confirmed(stack: Stack, payment_id: uuid.UUID) -> Payment | None:
     payment = await stack.payment(payment_id)
     return payment if payment.capture_confirmed_at is not None else None

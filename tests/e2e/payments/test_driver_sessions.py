@@ -27,7 +27,7 @@ from app.health.events import IncidentOpened
 from app.sessions.models import Transaction
 from devtools.simulator.cli import add_cli_arguments, build_configs, run_charger, scenario_serve
 from tests.e2e.ocpp_helpers import PASSWORD as PASSWORD_CP
-from tests.e2e.payments.paid_stack import Stack, eventually, in_status, stripe_client
+from tests.e2e.payments.paid_stack import Stack, eventually, in_status, reached_status, stripe_client
 
 PASSWORD = "driver-password-123"
 
@@ -284,7 +284,7 @@ async def test_the_serve_scenario_charges_when_the_app_starts_it(stack: Stack, s
             )
             assert charging["status"] == "charging"
             assert (await http.post(f"/api/v1/sessions/{session['id']}/stop")).status_code == 200
-            await eventually(lambda: in_status(stack, uuid.UUID(session["id"]), "captured"), "captured")
+            await reached_status(stack, uuid.UUID(session["id"]), "captured", "captured")
     finally:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -338,7 +338,7 @@ async def test_a_saved_card_starts_the_session_at_once(stack: Stack, stripe_sett
             charging = await eventually(lambda: _status(http, session["id"], "charging"), "the charger starts")
             assert charging["transactionId"]
             assert (await http.post(f"/api/v1/sessions/{session['id']}/stop")).status_code == 200
-            await eventually(lambda: in_status(stack, uuid.UUID(session["id"]), "cancelled"), "nothing to charge")
+            await reached_status(stack, uuid.UUID(session["id"]), "cancelled", "nothing to charge")
     finally:
         await sim.close()
 

@@ -39,10 +39,10 @@ from tests.e2e.payments.paid_stack import (
     Stack,
     capture_confirmed,
     eventually,
-    in_status,
     linked_transaction,
     operator_headers,
     processed,
+    reached_status,
     receipt_and_revenue,
     saved_visa,
     stripe_client,
@@ -70,7 +70,7 @@ async def test_stripe_saved_card_session_captures_the_exact_price(
         assert running.status == "active", running.stop_reason
         await stack.stop(linked)
 
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "the payment is captured")
+        captured = await reached_status(stack, payment.id, "captured", "the payment is captured")
         tx = await stack.transaction(linked.id)
         assert tx.status == "completed" and tx.energy_wh > 5000
         assert tx.tariff_snapshot is not None
@@ -236,7 +236,7 @@ async def test_web_checkout_zero_energy_session_releases_the_hold(
         linked = await eventually(lambda: linked_transaction(stack, payment.id), "started after the notification")
         await sim.send_meter_values(seconds=60)
         await stack.stop(linked)
-        cancelled = await eventually(lambda: in_status(stack, payment.id, "cancelled"), "the hold is released")
+        cancelled = await reached_status(stack, payment.id, "cancelled", "the hold is released")
         assert cancelled.captured_minor == 0
         intent = await asyncio.to_thread(
             stripe_client(stripe_settings).v1.payment_intents.retrieve, payment.provider_ref
@@ -262,7 +262,7 @@ async def test_a_session_that_reaches_its_hold_is_stopped_and_never_charged_more
             await stack.worker.check_hold_limit(payment.id)
             if (await stack.payment(payment.id)).limit_stop_at is not None:
                 break
-        stopped = await eventually(lambda: in_status(stack, payment.id, "captured"), "stopped at the limit")
+        stopped = await reached_status(stack, payment.id, "captured", "stopped at the limit")
         assert stopped.limit_stop_at is not None
         tx = await stack.transaction(linked.id)
         assert tx.status == "completed" and tx.stop_reason == "Remote"
@@ -313,7 +313,7 @@ async def test_adyen_drop_in_session_on_201_captures_the_exact_price(stack: Stac
         await sim.send_meter_values(seconds=1200)
         await stack.stop(linked)
         # Seen once to take more than 30 s under CI load (see test_checkout's fault case).
-        captured = await eventually(lambda: in_status(stack, payment.id, "captured"), "captured", timeout_s=90.0)
+        captured = await reached_status(stack, payment.id, "captured", "captured", timeout_s=90.0)
         tx = await stack.transaction(linked.id)
         assert captured.captured_minor == tx.cost_minor and 0 < captured.captured_minor < captured.hold_minor
         assert captured.method_brand and captured.method_last4
@@ -416,6 +416,6 @@ async def captured_session(
         linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
         await sim.send_meter_values(seconds=seconds)
         await stack.stop(linked)
-        return await eventually(lambda: in_status(stack, payment.id, "captured"), "captured")
+        return await reached_status(stack, payment.id, "captured", "captured")
     finally:
         await sim.close()
