@@ -1,4 +1,7 @@
-"""Fixtures of the unit tests: the fake CSMS the simulator tests share (tests/unit/fake_csms.py)."""
+"""Fixtures of the unit tests: the fake CSMS the simulator tests share (tests/unit/fake_csms.py).
+
+A unit test opens no database: CI runs tests/unit once, not again on PostgreSQL (.ci/run).
+The database fixture is refused here, so a test that needs one goes to tests/e2e."""
 
 from __future__ import annotations
 
@@ -23,3 +26,8 @@ async def csms201() -> AsyncIterator[Csms]:
     csms = await start_csms("2.0.1")
     yield csms
     await csms.close()
+
+
+@pytest.fixture(scope="module")
+def database_url() -> str:
+    raise pytest.UsageError("a unit test opens no database (CI runs tests/unit once): put it in tests/e2e")
