@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.bench_table import PG_ENV, ROOT, number, row_of
 
 # Starts the bench's processes: left out of `make test-fast` (see tests/conftest.py).
-pytestmark = [pytest.mark.subprocess, pytest.mark.bench]
+pytestmark = [pytest.mark.subprocess, pytest.mark.bench, pytest.mark.one_database]
 
 
 def test_bench_runs_and_prints_its_table() -> None:

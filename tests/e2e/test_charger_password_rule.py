@@ -13,6 +13,8 @@ from app.core.security import charger_hash_is_current
 from tests.e2e.test_api import OPS, Api, api, problem  # noqa: F401 (api: the module's fixture)
 from tests.e2e.test_cli import clean_env, laddnat
 
+pytestmark = pytest.mark.one_database
+
 
 async def count_chargers(client: Api, identity: str) -> int:
     async with client.maker() as db:

@@ -21,6 +21,8 @@ from tests.conftest import TEST_SECRET
 from tests.e2e.test_api import problem, running
 from tests.e2e.test_restart import free_port
 
+pytestmark = pytest.mark.one_database
+
 TOKEN = "metrics-token-0123456789abcdef"
 STRANGER = ("203.0.113.7", 40000)
 LOOPBACK = ("127.0.0.1", 40000)

@@ -22,7 +22,7 @@ from app.operators.models import Operator
 from tests.e2e.test_restart import free_port
 
 # Starts processes of its own: left out of `make test-fast` (see tests/conftest.py).
-pytestmark = pytest.mark.subprocess
+pytestmark = [pytest.mark.subprocess, pytest.mark.one_database]
 
 ROOT = Path(__file__).resolve().parents[2]
 

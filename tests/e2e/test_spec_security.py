@@ -18,6 +18,8 @@ from app.core.settings import Settings
 from app.main import create_app
 from tests.e2e.test_api import running
 
+pytestmark = pytest.mark.one_database
+
 METHODS = ("get", "put", "post", "patch", "delete")
 
 

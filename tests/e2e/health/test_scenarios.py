@@ -30,6 +30,8 @@ from devtools.simulator import SimulatedCharger
 from devtools.simulator.faults import FAULTS, HEALTHY, Fault, Routine, car_tags
 from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 
+pytestmark = pytest.mark.one_database
+
 CORPUS_HEALTH = HealthSettings(
     offline_grace_s=OFFLINE_GRACE_S,
     site_window_s=1.0,

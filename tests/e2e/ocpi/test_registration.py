@@ -38,6 +38,8 @@ from tests.e2e.test_api import bearer, problem
 from tests.e2e.test_cli import clean_env, laddnat
 from tests.support import DatabaseFactory, create_staff
 
+pytestmark = pytest.mark.one_database
+
 PASSWORD = "roaming-password-01"
 OPS = "/api/v1/operator/roaming/partners"
 
