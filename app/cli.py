@@ -368,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = ocpi.add_parser("register", help="register with a partner, given its versions URL and token A")
     p.add_argument("--tenant", help=tenant_help)
     p.add_argument("--versions-url", required=True, help="the partner's OCPI versions endpoint")
-    p.add_argument("--token", required=True, help="the token A the partner gave us")
+    p.add_argument(
+        "--token", required=True, help="the token A the partner gave us (write --token=A: a token may begin with -)"
+    )
     p.add_argument("--name", help="what to call the partner (default: its business name)")
     p.set_defaults(fn=cmd_ocpi_register)
 

@@ -23,7 +23,7 @@ import pytest
 from nats.js import api
 
 from app.core.bus import Event
-from app.core.bus_nats import ACK_WAIT_S, LEADERS_BUCKET, STREAM, NatsBus, consumer_name
+from app.core.bus_nats import ACK_WAIT_S, DURABLE_PREFIX, LEADERS_BUCKET, MAX_DELIVER, STREAM, NatsBus, consumer_name
 from tests.e2e.test_bus_contract import NATS_SERVER, ROOT, Collector, NatsServer, Numbered, consumer_settled
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
@@ -70,19 +70,38 @@ async def test_events_a_killed_member_held_reach_the_next_member_once_and_in_ord
 ) -> None:
     run = uuid.uuid4().hex
     group = f"takeover-{run[:8]}"
+    durable = consumer_name(group, Numbered.subject)
+    # The group's consumer first, as the bus makes it, then the three events stored in it:
+    # the member's first fetch takes all three. (Published after the member started, the
+    # first could be fetched alone, and the other two wait behind it for good.)
+    publisher = new_bus(buses, nats_server)
+    await publisher.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            filter_subject=DURABLE_PREFIX + Numbered.subject,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.NEW,
+            max_deliver=MAX_DELIVER,
+            ack_wait=ACK_WAIT_S,
+        )
+        await nc.jetstream().add_consumer(STREAM, config)
+    finally:
+        await nc.close()
+    for seq in range(3):
+        publisher.publish(Numbered(run=run, seq=seq))
+    while (await consumer_info(nats_server, durable)).num_pending < 3:
+        await asyncio.sleep(0.05)
     member = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.e2e.bus_member", nats_server.url, group, cwd=ROOT, stdout=asyncio.subprocess.PIPE
     )
     assert member.stdout is not None
     try:
         assert await line(member.stdout) == "ready"
-        publisher = new_bus(buses, nats_server)
-        await publisher.start()
-        for seq in range(3):
-            publisher.publish(Numbered(run=run, seq=seq))
         # It handles the first and holds the other two in its batch, none acked.
         assert await line(member.stdout) == "holding 0"
-        info = await consumer_info(nats_server, consumer_name(group, Numbered.subject))
+        info = await consumer_info(nats_server, durable)
         assert info.num_ack_pending == 3 and info.num_pending == 0
     finally:
         member.kill()  # SIGKILL: no nak, no goodbye
@@ -95,7 +114,7 @@ async def test_events_a_killed_member_held_reach_the_next_member_once_and_in_ord
     # Well within the ack wait of old (30 s): they come back once the member's 5 s run out.
     assert ACK_WAIT_S <= 5
     await got.until(lambda: len(got.of(run)) == 3, timeout_s=4 * ACK_WAIT_S)
-    await consumer_settled(nats_server, consumer_name(group, Numbered.subject))
+    await consumer_settled(nats_server, durable)
     assert got.of(run) == [0, 1, 2]
 
 

@@ -638,7 +638,7 @@ async def test_the_cli_prints_only_token_a_and_registers_with_a_partner(cpo: Cpo
     async with emsp_party(party_config("CLB")) as party:
         versions, token = party.versions_url, party.issue_token()
         registered = await laddnat(
-            "ocpi", "register", "--tenant", "XOC", "--versions-url", versions, "--token", token, env=env
+            "ocpi", "register", "--tenant", "XOC", "--versions-url", versions, f"--token={token}", env=env
         )
         assert registered.code == 0, registered.err
         assert registered.out.startswith("registered with eMSP CLB NL*CLB (id ")
