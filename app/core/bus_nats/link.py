@@ -94,10 +94,12 @@ class Link:
             duplicate_window=DUPLICATE_WINDOW_S,
         )
         try:
-            await self.js.stream_info(STREAM)
+            info = await self.js.stream_info(STREAM)
         except nats.js.errors.NotFoundError:
             await self.js.add_stream(config)
-        else:
+            return
+        if not _same_stream(info.config, config):
+            # Only a real change: not a stream update from every process that starts.
             await self.js.update_stream(config)
 
     def started(self) -> None:
@@ -145,3 +147,8 @@ class Link:
 
     async def _on_error(self, err: Exception) -> None:
         log.debug("NATS client error: %s", reason(err))
+
+
+def _same_stream(have: api.StreamConfig, want: api.StreamConfig) -> bool:
+    fields = ("subjects", "retention", "storage", "discard", "max_age", "duplicate_window")
+    return all(getattr(have, name) == getattr(want, name) for name in fields)
