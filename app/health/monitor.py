@@ -52,6 +52,9 @@ from app.sessions.events import MeterSampled, TokenChecked, TransactionEnded, Tr
 
 log = logging.getLogger("laddnat.health")
 
+# Chargers whose places one query reads again after they connected or booted.
+PLACE_BATCH = 500
+
 WATCHED = (
     CommandAnswered,
     ChargerConnected,
@@ -101,6 +104,8 @@ class HealthMonitor:
         self.fleet = FleetCorrelator(self.h)
         # Identities the database does not know (yet): not asked again on every event.
         self._unknown: set[str] = set()
+        # Known chargers that connected or booted: their places are read again (_relearn).
+        self._stale_places: set[str] = set()
 
     @property
     def is_leader(self) -> bool:
@@ -208,12 +213,13 @@ class HealthMonitor:
                 raised_now = (member.get("conditions") or {}).items()
                 conditions.update((member["identity"], evse, key.rsplit(":", 1)[1]) for key, evse in raised_now)
 
-    async def _learn(self, identity: str) -> None:
-        """A charger registered (or moved) since start: read its place once."""
+    async def _learn(self, identities: list[str]) -> None:
+        """Chargers registered (or moved) since start: read their places, one query."""
         async with self.maker() as db:
-            row = (
+            rows = (
                 await db.execute(
                     select(
+                        ChargePoint.identity,
                         ChargePoint.id,
                         ChargePoint.location_id,
                         charger_owner().label("operator_id"),
@@ -223,14 +229,21 @@ class HealthMonitor:
                         ChargePoint.firmware_version,
                     )
                     .outerjoin(Location, Location.id == ChargePoint.location_id)
-                    .where(ChargePoint.identity == identity)
+                    .where(ChargePoint.identity.in_(identities))
                 )
-            ).one_or_none()
-        if row is None:
-            self._unknown.add(identity)
-            return
-        self._unknown.discard(identity)
-        self._know(identity, row)
+            ).all()
+        found = {row.identity for row in rows}
+        for row in rows:
+            self._unknown.discard(row.identity)
+            self._know(row.identity, row)
+        self._unknown.update(identity for identity in identities if identity not in found)
+
+    async def _relearn(self, _: str) -> None:
+        """The places of the chargers that connected or booted, PLACE_BATCH to a query: in a
+        reconnect storm a query for every connect and every boot held the leader up (and
+        the database), behind tens of thousands of events."""
+        while self._stale_places:
+            await self._learn([self._stale_places.pop() for _ in range(min(PLACE_BATCH, len(self._stale_places)))])
 
     def _know(self, identity: str, row: Any) -> None:
         """A charger's place, tenant, model and firmware, as the database row has them."""
@@ -277,9 +290,10 @@ class HealthMonitor:
             return
         identity = event.identity
         if identity not in self.correlator.chargers and identity not in self._unknown:
-            await self._learn(identity)  # its place is needed to place its signals
+            await self._learn([identity])  # its place is needed to place its signals
         elif isinstance(event, ChargerConnected | ChargerBooted):
-            self._read_later("place", identity, self._learn)  # it may have moved, or registered since
+            self._stale_places.add(identity)  # it may have moved, or registered since
+            self._read_later("places", "*", self._relearn)
         if isinstance(event, ChargerBooted):
             # What it is, as it says at boot (a firmware update shows here first).
             self.fleet.booted(identity, FleetModel.of(event.vendor, event.model, event.firmware_version))

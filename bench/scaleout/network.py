@@ -34,6 +34,9 @@ MOVED_COMMANDS = 20  # sent to moved chargers after the storm: the registry foll
 # still be answered (the API gives up after COMMAND_TIMEOUT_S) rather than find them dropped.
 COMMAND_GRACE_S = COMMAND_TIMEOUT_S + 5.0
 DRAIN_S = 5.0
+# The kill -9 storm starts once the consumers have caught up with the load before it (or
+# after this long): it measures the storm, not the connect phase's events still queued.
+SETTLE_MAX_S = 240.0
 
 
 @dataclass
@@ -75,6 +78,8 @@ class NetworkResult:
     jetstream: JetStreamRates | None = None
     drain: JetStreamRates | None = None  # while the consumers catch up after the window
     drain_worker_cores: float = 0.0
+    settle_s: float = 0.0  # waited for the consumers to catch up before the storm
+    settle_left: int = 0  # events they still had not been given when it started
     storm_wanted: int = 0
     storm_accepted: int = 0
     storm_all_s: float | None = None
@@ -168,6 +173,7 @@ class NetworkPhase:
             targets = [self.charger_ids[c.identity] for cs in active.values() for c in cs]
             self.paced(actives, bridges, api, worker, token, targets)
             self.drain(worker)
+            self.settle()
             self.storm(bridges, api, worker, by_bridge[bridges[0].name], token, active[bridges[0].name])
             for p in (*bridges, api, worker):
                 r.logs[p.name] = p.log_summary()
@@ -269,6 +275,16 @@ class NetworkPhase:
         meter.stop()
         self.result.drain = JetStreamRates.between(before, self.nats.jetstream())
         self.result.drain_worker_cores = meter.cores.get("worker", 0.0)
+
+    def settle(self) -> None:
+        """Wait (up to SETTLE_MAX_S) until no consumer has an event it was not given yet."""
+        t0 = time.monotonic()
+        pending = self.nats.jetstream().pending
+        while pending > 0 and time.monotonic() - t0 < SETTLE_MAX_S:
+            time.sleep(1.0)
+            pending = self.nats.jetstream().pending
+        self.result.settle_s, self.result.settle_left = time.monotonic() - t0, pending
+        self.log(f"scale-out: consumers caught up after {self.result.settle_s:.0f} s ({pending} events left)")
 
     def storm(
         self,

@@ -158,6 +158,8 @@ def _storm_row(n: NetworkResult) -> Row:
         value,
         "< 10",
         f"{n.storm_accepted}/{n.storm_wanted} Accepted (median at {_f(n.storm_p50_s)} s), timed from the SIGKILL; "
+        f"started once the consumers had caught up with the load before ({n.settle_s:.0f} s after it, "
+        f"{n.settle_left} events left); "
         f"the fresh `laddnat bridge` started just before ({n.fresh_bridge_start_s:.1f} s to listen), no "
         f"credential cache; refused {_counts(n.storm_refused)}; failed {_counts(n.storm_failed)}; "
         f"{n.storm_cut} cut by the deadline; registry writes {registry}/s; CPU: {n.storm_cpu}; "

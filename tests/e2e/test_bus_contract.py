@@ -28,7 +28,10 @@ from app.core.bus_nats import STREAM, NatsBus
 
 ROOT = Path(__file__).resolve().parents[2]
 NATS_SERVER = shutil.which("nats-server")
-pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
+pytestmark = [
+    pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed"),
+    pytest.mark.one_database,  # the bus alone: no database in what it checks
+]
 
 
 class Numbered(Event, frozen=True, kw_only=True):

@@ -26,7 +26,10 @@ from app.core.bus import Event
 from app.core.bus_nats import ACK_WAIT_S, DURABLE_PREFIX, LEADERS_BUCKET, MAX_DELIVER, STREAM, NatsBus, consumer_name
 from tests.e2e.test_bus_contract import NATS_SERVER, ROOT, Collector, NatsServer, Numbered, consumer_settled
 
-pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
+pytestmark = [
+    pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed"),
+    pytest.mark.one_database,  # the bus alone: no database in what it checks
+]
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,10 @@ from devtools.simulator import SimConfig, SimulatedCharger
 from tests.conftest import System
 from tests.e2e.ocpp_helpers import PASSWORD, add_token, register
 
+# What the detectors and playbooks make of events; the incidents' storage is checked on
+# both databases by health/test_incidents.py.
+pytestmark = pytest.mark.one_database
+
 FAST = PlaybookSettings(verify_s=0.3, max_resets_per_day=2, wait_for_idle_s=0.5, recheck_s=0.5)
 
 

@@ -156,7 +156,7 @@ class RoamingSessions:
             .offset(page.offset)
             .limit(page.limit)
         )
-        return [await self.session_object(s, tx) for s, tx in rows.tuples()], total
+        return [await self.session_object(s, tx) for s, tx in rows.all()], total
 
     async def session_object(self, session: OcpiSession, tx: Transaction) -> dict[str, Any]:
         """The 2.2.1 Session object (mod_sessions 9.3.1)."""

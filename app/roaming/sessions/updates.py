@@ -55,7 +55,7 @@ class SessionUpdates:
                 ChargePoint.identity == event.identity, Transaction.number == event.number
             )
         async with self.maker() as db:
-            row = (await db.execute(stmt)).tuples().first()
+            row = (await db.execute(stmt)).first()
             if row is None:
                 return
             session, tx = row

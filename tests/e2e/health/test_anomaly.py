@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.core.settings import HealthSettings, Settings
@@ -16,6 +17,10 @@ from devtools.simulator import SimConfig, SimulatedCharger
 from devtools.simulator.model import NOMINAL_VOLTAGE_V
 from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 from tests.e2e.ocpp_helpers import PASSWORD
+
+# What the detectors and playbooks make of events; the incidents' storage is checked on
+# both databases by health/test_incidents.py.
+pytestmark = pytest.mark.one_database
 
 WARMUP = 20
 DETECTION = HealthSettings(

@@ -25,6 +25,10 @@ from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventual
 from tests.e2e.ocpp_helpers import PASSWORD
 from tests.support import create_staff
 
+# What the detectors and playbooks make of events; the incidents' storage is checked on
+# both databases by health/test_incidents.py.
+pytestmark = pytest.mark.one_database
+
 VERSIONS = ["1.6", "2.0.1"]
 
 

@@ -8,7 +8,9 @@ import uuid
 
 import httpx
 from ocpp.v16 import call as call16
+from sqlalchemy import select
 
+from app.chargers.models import ChargePoint, Location
 from app.chargers.service import ChargerService
 from app.health.models import Incident
 from tests.e2e.health.health_stack import HealthStack, eventually
@@ -204,3 +206,30 @@ async def test_an_over_current_trip_above_the_rating_is_electrical_and_points_at
     assert electrical["currentAboveRating"] is True and electrical["peakCurrentA"] > electrical["ratedCurrentA"]
     assert electrical["voltageMoved"] is False and electrical["cars"] == 1 and electrical["trips"] == 1
     assert electrical["suspect"] == "vehicle_or_cable" and electrical["recurring"] is False
+
+
+async def test_a_charger_moved_to_another_site_is_placed_there_once_it_reboots(health: HealthStack) -> None:
+    # The monitor reads a known charger's place again when it connects or boots, in batches
+    # beside the event stream (a reconnect storm costs a query per 500 chargers).
+    _, [identity] = await health.site(1)
+    sim = await health.charger(identity)
+    await health.settle()
+    async with health.maker() as db:
+        new_site = Location(name=f"Site {uuid.uuid4().hex[:6]}", operator_id=await first_operator(db))
+        db.add(new_site)
+        await db.flush()
+        charger = await db.scalar(select(ChargePoint).where(ChargePoint.identity == identity))
+        assert charger is not None
+        charger.location_id = new_site.id
+        await db.commit()
+    await sim.reboot()
+
+    async def placed() -> bool:
+        await health.settle()
+        info = health.monitor.correlator.chargers.get(identity)
+        return info is not None and info.location_id == new_site.id
+
+    await eventually(placed, "the monitor read the charger's new place")
+    await sim.status(1, "Faulted", "GroundFailure")
+    incident = await one(health, "the fault became an incident", identity=identity, kind="reported_error")
+    assert incident.location_id == new_site.id

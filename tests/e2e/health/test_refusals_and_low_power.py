@@ -10,6 +10,10 @@ import pytest
 from app.core.settings import HealthSettings, Settings
 from tests.e2e.health.health_stack import OFFLINE_GRACE_S, HealthStack, eventually, running_health_stack
 
+# What the detectors and playbooks make of events; the incidents' storage is checked on
+# both databases by health/test_incidents.py.
+pytestmark = pytest.mark.one_database
+
 
 @pytest.fixture(scope="module")
 async def stack(settings: Settings) -> AsyncIterator[HealthStack]:

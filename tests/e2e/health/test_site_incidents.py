@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from app.health.models import Incident
 from tests.e2e.health.health_stack import HealthStack, eventually
+
+# What the detectors and playbooks make of events; the incidents' storage is checked on
+# both databases by health/test_incidents.py.
+pytestmark = pytest.mark.one_database
 
 
 async def test_a_site_going_dark_after_one_charger_folds_its_incident_in(health: HealthStack) -> None:
