@@ -12,6 +12,7 @@ from app.core.bus import BusUnavailable
 from app.core.errors import DomainError
 from app.core.logging import configure_logging
 from app.core.settings import Settings, SettingsError
+from app.core.tasks import then_stop_the_rest
 
 
 def _settings(*, dev: bool) -> Settings:
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=True)
     configure_logging(settings.log_level)
-    asyncio.run(run_all(settings, seed=not args.no_seed, demo_payments=not args.no_demo_payments))
+    asyncio.run(then_stop_the_rest(run_all(settings, seed=not args.no_seed, demo_payments=not args.no_demo_payments)))
     return 0
 
 
@@ -61,7 +62,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=False)
     configure_logging(settings.log_level)
-    asyncio.run(run_api(settings, [WorkerKind(kind) for kind in _chosen_workers(args)]))
+    asyncio.run(then_stop_the_rest(run_api(settings, [WorkerKind(kind) for kind in _chosen_workers(args)])))
     return 0
 
 
@@ -72,7 +73,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(dev=False)
     configure_logging(settings.log_level)
     chosen = [WorkerKind(kind) for kind in _chosen_workers(args)]
-    asyncio.run(run_worker(settings, chosen or ALL_WORKERS))
+    asyncio.run(then_stop_the_rest(run_worker(settings, chosen or ALL_WORKERS)))
     return 0
 
 
@@ -95,7 +96,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=True)
     configure_logging(settings.log_level)
-    asyncio.run(run_bridge(settings))
+    asyncio.run(then_stop_the_rest(run_bridge(settings)))
     return 0
 
 

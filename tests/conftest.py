@@ -7,6 +7,7 @@ Under pytest-xdist every worker has its own databases, and a module runs on one 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from app.core.bus import InProcessBus, RecordingSubscriber
 from app.core.database import create_engine, create_sessionmaker
 from app.core.security import configure_password_hashing
 from app.core.settings import DatabaseSettings, OcppSettings, Settings
+from app.core.tasks import stop_tasks
 from ocpp_bridge.server import Bridge, create_bridge
 from tests.support import LOW_HASH_COST_ENV, PG_ENV, DatabaseFactory
 
@@ -58,6 +60,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         slow_groups[item.path] = min(group, slow_groups.get(item.path, group))
     first_seen = {path: index for index, path in reversed(list(enumerate(item.path for item in items)))}
     items.sort(key=lambda item: (slow_groups[item.path], -tests_in[item.path], first_seen[item.path]))
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def no_task_left() -> AsyncIterator[None]:
+    """After the module's other fixtures: stop whatever task they left in the module's event
+    loop, as ``laddnat`` does on its way out (``then_stop_the_rest``). pytest-asyncio cancels
+    leftovers only once and waits without end, and a SQLite connection closed by a cancel
+    (aiosqlite 0.22) needs a second one: that hung a worker until pytest-timeout killed it."""
+    yield
+    current = asyncio.current_task()
+    await stop_tasks([task for task in asyncio.all_tasks() if task is not current])
 
 
 @pytest.fixture(scope="session")

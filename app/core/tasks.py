@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("laddnat.tasks")
 
@@ -38,6 +40,21 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, timeout_s: float = S
         _, pending = await asyncio.wait(pending, timeout=min(_ROUND_S, left))
     for task in tasks:
         _retrieve(task)
+
+
+async def then_stop_the_rest(main: Awaitable[T]) -> T:
+    """Run ``main``, then stop every task still running (``asyncio.run`` cancels what is left
+    only once and then waits for it without end).
+
+    A task cancelled in the middle of a SQLite statement leaves SQLAlchemy closing that
+    connection in a shielded task; aiosqlite 0.22's ``close`` then awaits a second future
+    after the cancel, which nothing resolves once its thread has stopped: one more cancel
+    ends it, and ``stop_tasks`` gives it."""
+    try:
+        return await main
+    finally:
+        current = asyncio.current_task()
+        await stop_tasks([task for task in asyncio.all_tasks() if task is not current])
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
