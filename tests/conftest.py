@@ -7,7 +7,6 @@ Under pytest-xdist every worker has its own databases, and a module runs on one 
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +20,7 @@ from app.core.bus import InProcessBus, RecordingSubscriber
 from app.core.database import create_engine, create_sessionmaker
 from app.core.security import configure_password_hashing
 from app.core.settings import DatabaseSettings, OcppSettings, Settings
-from app.core.tasks import stop_tasks
+from app.core.tasks import stop_the_rest
 from ocpp_bridge.server import Bridge, create_bridge
 from tests.support import LOW_HASH_COST_ENV, PG_ENV, DatabaseFactory
 
@@ -69,8 +68,7 @@ async def no_task_left() -> AsyncIterator[None]:
     leftovers only once and waits without end, and a SQLite connection closed by a cancel
     (aiosqlite 0.22) needs a second one: that hung a worker until pytest-timeout killed it."""
     yield
-    current = asyncio.current_task()
-    await stop_tasks([task for task in asyncio.all_tasks() if task is not current])
+    await stop_the_rest()
 
 
 @pytest.fixture(scope="session")

@@ -53,8 +53,13 @@ async def then_stop_the_rest(main: Awaitable[T]) -> T:
     try:
         return await main
     finally:
-        current = asyncio.current_task()
-        await stop_tasks([task for task in asyncio.all_tasks() if task is not current])
+        await stop_the_rest()
+
+
+async def stop_the_rest() -> None:
+    """Stop every task of the running loop but the caller's (``stop_tasks``)."""
+    current = asyncio.current_task()
+    await stop_tasks([task for task in asyncio.all_tasks() if task is not current])
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
