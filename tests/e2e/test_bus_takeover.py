@@ -228,6 +228,52 @@ async def _until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None
     await asyncio.wait_for(wait(), timeout_s)
 
 
+async def _one_leader(buses: list[NatsBus], server: NatsServer, role: str) -> tuple[NatsBus, list[str]]:
+    """A bus leading ``role``, and the list its elections and step-downs are written to."""
+    bus = new_bus(buses, server, leader_ttl_s=6.0)
+    await bus.start()
+    happened: list[str] = []
+
+    async def on_elected() -> None:
+        happened.append("elected")
+
+    async def on_deposed() -> None:
+        happened.append("deposed")
+
+    await bus.lead(role, on_elected=on_elected, on_deposed=on_deposed).start()
+    await _until(lambda: happened == ["elected"])
+    return bus, happened
+
+
+async def test_a_refresh_that_landed_unseen_keeps_the_lead(nats_server: NatsServer, buses: list[NatsBus]) -> None:
+    """A refresh answered too late for its timeout may have landed: the key still names the
+    leader at a revision it never saw. The leader takes that revision up and keeps the lead
+    (it stepped down, and a starved health leader flapped)."""
+    role = f"role-{uuid.uuid4().hex[:6]}"
+    bus, happened = await _one_leader(buses, nats_server, role)
+    kv = await bus.leaders()
+    unseen = await kv.put(role, bus.node_id.encode())  # the refresh whose answer was lost
+
+    async def refreshed_after() -> bool:
+        entry = await kv.get(role)
+        return entry.revision is not None and entry.revision > unseen
+
+    async with asyncio.timeout(20):
+        while not await refreshed_after():
+            await asyncio.sleep(0.05)
+    assert (await kv.get(role)).value == bus.node_id.encode()
+    assert happened == ["elected"]
+
+
+async def test_a_leader_whose_key_another_took_steps_down(nats_server: NatsServer, buses: list[NatsBus]) -> None:
+    role = f"role-{uuid.uuid4().hex[:6]}"
+    bus, happened = await _one_leader(buses, nats_server, role)
+    kv = await bus.leaders()
+    await kv.put(role, b"another-node")
+    await _until(lambda: happened == ["elected", "deposed"])
+    assert (await kv.get(role)).value == b"another-node"  # not overwritten by the one deposed
+
+
 async def test_a_leader_keeps_its_lead_through_a_nats_restart(nats_server: NatsServer, buses: list[NatsBus]) -> None:
     """Last in the module: it restarts the server. The leaders' keys are on disk, so the leader
     refreshes its own key after the restart and the standby never gets it (with the bucket in

@@ -107,13 +107,34 @@ class KvLeadership:
             except asyncio.CancelledError:
                 raise
             except nats.js.errors.KeyWrongLastSequenceError:
-                if self._revision is not None:  # our key expired and another took it
-                    await self._step_down("the key was taken over")
+                if self._revision is not None:
+                    revision = await self._still_ours(kv, value, wait_s)
+                    if revision is None:  # our key expired and another took it
+                        await self._step_down("the key was taken over")
+                    else:
+                        self._revision = revision
+                        continue  # refresh on it at once
             except Exception as err:
                 self.leaders.kv = None  # looked up again next time
                 if self._revision is not None and loop.time() - self._refreshed_at >= ttl_s / 2:
                     await self._step_down(reason(err))
             await asyncio.sleep(wait_s)
+
+    async def _still_ours(self, kv: KeyValue, value: bytes, wait_s: float) -> int | None:
+        """The key's revision if it still names this node, else None.
+
+        A refresh whose answer came too late (its ``wait_for`` gave up on a loop starved of
+        CPU) may have landed all the same: the key is still ours, at a revision we never saw,
+        and the next refresh fails on the old one. Stepping down there left the role without
+        a leader until the key expired, then reloaded every charger's state on winning it
+        back, which starved the leader again (it flapped every ~14 s)."""
+        try:
+            entry = await asyncio.wait_for(kv.get(self._key), wait_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # gone (expired, deleted) or not answered: not provably ours
+            return None
+        return entry.revision if entry.value == value and entry.revision is not None else None
 
     async def _step_down(self, why: str) -> None:
         self._revision = None
