@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 
 from app.core.bus import BusUnavailable
 from app.core.errors import DomainError
+from app.core.event_loop import run_role
 from app.core.logging import configure_logging
 from app.core.settings import Settings, SettingsError
-from app.core.tasks import then_stop_the_rest
 
 
 def _settings(*, dev: bool) -> Settings:
@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=True)
     configure_logging(settings.log_level)
-    asyncio.run(then_stop_the_rest(run_all(settings, seed=not args.no_seed, demo_payments=not args.no_demo_payments)))
+    run_role(run_all(settings, seed=not args.no_seed, demo_payments=not args.no_demo_payments), settings.event_loop)
     return 0
 
 
@@ -62,7 +62,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=False)
     configure_logging(settings.log_level)
-    asyncio.run(then_stop_the_rest(run_api(settings, [WorkerKind(kind) for kind in _chosen_workers(args)])))
+    run_role(run_api(settings, [WorkerKind(kind) for kind in _chosen_workers(args)]), settings.event_loop)
     return 0
 
 
@@ -73,7 +73,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(dev=False)
     configure_logging(settings.log_level)
     chosen = [WorkerKind(kind) for kind in _chosen_workers(args)]
-    asyncio.run(then_stop_the_rest(run_worker(settings, chosen or ALL_WORKERS)))
+    run_role(run_worker(settings, chosen or ALL_WORKERS), settings.event_loop)
     return 0
 
 
@@ -96,7 +96,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     settings = _settings(dev=True)
     configure_logging(settings.log_level)
-    asyncio.run(then_stop_the_rest(run_bridge(settings)))
+    run_role(run_bridge(settings), settings.event_loop)
     return 0
 
 

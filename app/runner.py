@@ -1,6 +1,6 @@
 """Start the processes: the whole system (``run``), or one role of it: ``api``, ``bridge``, ``worker``.
 
-Each names itself in its metrics (``laddnat_process_info{role,node}``) and answers
+Each names itself in its metrics (``laddnat_process_info{role,node,event_loop}``) and answers
 /healthz and /readyz: the API and the worker on their HTTP port, the bridge on its OCPP port.
 """
 

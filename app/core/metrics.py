@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 from collections.abc import Iterable
@@ -24,15 +25,19 @@ OCPP_HANDLING_SECONDS = Histogram(
 )
 DB_ERRORS = Counter("laddnat_db_errors_total", "Database errors while handling requests", ["where"])
 HANDSHAKES = Counter("laddnat_ocpp_handshakes_total", "WebSocket handshakes by result", ["result"])
-PROCESS_INFO = Gauge("laddnat_process_info", "1 for this process: its role and node id", ["role", "node"])
+PROCESS_INFO = Gauge(
+    "laddnat_process_info", "1 for this process: its role, node id and event loop", ["role", "node", "event_loop"]
+)
 WORKERS_RUNNING = Gauge("laddnat_worker_running", "1 for each background worker this process runs", ["worker"])
 
 
 def announce_process(role: str, node: str, workers: Iterable[str] = ()) -> None:
     """Name this process in its metrics: ``role`` is api, bridge, worker or run (all in one).
-    One process has one role: a second call (tests build many apps) replaces the first."""
+    One process has one role: a second call (tests build many apps) replaces the first.
+    Called on the process's loop, which it names as it is (``LADDNAT_EVENT_LOOP``)."""
+    loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
     PROCESS_INFO.clear()
-    PROCESS_INFO.labels(role, node).set(1)
+    PROCESS_INFO.labels(role, node, loop).set(1)
     WORKERS_RUNNING.clear()
     for worker in workers:
         WORKERS_RUNNING.labels(worker).set(1)

@@ -70,7 +70,7 @@ async def readyz(state: State) -> StatusOut:
     description=(
         "For `Authorization: Bearer <LADDNAT_METRICS_TOKEN>` only; without that setting not served here "
         "(404): LADDNAT_METRICS_BIND gives the metrics a listener of their own. "
-        "`laddnat_process_info{role,node}` names the process."
+        "`laddnat_process_info{role,node,event_loop}` names the process."
     ),
     responses=problems(Unauthenticated, NotFound),
     media_type="text/plain; version=0.0.4; charset=utf-8",

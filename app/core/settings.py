@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import overload
 
+from app.core.event_loop import ASYNCIO, EVENT_LOOPS, UVLOOP, default_event_loop, uvloop_installed
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message is one line naming the variable."""
@@ -389,6 +391,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     log_level: str = "INFO"
+    event_loop: str = ASYNCIO
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dev: bool = False) -> Settings:
@@ -481,6 +484,12 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"LADDNAT_LOG_LEVEL={log_level!r}: use DEBUG, INFO, WARNING or ERROR")
 
+        event_loop = get("LADDNAT_EVENT_LOOP", default_event_loop()) or ASYNCIO
+        if event_loop not in EVENT_LOOPS:
+            raise SettingsError(f"LADDNAT_EVENT_LOOP={event_loop!r}: use uvloop or asyncio")
+        if event_loop == UVLOOP and not uvloop_installed():
+            raise SettingsError("LADDNAT_EVENT_LOOP=uvloop, but uvloop is not installed")
+
         payments = _payment_settings(get, positive_int)
 
         http_host = get("LADDNAT_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
@@ -543,6 +552,7 @@ class Settings:
             ),
             console=_console_settings(e, positive_int, flag),
             log_level=log_level,
+            event_loop=event_loop,
         )
 
 

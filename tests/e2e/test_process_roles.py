@@ -131,7 +131,7 @@ async def test_api_worker_and_bridge_on_one_database_each_answer_health_readines
             assert (await http.get(f"{proc.url}/metrics")).status_code in (401, 404), role  # only with the token
             scraped = await http.get(f"{proc.url}/metrics", headers=AUTH)
             assert scraped.status_code == 200, (role, scraped.text)
-            assert process_info(scraped.text) == [{"role": role, "node": f"{role}-1"}]
+            assert process_info(scraped.text) == [{"role": role, "node": f"{role}-1", "event_loop": "uvloop"}]
         api_metrics = (await http.get(f"{api.url}/metrics", headers=AUTH)).text
         worker_metrics = (await http.get(f"{worker.url}/metrics", headers=AUTH)).text
         # The API runs no background work unless asked; the worker runs what its flags name.

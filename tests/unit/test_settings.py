@@ -16,6 +16,11 @@ def test_defaults() -> None:
     assert s.ocpp.tls_enabled is False
 
 
+def test_the_roles_run_on_uvloop_unless_told_otherwise() -> None:
+    assert Settings.from_env(SECRET).event_loop == "uvloop"  # a dependency on this platform
+    assert Settings.from_env({**SECRET, "LADDNAT_EVENT_LOOP": "asyncio"}).event_loop == "asyncio"
+
+
 def test_password_hashing_costs_default_to_the_library_for_users_and_light_for_chargers() -> None:
     auth = Settings.from_env(SECRET).auth
     assert (auth.password_time_cost, auth.password_memory_kib) == (None, None)
@@ -49,6 +54,7 @@ def test_dev_mode_supplies_a_secret() -> None:
         ({**SECRET, "LADDNAT_NODE_ID": "node one"}, "LADDNAT_NODE_ID"),
         ({**SECRET, "LADDNAT_OCPP_TLS_CERT": "/nonexistent.pem"}, "LADDNAT_OCPP_TLS_CERT"),
         ({**SECRET, "LADDNAT_LOG_LEVEL": "LOUD"}, "LADDNAT_LOG_LEVEL"),
+        ({**SECRET, "LADDNAT_EVENT_LOOP": "trio"}, "LADDNAT_EVENT_LOOP"),
         ({**SECRET, "LADDNAT_HEARTBEAT_INTERVAL_S": "0"}, "LADDNAT_HEARTBEAT_INTERVAL_S"),
         ({**SECRET, "LADDNAT_PASSWORD_TIME_COST": "0"}, "LADDNAT_PASSWORD_TIME_COST"),
         ({**SECRET, "LADDNAT_PASSWORD_MEMORY_KIB": "16"}, "LADDNAT_PASSWORD_MEMORY_KIB"),
