@@ -9,7 +9,7 @@ import resource
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -25,6 +25,15 @@ def raise_nofile_limit() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
     return soft
+
+
+def run_generator(main: Coroutine[Any, Any, None]) -> None:
+    """A load-generating process's loop: uvloop, as the bridge's. On 2 cores the generator
+    competes with the server it measures; its loop's own overhead is CPU the server lacks."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def pin(pid: int, cores: set[int]) -> None:

@@ -26,11 +26,8 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
-
-from bench.common import raise_nofile_limit, serve_commands
+from bench.common import raise_nofile_limit, run_generator, serve_commands
+from bench.wsclient import HandshakeFailed, LeanSocket, Refused, Upgrade
 
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 V16, V201 = "ocpp1.6", "ocpp2.0.1"
@@ -59,7 +56,7 @@ class Charger:
     identity: str
     version: str
     auth: str
-    ws: ClientConnection | None = None
+    ws: LeanSocket | None = None
     reader: asyncio.Task[None] | None = None
     heartbeat: asyncio.Task[None] | None = None
     pending: asyncio.Future[list[Any]] | None = None
@@ -182,7 +179,6 @@ class Worker:
     def __init__(self, spec: WorkerSpec, pipe: Connection) -> None:
         self.spec = spec
         self.pipe = pipe
-        self.url = f"ws://{spec.host}:{spec.port}/ocpp"
         self.chargers = [
             Charger(identity, version, "Basic " + base64.b64encode(f"{identity}:{spec.password}".encode()).decode())
             for identity, version in spec.chargers
@@ -236,7 +232,7 @@ class Worker:
         if c.pending is not None and not c.pending.done():
             c.pending.set_exception(ConnectionError("dropped"))
 
-    async def _read(self, c: Charger, ws: ClientConnection) -> None:
+    async def _read(self, c: Charger, ws: LeanSocket) -> None:
         """Every frame from the server: replies resolve the pending CALL, CSMS CALLs are answered."""
         try:
             async for raw in ws:
@@ -248,7 +244,7 @@ class Worker:
                     c.pending.set_result(msg)
                 else:
                     self.stray_frames += 1
-        except (ConnectionClosed, ValueError, IndexError, TypeError):
+        except (ConnectionError, ValueError, IndexError, TypeError):
             pass
         finally:
             if c.pending is not None and not c.pending.done():
@@ -256,7 +252,7 @@ class Worker:
 
     # -- connecting ----------------------------------------------------------------
 
-    async def _open(self, c: Charger) -> ClientConnection:
+    async def _open(self, c: Charger) -> LeanSocket:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -267,21 +263,20 @@ class Worker:
         except BaseException:
             sock.close()
             raise
-        return await connect(
-            f"{self.url}/{c.identity}",
-            sock=sock,
-            subprotocols=[Subprotocol(c.version)],
-            additional_headers={"Authorization": c.auth},
-            compression=None,
-            max_queue=2,
-            max_size=65536,
-            write_limit=16 * 1024,
-            ping_interval=None,  # the server pings; the client only answers
-            open_timeout=None,  # the caller's timeout covers TCP + upgrade + boot
-            close_timeout=1,
-            user_agent_header=None,
-            proxy=None,
-        )
+        # The caller's timeout covers TCP, the upgrade and the boot.
+        upgrade = Upgrade(self.spec.host, self.spec.port, f"/ocpp/{c.identity}", c.version, c.auth)
+        try:
+            _, ws = await loop.create_connection(lambda: LeanSocket(upgrade), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            await ws.handshake
+        except BaseException:
+            if ws.transport is not None:
+                ws.transport.abort()
+            raise
+        return ws
 
     async def _open_and_boot(self, c: Charger) -> None:
         ws = c.ws = await self._open(c)
@@ -344,11 +339,11 @@ class Worker:
                         return
                     self._drop(c)
                     return
-                except InvalidStatus as exc:
-                    refused[str(exc.response.status_code)] += 1
+                except Refused as exc:
+                    refused[str(exc.status)] += 1
                 except TimeoutError:
                     kind = "timeout"
-                except (OSError, InvalidHandshake, ConnectionClosed, CallError) as exc:
+                except (OSError, HandshakeFailed, CallError) as exc:
                     kind = type(exc).__name__
                 if kind:
                     failed[kind] += 1
@@ -376,7 +371,7 @@ class Worker:
                 async with asyncio.timeout(30):
                     await call(c, "Heartbeat", "{}")
                 self.heartbeats_ok += 1
-            except (TimeoutError, ConnectionError, ConnectionClosed, CallError):
+            except (TimeoutError, ConnectionError, CallError):
                 self.heartbeats_failed += 1
                 return
             await asyncio.sleep(c.interval)
@@ -386,7 +381,6 @@ class Worker:
         once; with ``port``, to the server there (its own was killed: it moves)."""
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         if port is not None:
-            self.url = f"ws://{self.spec.host}:{port}/ocpp"
             self.spec.port = port
         for c in self.chargers:
             self._drop(c, rst=True)
@@ -406,7 +400,7 @@ class Worker:
                 async with asyncio.timeout(60):
                     reply = await call(c, "StartTransaction", payload)
                 c.tx = int(reply.get("transactionId", 0))
-            except (TimeoutError, ConnectionError, ConnectionClosed, CallError, ValueError):
+            except (TimeoutError, ConnectionError, CallError, ValueError):
                 failed += 1
 
         await asyncio.gather(*(one(i, c) for i, c in enumerate(self.chargers) if c.ws is not None))
@@ -453,7 +447,7 @@ class Worker:
                 action, frame = next_frame(c, mix)
                 try:
                     reply = await exchange(c, frame)
-                except (ConnectionError, ConnectionClosed) as exc:
+                except ConnectionError as exc:
                     stats.errors[type(exc).__name__] += 1
                     return
                 now = time.monotonic()
@@ -509,7 +503,7 @@ class Worker:
                 _, frame = next_frame(c, mix)
                 try:
                     reply = await exchange(c, frame)
-                except (ConnectionError, ConnectionClosed) as exc:
+                except ConnectionError as exc:
                     stats.errors[type(exc).__name__] += 1
                     return
                 now = time.monotonic()
@@ -543,4 +537,4 @@ class Worker:
 
 def worker_main(spec: WorkerSpec, pipe: Connection) -> None:
     raise_nofile_limit()
-    asyncio.run(Worker(spec, pipe).serve())
+    run_generator(Worker(spec, pipe).serve())

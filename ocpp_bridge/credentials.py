@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import configure_mappers
 
 from app.chargers.service import ChargerCredentials, ChargerRef, ChargerService
 from app.core.bus import Bus
+
+log = logging.getLogger("laddnat.ocpp")
+
+# A bridge starts listening even if its database is slow to answer.
+WARM_UP_TIMEOUT_S = 3.0
 
 
 class CredentialCache:
@@ -69,6 +77,18 @@ class CredentialLookup:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="credential-lookup")
         return await future
+
+    async def warm_up(self) -> None:
+        """Run the lookup once for no charger, before the first handshake: a bridge started
+        after a node loss meets every charger of that node at once, and configuring the ORM's
+        mappers and compiling this query then cost ~0.5 s of that storm's CPU. A database
+        not reachable yet is no error here (``/readyz`` says so)."""
+        configure_mappers()
+        try:
+            async with asyncio.timeout(WARM_UP_TIMEOUT_S), self.maker() as db:
+                await ChargerService(db, self.bus).credentials([""])
+        except (SQLAlchemyError, OSError, TimeoutError) as err:
+            log.info("credential lookup not warmed up: %s", err)
 
     async def _run(self) -> None:
         while self._waiting:

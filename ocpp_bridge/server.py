@@ -149,6 +149,7 @@ class Bridge:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
             ssl_context.load_cert_chain(self.settings.tls_cert_file, self.settings.tls_key_file)
+        await self.lookup.warm_up()
         for sock in _listening_sockets(self.settings.host, self.settings.port, LISTENERS):
             server = await serve(
                 self._handle,

@@ -338,7 +338,7 @@ class Fleet:
 
 
 def fleet_main(spec: FleetSpec, pipe: Connection) -> None:
-    from bench.common import raise_nofile_limit
+    from bench.common import raise_nofile_limit, run_generator
 
     raise_nofile_limit()
-    asyncio.run(Fleet(spec, pipe).serve())
+    run_generator(Fleet(spec, pipe).serve())
