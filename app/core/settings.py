@@ -391,7 +391,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     log_level: str = "INFO"
-    event_loop: str = ASYNCIO
+    event_loop: str = field(default_factory=default_event_loop)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dev: bool = False) -> Settings:
