@@ -21,3 +21,10 @@ def number(cell: str) -> float:
     match = re.fullmatch(r"[<>]?\s*(-?\d+(?:\.\d+)?)", cell)
     assert match, f"not a number: {cell!r}"
     return float(match.group(1))
+
+
+def assert_all_accepted(row: list[str], chargers: int) -> None:
+    """A storm row whose chargers were all Accepted: a time, not a deadline ("> 60"); a small
+    storm on a fast machine may well round to 0.0 s."""
+    assert re.fullmatch(r"\d+(?:\.\d+)?", row[1]), row
+    assert row[3].startswith(f"{chargers}/{chargers} Accepted") or f"; {chargers}/{chargers} Accepted" in row[3], row
