@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import JSONBody, Parameter
+from litestar.params import HeaderParameter, JSONBody
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -290,7 +290,7 @@ class MyPaymentMethodController(Controller):
         current_user: NamedDependency[User],
         payment_methods: NamedDependency[PaymentMethodService],
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", max_length=255, required=False)
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=255, required=False)
         ] = None,
     ) -> PaymentMethodSetupOut:
         name, setup = await payment_methods.setup(current_user, idempotency_key)

@@ -16,8 +16,9 @@ import uuid
 from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.middleware import AbstractMiddleware
-from litestar.types import Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 STATE_KEY = "ocpi_parties"  # in scope["state"]: ((their cc, pid), (our cc, pid))
 
@@ -26,8 +27,10 @@ def remember_parties(scope_state: dict[str, Any], theirs: tuple[str, str] | None
     scope_state[STATE_KEY] = (theirs, ours)
 
 
-class OcpiHeaders(AbstractMiddleware):
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+class OcpiHeaders(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request_id = request.get("x-request-id") or str(uuid.uuid4())
         correlation_id = request.get("x-correlation-id") or str(uuid.uuid4())
@@ -52,4 +55,4 @@ class OcpiHeaders(AbstractMiddleware):
                         headers[name] = value[:3]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await next_app(scope, receive, send_with_headers)

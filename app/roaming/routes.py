@@ -47,7 +47,7 @@ def ocpi_router() -> Router:
         route_handlers=OCPI_HANDLERS,
         dependencies={"partner": Provide(provide_partner), "any_partner": Provide(provide_any_partner)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[OcpiHeaders],
+        middleware=[OcpiHeaders()],
         include_in_schema=False,
     )
 
