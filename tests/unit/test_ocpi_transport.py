@@ -73,7 +73,7 @@ def things(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 def test_pages_link_to_the_next_with_the_filters_and_echo_the_request_ids() -> None:
     with create_test_client(
-        Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS, middleware=[OcpiHeaders])
+        Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS, middleware=[OcpiHeaders()])
     ) as client:
         first = client.get("/things", params={"date_from": "2026-01-01T00:00:00Z"}, headers={"X-Request-ID": "r-1"})
         assert first.status_code == 200
@@ -95,7 +95,7 @@ def test_pages_link_to_the_next_with_the_filters_and_echo_the_request_ids() -> N
 
 def test_every_answer_carries_ids_and_mirrors_the_routing_headers() -> None:
     with create_test_client(
-        Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS, middleware=[OcpiHeaders])
+        Router("/", route_handlers=[things], exception_handlers=EXCEPTION_HANDLERS, middleware=[OcpiHeaders()])
     ) as client:
         routed = {"OCPI-from-country-code": "NL", "OCPI-from-party-id": "EMP", "X-Correlation-ID": "c-9"}
         answer = client.get("/things", params={"limit": "bad"}, headers=routed)  # an error answer too
