@@ -57,6 +57,9 @@ from devtools.fakes.stripe.webhooks import sign_webhook, stripe_event
 # The secret key the proxy itself uses upstream (lookups, and Stripe.js calls made with a
 # publishable key, which localstripe would refuse).
 PROXY_SECRET_KEY = "sk_test_laddnat_proxy"
+# A failed webhook delivery (no answer, or a 5xx) is tried again after each of these.
+DELIVERY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 @dataclass
@@ -322,12 +325,21 @@ class StripeQuirksProxy(PaymentRoutes):
             "Content-Type": "application/json; charset=utf-8",
             "Stripe-Signature": sign_webhook(payload, hook.secret),
         }
+        # Stripe retries a delivery that failed; so does this fake, sooner. One attempt lost
+        # a webhook now and then under load (a pooled keep-alive connection the server was
+        # closing as the POST went out), and the payment then waited for it for ever.
         status: int | None = None
-        try:
-            async with self._session.post(hook.url, data=payload, headers=headers) as response:
-                status = response.status
-        except aiohttp.ClientError:
-            status = None
+        for backoff_s in (*DELIVERY_BACKOFF_S, None):
+            try:
+                async with self._session.post(
+                    hook.url, data=payload, headers=headers, timeout=DELIVERY_TIMEOUT
+                ) as response:
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError):
+                status = None
+            if (status is not None and status < 500) or backoff_s is None:
+                break
+            await asyncio.sleep(backoff_s)
         with self._guard:
             self.deliveries.append(Delivery(type_, hook.url, status))
 
