@@ -15,6 +15,9 @@ import aiohttp
 from devtools.fakes.adyen.records import FakePayment, Refusal
 from devtools.fakes.adyen.state import AdyenState
 
+# A notification not accepted (no answer, or a 5xx) is posted again after each of these.
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+
 _SIGNED_FIELDS = (
     "pspReference",
     "originalReference",
@@ -133,6 +136,12 @@ class NotificationsMixin(AdyenState):
 
         async def post() -> None:
             await asyncio.sleep(0)
+            # Adyen retries a notification nobody accepted; so does this fake, sooner.
+            for backoff_s in RETRY_BACKOFF_S:
+                status = await self.post_notification(body)
+                if status is not None and status < 500:
+                    return
+                await asyncio.sleep(backoff_s)
             await self.post_notification(body)
 
         task = asyncio.get_running_loop().create_task(post())

@@ -96,6 +96,7 @@ async def captured(
                 charger.evse_pk, saved_card=card
             )
         linked = await eventually(lambda: linked_transaction(paid, payment.id), "the charger starts the session")
+        await sim.wait_background()  # the charger's own start done: its meter counts from here
         await sim.send_meter_values(seconds=1200)
         async with stack.maker() as db:
             await CommandService(db, stack.bus, public_base_url=stack.base_url, timeout_s=10).send(

@@ -67,6 +67,7 @@ async def ended_paid_session(rig: Stack, site: Site, stripe_settings: StripeSett
         payment = await rig.start(site, saved_card=await saved_visa(rig, stripe_settings))
         assert payment.status == "authorised"
         linked = await eventually(lambda: linked_transaction(rig, payment.id), "the charger starts a transaction")
+        await sim.wait_background()  # the charger's own start done: its meter counts from here
         for _ in range(2):
             await sim.send_meter_values(seconds=600)
         await rig.stop(linked)
