@@ -38,7 +38,7 @@ from tests.e2e.payments.conftest import (  # noqa: F401 (fixtures: localstripe b
     stripe_proxy,
     stripe_settings,
 )
-from tests.e2e.payments.paid_stack import TERMS, eventually, linked_transaction, reached_status, saved_visa
+from tests.e2e.payments.paid_stack import TERMS, reached_status, saved_visa, started
 
 pytestmark = pytest.mark.browser
 
@@ -95,8 +95,7 @@ async def captured(
             payment = await PaidSessionService(db, stack.bus, helper.providers, stack.settings).start(
                 charger.evse_pk, saved_card=card
             )
-        linked = await eventually(lambda: linked_transaction(paid, payment.id), "the charger starts the session")
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(paid, payment.id, sim, "the charger starts the session")
         await sim.send_meter_values(seconds=1200)
         async with stack.maker() as db:
             await CommandService(db, stack.bus, public_base_url=stack.base_url, timeout_s=10).send(

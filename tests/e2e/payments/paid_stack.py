@@ -299,6 +299,15 @@ async def linked_transaction(stack: Stack, payment_id: uuid.UUID) -> Transaction
     return await stack.transaction(payment.transaction_id)
 
 
+async def started(stack: Stack, payment_id: uuid.UUID, sim: SimulatedCharger, what: str) -> Transaction:
+    """The payment's transaction once the server has linked it and the charger's own start is
+    done: the server links it before the charger has its answer, and a meter reading sent
+    in between counts nothing (the session then ends at 0 due and the hold is released)."""
+    linked = await eventually(lambda: linked_transaction(stack, payment_id), what)
+    await sim.wait_background()
+    return linked
+
+
 async def in_status(stack: Stack, payment_id: uuid.UUID, status: str) -> Payment | None:
     payment = await stack.payment(payment_id)
     if payment.status in {"failed"} and status != "failed":

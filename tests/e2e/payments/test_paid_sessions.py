@@ -39,12 +39,12 @@ from tests.e2e.payments.paid_stack import (
     Stack,
     capture_confirmed,
     eventually,
-    linked_transaction,
     operator_headers,
     processed,
     reached_status,
     receipt_and_revenue,
     saved_visa,
+    started,
     stripe_client,
 )
 from tests.support import RawCharger
@@ -61,10 +61,7 @@ async def test_stripe_saved_card_session_captures_the_exact_price(
         assert payment.status == "authorised"
         assert payment.hold_minor == TERMS.hold_amount_minor
 
-        linked = await eventually(
-            lambda: linked_transaction(stack, payment.id), "the charger starts a transaction with the payment"
-        )
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(stack, payment.id, sim, "the charger starts a transaction with the payment")
         for _ in range(3):
             await sim.send_meter_values(seconds=600)  # 10 minutes at 11 kW each
         running = await stack.transaction(linked.id)
@@ -234,8 +231,7 @@ async def test_web_checkout_zero_energy_session_releases_the_hold(
             payment.provider_ref,
             {"payment_method": "pm_card_visa"},
         )
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started after the notification")
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(stack, payment.id, sim, "started after the notification")
         await sim.send_meter_values(seconds=60)
         await stack.stop(linked)
         cancelled = await reached_status(stack, payment.id, "cancelled", "the hold is released")
@@ -256,8 +252,7 @@ async def test_a_session_that_reaches_its_hold_is_stopped_and_never_charged_more
     sim = await stack.charger(site)
     try:
         payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings))
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(stack, payment.id, sim, "started")
         for _ in range(80):  # a minute at 11 kW each: 0.55 SEK a step
             await sim.send_meter_values(seconds=60)
             # What the worker does on each meter event, awaited here so the test does not
@@ -312,8 +307,7 @@ async def test_adyen_drop_in_session_on_201_captures_the_exact_price(stack: Stac
         assert payment.session_ref and payment.session_data
         # The shopper pays in the Drop-in; Adyen sends AUTHORISATION, signed, to /webhooks/adyen.
         await adyen_fake.complete_session(payment.session_ref)
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started after AUTHORISATION")
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(stack, payment.id, sim, "started after AUTHORISATION")
         await sim.send_meter_values(seconds=1200)
         await stack.stop(linked)
         # Seen once to take more than 30 s under CI load (see test_checkout's fault case).
@@ -417,8 +411,7 @@ async def captured_session(
     sim = await stack.charger(site)
     try:
         payment = await stack.start(site, saved_card=await saved_visa(stack, stripe_settings), payer_email=payer_email)
-        linked = await eventually(lambda: linked_transaction(stack, payment.id), "started")
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(stack, payment.id, sim, "started")
         await sim.send_meter_values(seconds=seconds)
         await stack.stop(linked)
         return await reached_status(stack, payment.id, "captured", "captured")

@@ -24,7 +24,7 @@ from app.sessions.models import Transaction
 from devtools.fakes.stripe.proxy import StripeQuirksProxy
 from ocpp_bridge.server import create_bridge
 from payments.registry import Providers
-from tests.e2e.payments.paid_stack import Site, Stack, eventually, in_status, linked_transaction, saved_visa
+from tests.e2e.payments.paid_stack import Site, Stack, eventually, in_status, saved_visa, started
 
 # Several worker processes share a PostgreSQL database (its row locks serialise the two
 # copies' finishing of one claim); SQLite is the one-process default and has no row locks.
@@ -66,8 +66,7 @@ async def ended_paid_session(rig: Stack, site: Site, stripe_settings: StripeSett
     try:
         payment = await rig.start(site, saved_card=await saved_visa(rig, stripe_settings))
         assert payment.status == "authorised"
-        linked = await eventually(lambda: linked_transaction(rig, payment.id), "the charger starts a transaction")
-        await sim.wait_background()  # the charger's own start done: its meter counts from here
+        linked = await started(rig, payment.id, sim, "the charger starts a transaction")
         for _ in range(2):
             await sim.send_meter_values(seconds=600)
         await rig.stop(linked)
