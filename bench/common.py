@@ -30,10 +30,9 @@ def raise_nofile_limit() -> int:
 def run_generator(main: Coroutine[Any, Any, None]) -> None:
     """A load-generating process's loop: uvloop, as the bridge's. On 2 cores the generator
     competes with the server it measures; its loop's own overhead is CPU the server lacks."""
-    import uvloop
+    from app.core.event_loop import UVLOOP, run_role
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(main)
+    run_role(main, UVLOOP)
 
 
 def pin(pid: int, cores: set[int]) -> None:
