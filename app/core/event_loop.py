@@ -30,6 +30,11 @@ def default_event_loop() -> str:
     return UVLOOP if uvloop_installed() else ASYNCIO
 
 
+def running_event_loop() -> str:
+    """The name of the loop the caller runs on (``UVLOOP`` or ``ASYNCIO``)."""
+    return UVLOOP if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else ASYNCIO
+
+
 def _factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     if name == UVLOOP:
         import uvloop

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import threading
 from collections.abc import Iterable
@@ -11,6 +10,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest, start_http_server
 
+from app.core.event_loop import running_event_loop
 from app.core.settings import MetricsSettings
 
 CONNECTED_CHARGERS = Gauge("laddnat_ocpp_connected_chargers", "Chargers connected to this bridge", ["ocpp_version"])
@@ -35,9 +35,8 @@ def announce_process(role: str, node: str, workers: Iterable[str] = ()) -> None:
     """Name this process in its metrics: ``role`` is api, bridge, worker or run (all in one).
     One process has one role: a second call (tests build many apps) replaces the first.
     Called on the process's loop, which it names as it is (``LADDNAT_EVENT_LOOP``)."""
-    loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
     PROCESS_INFO.clear()
-    PROCESS_INFO.labels(role, node, loop).set(1)
+    PROCESS_INFO.labels(role, node, running_event_loop()).set(1)
     WORKERS_RUNNING.clear()
     for worker in workers:
         WORKERS_RUNNING.labels(worker).set(1)
