@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from app.core.bus import Event
+from app.core.bus_nats.acks import AckedPublisher
 from app.core.bus_nats.link import Link
 from app.core.bus_nats.outbox import Outbox
 
@@ -21,7 +22,7 @@ class Fanout(Event, frozen=True):
 
 
 def test_a_full_outbox_sheds_fanout_events_first_and_keeps_durable_ones_to_their_limit() -> None:
-    outbox = Outbox(Link("nats://127.0.0.1:1", "node"), fanout_limit=2, durable_limit=4)
+    outbox = Outbox(AckedPublisher(Link("nats://127.0.0.1:1", "node")), fanout_limit=2, durable_limit=4)
     outbox.publish(Fanout(n=1))
     outbox.publish(Durable(n=2))
     outbox.publish(Fanout(n=3))  # two held: a fan-out event is shed

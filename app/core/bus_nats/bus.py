@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from app.core.bus import BusUnavailable, Event, EventHandler, Leadership, LeadershipHandler, RequestHandler
+from app.core.bus_nats.acks import AckedPublisher
 from app.core.bus_nats.commands import Commands
 from app.core.bus_nats.consumers import ACK_WAIT_S, Subscriptions
 from app.core.bus_nats.leadership import LEADER_TTL_S, KvLeadership, Leaders
@@ -35,9 +36,10 @@ class NatsBus:
         self.url = url
         self.node_id = TOKEN_UNSAFE.sub("_", node_id) or "node"
         self.link = Link(url, self.node_id)
-        self.outbox = Outbox(self.link)
+        self.publisher = AckedPublisher(self.link)
+        self.outbox = Outbox(self.publisher)
         self.subscriptions = Subscriptions(self.link, ack_wait_s)
-        self.commands = Commands(self.link)
+        self.commands = Commands(self.link, self.publisher)
         self.leadership = Leaders(self.link, leader_ttl_s)
 
     @property
@@ -62,6 +64,7 @@ class NatsBus:
         Raises ``BusUnavailable`` ("cannot reach NATS at ...: reason") when NATS is not there."""
         try:
             await self.link.connect()
+            await self.publisher.start()
             await self.commands.start()
         except BusUnavailable:
             raise

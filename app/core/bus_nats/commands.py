@@ -20,8 +20,10 @@ from nats.js import api
 from nats.js.kv import KeyValue
 
 from app.core.bus import NoResponders, RequestHandler
+from app.core.bus_nats.acks import AckedPublisher
 from app.core.bus_nats.link import Link
 from app.core.bus_nats.wire import (
+    ACK_TIMEOUT_S,
     COMMAND_PREFIX,
     REGISTRY_BUCKET,
     RETRY_S,
@@ -30,14 +32,16 @@ from app.core.bus_nats.wire import (
     log,
     reason,
     registry_key,
+    registry_put_subject,
 )
 
 CLAIMS_AT_ONCE = 256  # a reconnect storm brings thousands of claims at once
 
 
 class Commands:
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, publisher: AckedPublisher) -> None:
         self.link = link
+        self.publisher = publisher
         self.kv: KeyValue | None = None
         self._servers: dict[str, RequestHandler] = {}
         self._ops: deque[tuple[str, str]] = deque()  # ("claim" | "release", subject)
@@ -87,29 +91,35 @@ class Commands:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            # Claims in a row go out together; a release waits its turn, alone.
-            ops = list(itertools.takewhile(lambda op: op[0] == "claim", itertools.islice(self._ops, CLAIMS_AT_ONCE)))
-            ops = ops or [self._ops[0]]
-            results = await asyncio.gather(*(self._apply(op, subject) for op, subject in ops), return_exceptions=True)
-            failed = next((r for r in results if isinstance(r, BaseException)), None)
-            if failed is not None:
-                if isinstance(failed, asyncio.CancelledError):
-                    raise failed
-                log.debug("registry changes wait for NATS: %s", reason(failed))
+            # Claims in a row go out together, one window of puts; a release waits its turn, alone.
+            claims = list(itertools.takewhile(lambda op: op[0] == "claim", itertools.islice(self._ops, CLAIMS_AT_ONCE)))
+            try:
+                if claims:
+                    await self._claim([subject for _, subject in claims])
+                else:
+                    await self._release(self._ops[0][1])
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                log.debug("registry changes wait for NATS: %s", reason(err))
                 await asyncio.sleep(RETRY_S)
                 continue  # all again: a claim is idempotent, a release checks first
-            for _ in ops:
+            for _ in range(len(claims) or 1):
                 self._ops.popleft()
 
-    async def _apply(self, op: str, subject: str) -> None:
+    async def _claim(self, subjects: list[str]) -> None:
+        """This node holds these subjects: a KV put each (those still served), all at once."""
+        node = self.link.node_id.encode()
+        puts = [(registry_put_subject(registry_key(s)), node, True, "") for s in subjects if s in self._servers]
+        taken, why = await self.publisher.send(puts, ACK_TIMEOUT_S)
+        if taken < len(puts):
+            raise RuntimeError(why)
+
+    async def _release(self, subject: str) -> None:
         assert self.kv is not None
-        key = registry_key(subject)
-        if op == "claim":
-            if subject in self._servers:  # not let go meanwhile
-                await self.kv.put(key, self.link.node_id.encode())
-            return
         if subject in self._servers:
             return  # served again since: the claim after this release stands
+        key = registry_key(subject)
         try:
             entry = await self.kv.get(key)
         except nats.js.errors.NotFoundError:

@@ -8,13 +8,12 @@ import asyncio
 import itertools
 import uuid
 from collections import deque
-from typing import Any
 
 import msgspec
 
 from app.core.bus import Event
-from app.core.bus_nats.link import Link
-from app.core.bus_nats.wire import ACK_TIMEOUT_S, DURABLE_PREFIX, FANOUT_PREFIX, MSG_ID_HEADER, RETRY_S, log, reason
+from app.core.bus_nats.acks import AckedPublisher, Publish
+from app.core.bus_nats.wire import ACK_TIMEOUT_S, DURABLE_PREFIX, FANOUT_PREFIX, RETRY_S, log
 
 # Events waiting for NATS, ~0.4-1 KiB each. An event the network depends on (durable: money,
 # transactions, incidents, uptime) is kept up to DURABLE_LIMIT (~0.5-1 GiB: a reconnect storm
@@ -28,12 +27,15 @@ DURABLE_LIMIT = 1_000_000
 PUBLISH_BATCH = 1024
 DROP_LOG_EVERY = 1000  # a dropped event is logged, then only every 1000th: no log storm
 
-Pending = tuple[str, bytes, bool, str]  # NATS subject, data, durable, message id
+Pending = Publish  # NATS subject, data, durable (stored in the stream), message id
 
 
 class Outbox:
-    def __init__(self, link: Link, *, fanout_limit: int = FANOUT_LIMIT, durable_limit: int = DURABLE_LIMIT) -> None:
-        self.link = link
+    def __init__(
+        self, publisher: AckedPublisher, *, fanout_limit: int = FANOUT_LIMIT, durable_limit: int = DURABLE_LIMIT
+    ) -> None:
+        self.publisher = publisher
+        self.link = link = publisher.link
         self.limits = {False: fanout_limit, True: durable_limit}
         self.dropped = 0  # events refused because the outbox was full
         self.pending: deque[Pending] = deque()
@@ -78,27 +80,7 @@ class Outbox:
         """How many of ``batch``, from its head, NATS has taken. One connection and one
         server keep them in order, so the rest is sent again from the first unconfirmed one
         (the stream drops the repeats of those it had stored by their message id)."""
-        nc, js = self.link.nc, self.link.js
-        assert nc is not None and js is not None
-        acks: list[asyncio.Future[Any] | None] = []
-        done = 0
-        try:
-            for subject, data, durable, msg_id in batch:
-                if durable:
-                    acks.append(await js.publish_async(subject, data, headers={MSG_ID_HEADER: msg_id}))
-                else:
-                    await nc.publish(subject, data)
-                    acks.append(None)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + ACK_TIMEOUT_S
-            for ack in acks:
-                if ack is not None:
-                    await asyncio.wait_for(ack, max(0.0, deadline - loop.time()))
-                done += 1
-        except Exception as err:
-            log.warning("publish to NATS failed, will retry: %s", reason(err))
-        finally:
-            for ack in acks[done:]:
-                if ack is not None and not ack.done():
-                    ack.cancel()
-        return done
+        taken, why = await self.publisher.send(batch, ACK_TIMEOUT_S)
+        if taken < len(batch):
+            log.warning("publish to NATS failed, will retry: %s", why)
+        return taken

@@ -44,6 +44,11 @@ def registry_key(subject: str) -> str:
     return "=" + base64.urlsafe_b64encode(subject.encode()).decode().rstrip("=")
 
 
+def registry_put_subject(key: str) -> str:
+    """Where a put to the registry bucket goes (what nats-py's ``KeyValue.put`` publishes to)."""
+    return f"$KV.{REGISTRY_BUCKET}.{key}"
+
+
 def consumer_name(group: str, subject: str) -> str:
     """``<group>__<subject>`` (dots made underscores; ``"*"`` is ``all``)."""
     return f"{TOKEN_UNSAFE.sub('_', group)}__{'all' if subject == '*' else TOKEN_UNSAFE.sub('_', subject)}"
