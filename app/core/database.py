@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import msgspec
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, String, event, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -60,6 +61,15 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' text: msgspec's encoder, several times json.dumps's speed on the hot
+    path's event data (a boot's report, a status's details)."""
+    return _json.encode(value).decode()
+
+
+_json = msgspec.json.Encoder()
+
+
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     if settings.is_sqlite:
         path = settings.url.split(":///", 1)[-1]
@@ -74,6 +84,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
+            json_serializer=json_text,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -94,6 +105,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_recycle=1800,
+        json_serializer=json_text,
     )
 
 
