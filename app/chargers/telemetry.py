@@ -3,7 +3,9 @@
 Every method builds its writes as plain statements and hands them to the group-commit
 writer, which commits them together with other chargers' writes; the method returns
 once its writes are committed (so the bridge replies only after that) and then
-publishes its events. No reads: what the writes need (the charger's id, its EVSE-ID
+publishes its events: one event per fact, so an event-log row another event already
+tells (a connect, a boot, a disconnect, a status's error) is not published as
+``charger.event`` too. No reads: what the writes need (the charger's id, its EVSE-ID
 prefix, whether it is rejected) was learnt at the handshake.
 """
 
@@ -130,10 +132,8 @@ class ChargerTelemetry:
                 self._event_write(charger, event, now),
             ]
         )
-        self._publish(
-            self._recorded(charger, event),
-            ChargerConnected(identity=charger.identity, ocpp_version=ocpp_version, at=now),
-        )
+        # The log row is not published again as charger.event: charger.connected tells it.
+        self._publish(ChargerConnected(identity=charger.identity, ocpp_version=ocpp_version, at=now))
 
     async def disconnected(self, charger: ChargerRef, reason: str, *, still_connected: bool) -> None:
         """``still_connected``: a newer socket for the same charger replaced this one."""
@@ -144,9 +144,12 @@ class ChargerTelemetry:
             writes.insert(0, Write(self.sql.disconnected, {"cp": charger.id}))
         await self.writer.submit(writes)
         # A replaced socket is no disconnection of the charger: its new socket is up (and
-        # said so first, so a ChargerDisconnected now would leave it "offline" while online).
-        gone = [] if still_connected else [ChargerDisconnected(identity=charger.identity, at=now, reason=reason)]
-        self._publish(self._recorded(charger, event), *gone)
+        # said so first, so a ChargerDisconnected now would leave it "offline" while online);
+        # only charger.event tells of it then.
+        if still_connected:
+            self._publish(self._recorded(charger, event))
+        else:
+            self._publish(ChargerDisconnected(identity=charger.identity, at=now, reason=reason))
 
     async def boot(self, charger: ChargerRef, info: BootInfo) -> BootResult:
         now = self.clock()
@@ -154,8 +157,8 @@ class ChargerTelemetry:
         event = ChargerEventIn(kind="boot", at=now, code=info.reason, data=msgspec.to_builtins(info))
         params = {**msgspec.structs.asdict(info), "cp": charger.id, "status": status, "now": now}
         await self.writer.submit([Write(self.sql.booted, params), self._event_write(charger, event, now)])
+        # As for a connect: charger.booted tells the row, so no charger.event beside it.
         self._publish(
-            self._recorded(charger, event),
             ChargerBooted(
                 identity=charger.identity,
                 vendor=info.vendor,
@@ -220,7 +223,6 @@ class ChargerTelemetry:
                 ),
                 Write(self.sql.evse_status, {**where, "status": report.status}),
             ]
-        events: list[Event] = []
         if error_code is not None or report.status == "Faulted":
             error = ChargerEventIn(
                 kind="error",
@@ -236,9 +238,9 @@ class ChargerTelemetry:
                 },
             )
             writes.append(self._event_write(charger, error, now))
-            events.append(self._recorded(charger, error))
         await self.writer.submit(writes)
-        events.append(
+        # The error row, if any, is told by this event's error codes.
+        self._publish(
             ConnectorStatusChanged(
                 identity=charger.identity,
                 evse=report.evse,
@@ -250,7 +252,6 @@ class ChargerTelemetry:
                 at=report.at,
             )
         )
-        self._publish(*events)
 
     async def record_events(self, charger: ChargerRef, events: Sequence[ChargerEventIn]) -> None:
         """The raw event log: NotifyEvent, security events, firmware and upload statuses..."""
