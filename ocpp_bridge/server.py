@@ -48,6 +48,8 @@ from ocpp_bridge.v16.handlers import router as v16_router
 from ocpp_bridge.v201.handlers import router as v201_router
 
 log = logging.getLogger("laddnat.ocpp")
+# websockets' own logger, the one it would look up anew for every connection if not given.
+WEBSOCKETS_LOG = logging.getLogger("websockets.server")
 
 PATH_PREFIX = "/ocpp/"
 ACCEPT_BURST = 1024
@@ -173,6 +175,7 @@ class Bridge:
                 backlog=ACCEPT_BURST,
                 open_timeout=60,
                 server_header="Laddnat-OCPP",
+                logger=WEBSOCKETS_LOG,
             )
             # ...but let the kernel queue a whole storm's SYNs (listen() again only resizes
             # the queue); with asyncio's default of 100 it drops them and clients wait for
