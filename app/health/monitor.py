@@ -239,7 +239,7 @@ class HealthMonitor:
         self._unknown.update(identity for identity in identities if identity not in found)
 
     async def _relearn(self, _: str) -> None:
-        """The places of the chargers that connected or booted, PLACE_BATCH to a query: in a
+        """The places of the chargers that connected, PLACE_BATCH to a query: in a
         reconnect storm a query for every connect and every boot held the leader up (and
         the database), behind tens of thousands of events."""
         while self._stale_places:
@@ -291,8 +291,10 @@ class HealthMonitor:
         identity = event.identity
         if identity not in self.correlator.chargers and identity not in self._unknown:
             await self._learn([identity])  # its place is needed to place its signals
-        elif isinstance(event, ChargerConnected | ChargerBooted):
-            self._stale_places.add(identity)  # it may have moved, or registered since
+        elif isinstance(event, ChargerConnected):
+            # It may have moved, or registered since. Its boot comes on the same socket, so a
+            # connect is when to read (a read per boot too doubled a reconnect storm's reads).
+            self._stale_places.add(identity)
             self._read_later("places", "*", self._relearn)
         if isinstance(event, ChargerBooted):
             # What it is, as it says at boot (a firmware update shows here first).

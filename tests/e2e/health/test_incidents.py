@@ -209,7 +209,7 @@ async def test_an_over_current_trip_above_the_rating_is_electrical_and_points_at
 
 
 async def test_a_charger_moved_to_another_site_is_placed_there_once_it_reboots(health: HealthStack) -> None:
-    # The monitor reads a known charger's place again when it connects or boots, in batches
+    # The monitor reads a known charger's place again when it connects (a reboot reconnects), in batches
     # beside the event stream (a reconnect storm costs a query per 500 chargers).
     _, [identity] = await health.site(1)
     sim = await health.charger(identity)
