@@ -7,7 +7,8 @@ Subjects (docs/operations.md tells the whole story):
 - ``laddnat-cmd.<node id>``: commands for the chargers this node's bridge holds.
 
 The parts, one module each: ``link`` (the connection and the stream), ``acks`` (JetStream
-publishes sent as a window, answered through one inbox), ``outbox`` (events out), ``consumers`` (events in: fan-out, queue groups, durable consumers and their takeover),
+publishes sent as a window, answered through one inbox), ``outbox`` (events out),
+``consumers`` (events in: fan-out, queue groups, durable consumers and their takeover),
 ``commands`` (the registry of which node holds which charger; request/reply), ``leadership``
 (one holder of a role), ``bus`` (``NatsBus``, all of them behind the ``Bus`` protocol).
 """
