@@ -5,15 +5,15 @@ message sent again is stored once; a refusal or a silence stops the count where 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from nats.aio.msg import Msg
 
 from app.core.bus_nats import DURABLE_PREFIX, FANOUT_PREFIX, STREAM, NatsBus
-from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
+from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer, running_nats_server
 
 pytestmark = [
     pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed"),
@@ -23,11 +23,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(Path(tmp_path_factory.mktemp("nats-acks")))
-    server.start()
-    yield server
-    if server.proc is not None:
-        server.kill()
+    yield from running_nats_server(tmp_path_factory, "nats-acks")
 
 
 @pytest.fixture
@@ -41,6 +37,22 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[NatsBus]:
 async def last_seq(bus: NatsBus) -> int:
     assert bus.js is not None
     return int((await bus.js.stream_info(STREAM)).state.last_seq)
+
+
+@contextlib.asynccontextmanager
+async def unanswered(bus: NatsBus, subject: str) -> AsyncIterator[list[Msg]]:
+    """A plain subscriber of ``subject`` that answers nothing itself: the messages it got."""
+    assert bus.nc is not None
+    got: list[Msg] = []
+
+    async def keep(msg: Msg) -> None:
+        got.append(msg)
+
+    sub = await bus.nc.subscribe(subject, cb=keep)
+    try:
+        yield got
+    finally:
+        await sub.unsubscribe()
 
 
 def stored(n: int, run: str) -> tuple[str, bytes, bool, str]:
@@ -68,33 +80,17 @@ async def test_a_fanout_message_is_taken_once_handed_over_and_an_empty_window_is
 
 async def test_an_unanswered_message_ends_the_window_at_its_deadline(bus: NatsBus) -> None:
     # A plain subscriber takes the subject and never answers, as a stream that hangs would.
-    assert bus.nc is not None
-    seen: list[Msg] = []
-
-    async def silent(msg: Msg) -> None:
-        seen.append(msg)
-
-    sub = await bus.nc.subscribe("laddnat.silent.acks", cb=silent)
-    try:
+    async with unanswered(bus, "laddnat.silent.acks") as seen:
         run = uuid.uuid4().hex
         silent_one = ("laddnat.silent.acks", b"{}", True, f"{run}-s")
         taken, why = await bus.publisher.send([stored(1, run), silent_one], 0.5)
         assert (taken, why) == (1, "no answer from NATS within 0.5 s")
         assert len(seen) == 1
-    finally:
-        await sub.unsubscribe()
 
 
 async def test_an_answer_after_its_window_ended_changes_nothing(bus: NatsBus) -> None:
     """A late answer (from a window given up on) must not count for the next window."""
-    assert bus.nc is not None
-    held: list[Msg] = []
-
-    async def hold(msg: Msg) -> None:
-        held.append(msg)
-
-    sub = await bus.nc.subscribe("laddnat.late.acks", cb=hold)
-    try:
+    async with unanswered(bus, "laddnat.late.acks") as held:
         late = ("laddnat.late.acks", b"{}", True, "")
         assert await bus.publisher.send([late], 0.3) == (0, "no answer from NATS within 0.3 s")
         second = asyncio.create_task(bus.publisher.send([late], 30.0))
@@ -107,5 +103,3 @@ async def test_an_answer_after_its_window_ended_changes_nothing(bus: NatsBus) ->
         await held[0].respond(b'{"stream": "LADDNAT_EVENTS", "seq": 1}')
         await held[1].respond(b'{"error": {"code": 503, "err_code": 10077, "description": "stream offline"}}')
         assert await second == (0, "stream offline")
-    finally:
-        await sub.unsubscribe()

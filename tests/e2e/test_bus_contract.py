@@ -89,13 +89,19 @@ class NatsServer:
         self.proc = None
 
 
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path_factory.mktemp("nats"))
+def running_nats_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[NatsServer]:
+    """A module's own nats-server, its store in a temporary directory named ``name``:
+    started, then killed after the module (if a test has not killed it already)."""
+    server = NatsServer(tmp_path_factory.mktemp(name))
     server.start()
     yield server
     if server.proc is not None:
         server.kill()
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    yield from running_nats_server(tmp_path_factory, "nats")
 
 
 BusFactory = Callable[[], Awaitable[Bus]]

@@ -15,7 +15,6 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 
 import nats
 import nats.js.errors
@@ -24,7 +23,15 @@ from nats.js import api
 
 from app.core.bus import Event
 from app.core.bus_nats import ACK_WAIT_S, DURABLE_PREFIX, LEADERS_BUCKET, MAX_DELIVER, STREAM, NatsBus, consumer_name
-from tests.e2e.test_bus_contract import NATS_SERVER, ROOT, Collector, NatsServer, Numbered, consumer_settled
+from tests.e2e.test_bus_contract import (
+    NATS_SERVER,
+    ROOT,
+    Collector,
+    NatsServer,
+    Numbered,
+    consumer_settled,
+    running_nats_server,
+)
 
 pytestmark = [
     pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed"),
@@ -34,11 +41,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(Path(tmp_path_factory.mktemp("nats-takeover")))
-    server.start()
-    yield server
-    if server.proc is not None:
-        server.kill()
+    yield from running_nats_server(tmp_path_factory, "nats-takeover")
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -34,7 +33,7 @@ from devtools.simulator import SimConfig, SimulatedCharger
 from ocpp_bridge.server import Bridge, create_bridge
 from tests.e2e.health.health_stack import OFFLINE_GRACE_S, eventually
 from tests.e2e.ocpp_helpers import PASSWORD
-from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer
+from tests.e2e.test_bus_contract import NATS_SERVER, NatsServer, running_nats_server
 from tests.support import first_operator
 
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
@@ -67,11 +66,7 @@ class MonitorProcess:
 
 @pytest.fixture(scope="module")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer(Path(tmp_path_factory.mktemp("nats-leader")))
-    server.start()
-    yield server
-    if server.proc is not None:
-        server.kill()
+    yield from running_nats_server(tmp_path_factory, "nats-leader")
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from typing import Any
 
 import msgspec
 from nats.aio.msg import Msg
+from nats.js import api
 
 from app.core.bus_nats.link import Link
 from app.core.bus_nats.wire import MSG_ID_HEADER
 
-STATUS = "Status"  # nats-py's header for a status-only answer (503: no stream takes the subject)
 PENDING, STORED, REFUSED = 0, 1, 2
 
 # subject, data, answered (a stream stores it: wait for its answer), message id (sent with an
@@ -120,7 +120,8 @@ class AckedPublisher:
             return
         if window is None:
             return  # its sender gave up waiting: it sends those messages again
-        status = (msg.headers or {}).get(STATUS)
+        # A status-only answer: 503 when no stream takes the subject.
+        status = (msg.headers or {}).get(api.Header.STATUS)
         if status is not None:
             window.answered(position, f"NATS answered status {status}")
             return
