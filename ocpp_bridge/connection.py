@@ -17,8 +17,6 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from app.chargers.command_service import BootConfigurationRecorder
 from app.chargers.service import ChargerRef, ChargerService
@@ -47,6 +45,7 @@ from ocpp_bridge.protocol import (
     parse_frame,
     validate,
 )
+from ocpp_bridge.websocket import SocketClosed, WebSocket
 
 log = logging.getLogger("laddnat.ocpp")
 
@@ -156,7 +155,7 @@ class Connection:
     )
 
     def __init__(
-        self, ws: ServerConnection, charger: ChargerRef, version: Version, domain: Domain, router: Router
+        self, ws: WebSocket[ChargerRef], charger: ChargerRef, version: Version, domain: Domain, router: Router
     ) -> None:
         self.ws = ws
         self.charger = charger
@@ -179,8 +178,6 @@ class Connection:
             async for raw in self.ws:
                 await self._throttle()
                 await self.on_frame(raw)
-        except ConnectionClosed:
-            pass
         finally:
             if self._pending is not None and not self._pending[2].done():
                 self._pending[2].set_exception(ConnectionError("charger disconnected"))
@@ -310,7 +307,7 @@ class Connection:
     async def _send(self, text: str) -> None:
         try:
             await self.ws.send(text)
-        except ConnectionClosed:
+        except SocketClosed:
             pass
 
     async def _throttle(self) -> None:

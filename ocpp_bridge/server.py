@@ -21,7 +21,6 @@ from urllib.parse import unquote
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import NegotiationError
 from websockets.http11 import Request, Response
@@ -46,10 +45,9 @@ from ocpp_bridge.credentials import CredentialLookup
 from ocpp_bridge.protocol import OcppError, Version
 from ocpp_bridge.v16.handlers import router as v16_router
 from ocpp_bridge.v201.handlers import router as v201_router
+from ocpp_bridge.websocket import SocketOptions, WebSocket, WebSocketServer
 
 log = logging.getLogger("laddnat.ocpp")
-# websockets' own logger, the one it would look up anew for every connection if not given.
-WEBSOCKETS_LOG = logging.getLogger("websockets.server")
 
 PATH_PREFIX = "/ocpp/"
 ACCEPT_BURST = 1024
@@ -62,10 +60,6 @@ LISTENERS = 8 if hasattr(socket, "SO_REUSEPORT") else 1
 # Preference when a charger offers both.
 SUPPORTED = (Subprotocol(Version.V201.value), Subprotocol(Version.V16.value))
 ROUTERS: dict[Version, Router] = {Version.V16: v16_router, Version.V201: v201_router}
-
-
-# Stands in for each connection's upgrade request once the handshake is done.
-_SPENT_REQUEST = Request("/", Headers())
 
 
 def _plain(status: http.HTTPStatus, body: str, **headers: str) -> Response:
@@ -141,11 +135,27 @@ class Bridge:
         self._engine: AsyncEngine = maker.kw["bind"]
         self._bus = bus
         bus.subscribe(ChargerCredentialsChanged.subject, self._forget_credentials)
-        self._servers: list[Server] = []
+        self._server = WebSocketServer(
+            self._open,
+            self._handle,
+            SocketOptions(
+                subprotocols=SUPPORTED,
+                select_subprotocol=self._select_subprotocol,
+                # Memory per socket is what bounds chargers per process: no compression
+                # contexts, small queues. OCPP frames are small and chatty. Chargers ping us
+                # (WebSocketPingInterval) and heartbeat: no keepalive of our own.
+                max_size=settings.max_frame_bytes,
+                max_queue=4,
+                write_limit=16 * 1024,
+                open_timeout_s=60.0,
+                close_timeout_s=5.0,
+                server_header="Laddnat-OCPP",
+            ),
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def start(self) -> Server:
+    async def start(self) -> None:
         ssl_context = None
         if self.settings.tls_cert_file is not None:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -153,48 +163,20 @@ class Bridge:
             ssl_context.load_cert_chain(self.settings.tls_cert_file, self.settings.tls_key_file)
         await self.lookup.warm_up()
         for sock in _listening_sockets(self.settings.host, self.settings.port, LISTENERS):
-            server = await serve(
-                self._handle,
-                sock=sock,
-                process_request=self._process_request,
-                select_subprotocol=self._select_subprotocol,
-                subprotocols=list(SUPPORTED),
-                ssl=ssl_context,
-                # Memory per socket is what bounds chargers per process: no compression
-                # contexts, small queues. OCPP frames are small and chatty.
-                compression=None,
-                max_size=self.settings.max_frame_bytes,
-                max_queue=4,
-                write_limit=16 * 1024,
-                # Chargers ping us (WebSocketPingInterval) and heartbeat; a keepalive task per
-                # socket of our own would cost memory for nothing the health checks need.
-                ping_interval=None,
-                close_timeout=5,
-                # asyncio accepts up to `backlog` sockets per loop turn: keep the bursts small
-                # so closing dead sockets and finishing handshakes keep pace in a storm...
-                backlog=ACCEPT_BURST,
-                open_timeout=60,
-                server_header="Laddnat-OCPP",
-                logger=WEBSOCKETS_LOG,
-            )
+            # asyncio accepts up to `backlog` sockets per loop turn: keep the bursts small so
+            # closing dead sockets and finishing handshakes keep pace in a storm...
+            await self._server.listen(sock, backlog=ACCEPT_BURST, ssl_context=ssl_context)
             # ...but let the kernel queue a whole storm's SYNs (listen() again only resizes
             # the queue); with asyncio's default of 100 it drops them and clients wait for
             # SYN retransmits.
             sock.listen(LISTEN_BACKLOG)
-            self._servers.append(server)
-        return self._servers[0]
 
     @property
     def port(self) -> int:
-        assert self._servers
-        sock = next(iter(self._servers[0].sockets))
-        return int(sock.getsockname()[1])
+        return int(self._server.listening[0].getsockname()[1])
 
     async def close(self) -> None:
-        for server in self._servers:
-            server.close()
-        for server in self._servers:
-            await server.wait_closed()
+        await self._server.close()
         await self.domain.writer.close()
 
     async def _forget_credentials(self, event: Event) -> None:
@@ -203,7 +185,7 @@ class Bridge:
 
     # -- handshake -------------------------------------------------------------------
 
-    def _select_subprotocol(self, _conn: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    def _select_subprotocol(self, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         if not offered:
             return None  # no offer: a 1.6 charger from before subprotocols were required
         for proto in SUPPORTED:
@@ -212,7 +194,9 @@ class Bridge:
         HANDSHAKES.labels("unsupported_subprotocol").inc()
         raise NegotiationError(f"supported subprotocols: {', '.join(SUPPORTED)}")
 
-    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _open(self, request: Request) -> Response | ChargerRef:
+        """The upgrade's answer: the charger it authenticates, or the HTTP response that
+        refuses it (or answers /metrics, /healthz, /readyz)."""
         path = request.path.split("?", 1)[0]
         if path == "/metrics":
             access = metrics_access(self.settings.metrics, request.headers.get("Authorization"))
@@ -238,8 +222,7 @@ class Bridge:
                 password = None  # a charger may only speak for itself
         cached = self.credentials.get(identity, password)
         if cached is not None:
-            conn.charger = cached  # type: ignore[attr-defined]
-            return None
+            return cached
         try:
             found = await self.lookup.get(identity)
             if found is not None and found.slow:
@@ -269,8 +252,7 @@ class Bridge:
         if found is not None and password is not None:  # always, once check_credentials passed
             await self.hash_upgrades.after_login(found, password)
             self.credentials.put(charger, password)
-        conn.charger = charger  # type: ignore[attr-defined]
-        return None
+        return charger
 
     async def _readiness(self) -> Response:
         """/readyz: the database and the bus answer (app/core/ops.py); otherwise the API's
@@ -286,10 +268,7 @@ class Bridge:
 
     # -- one connection --------------------------------------------------------------
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        charger: ChargerRef = ws.charger  # type: ignore[attr-defined]
-        # The upgrade's request and response are not needed after the handshake: ~4 KiB a socket.
-        ws.request, ws.response = _SPENT_REQUEST, None
+    async def _handle(self, ws: WebSocket[ChargerRef], charger: ChargerRef) -> None:
         version = Version(ws.subprotocol) if ws.subprotocol else Version.V16
         conn = Connection(ws, charger, version, self.domain, ROUTERS[version])
         HANDSHAKES.labels("accepted").inc()
