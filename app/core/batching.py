@@ -4,7 +4,9 @@ A message's writes are a *unit*: a few (statement, parameters) pairs. The writer
 every unit waiting when it is free, runs each statement once per batch with all the
 units' parameters (executemany), commits once, and only then lets each submitter reply
 to its charger. At low load a batch is one unit, so latency stays low; under load the
-batch grows, and the per-statement and per-commit cost is shared.
+batch grows, and the per-statement and per-commit cost is shared. A unit nobody is in a
+hurry for (a heartbeat's last-seen time) may wait a moment for company: alone, each of an
+idle network's heartbeats cost a transaction of its own.
 
 If a batch fails, its units are retried one by one, each in its own transaction, so one
 bad unit fails alone and nothing is ever half-written.
@@ -13,6 +15,7 @@ bad unit fails alone and nothing is ever half-written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -48,17 +51,28 @@ class GroupCommit:
         self.workers = workers
         # A deque: in a reconnect storm thousands of units wait, and slicing a list per
         # batch would copy them all each time.
-        self._queue: deque[tuple[Unit, asyncio.Future[None]]] = deque()
+        self._queue: deque[tuple[Unit, asyncio.Future[None], float]] = deque()
+        self._urgent = 0  # units waiting that may not wait for company
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, unit: Unit) -> None:
-        """Return once ``unit`` is committed; raise if it could not be."""
+    async def submit(self, unit: Unit, *, may_wait_s: float = 0.0) -> None:
+        """Return once ``unit`` is committed; raise if it could not be. ``may_wait_s``: how
+        long it may wait for other units to share its commit; any unit that may not wait
+        takes every waiting one along at once."""
         if not unit:
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((unit, future))
-        self._wakeup.set()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if may_wait_s > 0:
+            # The writer needs waking only to start the wait; later ones join it.
+            if not self._queue:
+                self._wakeup.set()
+            self._queue.append((unit, future, loop.time() + may_wait_s))
+        else:
+            self._urgent += 1
+            self._queue.append((unit, future, 0.0))
+            self._wakeup.set()
         # Writers run until closed; one that died (its set entry is gone) is replaced here.
         while len(self._tasks) < self.workers:
             task = asyncio.create_task(self._run(), name="group-commit")
@@ -71,21 +85,30 @@ class GroupCommit:
         self._tasks.clear()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                continue
+            if not self._urgent and (wait_s := self._queue[0][2] - loop.time()) > 0:
+                self._wakeup.clear()  # an urgent unit ends the wait early
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await self._wakeup.wait()
+                continue
             queue = self._queue
             batch = [queue.popleft() for _ in range(min(self.max_units, len(queue)))]
+            self._urgent -= sum(1 for _, _, due in batch if due == 0.0)
             try:
-                await self._execute([unit for unit, _ in batch])
+                await self._execute([unit for unit, _, _ in batch])
             except (SQLAlchemyError, OSError) as err:
                 if len(batch) == 1:
                     DB_ERRORS.labels("group_commit").inc()
                     _settle(batch[0][1], err)
                     continue
                 log.warning("batch of %d failed, retrying one by one: %s", len(batch), err)
-                for unit, future in batch:
+                for unit, future, _ in batch:
                     try:
                         await self._execute([unit])
                     except (SQLAlchemyError, OSError) as single:
@@ -95,10 +118,10 @@ class GroupCommit:
                         _settle(future, None)
                 continue
             except BaseException as err:
-                for _, future in batch:
+                for _, future, _ in batch:
                     _settle(future, err if isinstance(err, Exception) else ConnectionError("writer stopped"))
                 raise
-            for _, future in batch:
+            for _, future, _ in batch:
                 _settle(future, None)
 
     async def _execute(self, units: list[Unit]) -> None:
