@@ -114,8 +114,10 @@ class WebSocket(asyncio.Protocol, Generic[T]):
         self.protocol.send_text(text.encode())
         self._write_out()
         while self._writing_paused and not self.lost:
-            self._drained = asyncio.get_running_loop().create_future()
-            await self._drained
+            # Replies and our own CALLs may both wait here: one future, each waits shielded.
+            if self._drained is None or self._drained.done():
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
 
     async def __aiter__(self) -> AsyncIterator[str | bytes]:
         """Each message (text as str, binary as bytes) until the other side closes."""
@@ -313,7 +315,8 @@ class WebSocket(asyncio.Protocol, Generic[T]):
     async def _until_lost(self, timeout_s: float) -> None:
         if self.lost:
             return
-        self._lost = asyncio.get_running_loop().create_future()
+        if self._lost is None:  # a replaced socket's close and its handler's may both wait
+            self._lost = asyncio.get_running_loop().create_future()
         try:
             async with asyncio.timeout(timeout_s):
                 await asyncio.shield(self._lost)
