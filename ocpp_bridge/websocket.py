@@ -65,7 +65,6 @@ class WebSocket(asyncio.Protocol, Generic[T]):
     """One accepted socket: ``send`` text, ``async for`` the messages, ``close``."""
 
     __slots__ = (
-        "_accepted",
         "_drained",
         "_fragments",
         "_lost",
@@ -97,7 +96,6 @@ class WebSocket(asyncio.Protocol, Generic[T]):
         self._messages: deque[str | bytes] = deque()
         self._fragments: list[BytesLike] = []
         self._text_fragments = False
-        self._accepted: T | None = None  # what ``opening`` answered, until the handler has it
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._lost: asyncio.Future[None] | None = None
@@ -138,10 +136,24 @@ class WebSocket(asyncio.Protocol, Generic[T]):
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake and wait (up to the close timeout) for its end."""
+        self.start_closing(code, reason)
+        await self._until_lost(self.server.options.close_timeout_s)
+
+    def start_closing(self, code: int, reason: str = "") -> None:
+        """Send the close frame, if the socket is open; a socket still opening is cut off."""
         if self.protocol.state is State.OPEN:
             self.protocol.send_close(code, reason)
             self._write_out()
-        await self._until_lost(self.server.options.close_timeout_s)
+        elif self.protocol.state is State.CONNECTING:
+            self.abort()
+
+    def abort(self) -> None:
+        """Cut the socket off now (TCP reset), with no closing handshake."""
+        if self._timer is not None:  # the open or close timer: this is what it would do
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None:
+            self.transport.abort()
 
     @property
     def lost(self) -> bool:
@@ -162,7 +174,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         o = self.server.options
         self.transport.set_write_buffer_limits(high=o.write_limit, low=o.write_limit // 4)
-        self._timer = asyncio.get_running_loop().call_later(o.open_timeout_s, self._abort)
+        self._timer = asyncio.get_running_loop().call_later(o.open_timeout_s, self.abort)
         self.server.sockets.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -205,7 +217,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
 
     async def _serve(self, request: Request) -> None:
         protocol = self.protocol
-        response = await self._answer(request)
+        response, accepted = await self._answer(request)
         if protocol.state is not State.CONNECTING:
             return  # the socket went (or timed out) while the answer was made
         protocol.send_response(response)
@@ -220,17 +232,16 @@ class WebSocket(asyncio.Protocol, Generic[T]):
         self.subprotocol = protocol.subprotocol
         code = CloseCode.NORMAL_CLOSURE
         try:
-            await self.server.handler(self, cast(T, self._accepted))
+            await self.server.handler(self, cast(T, accepted))
         except Exception:
             log.exception("socket handler failed")
             code = CloseCode.INTERNAL_ERROR
         finally:
-            self._accepted = None
             await self.close(code)
 
-    async def _answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request) -> tuple[Response, T | None]:
         """The upgrade's answer: the opening hook's refusal, or websockets' own 101 (or
-        its 4xx for a request that is no valid upgrade)."""
+        its 4xx for a request that is no valid upgrade) with what the hook accepted."""
         server = self.server
         try:
             decided = await server.opening(request)
@@ -239,15 +250,16 @@ class WebSocket(asyncio.Protocol, Generic[T]):
             decided = self.protocol.reject(
                 http.HTTPStatus.INTERNAL_SERVER_ERROR, "Failed to open a WebSocket connection.\n"
             )
+        accepted: T | None = None
         if isinstance(decided, Response):
             response = decided
         else:
             response = self.protocol.accept(request)
             if response.status_code == 101 and not server.serving:
                 response = self.protocol.reject(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n")
-            self._accepted = decided
+            accepted = decided
         response.headers["Server"] = server.options.server_header
-        return response
+        return response, accepted
 
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -305,12 +317,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
         if self._timer is not None:
             self._timer.cancel()
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.server.options.close_timeout_s, self._abort)
-
-    def _abort(self) -> None:
-        self._timer = None
-        if self.transport is not None:
-            self.transport.abort()
+        self._timer = loop.call_later(self.server.options.close_timeout_s, self.abort)
 
     async def _until_lost(self, timeout_s: float) -> None:
         if self.lost:
@@ -321,7 +328,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
             async with asyncio.timeout(timeout_s):
                 await asyncio.shield(self._lost)
         except TimeoutError:
-            self._abort()
+            self.abort()
 
 
 class WebSocketServer(Generic[T]):
@@ -355,14 +362,10 @@ class WebSocketServer(Generic[T]):
         for server in self._listeners:
             server.close()
         for ws in list(self.sockets):
-            if ws.protocol.state is State.OPEN:
-                ws.protocol.send_close(CloseCode.GOING_AWAY, "server shutting down")
-                ws._write_out()
-            elif ws.protocol.state is State.CONNECTING and ws.transport is not None:
-                ws.transport.abort()
+            ws.start_closing(CloseCode.GOING_AWAY, "server shutting down")
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=self.options.close_timeout_s + 1.0)
         for ws in list(self.sockets):
-            ws._abort()
+            ws.abort()
         for server in self._listeners:
             await server.wait_closed()
