@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from app.core.migrate import upgrade_sync
 from app.core.settings import DatabaseSettings
@@ -123,6 +124,16 @@ class DatabaseFactory:
 def basic_auth(identity: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{identity}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+async def close_code(ws: ClientConnection, timeout_s: float = 5.0) -> int:
+    """The code of the close frame the server sends next (a message instead fails)."""
+    try:
+        message = await asyncio.wait_for(ws.recv(), timeout_s)
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None, "the socket closed without a close frame"
+        return closed.rcvd.code
+    raise AssertionError(f"a message came instead of the close: {message!r}")
 
 
 class RawCharger:
