@@ -37,6 +37,10 @@ class Process:
     proc: asyncio.subprocess.Process | None = field(default=None)
 
     @property
+    def node(self) -> str:
+        return self.env["LADDNAT_NODE_ID"]
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -49,12 +53,15 @@ class Process:
             if self.proc.returncode is not None:
                 raise RuntimeError(f"laddnat {' '.join(self.args)} exited: {self.log.read_text()[-3000:]}")
             try:
-                if (await http.get(f"{self.url}/healthz")).status_code == 200:
+                # Its own node, not whatever else took the free port first (another test's
+                # process): that one's answers would be taken for this one's.
+                scraped = await http.get(f"{self.url}/metrics", headers=AUTH)
+                if scraped.status_code == 200 and self.node in {i["node"] for i in process_info(scraped.text)}:
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.05)
-        raise RuntimeError(f"laddnat {' '.join(self.args)} did not answer /healthz")
+        raise RuntimeError(f"laddnat {' '.join(self.args)} did not answer /metrics as {self.node}")
 
     async def stop(self) -> int | None:
         if self.proc is None:
