@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.commands import CommandProbe, CommandResult, sign_in
-from bench.common import pct, rss_kib
+from bench.common import listen_stats, pct, rss_kib
 from bench.db import BenchCharger, pg_backend_pids
 from bench.loadgen import V16
 from bench.nats import JetStreamRates, NatsServer
@@ -87,6 +87,8 @@ class NetworkResult:
     storm_refused: dict[str, int] = field(default_factory=dict)
     storm_failed: dict[str, int] = field(default_factory=dict)
     storm_cut: int = 0
+    storm_listen: dict[str, int] = field(default_factory=dict)  # TcpExt counters that rose (SYNs dropped)
+    storm_deciles: list[float] = field(default_factory=list)  # s from the kill until 10 %, 20 % ... Accepted
     storm_cpu: str = ""
     storm_jetstream: JetStreamRates | None = None
     fresh_bridge_start_s: float = 0.0
@@ -303,6 +305,7 @@ class NetworkPhase:
         r.fresh_bridge_start_s = time.monotonic() - t0
         meter = self.meter([fresh, bridges[1]], api, worker)
         before = self.nats.jetstream()
+        listen0 = listen_stats()
         meter.start()
         killed.kill()
         start_at = time.monotonic()
@@ -319,6 +322,8 @@ class NetworkPhase:
         r.storm_p50_s = pct(times, 50)
         r.storm_refused, r.storm_failed = _merge(out, "refused"), _merge(out, "failed")
         r.storm_cut = sum(x["cut"] for x in out)
+        r.storm_listen = {k: v - listen0.get(k, 0) for k, v in listen_stats().items() if v > listen0.get(k, 0)}
+        r.storm_deciles = [round(pct(times, q) or 0.0, 1) for q in range(10, 100, 10)] if times else []
         self.log(f"scale-out storm: {r.storm_accepted}/{r.storm_wanted} Accepted, all after {r.storm_all_s} s")
         if moved_active:
             ids = [self.charger_ids[c.identity] for c in moved_active]

@@ -162,7 +162,8 @@ def _storm_row(n: NetworkResult) -> Row:
         f"{n.settle_left} events left); "
         f"the fresh `laddnat bridge` started just before ({n.fresh_bridge_start_s:.1f} s to listen), no "
         f"credential cache; refused {_counts(n.storm_refused)}; failed {_counts(n.storm_failed)}; "
-        f"{n.storm_cut} cut by the deadline; registry writes {registry}/s; CPU: {n.storm_cpu}; "
+        f"{n.storm_cut} cut by the deadline; 10 %, 20 % ... 90 % Accepted after {n.storm_deciles} s; "
+        f"listen queues: {_counts(n.storm_listen)}; registry writes {registry}/s; CPU: {n.storm_cpu}; "
         f"then commands to the moved active chargers: {moved}",
     )
 
