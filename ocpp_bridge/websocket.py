@@ -149,9 +149,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
 
     def abort(self) -> None:
         """Cut the socket off now (TCP reset), with no closing handshake."""
-        if self._timer is not None:  # the open or close timer: this is what it would do
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()  # the open or close timer: this is what it would do
         if self.transport is not None:
             self.transport.abort()
 
@@ -198,9 +196,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
     def connection_lost(self, exc: Exception | None) -> None:
         self.protocol.receive_eof()  # idempotent: the protocol is CLOSED from here on
         self.server.sockets.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         for future in (self._waiter, self._drained, self._lost):
             if future is not None and not future.done():
                 future.set_result(None)
@@ -226,9 +222,7 @@ class WebSocket(asyncio.Protocol, Generic[T]):
             if self.transport is not None:
                 self.transport.close()
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()  # open: no deadline any more
         self.subprotocol = protocol.subprotocol
         code = CloseCode.NORMAL_CLOSURE
         try:
@@ -314,10 +308,14 @@ class WebSocket(asyncio.Protocol, Generic[T]):
 
     def _after_eof(self) -> None:
         """The other side closes its part in time, or is cut off."""
-        if self._timer is not None:
-            self._timer.cancel()
+        self._stop_timer()
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.server.options.close_timeout_s, self.abort)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def _until_lost(self, timeout_s: float) -> None:
         if self.lost:
